@@ -1,0 +1,370 @@
+"""`normcompress`: train, list, compare and evaluate autoencoder runs from the shell."""
+
+import csv
+import io
+import json
+import signal
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import plotext
+import torch
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from . import train as engine
+from .data import DATASETS, load_data
+from .devices import DEVICE_FORMS, resolve_device
+from .errors import NormcompressError, UsageError
+from .losses import VALID_FORMS
+from .metrics import ALL_METRICS, METRICS, evaluate
+from .model import MODELS, build_model
+from .runs import RUNS_DIR_ENV, RunInfo, RunStore, atomic_write
+
+app = typer.Typer(pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
+runs_app = typer.Typer()
+app.add_typer(runs_app, name="runs")
+
+
+def _help_when_bare(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    """Train convolutional autoencoders on 32x32 images under different loss norms, and compare the runs."""
+    _help_when_bare(ctx)
+
+
+@runs_app.callback(invoke_without_command=True)
+def _runs(ctx: typer.Context) -> None:
+    """List, inspect, compare, export and remove saved runs."""
+    _help_when_bare(ctx)
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+RunsDir = Annotated[
+    Path | None,
+    typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, help="Run store directory.", show_default="runs"),
+]
+MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)  # type: ignore[misc]
+
+
+def _store(runs_dir: Path | None) -> RunStore:
+    return RunStore(runs_dir)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def _columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """Aligned plain-text columns (the first `left` left-aligned, the rest right-aligned), like `docker ps`."""
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+# -- train -------------------------------------------------------------------------------------
+@app.command()
+def train(
+    norm: Annotated[str, typer.Option(help=f"Loss norm: {VALID_FORMS}.")] = "L2",
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train.")] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    device: Annotated[str, typer.Option(help=f"Training device: {DEVICE_FORMS}.")] = "auto",
+    dataset: Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")] = "cifar10",
+    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")] = Path("data"),
+    seed: Annotated[int, typer.Option(help="Seed for the weights and the batch order.")] = 0,
+    limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = None,
+    model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "seed",
+    image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = 32,
+    resume: Annotated[str | None, typer.Option(help="Continue an interrupted run (id or unique prefix).")] = None,
+    runs_dir: RunsDir = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run id and path.")] = False,
+) -> None:
+    """Train a run (or resume one) and save it in the run store.
+
+    With no network, --dataset cifar10 falls back to the embedded sample and says so.
+    """
+    config = engine.TrainConfig(
+        norm=norm, epochs=epochs, batch_size=batch_size, lr=lr, device=device, dataset=dataset,
+        data_dir=str(data_dir), seed=seed, limit=limit, model=model, image_size=image_size,
+    )
+    store = _store(runs_dir)
+    state: dict = {}
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+        TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} img/s"), TextColumn("ETA"),
+        TimeRemainingColumn(), console=err, disable=quiet, transient=True,
+    )
+    task = progress.add_task("starting", total=None, loss="-", rate="-")
+
+    def on_event(event: engine.Event) -> None:
+        if isinstance(event, engine.Notice):
+            err.print(f"[yellow]notice:[/] {event.message}", highlight=False)
+        elif isinstance(event, engine.RunStarted):
+            state["run"] = event.run_id
+            progress.start()
+            if not quiet:
+                verb = f"resuming after epoch {event.start_epoch}" if event.start_epoch else "training"
+                err.print(
+                    f"{verb} {event.run_id}: {event.config.norm} on {event.data_source} "
+                    f"({event.train_images} train / {event.val_images} val images), {event.device}",
+                    highlight=False,
+                )
+        elif isinstance(event, engine.StepProgress):
+            progress.update(
+                task, total=event.epochs * event.steps, completed=(event.epoch - 1) * event.steps + event.step,
+                description=f"epoch {event.epoch}/{event.epochs}", loss=f"{event.loss:.4g}",
+                rate=f"{event.images_per_s:,.0f}",
+            )
+        elif isinstance(event, engine.EpochEnd) and not quiet:
+            r = event.record
+            progress.console.print(
+                f"epoch {r['epoch']:>3}/{event.epochs}  loss {r['loss']:.5f}  PSNR {r['psnr']:.2f} dB  "
+                f"MSE {r['mse']:.5f}  MAE {r['mae']:.4f}  SSIM {r['ssim']:.3f}  "
+                f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}  {r['images_per_s']:,.0f} img/s",
+                highlight=False,
+            )
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` saves the run like Ctrl-C does
+    try:
+        run = engine.train(config, store, on_event, resume=resume)
+    except KeyboardInterrupt:
+        if "run" in state:
+            err.print(
+                f"interrupted: run {state['run']} kept with its last complete epoch; "
+                f"resume with: normcompress train --resume {state['run']}", highlight=False,
+            )
+        raise typer.Exit(130) from None
+    finally:
+        progress.stop()
+    summary = run.summary()
+    if summary["status"] != "completed":
+        err.print(f"{summary['status']}: {summary.get('message', '')}", highlight=False)
+    out.print(f"{run.id}\t{run.path}", highlight=False)
+    if summary["status"] == "interrupted":
+        raise typer.Exit(130)
+
+
+# -- eval --------------------------------------------------------------------------------------
+def _load_model(info: RunInfo, device: torch.device):
+    model = build_model(info.config.get("model", "seed")).to(device)
+    state = RunStore(info.path.parent).get(info.id).load_checkpoint(device)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+@app.command("eval")
+def eval_(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id or unique prefix.")],
+    dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the run's own.")] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")] = Path("data"),
+    device: Annotated[str, typer.Option(help=f"Device: {DEVICE_FORMS}.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Evaluate a saved run's checkpoint on a dataset's test (validation) split."""
+    info = _store(runs_dir).get(run_id).info()
+    source = dataset or info.summary.get("data") or info.config.get("dataset", "sample")
+    data = load_data(source, data_dir, image_size=info.config.get("image_size", 32),
+                     notify=lambda m: err.print(f"[yellow]notice:[/] {m}", highlight=False))
+    target = resolve_device(device)
+    metrics = evaluate(_load_model(info, target), data.val.to(target))
+    if as_json:
+        out.print_json(json.dumps({"run": info.id, "data": data.source, "images": len(data.val), **metrics}))
+        return
+    out.print(f"{info.id} on {data.source} ({len(data.val)} test images)", highlight=False)
+    out.print(_columns(["metric", "value"], [[METRICS[k].label, f"{v:.5g}"] for k, v in metrics.items()]),
+              highlight=False, markup=False)
+
+
+# -- runs --------------------------------------------------------------------------------------
+@runs_app.command("list")
+def runs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Every run in the store: id, norm, status, epochs, val PSNR, duration."""
+    infos = _store(runs_dir).infos()
+    if as_json:
+        rows = [
+            {"id": i.id, "norm": i.norm, "status": i.status, "epochs_done": i.epochs_done, "epochs": i.epochs,
+             "psnr": i.psnr, "duration_s": i.duration_s, "problem": i.problem, "path": str(i.path)}
+            for i in infos
+        ]
+        out.print_json(json.dumps(rows))
+        return
+    if not infos:
+        err.print(f"no runs in {_store(runs_dir).root}; start one with: normcompress train", highlight=False)
+        return
+    rows = [
+        [i.id, i.norm, i.status, f"{i.epochs_done}/{i.epochs}", "-" if i.psnr is None else f"{i.psnr:.2f}",
+         _duration(i.duration_s)]
+        for i in infos
+    ]
+    out.print(_columns(["id", "norm", "status", "epochs", "val PSNR", "duration"], rows, left=3),
+              highlight=False, markup=False)
+    for i in infos:
+        if i.problem:
+            err.print(f"{i.id} is damaged: {i.problem}", highlight=False)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id or unique prefix.")],
+    runs_dir: RunsDir = None,
+) -> None:
+    """A run's configuration, outcome and per-epoch metrics."""
+    run = _store(runs_dir).get(run_id)
+    info = run.info()
+    out.print(f"[bold]{run.id}[/]  {info.status}  {run.path}", highlight=False)
+    if info.problem:
+        err.print(f"damaged: {info.problem}", highlight=False)
+    for key, value in info.config.items():
+        out.print(f"  {key:<12} {value}", highlight=False)
+    s = info.summary
+    out.print(f"  {'data':<12} {s.get('data', '-')}\n  {'device':<12} {s.get('device', '-')}"
+              f"\n  {'wall time':<12} {_duration(s.get('wall_time_s'))}", highlight=False)
+    if s.get("message"):
+        out.print(f"  {'message':<12} {s['message']}", highlight=False)
+    records = run.metrics()
+    if records:
+        keys = ["loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"]
+        headers = ["epoch", "loss", "PSNR", "MSE", "MAE", "SSIM", "max|e| mean", "max|e| worst", "img/s"]
+        rows = [[str(r["epoch"]), *(_num(r.get(k)) for k in keys), f"{r.get('images_per_s', 0):,.0f}"]
+                for r in records]
+        out.print(_columns(headers, rows, left=0), highlight=False, markup=False)
+
+
+@runs_app.command("compare")
+def runs_compare(
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids or unique prefixes.")],
+    metric: Annotated[MetricKey, typer.Option(help="Metric to chart per epoch.")] = MetricKey("psnr"),
+    log: Annotated[bool, typer.Option("--log", help="Log-scale y axis.")] = False,
+    width: Annotated[int, typer.Option(help="Chart width in characters.")] = 100,
+    height: Annotated[int, typer.Option(help="Chart height in characters.")] = 25,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Final metrics side by side, and a terminal chart of one metric per epoch."""
+    store = _store(runs_dir)
+    runs = [store.get(r) for r in run_ids]
+    infos = [r.info() for r in runs]
+    rows = []
+    for key, m in ALL_METRICS.items():
+        values = [i.summary.get("metrics", {}).get(key) for i in infos]
+        known = [v for v in values if v is not None]
+        best = (max if m.higher_is_better else min)(known) if known and key != "loss" else None
+        rows.append([m.label, *("-" if v is None else f"{v:.5g}{' *' if v == best else '  '}" for v in values)])
+    out.print("final validation metrics (* best of the runs)\n", highlight=False)
+    out.print(_columns(["metric", *(f"{i.norm} {i.id[-6:]}  " for i in infos)], rows), highlight=False, markup=False)
+    out.print(Text.from_ansi(chart_text(runs, metric.value, log, width, height)))
+
+
+SERIES_COLOURS = ["cyan", "orange", "green", "magenta", "red", "blue", "yellow", "gray"]
+
+
+def chart_text(runs, metric: str, log: bool, width: int, height: int) -> str:
+    """A plotext chart (with ANSI colours, one per run) of one metric per epoch."""
+    plotext.clear_figure()
+    plotext.plotsize(width, height)
+    plotext.theme("clear")
+    for number, run in enumerate(runs):
+        info = run.info()
+        records = [r for r in run.metrics() if r.get(metric) is not None]
+        if records:
+            plotext.plot([r["epoch"] for r in records], [r[metric] for r in records],
+                         label=f"{info.norm} {info.id[-6:]}", marker="braille",
+                         color=SERIES_COLOURS[number % len(SERIES_COLOURS)])
+    if log:
+        plotext.yscale("log")
+    plotext.title(ALL_METRICS[metric].label + (" (log scale)" if log else ""))
+    plotext.xlabel("epoch")
+    return plotext.build()
+
+
+@runs_app.command("export")
+def runs_export(
+    path: Annotated[Path, typer.Argument(help="Output file: .csv (one row per run and epoch) or .json.")],
+    runs_dir: RunsDir = None,
+) -> None:
+    """Export every run's configuration and per-epoch metrics into one file."""
+    rows, runs = [], []
+    for run in _store(runs_dir).runs():
+        info = run.info()
+        try:
+            records = run.metrics()
+        except NormcompressError:
+            records = []
+        runs.append({"id": info.id, "status": info.status, "config": info.config, "summary": info.summary,
+                     "epochs": records})
+        rows += [{"run": info.id, "norm": info.norm, "status": info.status, "seed": info.config.get("seed"),
+                  "dataset": info.summary.get("data"), **r} for r in records]
+    if path.suffix == ".json":
+        data = json.dumps(runs, indent=2).encode()
+    elif path.suffix == ".csv":
+        buffer = io.StringIO()
+        fields = list(dict.fromkeys(k for r in rows for k in r)) or ["run"]
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        data = buffer.getvalue().encode()
+    else:
+        raise UsageError(f"cannot export to {path.name}: use a .csv or .json file name")
+    atomic_write(path, data)
+    err.print(f"exported {len(runs)} runs ({len(rows)} epoch rows) to {path}", highlight=False)
+
+
+@runs_app.command("rm")
+def runs_rm(
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids or unique prefixes.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Remove runs from the store (asks first)."""
+    store = _store(runs_dir)
+    runs = [store.get(r) for r in run_ids]
+    if not yes and not typer.confirm(f"remove {len(runs)} run(s): {', '.join(r.id for r in runs)}?"):
+        raise typer.Exit(1)
+    for run in runs:
+        store.remove(run)
+        err.print(f"removed {run.id}", highlight=False)
+
+
+def main() -> None:
+    """Console entry point: every failure becomes one line on stderr and an exit code (2 usage, 1 runtime)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # Typer's usage errors: a bad option, a missing argument
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx else "normcompress"
+        err.print(f"normcompress: error: {exc.format_message()} (see: {command} --help)", highlight=False,
+                  markup=False)
+        code = exc.exit_code
+    except typer.Abort:
+        err.print("normcompress: aborted", highlight=False)
+        code = 1
+    except NormcompressError as exc:
+        err.print(f"normcompress: error: {exc}", highlight=False, markup=False)
+        code = exc.exit_code
+    sys.exit(code or 0)

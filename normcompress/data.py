@@ -1,0 +1,159 @@
+"""Datasets: each split decoded once into a uint8 tensor (N, 3, H, W) and batched from memory.
+
+Sources, named by one string:
+    cifar10        torchvision's CIFAR-10 under the data directory, downloaded when missing;
+                   falls back to `sample` (with a notice) when it cannot be downloaded
+    sample         6,187 real CIFAR-10 images shipped in data/cifar10-sample.npz
+    synthetic      procedurally generated shapes, gradients and noise, for instant runs
+    folder:PATH    any tree of images; gray/RGBA/palette -> RGB, resized and centre-cropped
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import NormcompressError, UsageError
+
+SAMPLE_FILE = Path(__file__).resolve().parent.parent / "data" / "cifar10-sample.npz"
+DATASETS = ("cifar10", "sample", "synthetic", "folder:PATH")
+VALIDATION_FRACTION = 0.1
+SYNTHETIC_SIZES = (4096, 512)  # train, validation
+
+
+class DataError(NormcompressError):
+    pass
+
+
+@dataclass
+class ImageData:
+    """The training and validation splits of one dataset, as uint8 (N, 3, H, W) tensors on the CPU."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    source: str  # the data really used, recorded in the run (differs from the request after a fallback)
+    notices: list[str] = field(default_factory=list)
+
+
+def check_dataset(spec: str) -> str:
+    """Validate a dataset string without loading it; return it unchanged."""
+    if spec in ("cifar10", "sample", "synthetic"):
+        return spec
+    if spec.startswith("folder:") and len(spec) > len("folder:"):
+        return spec
+    raise UsageError(f"unknown dataset {spec!r}; choose one of: {', '.join(DATASETS)}")
+
+
+def load_data(
+    spec: str,
+    data_dir: str | Path = "data",
+    limit: int | None = None,
+    image_size: int = 32,
+    notify: Callable[[str], None] | None = None,
+) -> ImageData:
+    """Load a dataset by name. `notify` receives one-line notices (a fallback, skipped files)."""
+    check_dataset(spec)
+    if image_size != 32 and not spec.startswith("folder:"):
+        raise UsageError(f"--image-size {image_size} needs a folder: dataset; {spec} images are 32x32")
+    if limit is not None and limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if spec == "cifar10":
+        data = _cifar10(Path(data_dir))
+    elif spec == "sample":
+        data = load_sample()
+    elif spec == "synthetic":
+        data = ImageData(*(synthetic_images(n, seed=i) for i, n in enumerate(SYNTHETIC_SIZES)), source="synthetic")
+    else:
+        data = _folder(Path(spec[len("folder:") :]), image_size)
+    if limit is not None:
+        data.train = data.train[:limit]
+    for notice in data.notices:
+        if notify:
+            notify(notice)
+    return data
+
+
+def load_sample() -> ImageData:
+    if not SAMPLE_FILE.exists():
+        raise DataError(f"the embedded sample {SAMPLE_FILE} is missing; reinstall normcompress from its repository")
+    with np.load(SAMPLE_FILE) as npz:
+        return ImageData(
+            torch.from_numpy(npz["train_images"]), torch.from_numpy(npz["test_images"]), source="sample"
+        )
+
+
+def _cifar10(root: Path) -> ImageData:
+    import torchvision
+
+    try:
+        splits = [torchvision.datasets.CIFAR10(str(root), train=t, download=True) for t in (True, False)]
+    except Exception as exc:  # no network, a proxy, a damaged archive: all end in the same fallback
+        reason = str(getattr(exc, "reason", exc)) or type(exc).__name__
+        data = load_sample()
+        data.notices.append(
+            f"CIFAR-10 is not in {root} and could not be downloaded ({reason}); "
+            f"using the embedded sample instead ({len(data.train)} train / {len(data.val)} validation images)"
+        )
+        return data
+    train, test = (torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous() for s in splits)
+    return ImageData(train, test, source="cifar10")
+
+
+def synthetic_images(count: int, size: int = 32, seed: int = 0) -> torch.Tensor:
+    """Gradients with rectangles and discs and a little noise: structured enough to learn from."""
+    g = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    angle = rand(count, 1, 1) * 2 * torch.pi
+    t = (xs * angle.cos() + ys * angle.sin() + 1.5) / 3  # (N, H, W) in [0, 1]
+    start, end = rand(count, 3, 1, 1), rand(count, 3, 1, 1)
+    images = start + (end - start) * t.unsqueeze(1)
+    for _ in range(3):
+        colour = rand(count, 3, 1, 1)
+        cx, cy, r = rand(count, 1, 1), rand(count, 1, 1), 0.08 + 0.25 * rand(count, 1, 1)
+        disc = (xs - cx) ** 2 + (ys - cy) ** 2 < r**2
+        box = ((xs - cx).abs() < r) & ((ys - cy).abs() < r * 0.6)
+        mask = torch.where(rand(count, 1, 1) < 0.5, disc, box).unsqueeze(1)
+        images = torch.where(mask, colour, images)
+    images = images + 0.03 * torch.randn(images.shape, generator=g)
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def _folder(root: Path, image_size: int) -> ImageData:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist or is not a directory")
+    if image_size < 11:
+        raise UsageError("--image-size must be at least 11 (the SSIM window)")
+    image_exts = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    images, skipped = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            if name.startswith(".") or path.suffix.lower() not in image_exts:
+                skipped.append((path, "not an image file"))
+                continue
+            try:
+                with Image.open(path) as im:
+                    im = ImageOps.exif_transpose(im).convert("RGB")
+                    im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BICUBIC)
+                    images.append(torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1))
+            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+                skipped.append((path, type(exc).__name__))
+    notices = []
+    if skipped:
+        names = ", ".join(f"{p.relative_to(root)} ({why})" for p, why in skipped[:10])
+        more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        notices.append(f"skipped {len(skipped)} unreadable or non-image file(s) in {root}: {names}{more}")
+    if len(images) < 2:
+        raise DataError(f"image folder {root} holds {len(images)} readable image(s); at least 2 are needed")
+    stacked = torch.stack(images)
+    # A fixed split (independent of the run's seed) so that runs on one folder share a validation set.
+    order = torch.randperm(len(stacked), generator=torch.Generator().manual_seed(0))
+    n_val = max(1, round(len(stacked) * VALIDATION_FRACTION))
+    return ImageData(stacked[order[n_val:]], stacked[order[:n_val]], f"folder:{root.resolve()}", notices)

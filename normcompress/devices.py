@@ -1,0 +1,60 @@
+"""Training devices: what is really there, and turning `auto`/`cpu`/`cuda`/`cuda:N` into a torch.device."""
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from .errors import NormcompressError, UsageError
+
+DEVICE_FORMS = "auto, cpu, cuda or cuda:N"
+
+
+class DeviceError(NormcompressError):
+    pass
+
+
+@dataclass(frozen=True)
+class DeviceOption:
+    key: str  # what --device takes
+    label: str
+    available: bool
+    reason: str = ""  # why it is unavailable
+
+
+def cuda_unavailable_reason() -> str | None:
+    if torch.cuda.is_available():
+        return None
+    if torch.version.cuda is None:
+        return f"this torch build ({torch.__version__}) has no CUDA support"
+    return "no CUDA device is visible (no GPU, or no driver)"
+
+
+def device_options() -> list[DeviceOption]:
+    """CPU, then each CUDA device by index and name; CUDA as unavailable, with the reason, when absent."""
+    options = [DeviceOption("cpu", "CPU", True)]
+    reason = cuda_unavailable_reason()
+    if reason:
+        return [*options, DeviceOption("cuda", "CUDA (unavailable)", False, reason)]
+    return options + [
+        DeviceOption(f"cuda:{i}", f"cuda:{i} {torch.cuda.get_device_name(i)}", True)
+        for i in range(torch.cuda.device_count())
+    ]
+
+
+def resolve_device(spec: str) -> torch.device:
+    """`auto` picks CUDA when present; an explicit CUDA request without CUDA is an error, never a fallback."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", spec)
+    if not match:
+        raise UsageError(f"unknown device {spec!r}; use {DEVICE_FORMS}")
+    reason = cuda_unavailable_reason()
+    if reason:
+        raise DeviceError(f"--device {spec} asked for CUDA, but {reason}; use --device cpu or auto")
+    index = int(match[1] or 0)
+    if index >= torch.cuda.device_count():
+        raise DeviceError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    return torch.device("cuda", index)

@@ -1,0 +1,125 @@
+"""Norms: the loss a run is trained under, parsed from one string shared by CLI, TUI and run store.
+
+Grammar (names are case-insensitive, the canonical spelling is stored):
+    L2 | L1 | Linf | Linf-image | SSIM      a registered base norm
+    Lp:<p>                                 general Lp for a real p >= 1
+    <w>*<term> + <w>*<term> ...            a weighted hybrid of the above, e.g. 0.5*L1+0.5*L2
+"""
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from pytorch_msssim import ssim
+
+from .errors import UsageError
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def l2(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error."""
+    return (output - target).pow(2).mean()
+
+
+def l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error."""
+    return (output - target).abs().mean()
+
+
+def linf(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The largest absolute error over the whole batch: the original study's definition, kept as is.
+
+    Its gradient reaches a single pixel of a single image per step, which is why it stalls.
+    """
+    return (output - target).abs().amax()
+
+
+def linf_image(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The mean over the batch of each image's largest absolute error: every image gets a gradient."""
+    return (output - target).abs().flatten(1).amax(dim=1).mean()
+
+
+def ssim_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - SSIM (pytorch-msssim, Gaussian window 11, data range 1); needs images of at least 11x11."""
+    return 1 - ssim(output.float(), target.float(), data_range=1.0, size_average=True)
+
+
+def lp(p: float) -> Loss:
+    """(mean |e|^p)^(1/p); the root's argument is floored so a perfect fit keeps a finite gradient."""
+
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (output - target).abs().pow(p).mean().clamp_min(1e-12).pow(1 / p)
+
+    return loss
+
+
+BASE_NORMS: dict[str, Loss] = {"L2": l2, "L1": l1, "Linf": linf, "Linf-image": linf_image, "SSIM": ssim_loss}
+VALID_FORMS = "L2, L1, Linf, Linf-image, SSIM, Lp:<p> with p >= 1, or a weighted sum such as 0.5*L1+0.5*L2"
+
+_NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+_TERM = re.compile(rf"^(?:(?P<weight>{_NUMBER})\s*\*\s*)?(?P<name>[A-Za-z][A-Za-z0-9.:\-]*)$")
+
+
+@dataclass(frozen=True)
+class Norm:
+    """A parsed norm: its canonical name and the (weight, base name) terms it sums."""
+
+    name: str
+    terms: tuple[tuple[float, str], ...]
+
+    def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        total = None
+        for weight, term in self.terms:
+            value = _base_loss(term)(output, target)
+            total = value * weight if total is None else total + value * weight
+        return total
+
+
+def _base_loss(name: str) -> Loss:
+    if name.startswith("Lp:"):
+        return lp(float(name[3:]))
+    return BASE_NORMS[name]
+
+
+def _canonical_term(text: str) -> str:
+    for name in BASE_NORMS:
+        if text.lower() == name.lower():
+            return name
+    if text.lower().startswith("lp:"):
+        try:
+            p = float(text[3:])
+        except ValueError:
+            raise UsageError(f"invalid norm {text!r}: the p of Lp:<p> must be a number") from None
+        if not math.isfinite(p) or p < 1:
+            raise UsageError(f"invalid norm {text!r}: Lp needs a finite p >= 1 (use Linf for the maximum)")
+        return f"Lp:{p:g}"
+    raise UsageError(f"unknown norm {text!r}; valid forms: {VALID_FORMS}")
+
+
+def parse_norm(text: str) -> Norm:
+    """Parse and validate a norm string; raise UsageError naming the valid forms when it is not one."""
+    if not text or not text.strip():
+        raise UsageError(f"empty norm; valid forms: {VALID_FORMS}")
+    terms: list[tuple[float, str]] = []
+    for part in text.replace(" ", "").split("+"):
+        match = _TERM.match(part)
+        if not match:
+            raise UsageError(f"malformed norm {text!r}: cannot read {part!r}; valid forms: {VALID_FORMS}")
+        weight = float(match["weight"]) if match["weight"] else 1.0
+        if weight <= 0 or not math.isfinite(weight):
+            raise UsageError(f"malformed norm {text!r}: weights must be positive numbers")
+        name = _canonical_term(match["name"])
+        if any(existing == name for _, existing in terms):
+            raise UsageError(f"malformed norm {text!r}: {name} appears twice")
+        terms.append((weight, name))
+    if len(terms) == 1 and terms[0][0] == 1.0:
+        return Norm(terms[0][1], tuple(terms))
+    return Norm("+".join(f"{w:g}*{n}" for w, n in terms), tuple(terms))
+
+
+def norm_names() -> list[str]:
+    """The registered base norms, in the order a selector should list them."""
+    return list(BASE_NORMS)

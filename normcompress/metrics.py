@@ -1,0 +1,77 @@
+"""Validation metrics common to every norm: what makes runs trained under different norms comparable."""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from pytorch_msssim import ssim
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    higher_is_better: bool
+
+
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in [
+        Metric("psnr", "val PSNR (dB)", True),
+        Metric("mse", "val MSE", False),
+        Metric("mae", "val MAE", False),
+        Metric("ssim", "val SSIM", True),
+        Metric("maxabs_mean", "val mean per-image max-abs error", False),
+        Metric("maxabs_worst", "val worst max-abs error", False),
+    ]
+}
+# The training loss is in the run's own norm, so it only compares runs of the same norm.
+TRAIN_LOSS = Metric("loss", "training loss (the run's norm)", False)
+ALL_METRICS: dict[str, Metric] = {TRAIN_LOSS.key: TRAIN_LOSS, **METRICS}
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB for images in [0, 1]; a perfect reconstruction is reported as 100 dB, not infinity."""
+    return 100.0 if mse <= 1e-10 else 10 * math.log10(1 / mse)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [0, 1], the one conversion used by training and evaluation."""
+    return images.float().div_(255)
+
+
+@torch.no_grad()
+def per_image_errors(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
+    """Each image's MSE, MAE, max-abs error and SSIM (1-D CPU tensors), evaluated batch by batch."""
+    device = next(model.parameters()).device
+    parts: dict[str, list[torch.Tensor]] = {"mse": [], "mae": [], "maxabs": [], "ssim": []}
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(images), batch_size):
+        target = to_float(images[start : start + batch_size].to(device, non_blocking=True))
+        output = model(target).float()
+        error = (output - target).flatten(1)
+        parts["mse"].append(error.pow(2).mean(1))
+        parts["mae"].append(error.abs().mean(1))
+        parts["maxabs"].append(error.abs().amax(1))
+        parts["ssim"].append(ssim(output, target, data_range=1.0, size_average=False))
+    model.train(was_training)
+    return {k: torch.cat(v).cpu() for k, v in parts.items()}
+
+
+def summarize(errors: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Reduce per-image errors to the validation metrics; PSNR comes from the split's mean MSE."""
+    mse = errors["mse"].double().mean().item()
+    return {
+        "psnr": psnr_from_mse(mse),
+        "mse": mse,
+        "mae": errors["mae"].double().mean().item(),
+        "ssim": errors["ssim"].double().mean().item(),
+        "maxabs_mean": errors["maxabs"].double().mean().item(),
+        "maxabs_worst": errors["maxabs"].max().item(),
+    }
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> dict[str, float]:
+    return summarize(per_image_errors(model, images, batch_size))

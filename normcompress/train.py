@@ -1,0 +1,300 @@
+"""Training: a function of a TrainConfig that reports through events and can be cancelled.
+
+The data lives on the training device as uint8 for the whole run; each step indexes a shuffled batch
+and converts it to float there, so there is no DataLoader, no per-image decode and no host copy in
+the loop. The loss is accumulated on the device and read back only at the progress rate.
+"""
+
+import math
+import platform
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from importlib.metadata import PackageNotFoundError, version
+
+import torch
+
+from .data import ImageData, check_dataset, load_data
+from .devices import resolve_device
+from .errors import NormcompressError, UsageError
+from .images import comparison_grid, write_png
+from .losses import parse_norm
+from .metrics import evaluate, to_float
+from .model import MODELS, build_model
+from .runs import Run, RunStore, StoreError
+
+PREVIEW_IMAGES = 8
+
+
+@dataclass
+class TrainConfig:
+    norm: str = "L2"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    device: str = "auto"
+    dataset: str = "cifar10"
+    data_dir: str = "data"
+    seed: int = 0
+    limit: int | None = None
+    model: str = "seed"
+    image_size: int = 32
+
+    def validated(self) -> "TrainConfig":
+        """Check every field and canonicalise the norm; raise UsageError on the first bad one."""
+        self.norm = parse_norm(self.norm).name
+        check_dataset(self.dataset)
+        if self.model not in MODELS:
+            raise UsageError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
+        for name, low in (("epochs", 1), ("batch_size", 1)):
+            if getattr(self, name) < low:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least {low}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError("--lr must be a positive number")
+        return self
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+# -- events ------------------------------------------------------------------------------------
+@dataclass
+class Notice:
+    message: str
+
+
+@dataclass
+class RunStarted:
+    run_id: str
+    run_dir: str
+    config: TrainConfig
+    device: str
+    data_source: str
+    train_images: int
+    val_images: int
+    start_epoch: int  # epochs already done (a resumed run starts past 0)
+
+
+@dataclass
+class StepProgress:
+    epoch: int  # 1-based, the epoch under way
+    epochs: int
+    step: int
+    steps: int
+    loss: float  # running mean of this epoch's training loss
+    images_per_s: float
+    eta_s: float
+
+
+@dataclass
+class EpochEnd:
+    epoch: int
+    epochs: int
+    record: dict  # the metrics.jsonl line: epoch, loss, validation metrics, time
+
+
+@dataclass
+class RunEnded:
+    run_id: str
+    status: str  # completed | interrupted | failed
+    message: str
+    summary: dict = field(default_factory=dict)
+
+
+Event = Notice | RunStarted | StepProgress | EpochEnd | RunEnded
+
+
+class TrainingFailed(NormcompressError):
+    pass
+
+
+class Cancelled(Exception):
+    pass
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("normcompress", "torch", "torchvision"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def train(
+    config: TrainConfig,
+    store: RunStore,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    resume: str | None = None,
+    progress_interval_s: float = 0.25,
+) -> Run:
+    """Train a new run (or resume one by id) and return it; the run's summary holds the outcome.
+
+    Raises UsageError/NormcompressError for bad input, TrainingFailed for a non-finite loss,
+    and re-raises KeyboardInterrupt after saving the run as interrupted.
+    """
+    emit = on_event or (lambda event: None)
+    cancel = cancel or threading.Event()
+    if resume:
+        run = store.get(resume)
+        previous = run.info()
+        if previous.status == "completed":
+            raise UsageError(f"run {run.id} is already completed ({previous.epochs_done} epochs)")
+        if previous.problem and "checkpoint.pt" not in previous.problem:
+            raise StoreError(f"run {run.id} is damaged: {previous.problem}")
+        config = TrainConfig.from_dict(run.config()).validated()
+        # Resume on the data that was really used (the sample, after a CIFAR-10 fallback).
+        config.dataset = previous.summary.get("data", config.dataset)
+    else:
+        config.validated()
+        run = None
+    device = resolve_device(config.device)
+    data = load_data(config.dataset, config.data_dir, config.limit, config.image_size, lambda m: emit(Notice(m)))
+    summary = {
+        "status": "running",
+        "epochs_done": 0,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "data": data.source,
+        "notices": data.notices,
+        "train_images": len(data.train),
+        "val_images": len(data.val),
+        "versions": package_versions(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_time_s": 0.0,
+        "metrics": {},
+    }
+    if run is None:
+        run = store.create(asdict(config), summary)
+    with run.hold():
+        return _train_run(run, config, data, device, summary, emit, cancel, resume is not None, progress_interval_s)
+
+
+def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resuming, progress_interval_s) -> Run:
+    norm = parse_norm(config.norm)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    start_epoch, wall_time, history = 0, 0.0, []
+    if resuming:
+        before = run.summary()
+        wall_time = before.get("wall_time_s", 0.0)
+        summary["started_at"] = before.get("started_at", summary["started_at"])
+        if run.checkpoint_path.exists():
+            state = run.load_checkpoint(device)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+            start_epoch = state["epoch"]
+        history = run.keep_metrics_through(start_epoch)
+    summary.update(epochs_done=start_epoch, wall_time_s=wall_time, metrics=_final(history))
+    run.write_summary(summary)
+
+    train_images = data.train.to(device)
+    val_images = data.val.to(device)
+    preview = val_images[torch.linspace(0, len(val_images) - 1, PREVIEW_IMAGES).long().unique()]
+    n, batch = len(train_images), config.batch_size
+    steps = math.ceil(n / batch)
+    emit(RunStarted(run.id, str(run.path), config, str(device), data.source, n, len(val_images), start_epoch))
+
+    started = time.perf_counter()
+    status, message = "running", ""
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            epoch_start = time.perf_counter()
+            # The order of each epoch depends on (seed, epoch) alone, so a resumed run sees the same batches.
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch))
+            order = order.to(device)
+            loss_sum = torch.zeros((), device=device)
+            last_report = epoch_start
+            for step in range(steps):
+                if cancel.is_set():
+                    raise Cancelled
+                target = to_float(train_images[order[step * batch : (step + 1) * batch]])
+                loss = norm(model(target), target)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.detach() * len(target)
+                now = time.perf_counter()
+                if now - last_report >= progress_interval_s or step == steps - 1:
+                    last_report = now
+                    seen = min((step + 1) * batch, n)
+                    mean_loss = loss_sum.item() / seen  # the one host sync, at the progress rate
+                    if not math.isfinite(mean_loss):
+                        raise TrainingFailed(
+                            f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; "
+                            f"try a smaller --lr than {config.lr:g}"
+                        )
+                    rate = seen / (now - epoch_start)
+                    remaining = (config.epochs - epoch) * n - seen
+                    emit(StepProgress(epoch + 1, config.epochs, step + 1, steps, mean_loss, rate, remaining / rate))
+            train_time = time.perf_counter() - epoch_start
+            record = {
+                "epoch": epoch + 1,
+                "loss": loss_sum.item() / n,
+                **evaluate(model, val_images),
+                "images_per_s": n / train_time,
+                "epoch_time_s": time.perf_counter() - epoch_start,
+            }
+            history.append(record)
+            # Metrics first, checkpoint second: a crash between them leaves a line that resume drops.
+            run.append_metrics(record)
+            run.save_checkpoint(
+                {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                 "rng": torch.get_rng_state(), "norm": config.norm, "model_name": config.model}
+            )
+            _write_preview(model, preview, run)
+            summary.update(
+                epochs_done=epoch + 1,
+                wall_time_s=wall_time + time.perf_counter() - started,
+                metrics=_final(history),
+            )
+            run.write_summary(summary)
+            emit(EpochEnd(epoch + 1, config.epochs, record))
+        status, message = "completed", f"completed {config.epochs} epochs"
+    except Cancelled:
+        status, message = "interrupted", f"stopped after {summary['epochs_done']} complete epoch(s)"
+    except KeyboardInterrupt:
+        status, message = "interrupted", f"interrupted after {summary['epochs_done']} complete epoch(s)"
+        raise
+    except TrainingFailed as exc:
+        status, message = "failed", str(exc)
+        raise
+    except BaseException as exc:
+        status, message = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        summary.update(
+            status=status,
+            message=message,
+            wall_time_s=wall_time + time.perf_counter() - started,
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
+        try:
+            run.write_summary(summary)
+        except StoreError:
+            pass  # the disk is full: the previous summary stays, and `running` with a free lock reads as interrupted
+        emit(RunEnded(run.id, status, message, summary))
+    return run
+
+
+def _final(history: list[dict]) -> dict:
+    """The last epoch's validation metrics plus the best PSNR so far, for summary.json."""
+    if not history:
+        return {}
+    last = {k: v for k, v in history[-1].items() if k not in ("epoch", "images_per_s", "epoch_time_s")}
+    return {**last, "best_psnr": max(r["psnr"] for r in history)}
+
+
+@torch.no_grad()
+def _write_preview(model, preview: torch.Tensor, run: Run) -> None:
+    model.eval()
+    target = to_float(preview)
+    write_png(comparison_grid(target, model(target)), run.recon_path)
+    model.train()

@@ -1,0 +1,51 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from normcompress import cli
+
+SHARED_SUBSET = Path(__file__).resolve().parents[1] / "../shared/datasets/cifar10-subset"
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    path = tmp_path / "runs"
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """Run the console entry point in-process: returns (exit code, stdout, stderr)."""
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["normcompress", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        captured = capsys.readouterr()
+        return exit_info.value.code, captured.out, captured.err
+
+    return invoke
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """A folder of mixed images: RGB and gray PNG, RGBA, palette, a JPEG, an odd size, and two bad files."""
+    root = tmp_path / "images"
+    (root / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(root / "rgb.png")
+    Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8), mode="L").save(root / "gray.png")
+    Image.fromarray(rng.integers(0, 255, (32, 32, 4), dtype=np.uint8), mode="RGBA").save(root / "rgba.png")
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).convert("P").save(root / "sub/palette.png")
+    Image.fromarray(rng.integers(0, 255, (30, 50, 3), dtype=np.uint8)).save(root / "sub/photo.jpg")
+    Image.fromarray(rng.integers(0, 255, (17, 23, 3), dtype=np.uint8)).save(root / "sub/odd.png")
+    (root / "notes.png").write_text("this is text, not a PNG")
+    (root / "corrupt.png").write_bytes((root / "rgb.png").read_bytes()[:60])
+    return root

@@ -1,0 +1,158 @@
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from normcompress.runs import RunStore
+
+QUICK = ["--dataset", "sample", "--limit", "256", "--epochs", "1", "--device", "cpu"]
+
+
+def assert_one_line_error(code, err, expected_code, fragment):
+    assert code == expected_code, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("normcompress: error:"), err
+    assert fragment in lines[0] and "Traceback" not in err
+
+
+@pytest.fixture
+def two_runs(run_cli, runs_dir):
+    ids = []
+    for norm in ("L1", "0.5*L1+0.5*L2"):
+        code, out, err = run_cli("train", "--norm", norm, *QUICK)
+        assert code == 0, err
+        ids.append(out.split()[0])
+    return ids
+
+
+def test_train_prints_progress_and_the_run(run_cli, runs_dir):
+    code, out, err = run_cli("train", "--norm", "L1", *QUICK)
+    assert code == 0
+    run_id, path = out.split()
+    assert Path(path) == runs_dir / run_id and (runs_dir / run_id / "checkpoint.pt").exists()
+    assert "L1 on sample (256 train / 1017 val images)" in err and "epoch   1/1" in err and "PSNR" in err
+
+
+def test_quiet_prints_only_the_run(run_cli, runs_dir):
+    code, out, err = run_cli("train", "-q", *QUICK)
+    assert code == 0 and err == "" and len(out.split()) == 2
+
+
+def test_offline_cifar10_falls_back_with_a_notice(run_cli, runs_dir, tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    code, out, err = run_cli("train", "--limit", "128", "--epochs", "1", "--data-dir", str(tmp_path))
+    assert code == 0 and "notice: CIFAR-10 is not in" in err and "embedded sample" in err
+    assert RunStore(runs_dir).get(out.split()[0]).summary()["data"] == "sample"
+
+
+def test_runs_list_show_compare(run_cli, two_runs):
+    code, out, _ = run_cli("runs", "list")
+    assert code == 0 and all(i in out for i in two_runs) and "0.5*L1+0.5*L2" in out and "completed" in out
+    code, out, _ = run_cli("runs", "list", "--json")
+    rows = json.loads(out)
+    assert [r["id"] for r in rows] == two_runs and rows[0]["status"] == "completed" and rows[0]["psnr"] > 5
+    code, out, _ = run_cli("runs", "show", two_runs[0][:-1])
+    assert code == 0 and "norm         L1" in out and "max|e| worst" in out
+    code, out, _ = run_cli("runs", "compare", *two_runs, "--metric", "mae", "--log", "--width", "60")
+    assert code == 0 and "val MAE (log scale)" in out and " *" in out
+    assert "L1 " + two_runs[0][-6:] in out and "0.5*L1+0.5*L2 " + two_runs[1][-6:] in out
+
+
+def test_runs_export_every_run(run_cli, two_runs, tmp_path):
+    code, _, err = run_cli("runs", "export", str(tmp_path / "all.csv"))
+    assert code == 0 and "exported 2 runs (2 epoch rows)" in err
+    rows = list(csv.DictReader(open(tmp_path / "all.csv")))
+    assert [r["run"] for r in rows] == two_runs and float(rows[0]["psnr"]) > 5
+    run_cli("runs", "export", str(tmp_path / "all.json"))
+    assert [r["id"] for r in json.loads((tmp_path / "all.json").read_text())] == two_runs
+
+
+def test_runs_rm_asks_first(run_cli, two_runs, runs_dir, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    code, _, _ = run_cli("runs", "rm", two_runs[0])
+    assert code == 1 and (runs_dir / two_runs[0]).exists()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+    code, _, _ = run_cli("runs", "rm", two_runs[0])
+    assert code == 0 and not (runs_dir / two_runs[0]).exists()
+    code, _, err = run_cli("runs", "rm", "--yes", two_runs[1])
+    assert code == 0 and f"removed {two_runs[1]}" in err and not any(runs_dir.iterdir())
+
+
+def test_eval_on_another_dataset(run_cli, two_runs):
+    code, out, _ = run_cli("eval", two_runs[0], "--dataset", "synthetic", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["data"] == "synthetic" and result["images"] == 512 and 5 < result["psnr"] < 40
+    code, out, _ = run_cli("eval", two_runs[0])
+    assert code == 0 and "val PSNR (dB)" in out and "on sample (1017 test images)" in out
+
+
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["train", "--norm", "L3"], 2, "unknown norm 'L3'; valid forms"),
+        (["train", "--norm", "0.5*L1+"], 2, "malformed norm"),
+        (["train", "--epochs", "0"], 2, "--epochs"),
+        (["train", "--bogus"], 2, "No such option: --bogus"),
+        (["train", "--device", "tpu"], 2, "unknown device"),
+        (["train", "--dataset", "mnist"], 2, "unknown dataset"),
+        (["train", "--dataset", "folder:/no/such/dir"], 1, "/no/such/dir does not exist"),
+        (["train", "--resume", "nope"], 1, "no run 'nope'"),
+        (["eval", "nope"], 1, "no run 'nope'"),
+        (["runs", "show", "nope"], 1, "no run 'nope'"),
+        (["runs", "compare"], 2, "Missing argument"),
+        (["runs", "export", "out.txt"], 2, "use a .csv or .json"),
+    ],
+)
+def test_bad_input_is_one_line_and_an_exit_code(run_cli, runs_dir, args, code, fragment):
+    assert_one_line_error(*run_cli(*args)[::2], code, fragment)
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())  # nothing half-made
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_without_cuda_is_an_error_not_a_fallback(run_cli, runs_dir):
+    assert_one_line_error(*run_cli("train", *QUICK, "--device", "cuda")[::2], 1, "asked for CUDA")
+
+
+def test_damaged_runs(run_cli, two_runs, runs_dir):
+    checkpoint = runs_dir / two_runs[0] / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    assert_one_line_error(*run_cli("eval", two_runs[0])[::2], 1, "checkpoint.pt cannot be read")
+    (runs_dir / two_runs[1] / "summary.json").write_text("{")
+    code, out, err = run_cli("runs", "list")
+    assert code == 0 and "damaged" in out and "summary.json is not valid JSON" in err
+
+
+def test_ambiguous_prefix(run_cli, two_runs):
+    assert_one_line_error(*run_cli("runs", "show", two_runs[0][:4])[::2], 2, "matches 2 runs")
+
+
+def test_ctrl_c_mid_epoch_keeps_the_run_and_resume_finishes_it(runs_dir):
+    command = [sys.executable, "-m", "normcompress", "train", "--dataset", "synthetic", "--epochs", "40",
+               "--device", "cpu", "--batch-size", "32"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in process.stderr:
+        if "epoch   1/40" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "resume with: normcompress train --resume" in err
+    (run,) = RunStore(runs_dir).runs()
+    info = run.info()
+    assert info.status == "interrupted" and info.epochs_done >= 1
+    assert len(run.metrics()) == info.epochs_done == run.load_checkpoint()["epoch"]
+    resumed = subprocess.run([sys.executable, "-m", "normcompress", "train", "--resume", run.id, "--epochs", "1"],
+                             capture_output=True, text=True, env=env, timeout=600)
+    # --epochs is ignored on resume: the run continues to its own target
+    assert resumed.returncode == 0, resumed.stderr
+    assert run.info().status == "completed" and len(run.metrics()) == 40

@@ -1,0 +1,125 @@
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from normcompress import runs as runs_module
+from normcompress.errors import UsageError
+from normcompress.runs import RunStore, StoreError, atomic_write
+
+
+def make_run(store, norm="L1", summary=None):
+    return store.create({"norm": norm, "epochs": 3}, summary or {"status": "completed", "epochs_done": 0})
+
+
+def test_create_gives_sortable_unique_ids(tmp_path):
+    store = RunStore(tmp_path)
+    with ThreadPoolExecutor(8) as pool:
+        runs = list(pool.map(lambda i: make_run(store, norm="0.5*L1+0.5*L2"), range(40)))
+    ids = [r.id for r in runs]
+    assert len(set(ids)) == 40 and sorted(p.name for p in tmp_path.iterdir()) == sorted(ids)
+    assert all("*" not in i and ":" not in i and "0.5xL1+0.5xL2" in i for i in ids)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_atomic_write_keeps_the_old_file_when_the_disk_is_full(tmp_path, monkeypatch):
+    target = tmp_path / "summary.json"
+    atomic_write(target, b"old")
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, *args):
+            self.file = real_open(*args)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs_module, "open", FullDisk, raising=False)
+    with pytest.raises(StoreError, match="disk is full"):
+        atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["summary.json"]  # the temporary file is gone
+
+
+def test_prefix_lookup(tmp_path):
+    store = RunStore(tmp_path)
+    a, b = make_run(store, "L1"), make_run(store, "L2")
+    assert store.get(a.id).id == a.id
+    assert store.get(a.id[:-2]).id == a.id
+    with pytest.raises(UsageError, match="matches 2 runs"):
+        store.get(a.id[:8])
+    with pytest.raises(StoreError, match="no run"):
+        store.get("nope")
+    assert b.id in [r.id for r in store.runs()]
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda run: (run.path / "summary.json").write_text('{"status": "compl'), "summary.json is not valid JSON"),
+        (lambda run: (run.path / "config.json").unlink(), "config.json is missing"),
+        (lambda run: (run.path / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2, "lo'), "cut off"),
+        (lambda run: run.checkpoint_path.unlink(), "checkpoint.pt is missing"),
+    ],
+)
+def test_damaged_runs_are_listed_not_fatal(tmp_path, damage, problem):
+    store = RunStore(tmp_path)
+    good = make_run(store)
+    run = make_run(store, summary={"status": "completed", "epochs_done": 2})
+    (run.path / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2}\n')
+    run.save_checkpoint({"epoch": 2})
+    damage(run)
+    infos = {i.id: i for i in store.infos()}
+    assert infos[good.id].status == "completed"
+    assert infos[run.id].status == "damaged" and problem in infos[run.id].problem
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    run.save_checkpoint({"epoch": 1, "weights": list(range(1000))})
+    data = run.checkpoint_path.read_bytes()
+    run.checkpoint_path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError, match="checkpoint.pt cannot be read"):
+        run.load_checkpoint()
+
+
+def test_running_run_whose_process_died_reads_as_interrupted(tmp_path):
+    run = make_run(RunStore(tmp_path), summary={"status": "running", "epochs_done": 0})
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from normcompress.runs import Run; from pathlib import Path\n"
+         "with Run(Path(sys.argv[1])).hold():\n    print('held', flush=True); time.sleep(60)", str(run.path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run.info().status == "running" and run.is_live()
+        with pytest.raises(StoreError, match="being trained by another process"):
+            with run.hold():
+                pass
+        with pytest.raises(StoreError, match="being trained"):
+            RunStore(tmp_path).remove(run)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert run.info().status == "interrupted" and not run.is_live()
+
+
+def test_metrics_survive_a_resume_cut(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    for epoch in (1, 2, 3):
+        run.append_metrics({"epoch": epoch})
+    assert [r["epoch"] for r in run.keep_metrics_through(2)] == [1, 2]
+    assert [json.loads(line)["epoch"] for line in (run.path / "metrics.jsonl").read_text().splitlines()] == [1, 2]

@@ -1,0 +1,162 @@
+import errno
+import threading
+
+import pytest
+import torch
+
+from normcompress import runs as runs_module
+from normcompress.devices import DeviceError, device_options, resolve_device
+from normcompress.errors import UsageError
+from normcompress.runs import RunStore, StoreError
+from normcompress.train import EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig, TrainingFailed, train
+
+TIMING = {"images_per_s", "epoch_time_s"}
+
+
+def small(**overrides):
+    values = dict(norm="L2", epochs=3, dataset="sample", limit=384, device="cpu", seed=1, batch_size=64)
+    return TrainConfig(**{**values, **overrides})
+
+
+def records(run):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in run.metrics()]
+
+
+def test_a_run_trains_saves_and_reports(tmp_path):
+    events = []
+    run = train(small(), RunStore(tmp_path), events.append, progress_interval_s=0)
+    summary = run.summary()
+    assert summary["status"] == "completed" and summary["epochs_done"] == 3 and summary["data"] == "sample"
+    assert set(summary["versions"]) >= {"torch", "python", "normcompress"}
+    history = run.metrics()
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert set(history[0]) >= {"loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"}
+    assert history[-1]["loss"] < history[0]["loss"]  # it learns
+    assert run.checkpoint_path.exists() and run.recon_path.stat().st_size > 1000
+    assert torch.load(run.checkpoint_path, weights_only=True)["epoch"] == 3
+    kinds = [type(e) for e in events]
+    assert kinds[0] is RunStarted and kinds[-1] is RunEnded
+    assert kinds.count(EpochEnd) == 3 and kinds.count(StepProgress) == 3 * 6  # 384 / 64 steps per epoch
+
+
+def test_same_seed_same_metrics_on_cpu(tmp_path):
+    store = RunStore(tmp_path)
+    a = train(small(epochs=2), store)
+    b = train(small(epochs=2), store)
+    c = train(small(epochs=2, seed=2), store)
+    assert records(a) == records(b)
+    assert records(a) != records(c)
+
+
+def test_cancel_then_resume_equals_an_uninterrupted_run(tmp_path):
+    store = RunStore(tmp_path)
+    reference = train(small(), store)
+    cancel = threading.Event()
+
+    def stop_after_first_epoch(event):
+        if isinstance(event, EpochEnd) and event.epoch == 1:
+            cancel.set()
+
+    stopped = train(small(), store, stop_after_first_epoch, cancel)
+    assert stopped.info().status == "interrupted" and stopped.info().epochs_done == 1
+    resumed = train(TrainConfig(), store, resume=stopped.id[:-1])
+    assert resumed.id == stopped.id and resumed.info().status == "completed"
+    assert records(resumed) == records(reference)
+
+
+def test_ctrl_c_mid_epoch_keeps_the_last_complete_epoch(tmp_path):
+    store = RunStore(tmp_path)
+    reference = train(small(), store)
+
+    def interrupt_in_epoch_2(event):
+        if isinstance(event, StepProgress) and event.epoch == 2 and event.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(small(), store, interrupt_in_epoch_2, progress_interval_s=0)
+    run = [r for r in store.runs() if r.id != reference.id][0]
+    assert run.info().status == "interrupted" and len(run.metrics()) == 1
+    assert torch.load(run.checkpoint_path, weights_only=True)["epoch"] == 1
+    train(TrainConfig(), store, resume=run.id)
+    assert records(run) == records(reference)
+
+
+def test_resume_drops_metrics_written_after_the_last_checkpoint(tmp_path):
+    """A crash between appending epoch 2's metrics and replacing the checkpoint: resume redoes epoch 2."""
+    store = RunStore(tmp_path)
+    reference = train(small(), store)
+
+    def stopped_after(epochs):
+        cancel = threading.Event()
+        return train(small(), store, lambda e: isinstance(e, EpochEnd) and e.epoch == epochs and cancel.set(), cancel)
+
+    epoch_1_checkpoint = stopped_after(1).checkpoint_path.read_bytes()
+    crashed = stopped_after(2)
+    crashed.checkpoint_path.write_bytes(epoch_1_checkpoint)
+    train(TrainConfig(), store, resume=crashed.id)
+    assert records(crashed) == records(reference)
+
+
+def test_resuming_a_completed_run_is_refused(tmp_path):
+    store = RunStore(tmp_path)
+    run = train(small(epochs=1), store)
+    with pytest.raises(UsageError, match="already completed"):
+        train(TrainConfig(), store, resume=run.id)
+
+
+def test_non_finite_loss_fails_the_run_with_a_message(tmp_path):
+    store = RunStore(tmp_path)
+    with pytest.raises(TrainingFailed, match="non-finite"):
+        train(small(lr=1e30, norm="L1"), store, progress_interval_s=0)
+    (run,) = store.runs()
+    assert run.info().status == "failed" and "non-finite" in run.summary()["message"]
+
+
+def test_a_full_disk_fails_the_run_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    real_open = open
+    saves = []
+
+    def filling_open(path, *args, **kwargs):
+        if ".checkpoint.pt" in str(path):
+            saves.append(path)
+            if len(saves) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(runs_module, "open", filling_open, raising=False)
+    with pytest.raises(StoreError, match="disk is full"):
+        train(small(), store)
+    (run,) = store.runs()
+    assert run.load_checkpoint()["epoch"] == 1
+    assert run.info().status == "failed" and "disk is full" in run.summary()["message"]
+    assert not [p for p in run.path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("norm", ["Linf", "Linf-image", "Lp:3", "0.7*L1+0.3*Linf-image", "0.84*SSIM+0.16*L1"])
+def test_every_norm_family_trains(tmp_path, norm):
+    run = train(small(epochs=1, norm=norm, limit=128), RunStore(tmp_path))
+    assert run.info().status == "completed" and run.config()["norm"] == norm
+
+
+def test_bad_config_is_refused_before_a_run_is_created(tmp_path):
+    store = RunStore(tmp_path)
+    for bad in (small(norm="L7"), small(epochs=0), small(lr=-1), small(model="vit"), small(dataset="mnist")):
+        with pytest.raises(UsageError):
+            train(bad, store)
+    assert store.runs() == []
+
+
+def test_devices():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UsageError):
+        resolve_device("gpu")
+    options = device_options()
+    assert options[0].key == "cpu"
+    if not torch.cuda.is_available():
+        assert [o.available for o in options] == [True, False] and options[1].reason
+        with pytest.raises(DeviceError, match="asked for CUDA"):
+            resolve_device("cuda:0")
+    else:
+        assert all(o.available for o in options) and len(options) == 1 + torch.cuda.device_count()
