@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.text import Text
 
 from . import train as engine
+from .charts import draw_curves
 from .data import DATASETS, load_data
 from .devices import DEVICE_FORMS, resolve_device
 from .errors import NormcompressError, UsageError
@@ -98,7 +99,7 @@ def train(
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = None,
     model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "seed",
     image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = 32,
-    resume: Annotated[str | None, typer.Option(help="Continue an interrupted run (id or unique prefix).")] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue an interrupted run (id, or a unique prefix or suffix).")] = None,
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run id and path.")] = False,
 ) -> None:
@@ -177,7 +178,7 @@ def _load_model(info: RunInfo, device: torch.device):
 
 @app.command("eval")
 def eval_(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id or unique prefix.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
     dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the run's own.")] = None,
     data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")] = Path("data"),
     device: Annotated[str, typer.Option(help=f"Device: {DEVICE_FORMS}.")] = "auto",
@@ -232,7 +233,7 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id or unique prefix.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
     runs_dir: RunsDir = None,
 ) -> None:
     """A run's configuration, outcome and per-epoch metrics."""
@@ -259,7 +260,7 @@ def runs_show(
 
 @runs_app.command("compare")
 def runs_compare(
-    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids or unique prefixes.")],
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")],
     metric: Annotated[MetricKey, typer.Option(help="Metric to chart per epoch.")] = MetricKey("psnr"),
     log: Annotated[bool, typer.Option("--log", help="Log-scale y axis.")] = False,
     width: Annotated[int, typer.Option(help="Chart width in characters.")] = 100,
@@ -281,25 +282,17 @@ def runs_compare(
     out.print(Text.from_ansi(chart_text(runs, metric.value, log, width, height)))
 
 
-SERIES_COLOURS = ["cyan", "orange", "green", "magenta", "red", "blue", "yellow", "gray"]
-
-
 def chart_text(runs, metric: str, log: bool, width: int, height: int) -> str:
     """A plotext chart (with ANSI colours, one per run) of one metric per epoch."""
+    series = []
+    for run in runs:
+        info = run.info()
+        records = [r for r in run.metrics() if r.get(metric) is not None]
+        series.append((f"{info.norm} {info.id[-6:]}", [r["epoch"] for r in records], [r[metric] for r in records]))
     plotext.clear_figure()
     plotext.plotsize(width, height)
     plotext.theme("clear")
-    for number, run in enumerate(runs):
-        info = run.info()
-        records = [r for r in run.metrics() if r.get(metric) is not None]
-        if records:
-            plotext.plot([r["epoch"] for r in records], [r[metric] for r in records],
-                         label=f"{info.norm} {info.id[-6:]}", marker="braille",
-                         color=SERIES_COLOURS[number % len(SERIES_COLOURS)])
-    if log:
-        plotext.yscale("log")
-    plotext.title(ALL_METRICS[metric].label + (" (log scale)" if log else ""))
-    plotext.xlabel("epoch")
+    draw_curves(plotext, series, ALL_METRICS[metric].label, log)
     return plotext.build()
 
 
@@ -337,7 +330,7 @@ def runs_export(
 
 @runs_app.command("rm")
 def runs_rm(
-    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids or unique prefixes.")],
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     runs_dir: RunsDir = None,
 ) -> None:

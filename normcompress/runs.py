@@ -279,16 +279,17 @@ class RunStore:
     def infos(self) -> list[RunInfo]:
         return [run.info() for run in self.runs()]
 
-    def get(self, id_or_prefix: str) -> Run:
-        """A run by its id or a unique prefix of it."""
-        if id_or_prefix and (self.root / id_or_prefix).is_dir() and not id_or_prefix.startswith("."):
-            return Run(self.root / id_or_prefix)
-        matches = [r for r in self.runs() if r.id.startswith(id_or_prefix)] if id_or_prefix else []
+    def get(self, ref: str) -> Run:
+        """A run by its id, a unique prefix of it, or a unique suffix (the random part charts show)."""
+        if ref and (self.root / ref).is_dir() and not ref.startswith("."):
+            return Run(self.root / ref)
+        runs = self.runs() if ref else []
+        matches = [r for r in runs if r.id.startswith(ref)] or [r for r in runs if r.id.endswith(ref)]
         if not matches:
-            raise StoreError(f"no run {id_or_prefix!r} in {self.root}")
+            raise StoreError(f"no run {ref!r} in {self.root}")
         if len(matches) > 1:
             shown = ", ".join(r.id for r in matches[:5])
-            raise UsageError(f"{id_or_prefix!r} matches {len(matches)} runs ({shown}); give more of the id")
+            raise UsageError(f"{ref!r} matches {len(matches)} runs ({shown}); give more of the id")
         return matches[0]
 
     def remove(self, run: Run) -> None:

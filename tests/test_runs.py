@@ -58,6 +58,7 @@ def test_prefix_lookup(tmp_path):
     a, b = make_run(store, "L1"), make_run(store, "L2")
     assert store.get(a.id).id == a.id
     assert store.get(a.id[:-2]).id == a.id
+    assert store.get(b.id[-6:]).id == b.id  # the random suffix that charts show
     with pytest.raises(UsageError, match="matches 2 runs"):
         store.get(a.id[:8])
     with pytest.raises(StoreError, match="no run"):

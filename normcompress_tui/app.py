@@ -1,0 +1,220 @@
+"""normcompress-tui: configure, start, watch, stop and compare training runs in any terminal."""
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Footer, Header
+
+# textual-image asks the terminal what it can draw; it must do so before Textual takes the terminal over.
+from .widgets.preview import ReconstructionPreview  # noqa: I001
+
+from normcompress.errors import NormcompressError
+from normcompress.runs import RUNS_DIR_ENV, RunStore
+from normcompress.train import EpochEnd, Notice, RunEnded, RunStarted, StepProgress, TrainConfig, train
+
+from .messages import TrainingError, TrainingEvent, TrainingStopped
+from .screens import ConfirmScreen, DetailsScreen
+from .widgets.chart import LossChart
+from .widgets.controls import Controls
+from .widgets.progress import TrainingProgress
+from .widgets.runs_table import RunsTable
+
+STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) are picked up
+
+
+class NormcompressApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "normcompress"
+    BINDINGS = [
+        Binding("s", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("m", "next_metric", "Metric"),
+        Binding("l", "toggle_log", "Log scale"),
+        Binding("q", "quit_app", "Quit"),
+    ]
+
+    def __init__(self, store: RunStore | None = None, defaults: TrainConfig | None = None) -> None:
+        super().__init__()
+        self.store = store or RunStore()
+        self.defaults = defaults
+        self.sub_title = str(self.store.root)
+        self.cancel = threading.Event()
+        self.training = False
+        self.current_run: str | None = None
+        self._quit_when_stopped = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Controls(self.defaults)
+                yield ReconstructionPreview()
+            with Vertical(id="right"):
+                yield LossChart()
+                yield TrainingProgress()
+                yield RunsTable()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_runs()
+        self.set_interval(STORE_POLL_S, self.refresh_runs)
+        self.query_one(RunsTable).focus()
+
+    # -- the run store -----------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="store")
+    def refresh_runs(self) -> None:
+        infos = self.store.infos()
+        self.call_from_thread(self.query_one(RunsTable).update_runs, infos)
+
+    @on(RunsTable.OverlayToggled)
+    def overlay_toggled(self, message: RunsTable.OverlayToggled) -> None:
+        info = message.info
+        records = None
+        if message.on:
+            try:
+                records = self.store.get(info.id).metrics()
+            except NormcompressError as exc:
+                self.notify(str(exc), severity="error")
+                return
+        self.query_one(LossChart).set_overlay(info.id, f"{info.norm} {info.id[-6:]}", records)
+
+    @on(RunsTable.RowHighlighted)
+    def run_highlighted(self, message: RunsTable.RowHighlighted) -> None:
+        info = self.query_one(RunsTable).infos.get(message.row_key.value)
+        if info and not self.training:
+            self.query_one(ReconstructionPreview).show(info.path / "recon.png", f"{info.norm} {info.id[-6:]}")
+
+    @on(RunsTable.DetailsRequested)
+    def open_details(self, message: RunsTable.DetailsRequested) -> None:
+        self.push_screen(DetailsScreen(self.store.get(message.info.id)))
+
+    @on(RunsTable.DeleteRequested)
+    def delete_run(self, message: RunsTable.DeleteRequested) -> None:
+        info = message.info
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.store.remove(self.store.get(info.id))
+            except NormcompressError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.query_one(LossChart).set_overlay(info.id, "", None)
+            self.notify(f"removed {info.id}")
+            self.refresh_runs()
+
+        self.push_screen(ConfirmScreen(f"Delete run {info.id} ({info.norm}, {info.status})?"), answered)
+
+    # -- training ----------------------------------------------------------------------------
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        if self.training:
+            return
+        try:
+            config = self.query_one(Controls).config()
+        except NormcompressError as exc:
+            self.notify(str(exc), title="Cannot start", severity="error")
+            return
+        self.training = True
+        self.cancel = threading.Event()
+        self.query_one(Controls).set_running(True)
+        self.run_training(config)
+
+    @on(Button.Pressed, "#stop")
+    def action_stop(self) -> None:
+        if self.training:
+            self.cancel.set()
+            self.notify("stopping after the current batch…")
+
+    @work(thread=True, exclusive=True, group="training")
+    def run_training(self, config: TrainConfig) -> None:
+        try:
+            train(config, self.store, lambda event: self.post_message(TrainingEvent(event)), self.cancel)
+        except NormcompressError as exc:
+            self.post_message(TrainingError(str(exc)))
+        except Exception as exc:  # an unexpected failure must not take the app down with it
+            self.post_message(TrainingError(f"{type(exc).__name__}: {exc}"))
+        finally:
+            self.post_message(TrainingStopped())
+
+    def on_training_event(self, message: TrainingEvent) -> None:
+        event = message.event
+        progress = self.query_one(TrainingProgress)
+        if isinstance(event, StepProgress):
+            progress.step(event)
+            self.query_one(LossChart).add_step(event.epoch - 1 + event.step / event.steps, event.loss)
+        elif isinstance(event, EpochEnd):
+            progress.epoch_end(event)
+            self.query_one(LossChart).add_epoch(event.record)
+            run = self.store.get(self.current_run)
+            self.query_one(ReconstructionPreview).show(run.recon_path, f"{event.record['epoch']} epochs, live")
+            self.refresh_runs()
+        elif isinstance(event, RunStarted):
+            self.current_run = event.run_id
+            self.query_one(LossChart).start_run(f"{event.config.norm} {event.run_id[-6:]}")
+            progress.started(event)
+            self.refresh_runs()
+        elif isinstance(event, RunEnded):
+            progress.finished(event.status, event.message)
+            self.notify(f"{event.run_id}: {event.message}", severity="information" if
+                        event.status == "completed" else "warning")
+        elif isinstance(event, Notice):
+            self.notify(event.message, title="Notice", severity="warning", timeout=10)
+
+    def on_training_error(self, message: TrainingError) -> None:
+        self.notify(message.message, title="Training stopped", severity="error", timeout=10)
+
+    def on_training_stopped(self, message: TrainingStopped) -> None:
+        self.training = False
+        self.query_one(Controls).set_running(False)
+        self.refresh_runs()
+        if self._quit_when_stopped:
+            self.exit()
+
+    # -- chart and quitting ------------------------------------------------------------------
+    def action_next_metric(self) -> None:
+        select = self.query_one("#metric")
+        keys = [value for _, value in select._options]
+        select.value = keys[(keys.index(select.value) + 1) % len(keys)]
+
+    def action_toggle_log(self) -> None:
+        self.query_one("#log").toggle()
+
+    def action_quit_app(self) -> None:
+        if not self.training:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._quit_when_stopped = True
+                self.cancel.set()
+
+        self.push_screen(ConfirmScreen("A run is in progress. Stop it (kept as interrupted) and quit?"), answered)
+
+
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@cli.command()
+def run(
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, help="Run store directory.",
+                                                  show_default="runs")] = None,
+) -> None:
+    """The normcompress terminal app: pick a norm, train, watch the loss live, compare runs.
+
+    Keys: s start, x stop, m next metric, l log scale, q quit; in the runs table Space overlays a run
+    on the chart, Enter opens it, d deletes it.
+    """
+    NormcompressApp(RunStore(runs_dir)).run()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,68 @@
+"""Modal screens: a run's details, and a yes/no confirmation."""
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Label, Static
+
+from normcompress.errors import NormcompressError
+from normcompress.runs import Run
+
+from .widgets.preview import ReconstructionPreview
+
+EPOCH_COLUMNS = ("epoch", "loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst")
+
+
+class DetailsScreen(ModalScreen[None]):
+    """Config, per-epoch metrics and reconstructions of one run. Escape closes."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+    def compose(self) -> ComposeResult:
+        info = self.run.info()
+        config = "  ".join(f"{k}={v}" for k, v in info.config.items())
+        summary = info.summary
+        with Vertical(id="details"):
+            yield Static(f"[b]{info.id}[/]  {info.status}  {summary.get('message', '')}", id="details-title")
+            yield Static(f"{config}\ndata={summary.get('data', '-')}  device={summary.get('device', '-')}"
+                         + (f"\n[red]damaged: {info.problem}[/]" if info.problem else ""), id="details-config")
+            yield DataTable(id="details-epochs", cursor_type="row")
+            yield ReconstructionPreview(id="details-preview")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(*EPOCH_COLUMNS)
+        try:
+            records = self.run.metrics()
+        except NormcompressError as exc:
+            self.notify(str(exc), severity="error")
+            records = []
+        for r in records:
+            table.add_row(str(r["epoch"]), *(f"{r[c]:.4g}" for c in EPOCH_COLUMNS[1:]))
+        self.query_one(ReconstructionPreview).show(self.run.recon_path, "originals / reconstructions / |error|")
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Label(self.question)
+            with Horizontal():
+                yield Button("Yes (y)", id="yes", variant="error", compact=True)
+                yield Button("No (n)", id="no", compact=True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)

@@ -1,0 +1,108 @@
+"""The loss chart: the current run live, and the curves of the runs chosen for overlay (textual-plotext)."""
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Checkbox, Label, Select
+from textual_plotext import PlotextPlot
+
+from normcompress.charts import draw_curves
+from normcompress.metrics import ALL_METRICS
+
+REDRAW_INTERVAL_S = 0.5  # redraws are throttled so that the chart never slows training down
+
+
+class SafePlot(PlotextPlot):
+    """A PlotextPlot that shows a line of text instead of crashing the app when plotext fails on odd data."""
+
+    def render(self):
+        try:
+            return super().render()
+        except Exception as exc:  # plotext raises IndexError/ValueError on some degenerate inputs
+            return f"the chart cannot be drawn for this data ({type(exc).__name__}); try another metric or scale"
+
+
+class LossChart(Vertical):
+    BORDER_TITLE = "Chart"
+
+    def __init__(self) -> None:
+        super().__init__(id="chart")
+        self.current_label = ""
+        self.current_steps: list[tuple[float, float]] = []  # (fractional epoch, running training loss)
+        self.current_epochs: list[dict] = []
+        self.overlays: dict[str, tuple[str, list[dict]]] = {}  # run id -> (label, per-epoch records)
+        self._dirty = True
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="chart-bar"):
+            yield Label("Metric ")
+            yield Select([(m.label, k) for k, m in ALL_METRICS.items()], value="loss", allow_blank=False,
+                         id="metric", compact=True)
+            yield Checkbox("log scale", id="log", compact=True)
+        yield SafePlot(id="plot")
+
+    def on_mount(self) -> None:
+        self.set_interval(REDRAW_INTERVAL_S, self._redraw_if_dirty)
+
+    @property
+    def metric(self) -> str:
+        return str(self.query_one("#metric", Select).value)
+
+    @property
+    def log_scale(self) -> bool:
+        return self.query_one("#log", Checkbox).value
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.changed()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self.changed()
+
+    def changed(self) -> None:
+        self._dirty = True
+
+    def start_run(self, label: str) -> None:
+        self.current_label, self.current_steps, self.current_epochs = label, [], []
+        self.changed()
+
+    def add_step(self, epoch: float, loss: float) -> None:
+        self.current_steps.append((epoch, loss))
+        self.changed()
+
+    def add_epoch(self, record: dict) -> None:
+        self.current_epochs.append(record)
+        self.changed()
+
+    def set_overlay(self, run_id: str, label: str, records: list[dict] | None) -> None:
+        if records is None:
+            self.overlays.pop(run_id, None)
+        else:
+            self.overlays[run_id] = (label, records)
+        self.changed()
+
+    def series(self) -> list[tuple[str, list[float], list[float]]]:
+        """What the chart shows now: (label, x, y) per series, the current run first."""
+        key = self.metric
+        result = []
+        if key == "loss" and self.current_steps:
+            xs, ys = zip(*self.current_steps)
+            result.append((f"{self.current_label} (live)", list(xs), list(ys)))
+        elif self.current_epochs:
+            result.append((f"{self.current_label} (live)", [r["epoch"] for r in self.current_epochs],
+                           [r[key] for r in self.current_epochs]))
+        for label, records in self.overlays.values():
+            points = [(r["epoch"], r[key]) for r in records if r.get(key) is not None]
+            if points:
+                result.append((label, [p[0] for p in points], [p[1] for p in points]))
+        return result
+
+    def _redraw_if_dirty(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.redraw()
+
+    def redraw(self) -> None:
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        draw_curves(plt, self.series(), ALL_METRICS[self.metric].label, self.log_scale)
+        plot.refresh()

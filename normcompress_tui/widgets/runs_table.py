@@ -1,0 +1,94 @@
+"""The run store as a table: Space marks a run for the chart overlay, Enter opens it, d deletes it."""
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from normcompress.runs import RunInfo
+
+COLUMNS = ("", "norm", "status", "epochs", "val PSNR", "duration", "id")  # the long id last
+COLUMN_KEYS = ("overlay", *COLUMNS[1:])
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+class RunsTable(DataTable):
+    BORDER_TITLE = "Runs"
+    BINDINGS = [
+        Binding("space", "toggle_overlay", "Overlay"),
+        Binding("enter", "details", "Details"),
+        Binding("d", "delete", "Delete"),
+    ]
+
+    class OverlayToggled(Message):
+        def __init__(self, info: RunInfo, on: bool) -> None:
+            super().__init__()
+            self.info, self.on = info, on
+
+    class DetailsRequested(Message):
+        def __init__(self, info: RunInfo) -> None:
+            super().__init__()
+            self.info = info
+
+    class DeleteRequested(Message):
+        def __init__(self, info: RunInfo) -> None:
+            super().__init__()
+            self.info = info
+
+    def __init__(self) -> None:
+        super().__init__(id="runs", cursor_type="row", zebra_stripes=True)
+        self.infos: dict[str, RunInfo] = {}
+        self.overlay_ids: set[str] = set()
+
+    def on_mount(self) -> None:
+        for label, key in zip(COLUMNS, COLUMN_KEYS):
+            self.add_column(label, key=key)
+
+    def update_runs(self, infos: list[RunInfo]) -> None:
+        """Add, update and remove rows in place, so the cursor stays where the user left it."""
+        fresh = {i.id: i for i in infos}
+        for gone in set(self.infos) - set(fresh):
+            self.remove_row(gone)
+            self.overlay_ids.discard(gone)
+        for info in infos:
+            cells = self._cells(info)
+            if info.id in self.infos:
+                if self._cells(self.infos[info.id]) != cells:
+                    for column, value in zip(COLUMN_KEYS, cells):
+                        self.update_cell(info.id, column, value)
+            else:
+                self.add_row(*cells, key=info.id)
+        self.infos = fresh
+
+    def _cells(self, info: RunInfo) -> tuple[str, ...]:
+        psnr = "-" if info.psnr is None else f"{info.psnr:.2f}"
+        return ("●" if info.id in self.overlay_ids else " ", info.norm, info.status,
+                f"{info.epochs_done}/{info.epochs}", psnr, _duration(info.duration_s), info.id)
+
+    def highlighted_info(self) -> RunInfo | None:
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self.infos.get(key)
+
+    def action_toggle_overlay(self) -> None:
+        info = self.highlighted_info()
+        if info is None:
+            return
+        on = info.id not in self.overlay_ids
+        (self.overlay_ids.add if on else self.overlay_ids.discard)(info.id)
+        self.update_cell(info.id, "overlay", "●" if on else " ")
+        self.post_message(self.OverlayToggled(info, on))
+
+    def action_details(self) -> None:
+        if info := self.highlighted_info():
+            self.post_message(self.DetailsRequested(info))
+
+    def action_delete(self) -> None:
+        if info := self.highlighted_info():
+            self.post_message(self.DeleteRequested(info))

@@ -1,0 +1,205 @@
+"""The app driven by Textual's Pilot: real training on small data, in a temporary run store."""
+
+import time
+
+import pytest
+import torch
+from textual.widgets import Input, Select, Static
+from textual_plotext import PlotextPlot
+
+from normcompress.runs import RunStore
+from normcompress.train import TrainConfig, train
+from normcompress_tui import app as app_module
+from normcompress_tui.app import NormcompressApp
+from normcompress_tui.screens import ConfirmScreen, DetailsScreen
+from normcompress_tui.widgets.chart import LossChart
+from normcompress_tui.widgets.runs_table import RunsTable
+
+
+async def wait_for(pilot, condition, timeout=180.0):
+    """Let the app run until `condition()` holds; the timeout only guards against a hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the app did not get there"
+        await pilot.pause(0.05)
+
+
+def quick_runs(store, norms=("L1", "L2")):
+    return [train(TrainConfig(norm=n, epochs=2, dataset="synthetic", limit=128, device="cpu"), store) for n in norms]
+
+
+def recording_notify(app):
+    notes = []
+    app.notify = lambda message, **kwargs: notes.append((message, kwargs.get("severity", "information")))
+    return notes
+
+
+async def press_start(pilot):
+    """Start from the keyboard, as a user over SSH would: focus the runs table, press s."""
+    pilot.app.query_one(RunsTable).focus()
+    await pilot.press("s")
+
+
+async def set_fields(pilot, **values):
+    """Fill the controls, then let the app lay itself out again (a folder row may appear)."""
+    for field, value in values.items():
+        pilot.app.query_one(f"#{field}").value = value
+    await pilot.pause()
+
+
+async def test_start_a_run_from_the_controls(tmp_path):
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await set_fields(pilot, epochs="2", dataset="synthetic", **{"batch-size": "256"})
+        await pilot.click("#start")
+        assert app.training and app.query_one("#start").disabled
+        await wait_for(pilot, lambda: not app.training)
+        (run,) = store.runs()
+        assert run.info().status == "completed" and run.config()["dataset"] == "synthetic"
+        table = app.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.infos.get(run.id) and table.infos[run.id].status == "completed")
+        chart = app.query_one(LossChart)
+        assert len(chart.current_epochs) == 2 and chart.current_steps
+        assert "completed" in str(app.query_one("#epoch-label").render())
+        assert app.query_one("ReconstructionPreview").shown == run.recon_path
+
+
+async def test_overlay_two_runs_on_the_chart(tmp_path):
+    store = RunStore(tmp_path)
+    runs = quick_runs(store)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        table.focus()
+        await pilot.press("space", "down", "space")
+        chart = app.query_one(LossChart)
+        assert set(chart.overlays) == {r.id for r in runs}
+        await pilot.press("m")  # next metric: val PSNR
+        assert chart.metric == "psnr"
+        await pilot.pause(0.7)  # one throttled redraw
+        labels = [label for label, _, _ in chart.series()]
+        assert labels == [f"L1 {runs[0].id[-6:]}", f"L2 {runs[1].id[-6:]}"]
+        rendered = str(app.query_one(PlotextPlot).render())
+        assert all(label in rendered for label in labels) and "val PSNR" in rendered
+        await pilot.press("l")
+        await pilot.pause(0.7)
+        assert chart.log_scale and "log scale" in str(app.query_one(PlotextPlot).render())
+        await pilot.press("up", "space")
+        assert set(chart.overlays) == {runs[1].id}
+
+
+async def test_stop_mid_run_keeps_an_interrupted_run(tmp_path):
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await set_fields(pilot, epochs="200", dataset="synthetic", **{"batch-size": "32"})
+        await press_start(pilot)
+        chart = app.query_one(LossChart)
+        await wait_for(pilot, lambda: len(chart.current_steps) >= 2)
+        assert len(chart.current_epochs) < 200
+        app.query_one(RunsTable).focus()
+        await pilot.press("x")  # handled while an epoch is under way
+        await wait_for(pilot, lambda: not app.training)
+        (run,) = store.runs()
+        info = run.info()
+        assert info.status == "interrupted" and info.epochs_done < 200
+        assert not app.query_one("#start").disabled
+
+
+async def test_invalid_hybrid_is_flagged_as_you_type_and_refused(tmp_path):
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(100, 32)) as pilot:
+        notes = recording_notify(app)
+        await pilot.click("#custom-norm")
+        await pilot.press(*"0.5*L1+")
+        status = str(app.query_one("#norm-status", Static).render())
+        assert "✗" in status and "cannot read" in status
+        assert not app.query_one("#custom-norm", Input).is_valid
+        await press_start(pilot)
+        assert not app.training and store.runs() == []
+        assert notes and "malformed norm" in notes[-1][0] and notes[-1][1] == "error"
+        await pilot.click("#custom-norm")
+        await pilot.press("end", *"0.5*L2")
+        assert "✓ 0.5*L1+0.5*L2" in str(app.query_one("#norm-status", Static).render())
+
+
+async def test_cuda_is_offered_only_when_present(tmp_path):
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(100, 32)):
+        keys = [value for _, value in app.query_one("#device", Select)._options]
+        note = app.query_one("#device-note", Static)
+        if torch.cuda.is_available():
+            assert "cuda:0" in keys and not note.display
+        else:
+            assert keys == ["auto", "cpu"] and note.display and "CUDA" in str(note.render())
+
+
+async def test_errors_are_notifications_and_the_app_stays_usable(tmp_path):
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(100, 32)) as pilot:
+        notes = recording_notify(app)
+        await set_fields(pilot, dataset="folder", folder=str(tmp_path / "missing"), epochs="1")
+        await press_start(pilot)
+        await wait_for(pilot, lambda: not app.training)
+        assert any("does not exist" in message and severity == "error" for message, severity in notes), notes
+        await set_fields(pilot, epochs="abc")
+        await press_start(pilot)
+        assert "epochs: 'abc' is not a number" in notes[-1][0]
+        await set_fields(pilot, dataset="synthetic", epochs="1")
+        await press_start(pilot)
+        await wait_for(pilot, lambda: not app.training)
+        assert [r.info().status for r in store.runs()] == ["completed"]
+
+
+async def test_runs_started_elsewhere_appear(tmp_path, monkeypatch):
+    monkeypatch.setattr(app_module, "STORE_POLL_S", 0.2)
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(100, 32)) as pilot:
+        table = app.query_one(RunsTable)
+        assert table.row_count == 0
+        (run,) = quick_runs(RunStore(tmp_path), norms=("Linf-image",))  # as the CLI would
+        await wait_for(pilot, lambda: run.id in table.infos)
+        assert table.get_row(run.id)[1] == "Linf-image"
+
+
+async def test_details_and_delete(tmp_path):
+    store = RunStore(tmp_path)
+    runs = quick_runs(store)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        table.focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailsScreen)
+        assert app.screen.query_one("#details-epochs").row_count == 2
+        assert app.screen.query_one("ReconstructionPreview").shown == runs[0].recon_path
+        await pilot.press("escape")
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert len(store.runs()) == 2
+        await pilot.press("d", "y")
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert [r.id for r in store.runs()] == [runs[1].id]
+
+
+async def test_quit_during_a_run_asks_then_keeps_it_interrupted(tmp_path):
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await set_fields(pilot, epochs="200", dataset="synthetic", **{"batch-size": "32"})
+        await press_start(pilot)
+        await wait_for(pilot, lambda: app.current_run is not None)
+        app.query_one(RunsTable).focus()
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.training)
+    (run,) = store.runs()
+    assert run.info().status == "interrupted"

@@ -1,0 +1,77 @@
+"""SVG snapshots of the main screen (pytest-textual-snapshot). Update with: pytest --snapshot-update."""
+
+import json
+
+import pytest
+import torch
+
+from normcompress.data import synthetic_images
+from normcompress.images import comparison_grid, write_png
+from normcompress.runs import Run, RunStore
+from normcompress.train import EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig
+from normcompress_tui.app import NormcompressApp
+from normcompress_tui.messages import TrainingEvent
+from normcompress_tui.widgets.runs_table import RunsTable
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="the device selector differs with CUDA")
+
+PSNR = {"L2": [15.1, 17.0, 18.2], "L1": [14.2, 15.6, 16.8], "Linf-image": [11.9, 12.1, 12.2]}
+
+
+def fixed_run(root, index: int, norm: str) -> Run:
+    """A completed 3-epoch run with fixed numbers, so that the picture never changes."""
+    run = Run(root / f"20260101-12000{index}.000-{norm}-00000{index}")
+    run.path.mkdir(parents=True)
+    (run.path / "config.json").write_text(json.dumps({**TrainConfig(norm=norm, epochs=3).__dict__}))
+    records = [{"epoch": e + 1, "loss": 0.05 / (e + 1), "psnr": p, "mse": 10 ** (-p / 10), "mae": 0.1 - e / 100,
+                "ssim": 0.2 + e / 10, "maxabs_mean": 0.5, "maxabs_worst": 0.9, "images_per_s": 7000.0}
+               for e, p in enumerate(PSNR[norm])]
+    for r in records:
+        run.append_metrics(r)
+    run.save_checkpoint({"epoch": 3})
+    final = {k: v for k, v in records[-1].items() if k not in ("epoch", "images_per_s")}
+    run.write_summary({"status": "completed", "epochs_done": 3, "wall_time_s": 9.5 + index, "metrics": final,
+                       "data": "sample", "device": "cpu", "message": "completed 3 epochs"})
+    target = synthetic_images(8, seed=index).float() / 255
+    write_png(comparison_grid(target, torch.nn.functional.avg_pool2d(target, 3, 1, 1)), run.recon_path)
+    return run
+
+
+@pytest.fixture
+def fixed_store(tmp_path):
+    for index, norm in enumerate(PSNR):
+        fixed_run(tmp_path, index, norm)
+    return RunStore(tmp_path)
+
+
+def app_for(store):
+    app = NormcompressApp(store)
+    app.sub_title = "runs"  # the temporary path would change every time
+    return app
+
+
+def test_idle_main_screen_80x24(snap_compare, tmp_path):
+    assert snap_compare(app_for(RunStore(tmp_path)), terminal_size=(80, 24))
+
+
+def test_main_screen_after_a_run_120x36(snap_compare, fixed_store):
+    async def replay_a_run_and_overlay_two(pilot):
+        app = pilot.app
+        current = fixed_store.runs()[0]
+        config = TrainConfig(norm="L2", epochs=3, dataset="sample")
+        events = [RunStarted(current.id, str(current.path), config, "cpu", "sample", 5170, 1017, 0)]
+        for epoch, record in enumerate(current.metrics(), 1):
+            events += [StepProgress(epoch, 3, step, 4, 0.05 / (epoch - 1 + step / 4), 7000.0, 1.0)
+                       for step in range(1, 5)]
+            events.append(EpochEnd(epoch, 3, record))
+        events.append(RunEnded(current.id, "completed", "completed 3 epochs"))
+        for event in events:
+            app.post_message(TrainingEvent(event))
+        table = app.query_one(RunsTable)
+        while table.row_count < 3:
+            await pilot.pause(0.05)
+        table.focus()
+        await pilot.press("down", "space", "down", "space", "m")
+        await pilot.pause(0.8)  # the throttled chart redraw
+
+    assert snap_compare(app_for(fixed_store), terminal_size=(120, 36), run_before=replay_a_run_and_overlay_two)
