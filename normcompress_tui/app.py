@@ -26,6 +26,7 @@ from .widgets.progress import TrainingProgress
 from .widgets.runs_table import RunsTable
 
 STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) are picked up
+PROGRESS_INTERVAL_S = 0.5  # engine progress events; each one costs the UI thread a repaint
 
 
 class NormcompressApp(App):
@@ -136,7 +137,8 @@ class NormcompressApp(App):
     @work(thread=True, exclusive=True, group="training")
     def run_training(self, config: TrainConfig) -> None:
         try:
-            train(config, self.store, lambda event: self.post_message(TrainingEvent(event)), self.cancel)
+            train(config, self.store, lambda event: self.post_message(TrainingEvent(event)), self.cancel,
+                  progress_interval_s=PROGRESS_INTERVAL_S)
         except NormcompressError as exc:
             self.post_message(TrainingError(str(exc)))
         except Exception as exc:  # an unexpected failure must not take the app down with it

@@ -12,7 +12,7 @@ from normcompress.train import TrainConfig, train
 from normcompress_tui import app as app_module
 from normcompress_tui.app import NormcompressApp
 from normcompress_tui.screens import ConfirmScreen, DetailsScreen
-from normcompress_tui.widgets.chart import LossChart
+from normcompress_tui.widgets.chart import REDRAW_INTERVAL_S, LossChart
 from normcompress_tui.widgets.runs_table import RunsTable
 
 
@@ -78,13 +78,13 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         assert set(chart.overlays) == {r.id for r in runs}
         await pilot.press("m")  # next metric: val PSNR
         assert chart.metric == "psnr"
-        await pilot.pause(0.7)  # one throttled redraw
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)  # one throttled redraw
         labels = [label for label, _, _ in chart.series()]
         assert labels == [f"L1 {runs[0].id[-6:]}", f"L2 {runs[1].id[-6:]}"]
         rendered = str(app.query_one(PlotextPlot).render())
         assert all(label in rendered for label in labels) and "val PSNR" in rendered
         await pilot.press("l")
-        await pilot.pause(0.7)
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         assert chart.log_scale and "log scale" in str(app.query_one(PlotextPlot).render())
         await pilot.press("up", "space")
         assert set(chart.overlays) == {runs[1].id}

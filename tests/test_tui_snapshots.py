@@ -11,6 +11,7 @@ from normcompress.runs import Run, RunStore
 from normcompress.train import EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig
 from normcompress_tui.app import NormcompressApp
 from normcompress_tui.messages import TrainingEvent
+from normcompress_tui.widgets.chart import REDRAW_INTERVAL_S
 from normcompress_tui.widgets.runs_table import RunsTable
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="the device selector differs with CUDA")
@@ -72,6 +73,6 @@ def test_main_screen_after_a_run_120x36(snap_compare, fixed_store):
             await pilot.pause(0.05)
         table.focus()
         await pilot.press("down", "space", "down", "space", "m")
-        await pilot.pause(0.8)  # the throttled chart redraw
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)  # the throttled chart redraw
 
     assert snap_compare(app_for(fixed_store), terminal_size=(120, 36), run_before=replay_a_run_and_overlay_two)

@@ -8,7 +8,7 @@ from textual_plotext import PlotextPlot
 from normcompress.charts import draw_curves
 from normcompress.metrics import ALL_METRICS
 
-REDRAW_INTERVAL_S = 0.5  # redraws are throttled so that the chart never slows training down
+REDRAW_INTERVAL_S = 1.0  # redraws are throttled so that the chart never slows training down
 
 
 class SafePlot(PlotextPlot):

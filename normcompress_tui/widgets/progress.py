@@ -19,25 +19,33 @@ class TrainingProgress(Vertical):
             yield ProgressBar(total=1, show_eta=True, id="bar")  # a set total: no idle animation
         yield Label("", id="stats")
 
+    def _say(self, label_id: str, text: str) -> None:
+        # The labels have fixed sizes (app.tcss), so an update needs no layout pass: during training,
+        # layout passes were the largest cost of the UI thread, which shares the cores with training.
+        self.query_one(f"#{label_id}", Label).update(text, layout=False)
+
+    def _psnr_text(self) -> str:
+        last = f"  PSNR {self.last_psnr:.2f} dB" if self.last_psnr is not None else ""
+        best = f"  best {self.best_psnr:.2f} dB" if self.best_psnr is not None else ""
+        return last + best
+
     def started(self, event: RunStarted) -> None:
         self.best_psnr = self.last_psnr = None
-        self.query_one("#epoch-label", Label).update(f"epoch {event.start_epoch + 1}/{event.config.epochs}")
-        self.query_one("#stats", Label).update(f"{event.config.norm} on {event.data_source}, {event.device}")
+        self._say("epoch-label", f"epoch {event.start_epoch + 1}/{event.config.epochs}")
+        self._say("stats", f"{event.config.norm} on {event.data_source}, {event.device}")
         self.query_one(ProgressBar).update(total=1, progress=0)
 
     def step(self, event: StepProgress) -> None:
-        self.query_one("#epoch-label", Label).update(f"epoch {event.epoch}/{event.epochs}")
+        self._say("epoch-label", f"epoch {event.epoch}/{event.epochs}")
         self.query_one(ProgressBar).update(total=event.epochs * event.steps,
                                            progress=(event.epoch - 1) * event.steps + event.step)
-        best = f"  best {self.best_psnr:.2f} dB" if self.best_psnr is not None else ""
-        last = f"  PSNR {self.last_psnr:.2f} dB" if self.last_psnr is not None else ""
-        self.query_one("#stats", Label).update(f"{event.images_per_s:,.0f} img/s  loss {event.loss:.4g}{last}{best}")
+        self._say("stats", f"{event.images_per_s:,.0f} img/s  loss {event.loss:.4g}{self._psnr_text()}")
 
     def epoch_end(self, event: EpochEnd) -> None:
         self.last_psnr = event.record["psnr"]
         self.best_psnr = max(self.best_psnr or self.last_psnr, self.last_psnr)
 
     def finished(self, status: str, message: str) -> None:
-        self.query_one("#epoch-label", Label).update(status)
+        self._say("epoch-label", status)
         best = f"  best {self.best_psnr:.2f} dB" if self.best_psnr is not None else ""
-        self.query_one("#stats", Label).update(message + best)
+        self._say("stats", message + best)

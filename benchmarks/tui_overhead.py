@@ -1,0 +1,70 @@
+"""Does the app slow training down? The same run started from the app and headless, alternately.
+
+Each run is a fresh process, as users run them (torch's thread pools are per process). The app runs
+under Textual's Pilot (a headless screen that still lays out, renders and redraws the chart); the
+headless run calls normcompress.train directly. Images/s are training steps only, averaged over
+epochs 2..N of each run (epoch 1 warms up). Run: python benchmarks/tui_overhead.py
+"""
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from normcompress.runs import RunStore
+from normcompress.train import TrainConfig, train
+from normcompress_tui.app import NormcompressApp
+
+
+def rate(run) -> float:
+    return statistics.mean(r["images_per_s"] for r in run.metrics()[1:])
+
+
+def headless(store: RunStore, epochs: int) -> float:
+    return rate(train(TrainConfig(norm="L2", epochs=epochs, dataset="sample", device="cpu"), store))
+
+
+async def in_app(store: RunStore, epochs: int) -> float:
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for field, value in {"epochs": str(epochs), "dataset": "sample", "device": "cpu"}.items():
+            app.query_one(f"#{field}").value = value
+        await pilot.pause()
+        app.query_one("#runs").focus()
+        await pilot.press("s")
+        while app.training or app.current_run is None:
+            await pilot.pause(0.1)
+        return rate(store.get(app.current_run))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--one", choices=["headless", "app"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:  # a single measurement, in this fresh process
+        with tempfile.TemporaryDirectory() as root:
+            store = RunStore(root)
+            print(headless(store, args.epochs) if args.one == "headless" else asyncio.run(in_app(store, args.epochs)))
+        return
+
+    def measure(kind: str) -> float:
+        command = [sys.executable, __file__, "--one", kind, "--epochs", str(args.epochs)]
+        return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1])
+
+    app_rates, headless_rates = [], []
+    for _ in range(args.rounds):
+        headless_rates.append(measure("headless"))
+        app_rates.append(measure("app"))
+    h, a = statistics.median(headless_rates), statistics.median(app_rates)
+    print(f"sample, CPU, batch 128, {args.epochs} epochs x {args.rounds} rounds (median)")
+    print(f"headless engine: {h:8,.0f} images/s  {[round(x) for x in headless_rates]}")
+    print(f"in the app:      {a:8,.0f} images/s  {[round(x) for x in app_rates]}")
+    print(f"app/headless: {a / h:.3f} (overhead {100 * (1 - a / h):+.1f}%)")
+
+
+if __name__ == "__main__":
+    main()
