@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import signal
 import sys
 from enum import Enum
@@ -23,8 +24,11 @@ from .devices import DEVICE_FORMS, resolve_device
 from .errors import NormcompressError, UsageError
 from .losses import VALID_FORMS
 from .metrics import ALL_METRICS, METRICS, evaluate
-from .model import MODELS, build_model
-from .runs import RUNS_DIR_ENV, RunInfo, RunStore, atomic_write
+from .model import MODELS
+from .reconstruct import reconstruct_file
+from .report import summarize_runs, write_report
+from .runs import RUNS_DIR_ENV, RunStore, atomic_write
+from .study import StudyConfig, StudyProgress, run_study
 
 app = typer.Typer(pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
 runs_app = typer.Typer()
@@ -169,13 +173,6 @@ def train(
 
 
 # -- eval --------------------------------------------------------------------------------------
-def _load_model(info: RunInfo, device: torch.device):
-    model = build_model(info.config.get("model", "seed")).to(device)
-    state = RunStore(info.path.parent).get(info.id).load_checkpoint(device)
-    model.load_state_dict(state["model"])
-    return model.eval()
-
-
 @app.command("eval")
 def eval_(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
@@ -186,18 +183,136 @@ def eval_(
     runs_dir: RunsDir = None,
 ) -> None:
     """Evaluate a saved run's checkpoint on a dataset's test (validation) split."""
-    info = _store(runs_dir).get(run_id).info()
+    run = _store(runs_dir).get(run_id)
+    info = run.info()
     source = dataset or info.summary.get("data") or info.config.get("dataset", "sample")
     data = load_data(source, data_dir, image_size=info.config.get("image_size", 32),
                      notify=lambda m: err.print(f"[yellow]notice:[/] {m}", highlight=False))
     target = resolve_device(device)
-    metrics = evaluate(_load_model(info, target), data.val.to(target))
+    metrics = evaluate(run.load_model(target), data.val.to(target))
     if as_json:
         out.print_json(json.dumps({"run": info.id, "data": data.source, "images": len(data.val), **metrics}))
         return
     out.print(f"{info.id} on {data.source} ({len(data.val)} test images)", highlight=False)
     out.print(_columns(["metric", "value"], [[METRICS[k].label, f"{v:.5g}"] for k, v in metrics.items()]),
               highlight=False, markup=False)
+
+
+@app.command()
+def reconstruct(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
+    images: Annotated[list[Path], typer.Argument(metavar="IMAGE...", help="Image files of any size and mode.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the reconstructions.")],
+    device: Annotated[str, typer.Option(help=f"Device: {DEVICE_FORMS}.")] = "auto",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Reconstruct images of any size through a run's model, tile by tile, and report PSNR and max error.
+
+    Gray images come back gray, RGBA images keep their alpha; unreadable files are reported and skipped.
+    """
+    run = _store(runs_dir).get(run_id)
+    tile = run.config().get("image_size", 32)
+    model = run.load_model(resolve_device(device))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise NormcompressError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+    rows, failed = [], 0
+    for image in images:
+        try:
+            r = reconstruct_file(model, image, out_dir, tile)
+        except NormcompressError as exc:
+            err.print(f"skipped: {exc}", highlight=False)
+            failed += 1
+            continue
+        rows.append([str(r.source), f"{r.size[0]}x{r.size[1]}", r.mode, f"{r.psnr:.2f}", str(r.max_error),
+                     str(r.output)])
+    if rows:
+        out.print(_columns(["image", "size", "mode", "PSNR dB", "max err", "reconstruction"], rows, left=3),
+                  highlight=False, markup=False)
+    if failed:
+        raise NormcompressError(f"{failed} of {len(images)} image(s) could not be read")
+
+
+@app.command()
+def study(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the report.")],
+    norms: Annotated[str, typer.Option(help="Comma-separated norms.")] = "L2,L1,Linf,Linf-image,0.5*L1+0.5*L2",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per norm (0, 1, ...).")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per run.")] = 10,
+    dataset: Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")] = "cifar10",
+    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")] = Path("data"),
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = None,
+    model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "seed",
+    image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = 32,
+    devices: Annotated[str, typer.Option(help="Comma-separated devices; runs go to them side by side.")] = "auto",
+    metric: Annotated[MetricKey, typer.Option(help="Metric of curves.png.")] = MetricKey("psnr"),
+    runs_dir: RunsDir = None,
+) -> None:
+    """Train every norm x seed (reusing completed runs, resuming interrupted ones) and write a report.
+
+    The report directory gets report.md, report.html (self-contained), curves.png,
+    reconstructions.png, errors.png, metrics.csv and metrics.json.
+    """
+    if metric.value == "loss":
+        raise UsageError("--metric loss is in each run's own norm; choose a validation metric for the study")
+    device_list = [d.strip() for d in devices.split(",") if d.strip()]
+    for d in device_list:
+        resolve_device(d)
+    config = StudyConfig(
+        norms=[n.strip() for n in norms.split(",") if n.strip()], seeds=seeds, epochs=epochs, dataset=dataset,
+        batch_size=batch_size, lr=lr, limit=limit, model=model, image_size=image_size, data_dir=str(data_dir),
+        devices=device_list or ["auto"],
+    ).validated()
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(), console=err, transient=True,
+    )
+    total = len(config.norms) * config.seeds
+    overall = progress.add_task(f"runs 0/{total}", total=total)
+    epoch_task = progress.add_task("", total=None)
+
+    def on_progress(p: StudyProgress) -> None:
+        progress.update(overall, completed=p.done, description=f"runs {p.done}/{p.total}")
+        if p.state in ("reused", "finished"):
+            progress.console.print(f"{p.state:>8}  {p.label}", highlight=False)
+
+    def on_event(event: engine.Event) -> None:
+        if isinstance(event, engine.StepProgress):
+            progress.update(epoch_task, total=event.epochs * event.steps,
+                            completed=(event.epoch - 1) * event.steps + event.step,
+                            description=f"epoch {event.epoch}/{event.epochs}")
+        elif isinstance(event, engine.Notice):
+            progress.console.print(f"[yellow]notice:[/] {event.message}", highlight=False)
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with progress:
+        try:
+            runs = run_study(config, _store(runs_dir), on_progress, on_event)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: finished runs are kept; run the same command again to resume", highlight=False)
+            raise typer.Exit(130) from None
+        progress.update(epoch_task, visible=False)
+        progress.console.print("writing the report…", highlight=False)
+        files = write_report(runs, out_dir, metric.value, str(data_dir))
+    out.print(_study_table(runs), highlight=False, markup=False)
+    for path in files:
+        out.print(str(path), highlight=False)
+
+
+def _study_table(runs) -> str:
+    summary = summarize_runs(runs)
+    keys = ["psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"]
+    rows = [[norm, *(f"{stats[k]['mean']:.4g} ± {stats[k]['std']:.2g}" for k in keys)]
+            for norm, stats in summary["table"].items()]
+    rows.append(["best", *(summary["winners"][k]["norm"] for k in keys)])
+    return _columns(["norm", "PSNR dB", "MSE", "MAE", "SSIM", "max|e| mean", "max|e| worst"], rows)
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -347,7 +462,7 @@ def runs_rm(
 def main() -> None:
     """Console entry point: every failure becomes one line on stderr and an exit code (2 usage, 1 runtime)."""
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="normcompress", standalone_mode=False)
     except typer.TyperException as exc:  # Typer's usage errors: a bad option, a missing argument
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx else "normcompress"

@@ -4,7 +4,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-from pytorch_msssim import ssim
+from pytorch_msssim import ms_ssim, ssim
 from torch import nn
 
 
@@ -22,10 +22,12 @@ METRICS: dict[str, Metric] = {
         Metric("mse", "val MSE", False),
         Metric("mae", "val MAE", False),
         Metric("ssim", "val SSIM", True),
+        Metric("ms_ssim", "val MS-SSIM", True),
         Metric("maxabs_mean", "val mean per-image max-abs error", False),
         Metric("maxabs_worst", "val worst max-abs error", False),
     ]
 }
+MS_SSIM_MIN_SIZE = 161  # five scales of an 11-pixel window: pytorch-msssim needs sides over 160
 # The training loss is in the run's own norm, so it only compares runs of the same norm.
 TRAIN_LOSS = Metric("loss", "training loss (the run's norm)", False)
 ALL_METRICS: dict[str, Metric] = {TRAIN_LOSS.key: TRAIN_LOSS, **METRICS}
@@ -46,6 +48,8 @@ def per_image_errors(model: nn.Module, images: torch.Tensor, batch_size: int = 5
     """Each image's MSE, MAE, max-abs error and SSIM (1-D CPU tensors), evaluated batch by batch."""
     device = next(model.parameters()).device
     parts: dict[str, list[torch.Tensor]] = {"mse": [], "mae": [], "maxabs": [], "ssim": []}
+    if min(images.shape[-2:]) >= MS_SSIM_MIN_SIZE:
+        parts["ms_ssim"] = []
     was_training = model.training
     model.eval()
     for start in range(0, len(images), batch_size):
@@ -56,6 +60,8 @@ def per_image_errors(model: nn.Module, images: torch.Tensor, batch_size: int = 5
         parts["mae"].append(error.abs().mean(1))
         parts["maxabs"].append(error.abs().amax(1))
         parts["ssim"].append(ssim(output, target, data_range=1.0, size_average=False))
+        if "ms_ssim" in parts:
+            parts["ms_ssim"].append(ms_ssim(output, target, data_range=1.0, size_average=False))
     model.train(was_training)
     return {k: torch.cat(v).cpu() for k, v in parts.items()}
 
@@ -63,6 +69,7 @@ def per_image_errors(model: nn.Module, images: torch.Tensor, batch_size: int = 5
 def summarize(errors: dict[str, torch.Tensor]) -> dict[str, float]:
     """Reduce per-image errors to the validation metrics; PSNR comes from the split's mean MSE."""
     mse = errors["mse"].double().mean().item()
+    extra = {"ms_ssim": errors["ms_ssim"].double().mean().item()} if "ms_ssim" in errors else {}
     return {
         "psnr": psnr_from_mse(mse),
         "mse": mse,
@@ -70,6 +77,7 @@ def summarize(errors: dict[str, torch.Tensor]) -> dict[str, float]:
         "ssim": errors["ssim"].double().mean().item(),
         "maxabs_mean": errors["maxabs"].double().mean().item(),
         "maxabs_worst": errors["maxabs"].max().item(),
+        **extra,
     }
 
 

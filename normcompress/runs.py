@@ -168,6 +168,14 @@ class Run:
         except Exception as exc:  # truncated zip, garbage bytes, foreign pickle: all one message
             raise StoreError(f"run {self.id} is damaged: checkpoint.pt cannot be read ({type(exc).__name__})") from None
 
+    def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The run's model with its last checkpoint's weights, in eval mode."""
+        from .model import build_model
+
+        model = build_model(self.config().get("model", "seed")).to(device)
+        model.load_state_dict(self.load_checkpoint(device)["model"])
+        return model.eval()
+
     # -- liveness ----------------------------------------------------------------------------
     @contextmanager
     def hold(self) -> Iterator[None]:

@@ -25,6 +25,7 @@ from .model import MODELS, build_model
 from .runs import Run, RunStore, StoreError
 
 PREVIEW_IMAGES = 8
+_MODEL_INIT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -177,8 +178,9 @@ def train(
 
 def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resuming, progress_interval_s) -> Run:
     norm = parse_norm(config.norm)
-    torch.manual_seed(config.seed)
-    model = build_model(config.model).to(device)
+    with _MODEL_INIT_LOCK:  # runs trained side by side (a study on several devices) share torch's global RNG
+        torch.manual_seed(config.seed)
+        model = build_model(config.model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     start_epoch, wall_time, history = 0, 0.0, []
     if resuming:

@@ -87,13 +87,15 @@ class LossChart(Vertical):
             xs, ys = zip(*self.current_steps)
             result.append((f"{self.current_label} (live)", list(xs), list(ys)))
         elif self.current_epochs:
-            result.append((f"{self.current_label} (live)", [r["epoch"] for r in self.current_epochs],
-                           [r[key] for r in self.current_epochs]))
-        for label, records in self.overlays.values():
-            points = [(r["epoch"], r[key]) for r in records if r.get(key) is not None]
-            if points:
-                result.append((label, [p[0] for p in points], [p[1] for p in points]))
-        return result
+            result.append(self._per_epoch(f"{self.current_label} (live)", self.current_epochs, key))
+        result += [self._per_epoch(label, records, key) for label, records in self.overlays.values()]
+        return [s for s in result if s[1]]
+
+    @staticmethod
+    def _per_epoch(label: str, records: list[dict], key: str) -> tuple[str, list[float], list[float]]:
+        """A run's per-epoch values of one metric; epochs without it (MS-SSIM on small images) are left out."""
+        points = [(r["epoch"], r[key]) for r in records if r.get(key) is not None]
+        return label, [p[0] for p in points], [p[1] for p in points]
 
     def _redraw_if_dirty(self) -> None:
         if self._dirty:

@@ -1,0 +1,69 @@
+"""Reconstruct images of any size and mode with a model trained on fixed-size crops, by tiling.
+
+The image is padded (edge replication) to a multiple of the tile size, cut into tiles, passed
+through the model as one batch, stitched and cropped back. Gray images come back gray and RGBA
+images keep their alpha; errors are measured on the colour channels the output keeps.
+"""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import NormcompressError
+from .metrics import psnr_from_mse, to_float
+
+
+@dataclass
+class Reconstruction:
+    source: Path
+    output: Path
+    size: tuple[int, int]
+    mode: str
+    psnr: float
+    max_error: int  # in pixel levels, 0-255
+
+
+@torch.no_grad()
+def reconstruct_tensor(model: torch.nn.Module, image: torch.Tensor, tile: int = 32, batch: int = 1024) -> torch.Tensor:
+    """uint8 (3, H, W) -> uint8 (3, H, W), tile by tile."""
+    device = next(model.parameters()).device
+    _, height, width = image.shape
+    rows, cols = math.ceil(height / tile), math.ceil(width / tile)
+    padded = torch.nn.functional.pad(to_float(image.unsqueeze(0)), (0, cols * tile - width, 0, rows * tile - height),
+                                     mode="replicate")
+    tiles = padded.unfold(2, tile, tile).unfold(3, tile, tile)  # 1, 3, rows, cols, tile, tile
+    tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, tile, tile)
+    out = torch.cat([model(tiles[i : i + batch].to(device)).float().cpu() for i in range(0, len(tiles), batch)])
+    out = out.reshape(rows, cols, 3, tile, tile).permute(2, 0, 3, 1, 4).reshape(3, rows * tile, cols * tile)
+    return (out[:, :height, :width].clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def reconstruct_file(model: torch.nn.Module, source: Path, out_dir: Path, tile: int = 32) -> Reconstruction:
+    """Reconstruct one image file into out_dir/<stem>.recon.png; raises NormcompressError if unreadable."""
+    try:
+        with Image.open(source) as opened:
+            original = ImageOps.exif_transpose(opened)
+            original.load()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise NormcompressError(f"cannot read {source}: {type(exc).__name__}") from None
+    rgb = torch.from_numpy(np.asarray(original.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
+    recon = reconstruct_tensor(model, rgb, tile)
+    picture = Image.fromarray(recon.permute(1, 2, 0).numpy(), "RGB")
+    gray = original.mode in ("L", "LA", "I", "I;16", "F", "1")
+    if gray:
+        picture = picture.convert("L")
+        target = torch.from_numpy(np.asarray(original.convert("L"), dtype=np.uint8).copy()).float()
+        produced = torch.from_numpy(np.asarray(picture, dtype=np.uint8).copy()).float()
+    else:
+        target, produced = rgb.float(), recon.float()
+    if "A" in original.getbands():
+        picture.putalpha(original.getchannel("A"))
+    output = out_dir / f"{source.stem}.recon.png"
+    picture.save(output)
+    error = (produced - target).abs()
+    return Reconstruction(source, output, original.size, original.mode,
+                          psnr_from_mse(error.div(255).pow(2).mean().item()), int(error.max().item()))

@@ -1,0 +1,148 @@
+"""A norm study: every norm x seed trained (reusing or resuming matching runs), then a report.
+
+Runs are ordinary runs in the run store; a study finds its runs again by their configuration, so
+re-running a study trains only what is missing and resumes what was interrupted.
+"""
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from .errors import UsageError
+from .losses import parse_norm
+from .runs import Run, RunStore
+from .train import Event, TrainConfig, train
+
+# Fields that do not change what a run computes, so a run that differs only in them is reused.
+IGNORED_FOR_REUSE = ("device", "data_dir")
+
+
+@dataclass
+class StudyConfig:
+    norms: list[str]
+    seeds: int = 3
+    epochs: int = 10
+    dataset: str = "sample"
+    batch_size: int = 128
+    lr: float = 1e-3
+    limit: int | None = None
+    model: str = "seed"
+    image_size: int = 32
+    data_dir: str = "data"
+    devices: list[str] = field(default_factory=lambda: ["auto"])
+
+    def validated(self) -> "StudyConfig":
+        if not self.norms:
+            raise UsageError("--norms needs at least one norm")
+        self.norms = [parse_norm(n).name for n in self.norms]
+        if len(set(self.norms)) != len(self.norms):
+            raise UsageError("--norms lists a norm twice")
+        if self.seeds < 1:
+            raise UsageError("--seeds must be at least 1")
+        for config in self.run_configs():
+            config.validated()
+        return self
+
+    def run_configs(self) -> list[TrainConfig]:
+        return [
+            TrainConfig(norm=norm, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                        device=self.devices[0], dataset=self.dataset, data_dir=self.data_dir, seed=seed,
+                        limit=self.limit, model=self.model, image_size=self.image_size)
+            for norm in self.norms for seed in range(self.seeds)
+        ]
+
+
+@dataclass
+class StudyProgress:
+    done: int
+    total: int
+    label: str  # the run just started or finished, e.g. "L1 seed 2"
+    state: str  # reused | training | resuming | finished
+    eta_s: float | None
+
+
+def _identity(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in IGNORED_FOR_REUSE}
+
+
+def find_run(store: RunStore, config: TrainConfig, statuses: tuple[str, ...]) -> Run | None:
+    """The newest run in the store with this configuration and one of these statuses."""
+    wanted = _identity(asdict(config))
+    for run in reversed(store.runs()):
+        info = run.info()
+        if info.status in statuses and _identity(info.config) == wanted:
+            return run
+    return None
+
+
+def run_study(
+    study: StudyConfig,
+    store: RunStore,
+    on_progress: Callable[[StudyProgress], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Run]:
+    """Train (or reuse, or resume) every norm x seed; return the completed runs in study order.
+
+    With several devices, runs go to them side by side, one run per device at a time.
+    """
+    study.validated()
+    report = on_progress or (lambda p: None)
+    configs = study.run_configs()
+    results: dict[int, Run] = {}
+    pending: list[tuple[int, TrainConfig, Run | None]] = []
+    for index, config in enumerate(configs):
+        done = find_run(store, config, ("completed",))
+        if done:
+            results[index] = done
+            report(StudyProgress(len(results), len(configs), _label(config), "reused", None))
+        else:
+            pending.append((index, config, find_run(store, config, ("interrupted",))))
+    started = time.perf_counter()
+    trained = 0
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker(device: str) -> None:
+        nonlocal trained
+        while not errors and not (cancel and cancel.is_set()):
+            with lock:
+                if not pending:
+                    return
+                index, config, interrupted = pending.pop(0)
+            config.device = device
+            report(StudyProgress(len(results), len(configs), _label(config),
+                                 "resuming" if interrupted else "training", _eta(started, trained, len(pending))))
+            try:
+                run = train(config, store, on_event, cancel, resume=interrupted.id if interrupted else None)
+            except BaseException as exc:  # handed to the caller's thread below
+                errors.append(exc)
+                return
+            if run.info().status != "completed":
+                return  # cancelled
+            with lock:
+                results[index] = run
+                trained += 1
+            report(StudyProgress(len(results), len(configs), _label(config), "finished",
+                                 _eta(started, trained, len(pending))))
+
+    if len(study.devices) == 1:
+        worker(study.devices[0])  # in this thread, so Ctrl-C reaches the training loop
+    else:
+        threads = [threading.Thread(target=worker, args=(d,), daemon=True) for d in study.devices]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+    return [results[i] for i in sorted(results)]
+
+
+def _label(config: TrainConfig) -> str:
+    return f"{config.norm} seed {config.seed}"
+
+
+def _eta(started: float, trained: int, remaining: int) -> float | None:
+    return (time.perf_counter() - started) / trained * remaining if trained else None

@@ -1,0 +1,150 @@
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from normcompress.errors import UsageError
+from normcompress.metrics import evaluate
+from normcompress.reconstruct import reconstruct_file, reconstruct_tensor
+from normcompress.report import _separated, write_report
+from normcompress.runs import RunStore
+from normcompress.study import StudyConfig, run_study
+from normcompress.train import EpochEnd
+
+REPORT_FILES = {"report.md", "report.html", "curves.png", "reconstructions.png", "errors.png", "metrics.csv",
+                "metrics.json"}
+
+
+def tiny_study(**overrides):
+    values = dict(norms=["L2", "0.5*L1+0.5*L2"], seeds=2, epochs=2, dataset="synthetic", limit=128, devices=["cpu"])
+    return StudyConfig(**{**values, **overrides})
+
+
+def test_study_trains_every_norm_and_seed_and_writes_the_report(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    progress = []
+    runs = run_study(tiny_study(), store, progress.append)
+    assert [(r.config()["norm"], r.config()["seed"]) for r in runs] == [
+        ("L2", 0), ("L2", 1), ("0.5*L1+0.5*L2", 0), ("0.5*L1+0.5*L2", 1)]
+    assert progress[-1].done == progress[-1].total == 4
+    files = write_report(runs, tmp_path / "report")
+    assert {f.name for f in files} == REPORT_FILES and all(f.stat().st_size > 100 for f in files)
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and 'src="curves.png"' not in html
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| L2 |" in markdown and "±" in markdown and "beyond seed noise" in markdown
+    data = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert set(data["summary"]["table"]) == {"L2", "0.5*L1+0.5*L2"}
+    assert len(data["runs"]) == 4 and len(data["images"]["random"]) == 4 and len(data["images"]["hardest"]) == 4
+    assert set(data["images"]["random"]).isdisjoint(data["images"]["hardest"])
+    rows = (tmp_path / "report" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 5 and rows[0].startswith("run,norm,seed")
+
+
+def test_a_second_study_reuses_completed_runs(tmp_path):
+    store = RunStore(tmp_path)
+    first = run_study(tiny_study(), store)
+    progress = []
+    again = run_study(tiny_study(devices=["auto"]), store, progress.append)  # the device does not matter
+    assert [r.id for r in again] == [r.id for r in first] and len(store.runs()) == 4
+    assert [p.state for p in progress] == ["reused"] * 4
+    more = run_study(tiny_study(seeds=3), store)  # one more seed trains only the two new runs
+    assert len(more) == 6 and len(store.runs()) == 6
+
+
+def test_an_interrupted_study_resumes_its_run(tmp_path):
+    store = RunStore(tmp_path)
+    cancel = threading.Event()
+    epochs_seen = []
+
+    def stop_in_the_second_run(event):
+        if isinstance(event, EpochEnd):
+            epochs_seen.append(event.epoch)
+            if len(epochs_seen) == 3:  # the second run's first epoch
+                cancel.set()
+
+    partial = run_study(tiny_study(), store, on_event=stop_in_the_second_run, cancel=cancel)
+    assert len(partial) == 1
+    interrupted = [r for r in store.runs() if r.info().status == "interrupted"]
+    assert len(interrupted) == 1 and interrupted[0].info().epochs_done == 1
+    states = []
+    runs = run_study(tiny_study(), store, lambda p: states.append(p.state))
+    assert len(runs) == 4 and len(store.runs()) == 4 and interrupted[0].id in [r.id for r in runs]
+    assert states.count("resuming") == 1 and states.count("reused") == 1
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"norms": ["L3"]}, "unknown norm"), ({"norms": []}, "at least one"), ({"norms": ["L1", "l1"]}, "twice"),
+    ({"seeds": 0}, "seeds"), ({"epochs": 0}, "epochs"), ({"dataset": "mnist"}, "unknown dataset")])
+def test_bad_study_configs(tmp_path, overrides, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        run_study(tiny_study(**overrides), RunStore(tmp_path))
+
+
+def test_noise_rule():
+    assert _separated({"mean": 20, "std": 0.1}, {"mean": 19, "std": 0.1})
+    assert not _separated({"mean": 20, "std": 0.3}, {"mean": 19, "std": 0.3})
+
+
+def test_study_cli(run_cli, runs_dir, tmp_path):
+    code, out, err = run_cli("study", "--norms", "L2,Linf-image", "--seeds", "1", "--epochs", "1",
+                             "--dataset", "synthetic", "--limit", "128", "--devices", "cpu", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    assert "Linf-image" in out and "best" in out and str(tmp_path / "r" / "report.html") in out
+    assert "finished  L2 seed 0" in err
+    assert {p.name for p in (tmp_path / "r").iterdir()} == REPORT_FILES
+    code, _, err = run_cli("study", "--norms", "L2,L3", "--out", str(tmp_path / "x"))
+    assert code == 2 and "unknown norm 'L3'" in err
+    code, _, err = run_cli("study", "--metric", "loss", "--out", str(tmp_path / "x"))
+    assert code == 2 and "validation metric" in err
+
+
+class Identity(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x
+
+
+def test_tiling_stitches_odd_sizes_back_exactly():
+    image = (torch.rand(3, 45, 71) * 255).to(torch.uint8)
+    assert torch.equal(reconstruct_tensor(Identity(), image), image)
+
+
+@pytest.mark.parametrize("mode, size", [("L", (50, 37)), ("RGBA", (33, 65)), ("RGB", (17, 23)), ("P", (40, 40))])
+def test_reconstruct_keeps_mode_and_size(tmp_path, mode, size):
+    rng = np.random.default_rng(0)
+    source = tmp_path / f"in-{mode}.png"
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 4), dtype=np.uint8), "RGBA").convert(mode).save(source)
+    result = reconstruct_file(Identity(), source, tmp_path)
+    with Image.open(result.output) as out:
+        assert out.size == size
+        assert out.mode == {"L": "L", "RGBA": "RGBA"}.get(mode, "RGB")
+        if mode == "RGBA":
+            assert np.array_equal(np.asarray(out)[..., 3], np.asarray(Image.open(source))[..., 3])
+    assert result.max_error == 0 and result.psnr == 100.0  # the identity model reconstructs exactly
+
+
+def test_reconstruct_cli(run_cli, runs_dir, tmp_path):
+    code, out, _ = run_cli("train", "--dataset", "synthetic", "--limit", "128", "--epochs", "1", "-q")
+    run_id = out.split()[0]
+    Image.fromarray(np.zeros((40, 70), dtype=np.uint8), "L").save(tmp_path / "gray.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    code, out, err = run_cli("reconstruct", run_id, str(tmp_path / "gray.png"), str(tmp_path / "bad.png"),
+                             "-o", str(tmp_path / "out"))
+    assert code == 1 and "gray.png  70x40  L" in out and "skipped: cannot read" in err
+    assert "1 of 2 image(s) could not be read" in err and (tmp_path / "out" / "gray.recon.png").exists()
+    code, _, err = run_cli("reconstruct", run_id, str(tmp_path / "gray.png"), "-o", "/proc/no/such/dir")
+    assert code == 1 and "cannot write to /proc/no/such/dir" in err
+
+
+def test_ms_ssim_where_the_images_are_large_enough():
+    model = Identity()
+    large = evaluate(model, (torch.rand(2, 3, 176, 176) * 255).to(torch.uint8))
+    small = evaluate(model, (torch.rand(2, 3, 32, 32) * 255).to(torch.uint8))
+    assert large["ms_ssim"] == pytest.approx(1.0) and "ms_ssim" not in small
