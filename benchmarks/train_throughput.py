@@ -65,11 +65,20 @@ def reference(folder: Path, device: torch.device, epochs: int, batch_size: int) 
     return rate, len(dataset)
 
 
-def engine(device: torch.device, epochs: int, batch_size: int) -> float:
+def engine(device: torch.device, epochs: int, batch_size: int, **options) -> float:
     with tempfile.TemporaryDirectory() as runs:
-        config = TrainConfig(norm="L2", epochs=epochs, batch_size=batch_size, dataset="sample", device=str(device))
+        config = TrainConfig(norm="L2", epochs=epochs, batch_size=batch_size, dataset="sample", device=str(device),
+                             **options)
         run = train(config, RunStore(runs))
         return run.metrics()[-1]["images_per_s"]
+
+
+VARIANTS = [  # label, batch size (None: --batch-size), engine options
+    ("engine, defaults", None, {}),
+    ("engine, channels-last", None, {"channels_last": True}),
+    ("engine, bf16 + channels-last", None, {"amp": "bf16", "channels_last": True}),
+    ("engine, bf16 + channels-last, batch 512", 512, {"amp": "bf16", "channels_last": True}),
+]
 
 
 def main() -> None:
@@ -77,18 +86,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--variants", action="store_true", help="also time channels-last, bf16 and batch 512")
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     with tempfile.TemporaryDirectory() as tmp:
         ref_rate, n = reference(png_folder(Path(tmp)), device, args.epochs, args.batch_size)
-    eng_rate = engine(device, args.epochs, args.batch_size)
     steps = math.ceil(n / args.batch_size)
     print(f"device: {name}; torch {torch.__version__}; {n} images, batch {args.batch_size}, "
           f"{steps} steps/epoch, {args.epochs} epochs (last one timed)")
-    print(f"reference (ToTensor + DataLoader(num_workers=2)): {ref_rate:10,.0f} images/s")
-    print(f"normcompress engine (uint8 in device memory):     {eng_rate:10,.0f} images/s")
+    print(f"{'reference (ToTensor + DataLoader(num_workers=2))':48} {ref_rate:10,.0f} images/s")
+    eng_rate = engine(device, args.epochs, args.batch_size)
+    print(f"{'normcompress engine (uint8 in device memory)':48} {eng_rate:10,.0f} images/s")
     print(f"ratio engine/reference: {eng_rate / ref_rate:.2f}x")
+    if args.variants:
+        for label, batch, options in VARIANTS[1:]:
+            rate = engine(device, args.epochs, batch or args.batch_size, **options)
+            print(f"{label:48} {rate:10,.0f} images/s  {rate / ref_rate:5.2f}x the reference")
 
 
 if __name__ == "__main__":

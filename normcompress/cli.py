@@ -103,6 +103,9 @@ def train(
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = None,
     model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "seed",
     image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = 32,
+    amp: Annotated[str, typer.Option(help="Mixed precision: off, or bf16 (autocast; CPUs with AMX, CUDA).")] = "off",
+    channels_last: Annotated[bool, typer.Option(help="Channels-last memory format.")] = False,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start).")] = False,
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted run (id, or a unique prefix or suffix).")] = None,
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run id and path.")] = False,
@@ -113,7 +116,8 @@ def train(
     """
     config = engine.TrainConfig(
         norm=norm, epochs=epochs, batch_size=batch_size, lr=lr, device=device, dataset=dataset,
-        data_dir=str(data_dir), seed=seed, limit=limit, model=model, image_size=image_size,
+        data_dir=str(data_dir), seed=seed, limit=limit, model=model, image_size=image_size, amp=amp,
+        channels_last=channels_last, compile=compile_model,
     )
     store = _store(runs_dir)
     state: dict = {}

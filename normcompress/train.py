@@ -25,6 +25,7 @@ from .model import MODELS, build_model
 from .runs import Run, RunStore, StoreError
 
 PREVIEW_IMAGES = 8
+AMP_MODES = ("off", "bf16")
 _MODEL_INIT_LOCK = threading.Lock()
 
 
@@ -41,6 +42,9 @@ class TrainConfig:
     limit: int | None = None
     model: str = "seed"
     image_size: int = 32
+    amp: str = "off"  # off | bf16: autocast the forward pass to bfloat16 (CPU AMX, or CUDA)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the model for training
 
     def validated(self) -> "TrainConfig":
         """Check every field and canonicalise the norm; raise UsageError on the first bad one."""
@@ -53,6 +57,8 @@ class TrainConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least {low}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError("--lr must be a positive number")
+        if self.amp not in AMP_MODES:
+            raise UsageError(f"unknown --amp {self.amp!r}; choose one of: {', '.join(AMP_MODES)}")
         return self
 
     @classmethod
@@ -197,7 +203,10 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
     summary.update(epochs_done=start_epoch, wall_time_s=wall_time, metrics=_final(history))
     run.write_summary(summary)
 
-    train_images = data.train.to(device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    step_model = torch.compile(model) if config.compile else model
+    train_images = data.train.to(device).contiguous(memory_format=memory_format)
     val_images = data.val.to(device)
     preview = val_images[torch.linspace(0, len(val_images) - 1, PREVIEW_IMAGES).long().unique()]
     n, batch = len(train_images), config.batch_size
@@ -218,7 +227,9 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
                 if cancel.is_set():
                     raise Cancelled
                 target = to_float(train_images[order[step * batch : (step + 1) * batch]])
-                loss = norm(model(target), target)
+                with torch.autocast(device.type, torch.bfloat16, enabled=config.amp == "bf16"):
+                    output = step_model(target)
+                loss = norm(output.float(), target)  # the norm itself in float32
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

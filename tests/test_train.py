@@ -160,3 +160,29 @@ def test_devices():
             resolve_device("cuda:0")
     else:
         assert all(o.available for o in options) and len(options) == 1 + torch.cuda.device_count()
+
+
+def test_the_deeper_model_trains(tmp_path):
+    run = train(small(epochs=1, model="wide-residual", limit=128), RunStore(tmp_path))
+    assert run.info().status == "completed" and run.load_model().encoder[-1].out_channels == 64
+
+
+def test_a_folder_trains_at_a_larger_image_size(tmp_path, image_folder):
+    run = train(small(epochs=1, dataset=f"folder:{image_folder}", image_size=64, limit=None, batch_size=4),
+                RunStore(tmp_path / "runs"))
+    assert run.info().status == "completed" and run.summary()["notices"]  # the two bad files were named
+    with __import__("PIL").Image.open(run.recon_path) as recon:
+        assert recon.height > 3 * 64  # three rows of 64-pixel images, scaled up
+
+
+@pytest.mark.parametrize("options", [{"amp": "bf16"}, {"channels_last": True}, {"amp": "bf16", "channels_last": True}])
+def test_speed_options_train_to_similar_quality(tmp_path, options):
+    store = RunStore(tmp_path)
+    plain = train(small(epochs=2), store).metrics()[-1]
+    fast = train(small(epochs=2, **options), store).metrics()[-1]
+    assert fast["psnr"] == pytest.approx(plain["psnr"], abs=0.3)
+
+
+def test_unknown_amp_mode_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="unknown --amp"):
+        train(small(amp="fp8"), RunStore(tmp_path))
