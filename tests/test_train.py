@@ -186,3 +186,9 @@ def test_speed_options_train_to_similar_quality(tmp_path, options):
 def test_unknown_amp_mode_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="unknown --amp"):
         train(small(amp="fp8"), RunStore(tmp_path))
+
+
+def test_compile_trains(tmp_path):
+    # torch.compile needs a C++ compiler on the CPU; 128 images in batches of 64 keep one compiled shape
+    run = train(small(epochs=1, limit=128, compile=True), RunStore(tmp_path))
+    assert run.info().status == "completed" and run.load_model() is not None
