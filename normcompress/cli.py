@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import plotext
-import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -64,13 +63,6 @@ MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)  # ty
 
 def _store(runs_dir: Path | None) -> RunStore:
     return RunStore(runs_dir)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -340,7 +332,7 @@ def runs_list(
         return
     rows = [
         [i.id, i.norm, i.status, f"{i.epochs_done}/{i.epochs}", "-" if i.psnr is None else f"{i.psnr:.2f}",
-         _duration(i.duration_s)]
+         i.duration_text]
         for i in infos
     ]
     out.print(_columns(["id", "norm", "status", "epochs", "val PSNR", "duration"], rows, left=3),
@@ -365,7 +357,7 @@ def runs_show(
         out.print(f"  {key:<12} {value}", highlight=False)
     s = info.summary
     out.print(f"  {'data':<12} {s.get('data', '-')}\n  {'device':<12} {s.get('device', '-')}"
-              f"\n  {'wall time':<12} {_duration(s.get('wall_time_s'))}", highlight=False)
+              f"\n  {'wall time':<12} {info.duration_text}", highlight=False)
     if s.get("message"):
         out.print(f"  {'message':<12} {s['message']}", highlight=False)
     records = run.metrics()

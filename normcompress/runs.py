@@ -90,6 +90,14 @@ class RunInfo:
     config: dict
     summary: dict
 
+    @property
+    def duration_text(self) -> str:
+        """The training wall time as people read it: 9.4s, 2m05s."""
+        if self.duration_s is None:
+            return "-"
+        minutes, seconds = divmod(int(round(self.duration_s)), 60)
+        return f"{minutes}m{seconds:02d}s" if minutes else f"{self.duration_s:.1f}s"
+
 
 class Run:
     def __init__(self, path: Path) -> None:

@@ -2,7 +2,6 @@
 
 import time
 
-import pytest
 import torch
 from textual.widgets import Input, Select, Static
 from textual_plotext import PlotextPlot
@@ -32,6 +31,14 @@ def recording_notify(app):
     notes = []
     app.notify = lambda message, **kwargs: notes.append((message, kwargs.get("severity", "information")))
     return notes
+
+
+async def focused_table(pilot, rows: int) -> RunsTable:
+    """The runs table, once it lists `rows` runs, with the keyboard focus."""
+    table = pilot.app.query_one(RunsTable)
+    await wait_for(pilot, lambda: table.row_count == rows)
+    table.focus()
+    return table
 
 
 async def press_start(pilot):
@@ -70,9 +77,7 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
     runs = quick_runs(store)
     app = NormcompressApp(store)
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.query_one(RunsTable)
-        await wait_for(pilot, lambda: table.row_count == 2)
-        table.focus()
+        await focused_table(pilot, rows=2)
         await pilot.press("space", "down", "space")
         chart = app.query_one(LossChart)
         assert set(chart.overlays) == {r.id for r in runs}
@@ -172,9 +177,7 @@ async def test_details_and_delete(tmp_path):
     runs = quick_runs(store)
     app = NormcompressApp(store)
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.query_one(RunsTable)
-        await wait_for(pilot, lambda: table.row_count == 2)
-        table.focus()
+        table = await focused_table(pilot, rows=2)
         await pilot.press("enter")
         assert isinstance(app.screen, DetailsScreen)
         assert app.screen.query_one("#details-epochs").row_count == 2

@@ -10,13 +10,6 @@ COLUMNS = ("", "norm", "status", "epochs", "val PSNR", "duration", "id")  # the 
 COLUMN_KEYS = ("overlay", *COLUMNS[1:])
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
-
-
 class RunsTable(DataTable):
     BORDER_TITLE = "Runs"
     BINDINGS = [
@@ -68,7 +61,7 @@ class RunsTable(DataTable):
     def _cells(self, info: RunInfo) -> tuple[str, ...]:
         psnr = "-" if info.psnr is None else f"{info.psnr:.2f}"
         return ("●" if info.id in self.overlay_ids else " ", info.norm, info.status,
-                f"{info.epochs_done}/{info.epochs}", psnr, _duration(info.duration_s), info.id)
+                f"{info.epochs_done}/{info.epochs}", psnr, info.duration_text, info.id)
 
     def highlighted_info(self) -> RunInfo | None:
         if not self.row_count:
