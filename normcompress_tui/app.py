@@ -15,6 +15,7 @@ from textual.widgets import Button, Footer, Header
 from .widgets.preview import ReconstructionPreview  # noqa: I001
 
 from normcompress.errors import NormcompressError
+from normcompress.metrics import ALL_METRICS
 from normcompress.runs import RUNS_DIR_ENV, RunStore
 from normcompress.train import EpochEnd, Notice, RunEnded, RunStarted, StepProgress, TrainConfig, train
 
@@ -183,7 +184,7 @@ class NormcompressApp(App):
     # -- chart and quitting ------------------------------------------------------------------
     def action_next_metric(self) -> None:
         select = self.query_one("#metric")
-        keys = [value for _, value in select._options]
+        keys = list(ALL_METRICS)  # the selector's options, in the same order
         select.value = keys[(keys.index(select.value) + 1) % len(keys)]
 
     def action_toggle_log(self) -> None:
