@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from . import distributed
 from . import train as engine
 from .charts import draw_curves
 from .data import DATASETS, load_data
@@ -113,6 +114,7 @@ def train(
     )
     store = _store(runs_dir)
     state: dict = {}
+    quiet = quiet or not distributed.from_environment().is_main  # under torchrun, rank 0 reports
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
         TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} img/s"), TextColumn("ETA"),
@@ -160,6 +162,8 @@ def train(
         raise typer.Exit(130) from None
     finally:
         progress.stop()
+    if run is None:  # another torchrun rank: rank 0 prints the run
+        return
     summary = run.summary()
     if summary["status"] != "completed":
         err.print(f"{summary['status']}: {summary.get('message', '')}", highlight=False)

@@ -15,12 +15,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 import torch
 
+from . import distributed
 from .data import ImageData, check_dataset, load_data
 from .devices import resolve_device
 from .errors import NormcompressError, UsageError
 from .images import comparison_grid, write_png
 from .losses import parse_norm
-from .metrics import evaluate, to_float
+from .metrics import per_image_errors, summarize, to_float
 from .model import MODELS, build_model
 from .runs import Run, RunStore, StoreError
 
@@ -139,8 +140,10 @@ def train(
     cancel: threading.Event | None = None,
     resume: str | None = None,
     progress_interval_s: float = 0.25,
-) -> Run:
+) -> Run | None:
     """Train a new run (or resume one by id) and return it; the run's summary holds the outcome.
+
+    Under torchrun, every process calls this; rank 0 returns the run, the others return None.
 
     Raises UsageError/NormcompressError for bad input, TrainingFailed for a non-finite loss,
     and re-raises KeyboardInterrupt after saving the run as interrupted.
@@ -160,7 +163,16 @@ def train(
     else:
         config.validated()
         run = None
-    device = resolve_device(config.device)
+    ranks, device, created_group = distributed.start(resolve_device(config.device))
+    try:
+        return _train_ranked(config, store, emit, cancel, run, resume, progress_interval_s, ranks, device)
+    finally:
+        distributed.finish(created_group)
+
+
+def _train_ranked(config, store, emit, cancel, run, resume, progress_interval_s, ranks, device) -> Run | None:
+    if not ranks.is_main:
+        emit = lambda event: None  # noqa: E731  (rank 0 speaks for the run)
     data = load_data(config.dataset, config.data_dir, config.limit, config.image_size, lambda m: emit(Notice(m)))
     summary = {
         "status": "running",
@@ -176,14 +188,21 @@ def train(
         "wall_time_s": 0.0,
         "metrics": {},
     }
+    if not ranks.is_main:  # reads a resumed run's checkpoint, writes nothing
+        _train_run(run, config, data, device, summary, emit, cancel, resume is not None, progress_interval_s, ranks)
+        return None
     if run is None:
         run = store.create(asdict(config), summary)
     with run.hold():
-        return _train_run(run, config, data, device, summary, emit, cancel, resume is not None, progress_interval_s)
+        return _train_run(run, config, data, device, summary, emit, cancel, resume is not None, progress_interval_s,
+                          ranks)
 
 
-def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resuming, progress_interval_s) -> Run:
+def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resuming, progress_interval_s,
+               ranks: distributed.Ranks = distributed.Ranks()) -> Run:
+    """The training loop. Only rank 0 (`ranks.is_main`) writes to `run`; other ranks only read it."""
     norm = parse_norm(config.norm)
+    record = ranks.is_main
     with _MODEL_INIT_LOCK:  # runs trained side by side (a study on several devices) share torch's global RNG
         torch.manual_seed(config.seed)
         model = build_model(config.model).to(device)
@@ -199,19 +218,26 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["rng"])
             start_epoch = state["epoch"]
-        history = run.keep_metrics_through(start_epoch)
+        history = run.keep_metrics_through(start_epoch) if record else []
     summary.update(epochs_done=start_epoch, wall_time_s=wall_time, metrics=_final(history))
-    run.write_summary(summary)
+    if record:
+        run.write_summary(summary)
 
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    step_model = torch.compile(model) if config.compile else model
+    step_model = model
+    if ranks.world > 1:
+        step_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda"
+                                                               else None)
+    step_model = torch.compile(step_model) if config.compile else step_model
     train_images = data.train.to(device).contiguous(memory_format=memory_format)
     val_images = data.val.to(device)
     preview = val_images[torch.linspace(0, len(val_images) - 1, PREVIEW_IMAGES).long().unique()]
     n, batch = len(train_images), config.batch_size
-    steps = math.ceil(n / batch)
-    emit(RunStarted(run.id, str(run.path), config, str(device), data.source, n, len(val_images), start_epoch))
+    # Every rank needs an image in every step, so a last batch smaller than the world is dropped.
+    steps = n // batch + (1 if n % batch >= ranks.world else 0)
+    if record:
+        emit(RunStarted(run.id, str(run.path), config, str(device), data.source, n, len(val_images), start_epoch))
 
     started = time.perf_counter()
     status, message = "running", ""
@@ -222,11 +248,12 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
             order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch))
             order = order.to(device)
             loss_sum = torch.zeros((), device=device)
+            local_seen = 0
             last_report = epoch_start
             for step in range(steps):
                 if cancel.is_set():
                     raise Cancelled
-                target = to_float(train_images[order[step * batch : (step + 1) * batch]])
+                target = to_float(train_images[ranks.share(order[step * batch : (step + 1) * batch])])
                 with torch.autocast(device.type, torch.bfloat16, enabled=config.amp == "bf16"):
                     output = step_model(target)
                 loss = norm(output.float(), target)  # the norm itself in float32
@@ -234,11 +261,12 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
                 loss.backward()
                 optimizer.step()
                 loss_sum += loss.detach() * len(target)
+                local_seen += len(target)
                 now = time.perf_counter()
                 if now - last_report >= progress_interval_s or step == steps - 1:
                     last_report = now
                     seen = min((step + 1) * batch, n)
-                    mean_loss = loss_sum.item() / seen  # the one host sync, at the progress rate
+                    mean_loss = loss_sum.item() / local_seen  # the one host sync, at the progress rate
                     if not math.isfinite(mean_loss):
                         raise TrainingFailed(
                             f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; "
@@ -248,16 +276,20 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
                     remaining = (config.epochs - epoch) * n - seen
                     emit(StepProgress(epoch + 1, config.epochs, step + 1, steps, mean_loss, rate, remaining / rate))
             train_time = time.perf_counter() - epoch_start
-            record = {
+            totals = ranks.sum(torch.stack([loss_sum, torch.tensor(float(local_seen), device=device)]))
+            metrics = summarize(ranks.gather(per_image_errors(model, ranks.share(val_images))))
+            line = {
                 "epoch": epoch + 1,
-                "loss": loss_sum.item() / n,
-                **evaluate(model, val_images),
-                "images_per_s": n / train_time,
+                "loss": (totals[0] / totals[1]).item(),
+                **metrics,
+                "images_per_s": totals[1].item() / train_time,
                 "epoch_time_s": time.perf_counter() - epoch_start,
             }
-            history.append(record)
+            history.append(line)
+            if not record:
+                continue
             # Metrics first, checkpoint second: a crash between them leaves a line that resume drops.
-            run.append_metrics(record)
+            run.append_metrics(line)
             run.save_checkpoint(
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                  "rng": torch.get_rng_state(), "norm": config.norm, "model_name": config.model}
@@ -269,7 +301,7 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
                 metrics=_final(history),
             )
             run.write_summary(summary)
-            emit(EpochEnd(epoch + 1, config.epochs, record))
+            emit(EpochEnd(epoch + 1, config.epochs, line))
         status, message = "completed", f"completed {config.epochs} epochs"
     except Cancelled:
         status, message = "interrupted", f"stopped after {summary['epochs_done']} complete epoch(s)"
@@ -289,11 +321,12 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
             wall_time_s=wall_time + time.perf_counter() - started,
             finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        try:
-            run.write_summary(summary)
-        except StoreError:
-            pass  # the disk is full: the previous summary stays, and `running` with a free lock reads as interrupted
-        emit(RunEnded(run.id, status, message, summary))
+        if record:
+            try:
+                run.write_summary(summary)
+            except StoreError:
+                pass  # the disk is full: the previous summary stays, and `running` with a free lock reads as interrupted
+            emit(RunEnded(run.id, status, message, summary))
     return run
 
 

@@ -1,0 +1,39 @@
+"""Data-parallel training: torchrun with 2 CPU processes (gloo), and studies on several devices."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from normcompress.runs import RunStore
+from normcompress.study import StudyConfig, run_study
+from normcompress.train import TrainConfig, train
+
+ARGS = ["--dataset", "synthetic", "--limit", "512", "--epochs", "2", "--device", "cpu", "--batch-size", "64"]
+
+
+def test_torchrun_two_processes_match_one(tmp_path):
+    env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "ddp")}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+         "-m", "normcompress", "train", *ARGS], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (run,) = RunStore(tmp_path / "ddp").runs()  # only rank 0 wrote to the store
+    assert result.stdout.split()[0] == run.id  # and only rank 0 printed
+    assert run.info().status == "completed"
+    single = train(TrainConfig(norm="L2", epochs=2, dataset="synthetic", limit=512, device="cpu", batch_size=64),
+                   RunStore(tmp_path / "single"))
+    for ddp_epoch, one_epoch in zip(run.metrics(), single.metrics(), strict=True):
+        for key in ("loss", "psnr", "mse", "mae", "ssim", "maxabs_worst"):
+            assert ddp_epoch[key] == pytest.approx(one_epoch[key], rel=1e-3, abs=1e-4), key
+
+
+def test_a_study_on_two_devices_matches_one_device(tmp_path):
+    config = dict(norms=["L2", "L1"], seeds=2, epochs=1, dataset="synthetic", limit=128)
+    side_by_side = run_study(StudyConfig(**config, devices=["cpu", "cpu"]), RunStore(tmp_path / "two"))
+    one_by_one = run_study(StudyConfig(**config, devices=["cpu"]), RunStore(tmp_path / "one"))
+    assert [(r.config()["norm"], r.config()["seed"]) for r in side_by_side] == \
+        [(r.config()["norm"], r.config()["seed"]) for r in one_by_one]
+    for a, b in zip(side_by_side, one_by_one):
+        assert a.metrics()[-1]["psnr"] == pytest.approx(b.metrics()[-1]["psnr"], abs=1e-6)
