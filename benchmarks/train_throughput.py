@@ -12,6 +12,7 @@ last epoch, after warm-up. Run: python benchmarks/train_throughput.py [--device 
 
 import argparse
 import math
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -103,6 +104,9 @@ def main() -> None:
         for label, batch, options in VARIANTS[1:]:
             rate = engine(device, args.epochs, batch or args.batch_size, **options)
             print(f"{label:48} {rate:10,.0f} images/s  {rate / ref_rate:5.2f}x the reference")
+    peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gpu = f"; peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MB" if device.type == "cuda" else ""
+    print(f"peak host RAM of this process (all of the above) {peak_host:,.0f} MB{gpu}")
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ from .losses import VALID_FORMS
 from .metrics import ALL_METRICS, METRICS, evaluate
 from .model import MODELS
 from .reconstruct import reconstruct_file
-from .report import summarize_runs, write_report
 from .runs import RUNS_DIR_ENV, RunStore, atomic_write
-from .study import StudyConfig, StudyProgress, run_study
 
 app = typer.Typer(pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
 runs_app = typer.Typer()
@@ -259,6 +257,9 @@ def study(
     The report directory gets report.md, report.html (self-contained), curves.png,
     reconstructions.png, errors.png, metrics.csv and metrics.json.
     """
+    from .report import write_report  # matplotlib: loaded only by the commands that draw figures
+    from .study import StudyConfig, StudyProgress, run_study
+
     if metric.value == "loss":
         raise UsageError("--metric loss is in each run's own norm; choose a validation metric for the study")
     device_list = [d.strip() for d in devices.split(",") if d.strip()]
@@ -307,6 +308,8 @@ def study(
 
 
 def _study_table(runs) -> str:
+    from .report import summarize_runs
+
     summary = summarize_runs(runs)
     keys = ["psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"]
     rows = [[norm, *(f"{stats[k]['mean']:.4g} ± {stats[k]['std']:.2g}" for k in keys)]

@@ -130,30 +130,50 @@ def _folder(root: Path, image_size: int) -> ImageData:
     if image_size < 11:
         raise UsageError("--image-size must be at least 11 (the SSIM window)")
     image_exts = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
-    images, skipped = [], []
+    candidates, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath, name)
             if name.startswith(".") or path.suffix.lower() not in image_exts:
                 skipped.append((path, "not an image file"))
-                continue
-            try:
-                with Image.open(path) as im:
-                    im = ImageOps.exif_transpose(im).convert("RGB")
-                    im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BICUBIC)
-                    images.append(torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1))
-            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-                skipped.append((path, type(exc).__name__))
+            else:
+                candidates.append(path)
+    # Decoded straight into one preallocated tensor: no list of small tensors, no stacked copy.
+    images = torch.empty(len(candidates), 3, image_size, image_size, dtype=torch.uint8)
+    count = 0
+    for path in candidates:
+        try:
+            with Image.open(path) as im:
+                im = ImageOps.exif_transpose(im).convert("RGB")
+                im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BICUBIC)
+                images[count] = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
+                count += 1
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            skipped.append((path, type(exc).__name__))
     notices = []
     if skipped:
         names = ", ".join(f"{p.relative_to(root)} ({why})" for p, why in skipped[:10])
         more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
         notices.append(f"skipped {len(skipped)} unreadable or non-image file(s) in {root}: {names}{more}")
-    if len(images) < 2:
-        raise DataError(f"image folder {root} holds {len(images)} readable image(s); at least 2 are needed")
-    stacked = torch.stack(images)
-    # A fixed split (independent of the run's seed) so that runs on one folder share a validation set.
-    order = torch.randperm(len(stacked), generator=torch.Generator().manual_seed(0))
-    n_val = max(1, round(len(stacked) * VALIDATION_FRACTION))
-    return ImageData(stacked[order[n_val:]], stacked[order[:n_val]], f"folder:{root.resolve()}", notices)
+    if count < 2:
+        raise DataError(f"image folder {root} holds {count} readable image(s); at least 2 are needed")
+    train, val = _split_in_place(images[:count])
+    return ImageData(train, val, f"folder:{root.resolve()}", notices)
+
+
+def _split_in_place(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hold out a fixed random 10% as views of `images`: no copy of a large dataset.
+
+    The held-out rows are swapped to the end. The choice depends on the image count alone (not the
+    run's seed), so every run on one folder shares its validation set.
+    """
+    count = len(images)
+    n_val = max(1, round(count * VALIDATION_FRACTION))
+    held_out = set(torch.randperm(count, generator=torch.Generator().manual_seed(0))[:n_val].tolist())
+    boundary = count - n_val
+    leaving = sorted(i for i in held_out if i < boundary)
+    arriving = sorted(i for i in range(boundary, count) if i not in held_out)
+    for a, b in zip(leaving, arriving, strict=True):
+        images[[a, b]] = images[[b, a]]
+    return images[:boundary], images[boundary:]
