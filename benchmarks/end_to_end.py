@@ -8,7 +8,6 @@ reference's two DataLoader workers are reported apart (forked, so much of their 
 """
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile

@@ -5,6 +5,7 @@ and converts it to float there, so there is no DataLoader, no per-image decode a
 the loop. The loss is accumulated on the device and read back only at the progress rate.
 """
 
+import contextlib
 import math
 import platform
 import threading
@@ -188,18 +189,16 @@ def _train_ranked(config, store, emit, cancel, run, resume, progress_interval_s,
         "wall_time_s": 0.0,
         "metrics": {},
     }
-    if not ranks.is_main:  # reads a resumed run's checkpoint, writes nothing
-        _train_run(run, config, data, device, summary, emit, cancel, resume is not None, progress_interval_s, ranks)
-        return None
-    if run is None:
+    if ranks.is_main and run is None:
         run = store.create(asdict(config), summary)
-    with run.hold():
-        return _train_run(run, config, data, device, summary, emit, cancel, resume is not None, progress_interval_s,
-                          ranks)
+    # Other ranks write nothing (they only read a resumed run's checkpoint), so they hold no lock.
+    with run.hold() if ranks.is_main else contextlib.nullcontext():
+        _train_run(run, config, data, device, summary, emit, cancel, resume is not None, progress_interval_s, ranks)
+    return run if ranks.is_main else None
 
 
 def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resuming, progress_interval_s,
-               ranks: distributed.Ranks = distributed.Ranks()) -> Run:
+               ranks: distributed.Ranks = distributed.Ranks()) -> None:
     """The training loop. Only rank 0 (`ranks.is_main`) writes to `run`; other ranks only read it."""
     norm = parse_norm(config.norm)
     record = ranks.is_main
@@ -327,7 +326,6 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
             except StoreError:
                 pass  # the disk is full: the previous summary stays, and `running` with a free lock reads as interrupted
             emit(RunEnded(run.id, status, message, summary))
-    return run
 
 
 def _final(history: list[dict]) -> dict:
