@@ -393,7 +393,9 @@ def runs_compare(
     for key, m in ALL_METRICS.items():
         values = [i.summary.get("metrics", {}).get(key) for i in infos]
         known = [v for v in values if v is not None]
-        best = (max if m.higher_is_better else min)(known) if known and key != "loss" else None
+        if not known:
+            continue  # a metric none of these runs has (MS-SSIM on 32-pixel images)
+        best = (max if m.higher_is_better else min)(known) if key != "loss" else None
         rows.append([m.label, *("-" if v is None else f"{v:.5g}{' *' if v == best else '  '}" for v in values)])
     out.print("final validation metrics (* best of the runs)\n", highlight=False)
     out.print(_columns(["metric", *(f"{i.norm} {i.id[-6:]}  " for i in infos)], rows), highlight=False, markup=False)

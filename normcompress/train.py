@@ -231,6 +231,7 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
     step_model = torch.compile(step_model) if config.compile else step_model
     train_images = data.train.to(device).contiguous(memory_format=memory_format)
     val_images = data.val.to(device)
+    data.train = data.val = None  # on a GPU this lets the host copies go; on the CPU they are the same tensors
     preview = val_images[torch.linspace(0, len(val_images) - 1, PREVIEW_IMAGES).long().unique()]
     n, batch = len(train_images), config.batch_size
     # Every rank needs an image in every step, so a last batch smaller than the world is dropped.
