@@ -211,13 +211,7 @@ def reconstruct(
     run = _store(runs_dir).get(run_id)
     tile = run.config().get("image_size", 32)
     model = run.load_model(resolve_device(device))
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise NormcompressError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+    _writable(out_dir)
     rows, failed = [], 0
     for image in images:
         try:
@@ -233,6 +227,87 @@ def reconstruct(
                   highlight=False, markup=False)
     if failed:
         raise NormcompressError(f"{failed} of {len(images)} image(s) could not be read")
+
+
+def _writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise NormcompressError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+
+
+@app.command()
+def compress(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
+    images: Annotated[list[Path], typer.Argument(metavar="IMAGE...", help="Image files of any size and mode.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the .ncz files.")],
+    step: Annotated[float, typer.Option(min=0.01, max=4.0, help="Quantisation step, x each latent channel's std: "
+                                        "larger is smaller and worse.")] = 0.25,
+    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")] = Path("data"),
+    runs_dir: RunsDir = None,
+) -> None:
+    """Compress images into .ncz files with a run's model: bytes, bits per pixel, PSNR and max error."""
+    from .codec import EntropyModel, encode
+
+    run = _store(runs_dir).get(run_id)
+    model = run.load_model("cpu")
+    _writable(out_dir)
+    entropy = EntropyModel.for_run(run, model, str(data_dir))
+    rows, failed = [], 0
+    for image in images:
+        try:
+            encoded = encode(run, model, entropy, image, step)
+        except NormcompressError as exc:
+            err.print(f"skipped: {exc}", highlight=False)
+            failed += 1
+            continue
+        target = out_dir / f"{image.stem}.ncz"
+        atomic_write(target, encoded.data)
+        pixels = encoded.reconstruction.size[0] * encoded.reconstruction.size[1]
+        rows.append([str(image), str(len(encoded.data)), f"{len(encoded.data) * 8 / pixels:.3f}",
+                     f"{encoded.payload_bytes * 8 / pixels:.3f}", f"{encoded.psnr:.2f}", str(encoded.max_error),
+                     str(target)])
+    if rows:
+        out.print(_columns(["image", "bytes", "bpp", "payload bpp", "PSNR dB", "max err", "file"], rows),
+                  highlight=False, markup=False)
+    if failed:
+        raise NormcompressError(f"{failed} of {len(images)} image(s) could not be compressed")
+
+
+@app.command()
+def decompress(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help=".ncz files.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the PNG images.")],
+    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")] = Path("data"),
+    runs_dir: RunsDir = None,
+) -> None:
+    """Decompress .ncz files into PNG images; each file names the run (and weights) it needs."""
+    from .codec import decode
+
+    store = _store(runs_dir)
+    _writable(out_dir)
+    failed = 0
+    for path in files:
+        try:
+            picture = decode(path.read_bytes(), store, str(path), data_dir=str(data_dir))
+        except OSError as exc:
+            err.print(f"skipped: cannot read {path}: {exc.strerror or exc}", highlight=False)
+            failed += 1
+            continue
+        except NormcompressError as exc:
+            err.print(f"skipped: {exc}", highlight=False)
+            failed += 1
+            continue
+        buffer = io.BytesIO()
+        picture.save(buffer, format="png")
+        target = out_dir / f"{path.stem}.png"
+        atomic_write(target, buffer.getvalue())
+        out.print(f"{path}  {picture.size[0]}x{picture.size[1]} {picture.mode}  ->  {target}", highlight=False)
+    if failed:
+        raise NormcompressError(f"{failed} of {len(files)} file(s) could not be decompressed")
 
 
 @app.command()

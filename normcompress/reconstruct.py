@@ -27,30 +27,49 @@ class Reconstruction:
     max_error: int  # in pixel levels, 0-255
 
 
-@torch.no_grad()
-def reconstruct_tensor(model: torch.nn.Module, image: torch.Tensor, tile: int = 32, batch: int = 1024) -> torch.Tensor:
-    """uint8 (3, H, W) -> uint8 (3, H, W), tile by tile."""
-    device = next(model.parameters()).device
+def to_tiles(image: torch.Tensor, tile: int = 32) -> tuple[torch.Tensor, int, int]:
+    """uint8 (3, H, W) -> float tiles (rows * cols, 3, tile, tile), edge-padded, and the grid's rows and cols."""
     _, height, width = image.shape
     rows, cols = math.ceil(height / tile), math.ceil(width / tile)
     padded = torch.nn.functional.pad(to_float(image.unsqueeze(0)), (0, cols * tile - width, 0, rows * tile - height),
                                      mode="replicate")
     tiles = padded.unfold(2, tile, tile).unfold(3, tile, tile)  # 1, 3, rows, cols, tile, tile
-    tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, tile, tile)
-    out = torch.cat([model(tiles[i : i + batch].to(device)).float().cpu() for i in range(0, len(tiles), batch)])
-    out = out.reshape(rows, cols, 3, tile, tile).permute(2, 0, 3, 1, 4).reshape(3, rows * tile, cols * tile)
-    return (out[:, :height, :width].clamp(0, 1) * 255).round().to(torch.uint8)
+    return tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, tile, tile), rows, cols
 
 
-def reconstruct_file(model: torch.nn.Module, source: Path, out_dir: Path, tile: int = 32) -> Reconstruction:
-    """Reconstruct one image file into out_dir/<stem>.recon.png; raises NormcompressError if unreadable."""
+def from_tiles(tiles: torch.Tensor, rows: int, cols: int, height: int, width: int) -> torch.Tensor:
+    """The inverse of to_tiles: float tiles -> uint8 (3, height, width)."""
+    tile = tiles.shape[-1]
+    image = tiles.float().cpu().reshape(rows, cols, 3, tile, tile).permute(2, 0, 3, 1, 4)
+    image = image.reshape(3, rows * tile, cols * tile)[:, :height, :width]
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def in_batches(function, tiles: torch.Tensor, device: torch.device, batch: int = 1024) -> torch.Tensor:
+    return torch.cat([function(tiles[i : i + batch].to(device)).float().cpu() for i in range(0, len(tiles), batch)])
+
+
+@torch.no_grad()
+def reconstruct_tensor(model: torch.nn.Module, image: torch.Tensor, tile: int = 32) -> torch.Tensor:
+    """uint8 (3, H, W) -> uint8 (3, H, W), tile by tile."""
+    tiles, rows, cols = to_tiles(image, tile)
+    return from_tiles(in_batches(model, tiles, next(model.parameters()).device), rows, cols, *image.shape[1:])
+
+
+def read_image(source: Path) -> tuple[Image.Image, torch.Tensor]:
+    """An image file as opened (upright) and as uint8 RGB (3, H, W); NormcompressError if unreadable."""
     try:
         with Image.open(source) as opened:
             original = ImageOps.exif_transpose(opened)
             original.load()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise NormcompressError(f"cannot read {source}: {type(exc).__name__}") from None
-    rgb = torch.from_numpy(np.asarray(original.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
+    return original, torch.from_numpy(np.asarray(original.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+def reconstruct_file(model: torch.nn.Module, source: Path, out_dir: Path, tile: int = 32) -> Reconstruction:
+    """Reconstruct one image file into out_dir/<stem>.recon.png; raises NormcompressError if unreadable."""
+    original, rgb = read_image(source)
     recon = reconstruct_tensor(model, rgb, tile)
     picture = Image.fromarray(recon.permute(1, 2, 0).numpy(), "RGB")
     gray = original.mode in ("L", "LA", "I", "I;16", "F", "1")

@@ -1,0 +1,136 @@
+"""The .ncz codec: round trips of any size and mode, the wrong model, and 10,000 damaged files."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from normcompress.codec import CodecError, EntropyModel, decode, encode
+from normcompress.runs import RunStore
+from normcompress.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("codec")
+    store = RunStore(root / "runs")
+    run = train(TrainConfig(norm="L2", epochs=1, dataset="synthetic", limit=256, device="cpu"), store)
+    model = run.load_model()
+    return store, run, model, EntropyModel.for_run(run, model)
+
+
+def image_file(tmp_path, mode, size, name="in.png"):
+    rng = np.random.default_rng(1)
+    path = tmp_path / name
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 4), dtype=np.uint8), "RGBA").convert(mode).save(path)
+    return path
+
+
+@pytest.mark.parametrize("mode, size, decoded_mode", [
+    ("RGB", (97, 61), "RGB"), ("L", (32, 32), "L"), ("RGBA", (45, 70), "RGBA"), ("P", (17, 9), "RGB")])
+def test_round_trip_any_size_and_mode(trained, tmp_path, mode, size, decoded_mode):
+    store, run, model, entropy = trained
+    source = image_file(tmp_path, mode, size)
+    encoded = encode(run, model, entropy, source)
+    decoded = decode(encoded.data, store)
+    assert decoded.size == size and decoded.mode == decoded_mode
+    assert np.array_equal(np.asarray(decoded), np.asarray(encoded.reconstruction))  # the decoder sees what we report
+    if mode == "RGBA":
+        assert np.array_equal(np.asarray(decoded)[..., 3], np.asarray(Image.open(source))[..., 3])
+    assert len(encoded.data) < size[0] * size[1] * 3  # smaller than the raw pixels
+    assert 5 < encoded.psnr < 60 and 0 < encoded.max_error <= 255
+
+
+def test_the_entropy_model_is_fitted_once_and_kept(trained):
+    _, run, model, entropy = trained
+    assert (run.path / "entropy.json").exists()
+    again = EntropyModel.for_run(run, model)
+    assert again.mean.tolist() == pytest.approx(entropy.mean.tolist()) and len(entropy.std) == 64
+
+
+def test_a_larger_step_makes_smaller_files(trained, tmp_path):
+    _, run, model, entropy = trained
+    source = image_file(tmp_path, "RGB", (64, 64))
+    sizes = [len(encode(run, model, entropy, source, step).data) for step in (0.1, 0.5, 2.0)]
+    assert sizes[0] > sizes[1] > sizes[2]
+
+
+def test_wrong_or_missing_model_is_a_clear_error(trained, tmp_path):
+    store, run, model, entropy = trained
+    data = encode(run, model, entropy, image_file(tmp_path, "RGB", (32, 32))).data
+    with pytest.raises(CodecError, match="needs run"):
+        decode(data, RunStore(tmp_path / "empty"))
+    other = train(TrainConfig(norm="L1", epochs=1, dataset="synthetic", limit=128, device="cpu", seed=5),
+                  RunStore(tmp_path / "other"))
+    copy = RunStore(tmp_path / "copy")
+    (copy.root / run.id).mkdir(parents=True)
+    for name in ("config.json", "summary.json", "metrics.jsonl", "entropy.json"):
+        (copy.root / run.id / name).write_bytes((run.path / name).read_bytes())
+    (copy.root / run.id / "checkpoint.pt").write_bytes(other.checkpoint_path.read_bytes())
+    with pytest.raises(CodecError, match="other weights"):
+        decode(data, copy)
+
+
+def test_foreign_and_truncated_files(trained, tmp_path):
+    store, run, model, entropy = trained
+    source = image_file(tmp_path, "RGB", (40, 40))
+    with pytest.raises(CodecError, match="not a .ncz file"):
+        decode(source.read_bytes(), store)
+    data = encode(run, model, entropy, source).data
+    for cut in (0, 3, 10, len(data) // 2, len(data) - 1):
+        with pytest.raises(CodecError):
+            decode(data[:cut], store)
+
+
+def test_compress_and_decompress_cli(run_cli, trained, tmp_path, monkeypatch):
+    store, run, _, _ = trained
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(store.root))
+    sources = [image_file(tmp_path, "RGB", (50, 30), "a.png"), image_file(tmp_path, "L", (33, 33), "b.png")]
+    code, out, err = run_cli("compress", run.id, *map(str, sources), "-o", str(tmp_path / "ncz"))
+    assert code == 0, err
+    assert "payload bpp" in out and "a.png" in out and (tmp_path / "ncz" / "b.ncz").exists()
+    code, out, err = run_cli("decompress", str(tmp_path / "ncz" / "a.ncz"), str(tmp_path / "ncz" / "b.ncz"),
+                             "-o", str(tmp_path / "png"))
+    assert code == 0, err
+    assert Image.open(tmp_path / "png" / "b.png").mode == "L"
+    (tmp_path / "ncz" / "bad.ncz").write_bytes(b"NCZ" + b"\\0" * 40)
+    code, _, err = run_cli("decompress", str(tmp_path / "ncz" / "bad.ncz"), "-o", str(tmp_path / "png"))
+    assert code == 1 and "damaged" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def sample_file(trained, tmp_path_factory):
+    store, run, model, entropy = trained
+    path = image_file(tmp_path_factory.mktemp("fuzz"), "RGBA", (70, 41))
+    return encode(run, model, entropy, path).data
+
+
+def with_checksum(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.data())
+def test_ten_thousand_damaged_files_never_crash_the_decoder(trained, sample_file, data):
+    store = trained[0]
+    body = bytearray(sample_file[:-4])
+    kind = data.draw(st.sampled_from(["truncate", "flip", "flip-and-fix-checksum", "splice-and-fix-checksum"]))
+    if kind == "truncate":
+        damaged = bytes(sample_file[: data.draw(st.integers(0, len(sample_file) - 1))])
+    else:
+        for _ in range(data.draw(st.integers(1, 4))):
+            position = data.draw(st.integers(0, len(body) - 1))
+            if kind.startswith("splice"):
+                body[position:position] = data.draw(st.binary(min_size=1, max_size=8))
+            else:
+                body[position] ^= data.draw(st.integers(1, 255))
+        damaged = with_checksum(bytes(body)) if kind.endswith("fix-checksum") else bytes(body) + sample_file[-4:]
+    try:
+        picture = decode(damaged, store)
+    except CodecError:
+        return  # refused with one message: the expected outcome for almost every file
+    assert picture.size[0] > 0 and picture.size[1] > 0  # or decoded into some image, without crashing
