@@ -246,6 +246,8 @@ def compress(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the .ncz files.")],
     step: Annotated[float, typer.Option(min=0.01, max=4.0, help="Quantisation step, x each latent channel's std: "
                                         "larger is smaller and worse.")] = 0.25,
+    max_error: Annotated[int | None, typer.Option(min=0, max=255, help="Near-lossless: every pixel within this many "
+                                                  "levels of the original (0: lossless), by a coded residual.")] = None,
     data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")] = Path("data"),
     runs_dir: RunsDir = None,
 ) -> None:
@@ -259,7 +261,7 @@ def compress(
     rows, failed = [], 0
     for image in images:
         try:
-            encoded = encode(run, model, entropy, image, step)
+            encoded = encode(run, model, entropy, image, step, max_error)
         except NormcompressError as exc:
             err.print(f"skipped: {exc}", highlight=False)
             failed += 1
@@ -268,11 +270,11 @@ def compress(
         atomic_write(target, encoded.data)
         pixels = encoded.reconstruction.size[0] * encoded.reconstruction.size[1]
         rows.append([str(image), str(len(encoded.data)), f"{len(encoded.data) * 8 / pixels:.3f}",
-                     f"{encoded.payload_bytes * 8 / pixels:.3f}", f"{encoded.psnr:.2f}", str(encoded.max_error),
-                     str(target)])
+                     f"{encoded.payload_bytes * 8 / pixels:.3f}", f"{encoded.residual_bytes * 8 / pixels:.3f}",
+                     f"{encoded.psnr:.2f}", str(encoded.max_error), str(target)])
     if rows:
-        out.print(_columns(["image", "bytes", "bpp", "payload bpp", "PSNR dB", "max err", "file"], rows),
-                  highlight=False, markup=False)
+        headers = ["image", "bytes", "bpp", "latent bpp", "residual bpp", "PSNR dB", "max err", "file"]
+        out.print(_columns(headers, rows), highlight=False, markup=False)
     if failed:
         raise NormcompressError(f"{failed} of {len(images)} image(s) could not be compressed")
 

@@ -10,8 +10,14 @@ The .ncz format (little-endian):
     "NCZ" | version u8 | id length u8 | run id (utf-8) | weights hash 8 bytes
     | width u16 | height u16 | mode u8 (0 RGB, 1 gray, 2 RGBA) | tile u8 | step f32
     | symbol min i16 | symbol max i16 | payload length u32 | payload (u32 words)
-    | alpha length u32 | alpha (zlib; RGBA only) | CRC-32 of everything before u32
+    | alpha length u32 | alpha (zlib; RGBA only)
+    | max error i16 (-1: none) | residual min i16 | residual max i16 | residual scale f32
+    | residual length u32 | residual (u32 words) | CRC-32 of everything before u32
 A file that is damaged, truncated or foreign is refused with one message, before any decoding.
+
+Near-lossless mode (`max_error` D): the difference between the original and the decoded image is
+quantised with step 2D+1 and coded under a quantised Laplace model, so that every decoded pixel is
+within D of the original (D = 0 is lossless).
 """
 
 import hashlib
@@ -32,13 +38,14 @@ from .data import load_data
 from .errors import NormcompressError
 from .metrics import psnr_from_mse, to_float
 from .reconstruct import from_tiles, in_batches, read_image, to_tiles
-from .runs import Run, RunStore, atomic_write, atomic_write_json
+from .runs import Run, RunStore, atomic_write_json
 
 MAGIC, VERSION = b"NCZ", 1
 DEFAULT_STEP = 0.25  # x the channel std: about 0.03 dB below the unquantised model on CIFAR-10
 MAX_SIDE = 16384
 MODES = {"RGB": 0, "L": 1, "RGBA": 2}
 FIELDS = struct.Struct("<HHBBfhhI")  # width, height, mode, tile, step, symbol min, symbol max, payload length
+RESIDUAL = struct.Struct("<hhhfI")  # max error, residual min, residual max, residual scale, residual length
 
 
 class CodecError(NormcompressError):
@@ -85,13 +92,18 @@ class Encoded:
     data: bytes
     reconstruction: Image.Image
     payload_bytes: int
+    residual_bytes: int
     psnr: float
     max_error: int
 
 
 @torch.no_grad()
 def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path, step: float = DEFAULT_STEP,
-           ) -> Encoded:
+           max_error: int | None = None) -> Encoded:
+    """Encode one image file; with `max_error` D, every decoded pixel is within D of the original."""
+    if max_error is not None and not 0 <= max_error <= 255:
+        raise CodecError(f"--max-error must be between 0 and 255 pixel levels, not {max_error}")
+    step = as_float32(step)  # the decoder's model must be built from exactly the value the file stores
     original, rgb = read_image(source)
     kind = "RGBA" if "A" in original.getbands() else ("L" if original.mode in ("L", "I", "I;16", "F", "1") else "RGB")
     width, height = original.size
@@ -111,16 +123,54 @@ def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path
     payload = coder.get_compressed().astype("<u4").tobytes()
     decoded = _decode_tiles(model, entropy, symbols, step, device)
     picture, produced, target = _picture(from_tiles(decoded, rows, cols, height, width), kind, original, rgb)
+    residual_fields, residual = RESIDUAL.pack(-1, 0, 0, 1.0, 0), b""
+    if max_error is not None:
+        produced, residual_fields, residual = _code_residual(produced, target, max_error)
+        picture = _with_pixels(picture, produced, kind)
     alpha = zlib.compress(np.asarray(original.getchannel("A")).tobytes(), 9) if kind == "RGBA" else b""
     run_id = run.id.encode()
     body = b"".join([
         MAGIC, struct.pack("<BB", VERSION, len(run_id)), run_id, weights_hash(model),
         FIELDS.pack(width, height, MODES[kind], tile, step, low, high, len(payload)), payload,
-        struct.pack("<I", len(alpha)), alpha,
+        struct.pack("<I", len(alpha)), alpha, residual_fields, residual,
     ])
     error = (produced.float() - target.float()).abs()
-    return Encoded(body + struct.pack("<I", zlib.crc32(body)), picture, len(payload),
+    return Encoded(body + struct.pack("<I", zlib.crc32(body)), picture, len(payload), len(residual),
                    psnr_from_mse(error.div(255).pow(2).mean().item()), int(error.max()))
+
+
+def as_float32(value: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def _residual_model(low: int, high: int, scale: float):
+    return constriction.stream.model.QuantizedLaplace(low, high + 1, 0.0, scale)
+
+
+def _code_residual(produced: torch.Tensor, target: torch.Tensor, max_error: int):
+    """Quantise original - decoded with step 2D+1 and code it; return the corrected pixels and the fields."""
+    step = 2 * max_error + 1
+    residual = target.to(torch.int32) - produced.to(torch.int32)
+    q = torch.round(residual.double() / step).to(torch.int32)
+    corrected = (produced.to(torch.int32) + q * step).clamp(0, 255).to(torch.uint8)
+    if int((corrected.to(torch.int32) - target.to(torch.int32)).abs().max()) > max_error:
+        raise AssertionError("the residual layer broke its bound")  # cannot happen: |r - q(2D+1)| <= D
+    low, high = int(q.min()), int(q.max())
+    scale = as_float32(max(float(q.abs().double().mean()), 0.05))  # the Laplace scale that fits q best
+    coder = constriction.stream.stack.AnsCoder()
+    coder.encode_reverse(q.flatten().numpy(), _residual_model(low, high, scale))
+    data = coder.get_compressed().astype("<u4").tobytes()
+    return corrected, RESIDUAL.pack(max_error, low, high, scale, len(data)), data
+
+
+def _with_pixels(picture: Image.Image, pixels: torch.Tensor, kind: str) -> Image.Image:
+    """The picture with its colour channels replaced (its alpha, if any, kept)."""
+    if kind == "L":
+        return Image.fromarray(pixels.numpy(), "L")
+    result = Image.fromarray(pixels.permute(1, 2, 0).numpy(), "RGB")
+    if kind == "RGBA":
+        result.putalpha(picture.getchannel("A"))
+    return result
 
 
 @dataclass
@@ -136,6 +186,11 @@ class Header:
     high: int
     payload: bytes
     alpha: bytes
+    max_error: int
+    residual_low: int
+    residual_high: int
+    residual_scale: float
+    residual: bytes
 
 
 def parse(data: bytes, name: str = "file") -> Header:
@@ -156,13 +211,19 @@ def parse(data: bytes, name: str = "file") -> Header:
         payload = _read(reader, payload_length)
         (alpha_length,) = struct.unpack("<I", _read(reader, 4))
         alpha = _read(reader, alpha_length)
+        max_error, residual_low, residual_high, residual_scale, residual_length = RESIDUAL.unpack(
+            _read(reader, RESIDUAL.size))
+        residual = _read(reader, residual_length)
     except (struct.error, UnicodeDecodeError, ValueError):
         raise CodecError(f"{name} is damaged (malformed header)") from None
     kinds = {v: k for k, v in MODES.items()}
     if (mode not in kinds or not 0 < width <= MAX_SIDE or not 0 < height <= MAX_SIDE or tile < 11
-            or not step > 0 or low > high or payload_length % 4 or reader.read(1)):
+            or not step > 0 or low > high or payload_length % 4 or reader.read(1)
+            or not -1 <= max_error <= 255 or residual_low > residual_high or not residual_scale > 0
+            or residual_length % 4 or (max_error < 0 and residual_length)):
         raise CodecError(f"{name} is damaged (impossible header values)")
-    return Header(run_id, weights, width, height, kinds[mode], tile, step, low, high, payload, alpha)
+    return Header(run_id, weights, width, height, kinds[mode], tile, step, low, high, payload, alpha,
+                  max_error, residual_low, residual_high, residual_scale, residual)
 
 
 def _read(reader: io.BytesIO, count: int) -> bytes:
@@ -205,7 +266,9 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
     image = from_tiles(decoded, rows, cols, header.height, header.width)
     picture = Image.fromarray(image.permute(1, 2, 0).numpy(), "RGB")
     if header.kind == "L":
-        return picture.convert("L")
+        picture = picture.convert("L")
+    if header.max_error >= 0:
+        picture = _add_residual(picture, header, name)
     if header.kind == "RGBA":
         try:
             alpha = zlib.decompress(header.alpha)
@@ -215,6 +278,25 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
             raise CodecError(f"{name} is damaged (alpha plane size)")
         picture.putalpha(Image.frombytes("L", (header.width, header.height), alpha))
     return picture
+
+
+def _add_residual(picture: Image.Image, header: Header, name: str) -> Image.Image:
+    pixels = torch.from_numpy(np.asarray(picture, dtype=np.uint8).copy())
+    if header.kind != "L":
+        pixels = pixels.permute(2, 0, 1)
+    # Each residual symbol costs at least this many bits: the payload bounds how many there can be.
+    most_likely = 1 - math.exp(-0.5 / header.residual_scale)
+    if pixels.numel() * -math.log2(most_likely) > len(header.residual) * 8 + 64:
+        raise CodecError(f"{name} is damaged (its residual cannot hold a {header.width}x{header.height} image)")
+    try:
+        coder = constriction.stream.stack.AnsCoder(np.frombuffer(header.residual, dtype="<u4").astype(np.uint32))
+        flat = coder.decode(_residual_model(header.residual_low, header.residual_high, header.residual_scale),
+                            pixels.numel())
+    except Exception as exc:
+        raise CodecError(f"{name} is damaged (residual: {type(exc).__name__})") from None
+    q = torch.from_numpy(np.asarray(flat, dtype=np.int32)).view(pixels.shape)
+    corrected = (pixels.to(torch.int32) + q * (2 * header.max_error + 1)).clamp(0, 255).to(torch.uint8)
+    return _with_pixels(picture, corrected, "L" if header.kind == "L" else "RGB")  # alpha comes after
 
 
 def _symbol_model(low: int, high: int, step: float):
@@ -239,5 +321,3 @@ def _picture(recon: torch.Tensor, kind: str, original: Image.Image, rgb: torch.T
     return picture, recon, rgb
 
 
-def write(path: Path, data: bytes) -> None:
-    atomic_write(path, data)

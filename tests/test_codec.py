@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from normcompress.codec import CodecError, EntropyModel, decode, encode
+from normcompress.data import load_sample
 from normcompress.runs import RunStore
 from normcompress.train import TrainConfig, train
 
@@ -75,6 +76,28 @@ def test_wrong_or_missing_model_is_a_clear_error(trained, tmp_path):
         decode(data, copy)
 
 
+@pytest.mark.parametrize("max_error", [0, 1, 2, 4, 8])
+def test_near_lossless_bounds_every_pixel_of_real_images(trained, tmp_path, max_error):
+    store, run, model, entropy = trained
+    images = load_sample().val[:48]  # real CIFAR-10 test images, as a 6x8 mosaic
+    mosaic = images.view(6, 8, 3, 32, 32).permute(2, 0, 3, 1, 4).reshape(3, 6 * 32, 8 * 32)
+    source = tmp_path / "mosaic.png"
+    Image.fromarray(mosaic.permute(1, 2, 0).numpy()).save(source)
+    encoded = encode(run, model, entropy, source, max_error=max_error)
+    decoded = np.asarray(decode(encoded.data, store)).astype(int)
+    assert np.abs(decoded - mosaic.permute(1, 2, 0).numpy().astype(int)).max() <= max_error
+    assert encoded.max_error <= max_error and encoded.residual_bytes > 0
+
+
+def test_near_lossless_gray_and_rgba(trained, tmp_path):
+    store, run, model, entropy = trained
+    for mode in ("L", "RGBA"):
+        source = image_file(tmp_path, mode, (37, 23), f"{mode}.png")
+        decoded = np.asarray(decode(encode(run, model, entropy, source, max_error=1).data, store)).astype(int)
+        original = np.asarray(Image.open(source)).astype(int)
+        assert np.abs(decoded - original).max() <= 1  # alpha exact, colour within 1
+
+
 def test_foreign_and_truncated_files(trained, tmp_path):
     store, run, model, entropy = trained
     source = image_file(tmp_path, "RGB", (40, 40))
@@ -92,7 +115,7 @@ def test_compress_and_decompress_cli(run_cli, trained, tmp_path, monkeypatch):
     sources = [image_file(tmp_path, "RGB", (50, 30), "a.png"), image_file(tmp_path, "L", (33, 33), "b.png")]
     code, out, err = run_cli("compress", run.id, *map(str, sources), "-o", str(tmp_path / "ncz"))
     assert code == 0, err
-    assert "payload bpp" in out and "a.png" in out and (tmp_path / "ncz" / "b.ncz").exists()
+    assert "latent bpp" in out and "a.png" in out and (tmp_path / "ncz" / "b.ncz").exists()
     code, out, err = run_cli("decompress", str(tmp_path / "ncz" / "a.ncz"), str(tmp_path / "ncz" / "b.ncz"),
                              "-o", str(tmp_path / "png"))
     assert code == 0, err
@@ -106,7 +129,7 @@ def test_compress_and_decompress_cli(run_cli, trained, tmp_path, monkeypatch):
 def sample_file(trained, tmp_path_factory):
     store, run, model, entropy = trained
     path = image_file(tmp_path_factory.mktemp("fuzz"), "RGBA", (70, 41))
-    return encode(run, model, entropy, path).data
+    return encode(run, model, entropy, path, max_error=2).data  # every section present: latents, alpha, residual
 
 
 def with_checksum(body: bytes) -> bytes:

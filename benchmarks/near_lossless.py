@@ -1,0 +1,85 @@
+"""Near-lossless: bits per pixel for every pixel within D levels, per training norm, against the
+obvious alternatives, on CIFAR-10 test images from the embedded sample (each image its own file).
+
+- normcompress: `compress --max-error D` with each run given (whole files, and without the container).
+- uniform quantisation: step 2D+1 per channel, ceil(log2(levels)) bits each (D=8: 4 bits -> 12 bpp).
+- WebP: the smallest file over a quality sweep (lossy, and lossless) whose max error is <= D.
+
+Run: python benchmarks/near_lossless.py RUN... --runs-dir DIR [--images 200]
+"""
+
+import argparse
+import io
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from normcompress.codec import EntropyModel, encode, parse
+from normcompress.data import load_sample
+from normcompress.runs import RunStore
+
+BOUNDS = (0, 1, 2, 4, 8)
+
+
+def uniform_bpp(d: int) -> float:
+    return 3 * math.ceil(math.log2(math.ceil(256 / (2 * d + 1))))
+
+
+def webp_bpp(images: list[np.ndarray], d: int) -> float:
+    """Mean over images of the smallest WebP (lossy sweep or lossless) with max error <= d."""
+    total = 0.0
+    for pixels in images:
+        best = None
+        for options in [{"lossless": True, "quality": 100, "method": 6}] + [{"quality": q, "method": 6}
+                                                                          for q in range(100, 0, -5)]:
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, format="webp", **options)
+            decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")).astype(int)
+            if np.abs(decoded - pixels.astype(int)).max() <= d:
+                best = min(best or 1e9, len(buffer.getvalue()))
+        total += best * 8 / (pixels.shape[0] * pixels.shape[1])
+    return total / len(images)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--runs-dir", required=True)
+    parser.add_argument("--images", type=int, default=200)
+    args = parser.parse_args()
+    store = RunStore(args.runs_dir)
+    test = load_sample().val
+    picks = np.linspace(0, len(test) - 1, args.images).astype(int)
+    images = [test[i].permute(1, 2, 0).numpy() for i in picks]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, pixels in enumerate(images):
+            paths.append(Path(tmp) / f"{i}.png")
+            Image.fromarray(pixels).save(paths[-1])
+        for ref in args.runs:
+            run = store.get(ref)
+            model = run.load_model()
+            entropy = EntropyModel.for_run(run, model)
+            cells = []
+            for d in BOUNDS:
+                files = [encode(run, model, entropy, p, max_error=d).data for p in paths]
+                whole = np.mean([len(f) * 8 / 1024 for f in files])
+                coded = np.mean([(len(h.payload) + len(h.residual)) * 8 / 1024 for h in map(parse, files)])
+                cells.append(f"{whole:.2f} ({coded:.2f})")
+            rows.append([f"{run.config()['norm']} {run.id[-6:]}", *cells])
+    rows.append(["uniform quantisation", *(f"{uniform_bpp(d):.2f}" for d in BOUNDS)])
+    rows.append(["WebP (best quality within D)", *(f"{webp_bpp(images, d):.2f}" for d in BOUNDS)])
+    print(f"bits per pixel with every pixel within D levels; {len(images)} CIFAR-10 test images, 32x32, one file each;")
+    print("normcompress: whole .ncz file (latents + residual alone, without the container)\n")
+    headers = ["", *(f"D={d}" for d in BOUNDS)]
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+
+
+if __name__ == "__main__":
+    main()
