@@ -313,6 +313,28 @@ def decompress(
 
 
 @app.command()
+def rd(
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for rd.csv, rd.md and rd.png.")],
+    dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the first run's.")] = None,
+    images: Annotated[int | None, typer.Option(min=1, help="Use this many test images (evenly spaced).")] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")] = Path("data"),
+    runs_dir: RunsDir = None,
+) -> None:
+    """Rate-distortion of runs (one point per quantisation step) against WebP, JPEG and a PCA floor.
+
+    bpp counts whole files, one per image; the container's share is a column of its own.
+    """
+    from .rd import write_rd
+
+    store = _store(runs_dir)
+    paths = write_rd([store.get(r) for r in run_ids], out_dir, dataset, str(data_dir), images)
+    out.print((out_dir / "rd.md").read_text(), highlight=False, markup=False)
+    for path in paths:
+        out.print(str(path), highlight=False)
+
+
+@app.command()
 def study(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the report.")],
     norms: Annotated[str, typer.Option(help="Comma-separated norms.")] = "L2,L1,Linf,Linf-image,0.5*L1+0.5*L2",

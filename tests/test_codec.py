@@ -157,3 +157,18 @@ def test_ten_thousand_damaged_files_never_crash_the_decoder(trained, sample_file
     except CodecError:
         return  # refused with one message: the expected outcome for almost every file
     assert picture.size[0] > 0 and picture.size[1] > 0  # or decoded into some image, without crashing
+
+
+def test_rd_writes_table_and_plot_with_every_codec(run_cli, trained, tmp_path, monkeypatch):
+    store, run, _, _ = trained
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(store.root))
+    code, out, err = run_cli("rd", run.id, "--images", "6", "-o", str(tmp_path / "rd"))
+    assert code == 0, err
+    rows = list(__import__("csv").DictReader(open(tmp_path / "rd" / "rd.csv")))
+    codecs = {r["codec"] for r in rows}
+    assert {"WEBP", "JPEG", "PCA", f"L2 {run.id[-6:]}"} == codecs
+    ours = [r for r in rows if r["codec"].startswith("L2")]
+    assert len(ours) == 5 and float(ours[0]["bpp"]) > float(ours[-1]["bpp"])  # larger steps, fewer bits
+    jpeg = [r for r in rows if r["codec"] == "JPEG"]
+    assert all(0 < float(r["container_bpp"]) < float(r["bpp"]) for r in jpeg)  # the header is counted apart
+    assert (tmp_path / "rd" / "rd.png").stat().st_size > 10_000 and "| PCA |" in out

@@ -1,0 +1,162 @@
+"""Rate-distortion: runs as codecs against WebP, JPEG and a PCA floor, on a test split.
+
+Every image is its own file, so bpp counts whole files; the container's share (our header, JPEG's
+markers before the scan, WebP's RIFF and frame headers) is reported apart, because at 32x32 a JPEG
+header alone costs several bits per pixel. A run gives one point per quantisation step.
+"""
+
+import csv
+import io
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from pytorch_msssim import ssim  # noqa: E402
+
+from .codec import EntropyModel, encode, parse  # noqa: E402
+from .data import load_data  # noqa: E402
+from .errors import NormcompressError  # noqa: E402
+from .metrics import psnr_from_mse, to_float  # noqa: E402
+from .runs import Run, atomic_write  # noqa: E402
+
+RUN_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0)
+QUALITIES = (10, 30, 50, 70, 90)
+PCA_COMPONENTS = 256  # the seed model's latent size
+WEBP_CONTAINER = 30  # RIFF header (12) + VP8 chunk header (8) + VP8 frame header (10)
+
+
+def _distortion(decoded: list[np.ndarray], originals: list[np.ndarray]) -> dict:
+    out = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2)
+    ref = torch.from_numpy(np.stack(originals)).permute(0, 3, 1, 2)
+    out_f, ref_f = to_float(out), to_float(ref)
+    per_image_max = (out.int() - ref.int()).abs().flatten(1).amax(1).float()
+    return {
+        "psnr": psnr_from_mse((out_f - ref_f).pow(2).mean().item()),
+        "ssim": ssim(out_f, ref_f, data_range=1.0).item(),
+        "max_error_mean": per_image_max.mean().item(),
+        "max_error_worst": per_image_max.max().item(),
+    }
+
+
+def _jpeg_container(data: bytes) -> int:
+    """Bytes before the entropy-coded scan (through the SOS segment), plus the 2-byte end marker."""
+    start = data.find(b"\xff\xda")
+    if start < 0:
+        return len(data)
+    return start + 2 + int.from_bytes(data[start + 2 : start + 4], "big") + 2
+
+
+def pillow_points(originals: list[np.ndarray], fmt: str) -> list[dict]:
+    points = []
+    for quality in QUALITIES:
+        decoded, sizes, containers = [], [], []
+        for pixels in originals:
+            buffer = io.BytesIO()
+            if fmt == "jpeg":
+                Image.fromarray(pixels).save(buffer, format="jpeg", quality=quality, optimize=True, subsampling=0)
+            else:
+                Image.fromarray(pixels).save(buffer, format="webp", quality=quality, method=6)
+            data = buffer.getvalue()
+            decoded.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+            sizes.append(len(data))
+            containers.append(_jpeg_container(data) if fmt == "jpeg" else WEBP_CONTAINER)
+        points.append(_point(f"{fmt.upper()} q{quality}", fmt.upper(), sizes, containers, decoded, originals))
+    return points
+
+
+def _point(label, codec, sizes, containers, decoded, originals) -> dict:
+    pixels = originals[0].shape[0] * originals[0].shape[1]
+    return {"codec": codec, "point": label, "bpp": float(np.mean(sizes)) * 8 / pixels,
+            "container_bpp": float(np.mean(containers)) * 8 / pixels, **_distortion(decoded, originals)}
+
+
+@torch.no_grad()
+def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=RUN_STEPS) -> list[dict]:
+    model = run.load_model()
+    entropy = EntropyModel.for_run(run, model, data_dir)
+    label = f"{run.config()['norm']} {run.id[-6:]}"
+    points = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, pixels in enumerate(originals):
+            paths.append(Path(tmp) / f"{i}.png")
+            Image.fromarray(pixels).save(paths[-1])
+        for step in steps:
+            encoded = [encode(run, model, entropy, p, step) for p in paths]
+            containers = [len(e.data) - len(parse(e.data).payload) for e in encoded]
+            decoded = [np.asarray(e.reconstruction.convert("RGB")) for e in encoded]
+            points.append(_point(f"{label} step {step:g}", label, [len(e.data) for e in encoded], containers,
+                                 decoded, originals))
+    return points
+
+
+def pca_floor(train: torch.Tensor, originals: list[np.ndarray], components: int = PCA_COMPONENTS) -> dict:
+    """PCA with `components` values per image, unquantised: what a linear model with that budget reaches."""
+    x = to_float(train).flatten(1).double()
+    mean = x.mean(0)
+    _, _, v = torch.linalg.svd(x - mean, full_matrices=False)
+    basis = v[:components]
+    test = to_float(torch.from_numpy(np.stack(originals)).permute(0, 3, 1, 2)).flatten(1).double()
+    recon = ((test - mean) @ basis.T @ basis + mean).clamp(0, 1)
+    shape = (len(originals), 3, *originals[0].shape[:2])
+    decoded = [(r.view(shape[1:]).permute(1, 2, 0) * 255).round().byte().numpy() for r in recon]
+    return {"codec": "PCA", "point": f"PCA {components} values (unquantised)", "bpp": float("nan"),
+            "container_bpp": float("nan"), **_distortion(decoded, originals)}
+
+
+def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: str = "data",
+             images: int | None = None, steps=RUN_STEPS) -> list[Path]:
+    if not runs:
+        raise NormcompressError("rd needs at least one run")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NormcompressError(f"cannot create {out}: {exc.strerror or exc}") from None
+    first = runs[0]
+    source = dataset or first.summary().get("data", first.config()["dataset"])
+    data = load_data(source, data_dir, image_size=first.config().get("image_size", 32))
+    val = data.val if images is None else data.val[torch.linspace(0, len(data.val) - 1, images).long()]
+    originals = [image.permute(1, 2, 0).numpy() for image in val]
+    points = [p for run in runs for p in run_points(run, originals, data_dir, steps)]
+    points += pillow_points(originals, "webp") + pillow_points(originals, "jpeg")
+    points.append(pca_floor(data.train, originals))
+    columns = ["codec", "point", "bpp", "container_bpp", "psnr", "ssim", "max_error_mean", "max_error_worst"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(points)
+    atomic_write(out / "rd.csv", buffer.getvalue().encode())
+    lines = [f"# Rate-distortion on {data.source} ({len(originals)} test images, one file each)", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(p["codec"] if c == "codec" else p["point"] if c == "point" else f"{p[c]:.3f}"
+                                for c in columns) + " |" for p in points]
+    atomic_write(out / "rd.md", ("\n".join(lines) + "\n").encode())
+    _plot(points, out / "rd.png")
+    return [out / "rd.csv", out / "rd.md", out / "rd.png"]
+
+
+def _plot(points: list[dict], path: Path) -> None:
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    codecs = list(dict.fromkeys(p["codec"] for p in points if p["codec"] != "PCA"))
+    for axis, key, label in zip(axes, ("psnr", "ssim", "max_error_mean"),
+                                ("PSNR (dB)", "SSIM", "mean per-image max error (levels)")):
+        for codec in codecs:
+            mine = sorted((p for p in points if p["codec"] == codec), key=lambda p: p["bpp"])
+            axis.plot([p["bpp"] for p in mine], [p[key] for p in mine], marker="o", label=codec)
+        pca = next(p for p in points if p["codec"] == "PCA")
+        axis.axhline(pca[key], color="gray", linestyle="--", label="PCA 256 values (unquantised)")
+        axis.set_xlabel("bits per pixel (whole files)")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.suptitle("Rate-distortion: every image its own file; lower-left is better for max error")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    atomic_write(path, buffer.getvalue())
