@@ -20,6 +20,7 @@ quantised with step 2D+1 and coded under a quantised Laplace model, so that ever
 within D of the original (D = 0 is lossless).
 """
 
+import functools
 import hashlib
 import io
 import json
@@ -244,10 +245,10 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
     if header.tile != run.config().get("image_size", 32):
         raise CodecError(f"{name} is damaged (tiles of {header.tile} pixels; run {run.id} codes "
                          f"{run.config().get('image_size', 32)})")
-    model = run.load_model(device)
-    if weights_hash(model) != header.weights:
+    stamp = run.checkpoint_path.stat().st_mtime_ns if run.checkpoint_path.exists() else 0
+    model, weights, entropy = _loaded(str(run.path), stamp, str(device), data_dir)
+    if weights != header.weights:
         raise CodecError(f"{name} was made with other weights than run {run.id} now holds")
-    entropy = EntropyModel.for_run(run, model, data_dir)
     rows, cols = -(-header.height // header.tile), -(-header.width // header.tile)
     latent_shape = model.encoder(torch.zeros(1, 3, header.tile, header.tile, device=device)).shape[1:]
     count = rows * cols * latent_shape.numel()
@@ -278,6 +279,15 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
             raise CodecError(f"{name} is damaged (alpha plane size)")
         picture.putalpha(Image.frombytes("L", (header.width, header.height), alpha))
     return picture
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(run_path: str, checkpoint_stamp: int, device: str, data_dir: str):
+    """A run's model, weights hash and entropy model, kept while its checkpoint is unchanged:
+    decompressing many files reads and hashes the model once."""
+    run = Run(Path(run_path))
+    model = run.load_model(device)
+    return model, weights_hash(model), EntropyModel.for_run(run, model, data_dir)
 
 
 def _add_residual(picture: Image.Image, header: Header, name: str) -> Image.Image:

@@ -1,0 +1,66 @@
+"""Encode and decode throughput of .ncz files against Pillow's WebP, on the same CIFAR-10 test
+images (32x32, one file per image), CPU, in one run.
+
+Run: python benchmarks/codec_throughput.py RUN --runs-dir DIR [--images 300]
+"""
+
+import argparse
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from normcompress.codec import EntropyModel, decode, encode
+from normcompress.data import load_sample
+from normcompress.runs import RunStore
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:8,.0f} images/s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run")
+    parser.add_argument("--runs-dir", required=True)
+    parser.add_argument("--images", type=int, default=300)
+    args = parser.parse_args()
+    store = RunStore(args.runs_dir)
+    run = store.get(args.run)
+    model = run.load_model()
+    entropy = EntropyModel.for_run(run, model)
+    images = [image.permute(1, 2, 0).numpy() for image in load_sample().val[: args.images]]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp) / f"{i}.png" for i in range(len(images))]
+        for path, pixels in zip(paths, images):
+            Image.fromarray(pixels).save(path)
+        encode(run, model, entropy, paths[0])  # warm-up
+        start = time.perf_counter()
+        files = [encode(run, model, entropy, path).data for path in paths]
+        ncz_encode = time.perf_counter() - start
+        start = time.perf_counter()
+        for data in files:
+            decode(data, store)
+        ncz_decode = time.perf_counter() - start
+    start = time.perf_counter()
+    webps = []
+    for pixels in images:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="webp", quality=50, method=6)
+        webps.append(buffer.getvalue())
+    webp_encode = time.perf_counter() - start
+    start = time.perf_counter()
+    for data in webps:
+        np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    webp_decode = time.perf_counter() - start
+    print(f"{len(images)} CIFAR-10 test images, 32x32, one file each; CPU, {torch.get_num_threads()} threads")
+    print(f"normcompress .ncz (step 0.25): encode {rate(len(images), ncz_encode)}   decode {rate(len(images), ncz_decode)}")
+    print(f"WebP q50, method 6 (Pillow):   encode {rate(len(images), webp_encode)}   decode {rate(len(images), webp_decode)}")
+
+
+if __name__ == "__main__":
+    main()
