@@ -97,6 +97,8 @@ def train(
     amp: Annotated[str, typer.Option(help="Mixed precision: off, or bf16 (autocast; CPUs with AMX, CUDA).")] = "off",
     channels_last: Annotated[bool, typer.Option(help="Channels-last memory format.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start).")] = False,
+    rate_lambda: Annotated[float, typer.Option(min=0.0, help="Train for compression too: noisy latents, a learned "
+                                               "prior, loss = norm + this x bits per pixel.")] = 0.0,
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted run (id, or a unique prefix or suffix).")] = None,
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run id and path.")] = False,
@@ -108,7 +110,7 @@ def train(
     config = engine.TrainConfig(
         norm=norm, epochs=epochs, batch_size=batch_size, lr=lr, device=device, dataset=dataset,
         data_dir=str(data_dir), seed=seed, limit=limit, model=model, image_size=image_size, amp=amp,
-        channels_last=channels_last, compile=compile_model,
+        channels_last=channels_last, compile=compile_model, rate_lambda=rate_lambda,
     )
     store = _store(runs_dir)
     state: dict = {}
@@ -244,8 +246,9 @@ def compress(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
     images: Annotated[list[Path], typer.Argument(metavar="IMAGE...", help="Image files of any size and mode.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the .ncz files.")],
-    step: Annotated[float, typer.Option(min=0.01, max=4.0, help="Quantisation step, x each latent channel's std: "
-                                        "larger is smaller and worse.")] = 0.25,
+    step: Annotated[float | None, typer.Option(min=0.01, max=4.0, help="Quantisation step (x each latent channel's "
+                                               "std; 1 for runs trained with --rate-lambda): larger is smaller "
+                                               "and worse.", show_default="0.25, or 1")] = None,
     max_error: Annotated[int | None, typer.Option(min=0, max=255, help="Near-lossless: every pixel within this many "
                                                   "levels of the original (0: lossless), by a coded residual.")] = None,
     data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")] = Path("data"),

@@ -24,7 +24,6 @@ import functools
 import hashlib
 import io
 import json
-import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from .runs import Run, RunStore, atomic_write_json
 MAGIC, VERSION = b"NCZ", 1
 DEFAULT_STEP = 0.25  # x the channel std: about 0.03 dB below the unquantised model on CIFAR-10
 MAX_SIDE = 16384
+MAX_PIXELS = 16 * 2**20  # 16 megapixels a file: decoding one takes seconds and a few hundred MB
 MODES = {"RGB": 0, "L": 1, "RGBA": 2}
 FIELDS = struct.Struct("<HHBBfhhI")  # width, height, mode, tile, step, symbol min, symbol max, payload length
 RESIDUAL = struct.Struct("<hhhfI")  # max error, residual min, residual max, residual scale, residual length
@@ -55,17 +55,36 @@ class CodecError(NormcompressError):
 
 @dataclass
 class EntropyModel:
-    mean: torch.Tensor  # (C,) latent mean per channel
-    std: torch.Tensor  # (C,) latent std per channel
+    """Per latent channel: the centre, the quantisation unit at step 1, and the spread (a Gaussian's std).
+
+    A run trained with --rate-lambda brings its learned prior (unit 1, the step it was trained for);
+    any other run gets one fitted on its training images (unit = spread = the channel's std).
+    """
+
+    mean: torch.Tensor
+    unit: torch.Tensor
+    spread: torch.Tensor
+    default_step: float = DEFAULT_STEP
+
+    def scale(self, step: float) -> torch.Tensor:
+        return (self.unit * step).view(1, -1, 1, 1)
+
+    def symbol_std(self, step: float) -> torch.Tensor:
+        return self.spread / (self.unit * step)
 
     @classmethod
     def for_run(cls, run: Run, model: torch.nn.Module, data_dir: str = "data") -> "EntropyModel":
-        """The run's entropy model, fitted on its training images the first time it is asked for."""
+        """The run's learned prior, or a model fitted on its training images the first time it is asked for."""
+        if run.config().get("rate_lambda", 0) > 0:
+            prior = run.load_checkpoint()["prior"]
+            spread = prior["log_scale"].exp().clamp_min(0.05)
+            return cls(prior["mean"].float(), torch.ones_like(spread), spread.float(), 1.0)
         path = run.path / "entropy.json"
         if path.exists():
             try:
                 saved = json.loads(path.read_text())
-                return cls(torch.tensor(saved["mean"]), torch.tensor(saved["std"]))
+                std = torch.tensor(saved["std"])
+                return cls(torch.tensor(saved["mean"]), std, std)
             except (ValueError, KeyError):
                 pass  # refit a damaged file
         config, summary = run.config(), run.summary()
@@ -74,10 +93,10 @@ class EntropyModel:
         device = next(model.parameters()).device
         with torch.no_grad():
             latents = in_batches(model.encoder, to_float(data.train), device)
-        fitted = cls(latents.mean((0, 2, 3)), latents.std((0, 2, 3)).clamp_min(1e-6))
-        atomic_write_json(path, {"mean": fitted.mean.tolist(), "std": fitted.std.tolist(),
-                                 "fitted_on": data.source, "images": len(data.train)})
-        return fitted
+        mean, std = latents.mean((0, 2, 3)), latents.std((0, 2, 3)).clamp_min(1e-6)
+        atomic_write_json(path, {"mean": mean.tolist(), "std": std.tolist(), "fitted_on": data.source,
+                                 "images": len(data.train)})
+        return cls(mean, std, std)
 
 
 def weights_hash(model: torch.nn.Module) -> bytes:
@@ -99,28 +118,32 @@ class Encoded:
 
 
 @torch.no_grad()
-def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path, step: float = DEFAULT_STEP,
+def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path, step: float | None = None,
            max_error: int | None = None) -> Encoded:
-    """Encode one image file; with `max_error` D, every decoded pixel is within D of the original."""
+    """Encode one image file; with `max_error` D, every decoded pixel is within D of the original.
+
+    `step` defaults to the entropy model's (0.25 x the channel std for fitted models, 1 for learned priors).
+    """
     if max_error is not None and not 0 <= max_error <= 255:
         raise CodecError(f"--max-error must be between 0 and 255 pixel levels, not {max_error}")
-    step = as_float32(step)  # the decoder's model must be built from exactly the value the file stores
+    step = as_float32(entropy.default_step if step is None else step)  # exactly the value the file stores
     original, rgb = read_image(source)
     kind = "RGBA" if "A" in original.getbands() else ("L" if original.mode in ("L", "I", "I;16", "F", "1") else "RGB")
     width, height = original.size
-    if max(width, height) > MAX_SIDE:
-        raise CodecError(f"{source}: {width}x{height} is larger than {MAX_SIDE} pixels a side")
+    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+        raise CodecError(f"{source}: {width}x{height} is larger than a .ncz file holds "
+                         f"({MAX_SIDE} a side, {MAX_PIXELS:,} pixels)")
     tile = run.config().get("image_size", 32)
     tiles, rows, cols = to_tiles(rgb, tile)
     device = next(model.parameters()).device
     latents = in_batches(model.encoder, tiles, device)
-    scale = (entropy.std * step).view(1, -1, 1, 1)
-    symbols = torch.round((latents - entropy.mean.view(1, -1, 1, 1)) / scale).to(torch.int32)
+    symbols = torch.round((latents - entropy.mean.view(1, -1, 1, 1)) / entropy.scale(step)).to(torch.int32)
     low, high = int(symbols.min()), int(symbols.max())
     if low < -32768 or high > 32767:
         raise CodecError(f"{source}: latents out of range for step {step}")
     coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(symbols.flatten().numpy(), _symbol_model(low, high, step))
+    coder.encode_reverse(symbols.flatten().numpy(), _symbol_model(low, high), *_symbol_params(entropy, step,
+                                                                                            symbols.shape))
     payload = coder.get_compressed().astype("<u4").tobytes()
     decoded = _decode_tiles(model, entropy, symbols, step, device)
     picture, produced, target = _picture(from_tiles(decoded, rows, cols, height, width), kind, original, rgb)
@@ -218,6 +241,8 @@ def parse(data: bytes, name: str = "file") -> Header:
     except (struct.error, UnicodeDecodeError, ValueError):
         raise CodecError(f"{name} is damaged (malformed header)") from None
     kinds = {v: k for k, v in MODES.items()}
+    if width * height > MAX_PIXELS:  # bounds the work a damaged or hostile header can ask for
+        raise CodecError(f"{name} claims {width}x{height} pixels; .ncz files hold at most {MAX_PIXELS:,}")
     if (mode not in kinds or not 0 < width <= MAX_SIDE or not 0 < height <= MAX_SIDE or tile < 11
             or not step > 0 or low > high or payload_length % 4 or reader.read(1)
             or not -1 <= max_error <= 255 or residual_low > residual_high or not residual_scale > 0
@@ -251,15 +276,10 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
         raise CodecError(f"{name} was made with other weights than run {run.id} now holds")
     rows, cols = -(-header.height // header.tile), -(-header.width // header.tile)
     latent_shape = model.encoder(torch.zeros(1, 3, header.tile, header.tile, device=device)).shape[1:]
-    count = rows * cols * latent_shape.numel()
-    # No symbol costs fewer bits than the most likely one, so the payload bounds how many it can hold:
-    # a header that claims more (a damaged or hostile file) is refused before any work is done.
-    fewest_bits = -math.log2(math.erf(header.step / (2 * math.sqrt(2))))
-    if count * fewest_bits > len(header.payload) * 8 + 64:
-        raise CodecError(f"{name} is damaged (its payload cannot hold a {header.width}x{header.height} image)")
     try:
         coder = constriction.stream.stack.AnsCoder(np.frombuffer(header.payload, dtype="<u4").astype(np.uint32))
-        flat = coder.decode(_symbol_model(header.low, header.high, header.step), count)
+        flat = coder.decode(_symbol_model(header.low, header.high),
+                            *_symbol_params(entropy, header.step, (rows * cols, *latent_shape)))
     except Exception as exc:  # constriction refuses some corrupt streams: one message, like any damage
         raise CodecError(f"{name} is damaged (payload: {type(exc).__name__})") from None
     symbols = torch.from_numpy(np.asarray(flat, dtype=np.int32)).view(rows * cols, *latent_shape)
@@ -294,10 +314,6 @@ def _add_residual(picture: Image.Image, header: Header, name: str) -> Image.Imag
     pixels = torch.from_numpy(np.asarray(picture, dtype=np.uint8).copy())
     if header.kind != "L":
         pixels = pixels.permute(2, 0, 1)
-    # Each residual symbol costs at least this many bits: the payload bounds how many there can be.
-    most_likely = 1 - math.exp(-0.5 / header.residual_scale)
-    if pixels.numel() * -math.log2(most_likely) > len(header.residual) * 8 + 64:
-        raise CodecError(f"{name} is damaged (its residual cannot hold a {header.width}x{header.height} image)")
     try:
         coder = constriction.stream.stack.AnsCoder(np.frombuffer(header.residual, dtype="<u4").astype(np.uint32))
         flat = coder.decode(_residual_model(header.residual_low, header.residual_high, header.residual_scale),
@@ -309,13 +325,19 @@ def _add_residual(picture: Image.Image, header: Header, name: str) -> Image.Imag
     return _with_pixels(picture, corrected, "L" if header.kind == "L" else "RGB")  # alpha comes after
 
 
-def _symbol_model(low: int, high: int, step: float):
-    """Symbols are the latent in units of step x std: a Gaussian of std 1/step over [low, high]."""
-    return constriction.stream.model.QuantizedGaussian(low, high + 1, 0.0, 1.0 / step)
+def _symbol_model(low: int, high: int):
+    """Quantised Gaussians over [low, high]; each symbol's std comes with it (_symbol_params)."""
+    return constriction.stream.model.QuantizedGaussian(low, high + 1)
+
+
+def _symbol_params(entropy: EntropyModel, step: float, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Means (0: symbols are centred) and stds of every symbol, channel by channel, in coding order."""
+    stds = entropy.symbol_std(step).double().view(1, -1, 1, 1).expand(*shape).flatten().numpy()
+    return np.zeros_like(stds), np.ascontiguousarray(stds)
 
 
 def _decode_tiles(model, entropy: EntropyModel, symbols: torch.Tensor, step: float, device) -> torch.Tensor:
-    latents = symbols.float() * (entropy.std * step).view(1, -1, 1, 1) + entropy.mean.view(1, -1, 1, 1)
+    latents = symbols.float() * entropy.scale(step) + entropy.mean.view(1, -1, 1, 1)
     return in_batches(model.decoder, latents, device)
 
 

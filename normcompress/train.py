@@ -24,6 +24,7 @@ from .images import comparison_grid, write_png
 from .losses import parse_norm
 from .metrics import per_image_errors, summarize, to_float
 from .model import MODELS, build_model
+from .prior import GaussianPrior, RateTraining, latent_channels
 from .runs import Run, RunStore, StoreError
 
 PREVIEW_IMAGES = 8
@@ -47,6 +48,7 @@ class TrainConfig:
     amp: str = "off"  # off | bf16: autocast the forward pass to bfloat16 (CPU AMX, or CUDA)
     channels_last: bool = False
     compile: bool = False  # torch.compile the model for training
+    rate_lambda: float = 0.0  # > 0: noisy latents, a learned prior, loss = norm + rate_lambda * bits per pixel
 
     def validated(self) -> "TrainConfig":
         """Check every field and canonicalise the norm; raise UsageError on the first bad one."""
@@ -59,6 +61,8 @@ class TrainConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least {low}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError("--lr must be a positive number")
+        if not (self.rate_lambda >= 0 and math.isfinite(self.rate_lambda)):
+            raise UsageError("--rate-lambda must be a number >= 0")
         if self.amp not in AMP_MODES:
             raise UsageError(f"unknown --amp {self.amp!r}; choose one of: {', '.join(AMP_MODES)}")
         return self
@@ -205,7 +209,8 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
     with _MODEL_INIT_LOCK:  # runs trained side by side (a study on several devices) share torch's global RNG
         torch.manual_seed(config.seed)
         model = build_model(config.model).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    prior = GaussianPrior(latent_channels(model, config.image_size)).to(device) if config.rate_lambda > 0 else None
+    optimizer = torch.optim.Adam([*model.parameters(), *(prior.parameters() if prior else [])], lr=config.lr)
     start_epoch, wall_time, history = 0, 0.0, []
     if resuming:
         before = run.summary()
@@ -214,6 +219,8 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
         if run.checkpoint_path.exists():
             state = run.load_checkpoint(device)
             model.load_state_dict(state["model"])
+            if prior is not None:
+                prior.load_state_dict(state["prior"])
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["rng"])
             start_epoch = state["epoch"]
@@ -224,7 +231,7 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
 
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    step_model = model
+    step_model = RateTraining(model, prior) if prior is not None else model
     if ranks.world > 1:
         step_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda"
                                                                else None)
@@ -256,7 +263,11 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
                 target = to_float(train_images[ranks.share(order[step * batch : (step + 1) * batch])])
                 with torch.autocast(device.type, torch.bfloat16, enabled=config.amp == "bf16"):
                     output = step_model(target)
-                loss = norm(output.float(), target)  # the norm itself in float32
+                if prior is not None:
+                    output, bpp = output
+                    loss = norm(output.float(), target) + config.rate_lambda * bpp.float()
+                else:
+                    loss = norm(output.float(), target)  # the norm itself in float32
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -292,7 +303,8 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
             run.append_metrics(line)
             run.save_checkpoint(
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                 "rng": torch.get_rng_state(), "norm": config.norm, "model_name": config.model}
+                 "rng": torch.get_rng_state(), "norm": config.norm, "model_name": config.model,
+                 **({"prior": prior.state_dict()} if prior is not None else {})}
             )
             _write_preview(model, preview, run)
             summary.update(

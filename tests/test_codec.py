@@ -50,7 +50,7 @@ def test_the_entropy_model_is_fitted_once_and_kept(trained):
     _, run, model, entropy = trained
     assert (run.path / "entropy.json").exists()
     again = EntropyModel.for_run(run, model)
-    assert again.mean.tolist() == pytest.approx(entropy.mean.tolist()) and len(entropy.std) == 64
+    assert again.mean.tolist() == pytest.approx(entropy.mean.tolist()) and len(entropy.spread) == 64
 
 
 def test_a_larger_step_makes_smaller_files(trained, tmp_path):
@@ -172,3 +172,48 @@ def test_rd_writes_table_and_plot_with_every_codec(run_cli, trained, tmp_path, m
     jpeg = [r for r in rows if r["codec"] == "JPEG"]
     assert all(0 < float(r["container_bpp"]) < float(r["bpp"]) for r in jpeg)  # the header is counted apart
     assert (tmp_path / "rd" / "rd.png").stat().st_size > 10_000 and "| PCA |" in out
+
+
+def rate_run(store, rate_lambda, **overrides):
+    config = dict(norm="L2", epochs=2, dataset="synthetic", limit=256, device="cpu", rate_lambda=rate_lambda)
+    return train(TrainConfig(**{**config, **overrides}), store)
+
+
+def test_rate_lambda_trains_a_prior_and_trades_bits(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    source = tmp_path / "mosaic.png"
+    mosaic = load_sample().val[:24].view(4, 6, 3, 32, 32).permute(2, 0, 3, 1, 4).reshape(3, 128, 192)
+    Image.fromarray(mosaic.permute(1, 2, 0).numpy()).save(source)
+    bits = []
+    for rate_lambda in (0.001, 0.3):
+        run = rate_run(store, rate_lambda)
+        assert set(run.load_checkpoint()["prior"]) == {"mean", "log_scale"}
+        model = run.load_model()
+        entropy = EntropyModel.for_run(run, model)
+        assert entropy.default_step == 1.0 and not (run.path / "entropy.json").exists()  # the learned prior
+        encoded = encode(run, model, entropy, source)
+        assert np.array_equal(np.asarray(decode(encoded.data, store)), np.asarray(encoded.reconstruction))
+        bits.append(encoded.payload_bytes)
+    assert bits[1] < bits[0] / 2  # a larger rate weight buys a much smaller file
+
+
+def test_rate_lambda_resume_is_exact(tmp_path):
+    import threading
+
+    from normcompress.train import EpochEnd
+
+    store = RunStore(tmp_path)
+    reference = rate_run(store, 0.05, epochs=3)
+    cancel = threading.Event()
+    stopped = train(TrainConfig(norm="L2", epochs=3, dataset="synthetic", limit=256, device="cpu", rate_lambda=0.05),
+                    store, lambda e: isinstance(e, EpochEnd) and e.epoch == 1 and cancel.set(), cancel)
+    train(TrainConfig(), store, resume=stopped.id)
+    strip = lambda run: [{k: v for k, v in r.items() if k not in ("images_per_s", "epoch_time_s")}  # noqa: E731
+                         for r in run.metrics()]
+    assert strip(stopped) == strip(reference)  # the noise comes from the restored RNG
+
+
+def test_bad_rate_lambda(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path))
+    code, _, err = run_cli("train", "--rate-lambda", "-1")
+    assert code == 2 and "--rate-lambda" in err
