@@ -80,7 +80,8 @@ def _point(label, codec, sizes, containers, decoded, originals) -> dict:
 def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=RUN_STEPS) -> list[dict]:
     model = run.load_model()
     entropy = EntropyModel.for_run(run, model, data_dir)
-    label = f"{run.config()['norm']} {run.id[-6:]}"
+    rate_lambda = run.config().get("rate_lambda", 0)
+    label = f"{run.config()['norm']}{f' λ={rate_lambda:g}' if rate_lambda else ''} {run.id[-6:]}"
     points = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
