@@ -261,9 +261,23 @@ class Run:
         return None
 
 
+def _change_key(path: Path) -> tuple[int, ...]:
+    """What changes whenever a run's files do: the files replaced by a rename touch the directory;
+    metrics.jsonl is appended to in place; summary.json is stat'ed too, in case a hand edits it."""
+    key = [path.stat().st_mtime_ns]
+    for name in ("summary.json", "metrics.jsonl"):
+        try:
+            st = (path / name).stat()
+            key += [st.st_size, st.st_mtime_ns]
+        except FileNotFoundError:
+            key += [-1, -1]
+    return tuple(key)
+
+
 class RunStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_runs_dir()
+        self._info_cache: dict[str, tuple[tuple[int, ...], RunInfo]] = {}
 
     def create(self, config: dict, summary: dict) -> Run:
         """Make a new run directory, complete with config.json and summary.json, in one rename."""
@@ -293,7 +307,20 @@ class RunStore:
         return [Run(p) for p in sorted(self.root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
 
     def infos(self) -> list[RunInfo]:
-        return [run.info() for run in self.runs()]
+        """Every run's info. A store polled again (the app does, every 2 s) re-reads only the runs
+        whose directory or metrics.jsonl changed since the last call, so thousands of runs stay cheap."""
+        infos, cache = [], {}
+        for run in self.runs():
+            key = _change_key(run.path)
+            hit = self._info_cache.get(run.id)
+            if hit is not None and hit[0] == key and hit[1].summary.get("status") != "running":
+                info = hit[1]
+            else:
+                info = run.info()
+            cache[run.id] = (key, info)
+            infos.append(info)
+        self._info_cache = cache
+        return infos
 
     def get(self, ref: str) -> Run:
         """A run by its id, a unique prefix of it, or a unique suffix (the random part charts show)."""

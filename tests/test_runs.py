@@ -123,3 +123,25 @@ def test_metrics_survive_a_resume_cut(tmp_path):
         run.append_metrics({"epoch": epoch})
     assert [r["epoch"] for r in run.keep_metrics_through(2)] == [1, 2]
     assert [json.loads(line)["epoch"] for line in (run.path / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_polling_rereads_only_the_runs_that_changed(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    quiet, appended, edited = (make_run(store, summary={"status": "completed", "epochs_done": 1}) for _ in range(3))
+    for run in (quiet, appended, edited):
+        run.append_metrics({"epoch": 1, "psnr": 10.0})
+        run.save_checkpoint({"epoch": 1})
+    assert len(store.infos()) == 3
+    read = []
+    real_info = runs_module.Run.info
+    monkeypatch.setattr(runs_module.Run, "info", lambda self: read.append(self.id) or real_info(self))
+    assert [i.status for i in store.infos()] == ["completed"] * 3 and read == []
+    with open(appended.path / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 2, "psn')  # a cut-off line, written in place
+    (edited.path / "summary.json").write_text(json.dumps({"status": "failed", "epochs_done": 1}))
+    infos = {i.id: i for i in store.infos()}
+    assert sorted(read) == sorted([appended.id, edited.id])
+    assert infos[appended.id].status == "damaged" and infos[edited.id].status == "failed"
+    assert infos[quiet.id].status == "completed"
+    new = make_run(store, "L2")
+    assert new.id in {i.id for i in store.infos()}

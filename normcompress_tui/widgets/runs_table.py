@@ -49,6 +49,8 @@ class RunsTable(DataTable):
             self.remove_row(gone)
             self.overlay_ids.discard(gone)
         for info in infos:
+            if self.infos.get(info.id) is info:
+                continue  # the store hands back the same object for a run that did not change
             cells = self._cells(info)
             if info.id in self.infos:
                 if self._cells(self.infos[info.id]) != cells:
