@@ -3,12 +3,62 @@
 `plt` is the plotext module or textual-plotext's Plot, which offer the same calls.
 A log axis is drawn as log10(y) on a linear axis with ticks labelled in real values, because
 plotext's own log mode fails on narrow ranges and with explicit limits.
+
+Smoothing never hides the data: the raw curve stays on the chart in a faint shade of the run's
+colour, under the smoothed one, and a long curve is thinned to the minimum and maximum of each
+bucket of points (one per braille column), so a single spike still shows.
 """
 
 import math
 
-COLOURS = ["cyan", "orange", "green", "magenta", "red", "blue", "yellow", "gray"]
+# (strong, faint) per run: the faint shade is the colour pulled toward a dark background.
+_RGB = [(0, 190, 210), (255, 150, 0), (90, 200, 90), (210, 90, 210), (235, 70, 70), (80, 140, 255),
+        (225, 205, 50), (170, 170, 170)]
+COLOURS = [(rgb, tuple(round(0.45 * c + 0.55 * 40) for c in rgb)) for rgb in _RGB]
+SMOOTHING_CHOICES = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
 Series = tuple[str, list[float], list[float]]  # label, x, y
+
+
+def smooth(values: list[float], weight: float) -> list[float]:
+    """TensorBoard's exponential moving average, debiased so the first points are not pulled to 0.
+
+    weight 0 returns the values; weight 0.9 averages over roughly the last 10 points.
+    """
+    if not 0 <= weight < 1:
+        raise ValueError(f"smoothing must be in [0, 1), not {weight}")
+    result, average, mass = [], 0.0, 0.0
+    for value in values:
+        average = weight * average + (1 - weight) * value
+        mass = weight * mass + (1 - weight)
+        result.append(average / mass if mass else value)
+    return result
+
+
+def envelope(xs: list[float], ys: list[float], buckets: int) -> tuple[list[float], list[float]]:
+    """At most 2*buckets points: each bucket's lowest and highest point, in x order. Extremes survive."""
+    if len(xs) <= 2 * buckets:
+        return list(xs), list(ys)
+    out_x, out_y = [], []
+    for b in range(buckets):
+        lo, hi = len(xs) * b // buckets, len(xs) * (b + 1) // buckets
+        i_min = min(range(lo, hi), key=ys.__getitem__)
+        i_max = max(range(lo, hi), key=ys.__getitem__)
+        for i in sorted({i_min, i_max}):
+            out_x.append(xs[i])
+            out_y.append(ys[i])
+    return out_x, out_y
+
+
+def step_series(label: str, records: list[dict]) -> Series | None:
+    """A run's training loss at every step, from its epoch records (None for runs saved before steps were)."""
+    if not records or not all(r.get("step_losses") for r in records):
+        return None
+    xs, ys = [], []
+    for r in records:
+        n = len(r["step_losses"])
+        xs += [r["epoch"] - 1 + (i + 1) / n for i in range(n)]
+        ys += r["step_losses"]
+    return label, xs, ys
 
 
 def padded_limits(values: list[float]) -> tuple[float, float]:
@@ -24,15 +74,31 @@ def log_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], lis
     return positions, [f"{10 ** p:.3g}" for p in positions]
 
 
-def draw_curves(plt, series: list[Series], title: str, log: bool = False) -> None:
-    """Plot each series in its own colour with a legend; values <= 0 are left out on a log axis."""
+def draw_curves(plt, series: list[Series], title: str, log: bool = False, smoothing: float = 0.0,
+                width: int = 200) -> None:
+    """Plot each series in its own colour with a legend; values <= 0 are left out on a log axis.
+
+    With smoothing > 0 each series is drawn twice: raw and faint, then smoothed and strong (the legend
+    names the smoothed one). `width` is the plot's width in characters, for thinning long series.
+    """
     shown: list[float] = []
     for number, (label, xs, ys) in enumerate(series):
-        points = [(x, math.log10(y) if log else y) for x, y in zip(xs, ys) if y > 0 or not log]
-        if points:
-            plt.plot([p[0] for p in points], [p[1] for p in points], label=label, marker="braille",
-                     color=COLOURS[number % len(COLOURS)])
-            shown += [p[1] for p in points]
+        points = [(x, y) for x, y in zip(xs, ys) if y > 0 or not log]
+        if not points:
+            continue
+        strong, faint = COLOURS[number % len(COLOURS)]
+        px = [p[0] for p in points]
+        raw = [math.log10(p[1]) if log else p[1] for p in points]
+        shown += raw
+        if smoothing > 0:
+            plt.plot(*envelope(px, raw, width * 2), marker="braille", color=faint)
+            # Smoothing the values (not their logs) is what TensorBoard does; the axis only maps them.
+            smoothed = smooth([p[1] for p in points], smoothing)
+            curve = [math.log10(v) if log else v for v in smoothed]
+            plt.plot(*envelope(px, curve, width * 2), marker="braille", color=strong,
+                     label=f"{label} (smoothed {smoothing:g})")
+        else:
+            plt.plot(*envelope(px, raw, width * 2), marker="braille", color=strong, label=label)
     if shown:
         low, high = padded_limits(shown)
         plt.ylim(low, high)

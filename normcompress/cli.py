@@ -18,7 +18,7 @@ from rich.text import Text
 
 from . import distributed
 from . import train as engine
-from .charts import draw_curves
+from .charts import draw_curves, step_series
 from .data import DATASETS, load_data
 from .devices import DEVICE_FORMS, resolve_device
 from .errors import NormcompressError, UsageError
@@ -483,11 +483,15 @@ def runs_compare(
     run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")],
     metric: Annotated[MetricKey, typer.Option(help="Metric to chart per epoch.")] = MetricKey("psnr"),
     log: Annotated[bool, typer.Option("--log", help="Log-scale y axis.")] = False,
+    smoothing: Annotated[float, typer.Option(
+        "--smooth", min=0.0, max=0.999,
+        help="Exponential moving average weight (0 = raw, 0.9 ~ the last 10 points). The raw curve stays, "
+             "faint, under the smoothed one.")] = 0.0,
     width: Annotated[int, typer.Option(help="Chart width in characters.")] = 100,
     height: Annotated[int, typer.Option(help="Chart height in characters.")] = 25,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Final metrics side by side, and a terminal chart of one metric per epoch."""
+    """Final metrics side by side, and a terminal chart of one metric per epoch (the training loss per step)."""
     store = _store(runs_dir)
     runs = [store.get(r) for r in run_ids]
     infos = [r.info() for r in runs]
@@ -501,26 +505,28 @@ def runs_compare(
         rows.append([m.label, *("-" if v is None else f"{v:.5g}{' *' if v == best else '  '}" for v in values)])
     out.print("final validation metrics (* best of the runs)\n", highlight=False)
     out.print(_columns(["metric", *(f"{i.norm} {i.id[-6:]}  " for i in infos)], rows), highlight=False, markup=False)
-    out.print(Text.from_ansi(chart_text(runs, metric.value, log, width, height)))
+    out.print(Text.from_ansi(chart_text(runs, metric.value, log, width, height, smoothing)))
 
 
-def chart_text(runs, metric: str, log: bool, width: int, height: int) -> str:
-    """A plotext chart (with ANSI colours, one per run) of one metric per epoch."""
+def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing: float = 0.0) -> str:
+    """A plotext chart (with ANSI colours, one per run) of one metric per epoch, or the loss per step."""
     series = []
     for run in runs:
         info = run.info()
+        label = f"{info.norm} {info.id[-6:]}"
         records = [r for r in run.metrics() if r.get(metric) is not None]
-        series.append((f"{info.norm} {info.id[-6:]}", [r["epoch"] for r in records], [r[metric] for r in records]))
+        steps = step_series(label, records) if metric == "loss" else None
+        series.append(steps or (label, [r["epoch"] for r in records], [r[metric] for r in records]))
     plotext.clear_figure()
     plotext.plotsize(width, height)
     plotext.theme("clear")
-    draw_curves(plotext, series, ALL_METRICS[metric].label, log)
+    draw_curves(plotext, series, ALL_METRICS[metric].label, log, smoothing, width)
     return plotext.build()
 
 
 @runs_app.command("export")
 def runs_export(
-    path: Annotated[Path, typer.Argument(help="Output file: .csv (one row per run and epoch) or .json.")],
+    path: Annotated[Path, typer.Argument(help="Output file: .csv (one row per run and epoch) or .json (with every step's loss too).")],
     runs_dir: RunsDir = None,
 ) -> None:
     """Export every run's configuration and per-epoch metrics into one file."""
@@ -534,7 +540,8 @@ def runs_export(
         runs.append({"id": info.id, "status": info.status, "config": info.config, "summary": info.summary,
                      "epochs": records})
         rows += [{"run": info.id, "norm": info.norm, "status": info.status, "seed": info.config.get("seed"),
-                  "dataset": info.summary.get("data"), **r} for r in records]
+                  "dataset": info.summary.get("data"), **{k: v for k, v in r.items() if k != "step_losses"}}
+                 for r in records]
     if path.suffix == ".json":
         data = json.dumps(runs, indent=2).encode()
     elif path.suffix == ".csv":

@@ -249,16 +249,28 @@ class Run:
             return "checkpoint.pt is missing"
         path = self.path / "metrics.jsonl"
         if path.exists() and path.stat().st_size:
-            with open(path, "rb") as f:
-                f.seek(max(0, path.stat().st_size - 4096))
-                tail = f.read()
-            if not tail.endswith(b"\n"):
+            last = _last_line(path)
+            if not last.endswith(b"\n"):
                 return "the last line of metrics.jsonl is cut off"
             try:
-                json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])
+                json.loads(last)
             except ValueError:
                 return "the last line of metrics.jsonl is garbled"
         return None
+
+
+def _last_line(path: Path, chunk: int = 8192) -> bytes:
+    """The file's last line, read from the end in chunks (a line holds an epoch's step losses, a few KB)."""
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        tail = b""
+        while True:
+            start = max(0, end - len(tail) - chunk)
+            f.seek(start)
+            tail = f.read(end - start)
+            cut = tail.rstrip(b"\n").rfind(b"\n")
+            if cut >= 0 or start == 0:
+                return tail[cut + 1 :]
 
 
 def _change_key(path: Path) -> tuple[int, ...]:

@@ -100,6 +100,7 @@ class StepProgress:
     loss: float  # running mean of this epoch's training loss
     images_per_s: float
     eta_s: float
+    step_losses: list[float] = field(default_factory=list)  # each step's loss since the last StepProgress
 
 
 @dataclass
@@ -255,6 +256,8 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
             order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch))
             order = order.to(device)
             loss_sum = torch.zeros((), device=device)
+            step_losses = torch.empty(steps, device=device)  # read with loss_sum, never a sync per step
+            epoch_step_losses: list[float] = []
             local_seen = 0
             last_report = epoch_start
             for step in range(steps):
@@ -272,12 +275,16 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
                 loss.backward()
                 optimizer.step()
                 loss_sum += loss.detach() * len(target)
+                step_losses[step] = loss.detach()
                 local_seen += len(target)
                 now = time.perf_counter()
                 if now - last_report >= progress_interval_s or step == steps - 1:
                     last_report = now
                     seen = min((step + 1) * batch, n)
-                    mean_loss = loss_sum.item() / local_seen  # the one host sync, at the progress rate
+                    # The one host sync, at the progress rate: the running sum and the steps since the last report.
+                    values = torch.cat([loss_sum.view(1), step_losses[len(epoch_step_losses) : step + 1]]).tolist()
+                    mean_loss, fresh = values[0] / local_seen, values[1:]
+                    epoch_step_losses += fresh
                     if not math.isfinite(mean_loss):
                         raise TrainingFailed(
                             f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; "
@@ -285,7 +292,8 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
                         )
                     rate = seen / (now - epoch_start)
                     remaining = (config.epochs - epoch) * n - seen
-                    emit(StepProgress(epoch + 1, config.epochs, step + 1, steps, mean_loss, rate, remaining / rate))
+                    emit(StepProgress(epoch + 1, config.epochs, step + 1, steps, mean_loss, rate, remaining / rate,
+                                      fresh))
             train_time = time.perf_counter() - epoch_start
             totals = ranks.sum(torch.stack([loss_sum, torch.tensor(float(local_seen), device=device)]))
             metrics = summarize(ranks.gather(per_image_errors(model, ranks.share(val_images))))
@@ -295,6 +303,7 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
                 **metrics,
                 "images_per_s": totals[1].item() / train_time,
                 "epoch_time_s": time.perf_counter() - epoch_start,
+                "step_losses": [float(f"{v:.6g}") for v in epoch_step_losses],  # rank 0's batches under DDP
             }
             history.append(line)
             if not record:

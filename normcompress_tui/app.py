@@ -14,6 +14,7 @@ from textual.widgets import Button, Footer, Header
 # textual-image asks the terminal what it can draw; it must do so before Textual takes the terminal over.
 from .widgets.preview import ReconstructionPreview  # noqa: I001
 
+from normcompress.charts import SMOOTHING_CHOICES
 from normcompress.errors import NormcompressError
 from normcompress.metrics import ALL_METRICS
 from normcompress.runs import RUNS_DIR_ENV, RunStore
@@ -37,7 +38,8 @@ class NormcompressApp(App):
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),
         Binding("m", "next_metric", "Metric"),
-        Binding("l", "toggle_log", "Log scale"),
+        Binding("l", "toggle_log", "Log"),
+        Binding("a", "next_smoothing", "Smooth"),
         Binding("q", "quit_app", "Quit"),
     ]
 
@@ -61,7 +63,7 @@ class NormcompressApp(App):
                 yield LossChart()
                 yield TrainingProgress()
                 yield RunsTable()
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.refresh_runs()
@@ -152,7 +154,7 @@ class NormcompressApp(App):
         progress = self.query_one(TrainingProgress)
         if isinstance(event, StepProgress):
             progress.step(event)
-            self.query_one(LossChart).add_step(event.epoch - 1 + event.step / event.steps, event.loss)
+            self.query_one(LossChart).add_steps(event.epoch, event.step, event.steps, event.step_losses)
         elif isinstance(event, EpochEnd):
             progress.epoch_end(event)
             self.query_one(LossChart).add_epoch(event.record)
@@ -186,6 +188,10 @@ class NormcompressApp(App):
         select = self.query_one("#metric")
         keys = list(ALL_METRICS)  # the selector's options, in the same order
         select.value = keys[(keys.index(select.value) + 1) % len(keys)]
+
+    def action_next_smoothing(self) -> None:
+        select = self.query_one("#smoothing")
+        select.value = SMOOTHING_CHOICES[(SMOOTHING_CHOICES.index(select.value) + 1) % len(SMOOTHING_CHOICES)]
 
     def action_toggle_log(self) -> None:
         self.query_one("#log").toggle()

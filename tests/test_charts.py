@@ -1,7 +1,7 @@
 import plotext
 import pytest
 
-from normcompress.charts import draw_curves, log_ticks
+from normcompress.charts import draw_curves, envelope, log_ticks, smooth
 
 
 @pytest.mark.parametrize("log", [False, True])
@@ -26,3 +26,52 @@ def test_non_positive_values_are_left_out_of_a_log_axis():
     plotext.plotsize(60, 15)
     draw_curves(plotext, [("a", [1, 2, 3], [0.0, 0.1, 0.01])], "loss", log=True)
     assert "0.1" in plotext.build()
+
+
+def test_smoothing_is_a_debiased_moving_average():
+    assert smooth([3.0, 1.0, 2.0], 0.0) == [3.0, 1.0, 2.0]
+    assert smooth([5.0] * 4, 0.9) == pytest.approx([5.0] * 4)  # no pull toward zero at the start
+    assert smooth([0.0, 10.0], 0.5) == pytest.approx([0.0, 10.0 * 0.5 / 0.75])
+    step = smooth([0.0] * 50 + [1.0] * 50, 0.9)
+    assert step[49] == 0 and 0 < step[50] < 0.2 and step[-1] > 0.99
+    with pytest.raises(ValueError):
+        smooth([1.0], 1.0)
+
+
+def test_thinning_keeps_every_spike():
+    xs = list(range(10_000))
+    ys = [1.0] * 10_000
+    ys[1234], ys[8765] = 50.0, -7.0
+    tx, ty = envelope(xs, ys, buckets=100)
+    assert len(tx) <= 200 and tx == sorted(tx)
+    assert (1234, 50.0) in zip(tx, ty) and (8765, -7.0) in zip(tx, ty)
+    assert envelope([1, 2], [3, 4], buckets=100) == ([1, 2], [3, 4])
+
+
+class RecordingPlot:
+    """Stands in for plotext: records what draw_curves plots."""
+
+    def __init__(self):
+        self.curves = []
+
+    def plot(self, xs, ys, **style):
+        self.curves.append((xs, ys, style))
+
+    def ylim(self, *args): ...
+    def yticks(self, *args): ...
+    def title(self, text): ...
+    def xlabel(self, text): ...
+
+
+def test_smoothed_curves_keep_the_raw_data_under_them():
+    zigzag = ("L1 aaaaaa", [i / 10 for i in range(200)], [1.0 + (i % 2) for i in range(200)])
+    plt = RecordingPlot()
+    draw_curves(plt, [zigzag], "loss", smoothing=0.9, width=80)
+    (raw_x, raw_y, raw_style), (_, smooth_y, smooth_style) = plt.curves
+    assert raw_y == zigzag[2] and raw_x == zigzag[1]  # 200 points fit 80 columns of braille: all kept
+    assert "label" not in raw_style and raw_style["color"] != smooth_style["color"]  # faint, unlabelled
+    assert smooth_style["label"] == "L1 aaaaaa (smoothed 0.9)"
+    assert max(smooth_y[50:]) - min(smooth_y[50:]) < 0.2  # the smoothed line sits near 1.5
+    plain = RecordingPlot()
+    draw_curves(plain, [zigzag], "loss")
+    assert len(plain.curves) == 1 and plain.curves[0][2]["label"] == "L1 aaaaaa"

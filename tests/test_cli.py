@@ -65,6 +65,10 @@ def test_runs_list_show_compare(run_cli, two_runs):
     code, out, _ = run_cli("runs", "compare", *two_runs, "--metric", "mae", "--log", "--width", "60")
     assert code == 0 and "val MAE (log scale)" in out and " *" in out
     assert "L1 " + two_runs[0][-6:] in out and "0.5*L1+0.5*L2 " + two_runs[1][-6:] in out
+    code, out, _ = run_cli("runs", "compare", *two_runs, "--metric", "loss", "--smooth", "0.9")
+    assert code == 0 and f"L1 {two_runs[0][-6:]} (smoothed 0.9)" in out
+    code, _, err = run_cli("runs", "compare", *two_runs, "--smooth", "1.5")
+    assert code == 2 and "--smooth" in err
 
 
 def test_runs_export_every_run(run_cli, two_runs, tmp_path):
@@ -72,8 +76,10 @@ def test_runs_export_every_run(run_cli, two_runs, tmp_path):
     assert code == 0 and "exported 2 runs (2 epoch rows)" in err
     rows = list(csv.DictReader(open(tmp_path / "all.csv")))
     assert [r["run"] for r in rows] == two_runs and float(rows[0]["psnr"]) > 5
+    assert "step_losses" not in rows[0]  # one row per epoch; the JSON export has every step
     run_cli("runs", "export", str(tmp_path / "all.json"))
-    assert [r["id"] for r in json.loads((tmp_path / "all.json").read_text())] == two_runs
+    exported = json.loads((tmp_path / "all.json").read_text())
+    assert [r["id"] for r in exported] == two_runs and len(exported[0]["epochs"][0]["step_losses"]) > 1
 
 
 def test_runs_rm_asks_first(run_cli, two_runs, runs_dir, monkeypatch):

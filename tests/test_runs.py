@@ -145,3 +145,17 @@ def test_polling_rereads_only_the_runs_that_changed(tmp_path, monkeypatch):
     assert infos[quiet.id].status == "completed"
     new = make_run(store, "L2")
     assert new.id in {i.id for i in store.infos()}
+
+
+def test_long_last_lines_are_read_whole(tmp_path):
+    """An epoch line carries every step's loss: a CIFAR-10 epoch makes it longer than one read chunk."""
+    store = RunStore(tmp_path)
+    run = make_run(store, summary={"status": "completed", "epochs_done": 1})
+    run.save_checkpoint({"epoch": 1})
+    run.append_metrics({"epoch": 1, "step_losses": [0.123456] * 3000})
+    assert run.info().status == "completed" and len(run.metrics()[0]["step_losses"]) == 3000
+    with open(run.path / "metrics.jsonl", "r+b") as f:
+        f.truncate(20_000)
+        f.seek(0, os.SEEK_END)
+        f.write(b"\n")
+    assert run.info().status == "damaged" and "garbled" in run.info().problem

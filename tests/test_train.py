@@ -37,6 +37,20 @@ def test_a_run_trains_saves_and_reports(tmp_path):
     kinds = [type(e) for e in events]
     assert kinds[0] is RunStarted and kinds[-1] is RunEnded
     assert kinds.count(EpochEnd) == 3 and kinds.count(StepProgress) == 3 * 6  # 384 / 64 steps per epoch
+    # Every step's loss is kept: six equal batches, so their mean is the epoch's loss.
+    for record in history:
+        assert len(record["step_losses"]) == 6
+        assert sum(record["step_losses"]) / 6 == pytest.approx(record["loss"], rel=1e-5)
+    streamed = [loss for e in events if isinstance(e, StepProgress) for loss in e.step_losses]
+    assert streamed == pytest.approx([loss for r in history for loss in r["step_losses"]], rel=1e-5)
+
+
+def test_step_losses_arrive_in_batches_at_the_progress_rate(tmp_path):
+    events = []
+    run = train(small(epochs=1), RunStore(tmp_path), events.append, progress_interval_s=3600)
+    progress = [e for e in events if isinstance(e, StepProgress)]
+    assert len(progress) == 1 and progress[0].step == 6  # one report, at the end of the epoch
+    assert progress[0].step_losses == pytest.approx(run.metrics()[0]["step_losses"], rel=1e-5)
 
 
 def test_same_seed_same_metrics_on_cpu(tmp_path):

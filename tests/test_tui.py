@@ -81,13 +81,20 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         await pilot.press("space", "down", "space")
         chart = app.query_one(LossChart)
         assert set(chart.overlays) == {r.id for r in runs}
+        # The training loss of a saved run is drawn at every step, not once per epoch.
+        assert [len(xs) for _, xs, _ in chart.series()] == [sum(len(r["step_losses"]) for r in run.metrics())
+                                                             for run in runs]
+        await pilot.press("a")  # smoothing 0.6: the smoothed curve is labelled, the raw one stays under it
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)
+        assert chart.smoothing == 0.6 and f"L1 {runs[0].id[-6:]} (smoothed 0.6)" in str(
+            app.query_one(PlotextPlot).render())
         await pilot.press("m")  # next metric: val PSNR
         assert chart.metric == "psnr"
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)  # one throttled redraw
         labels = [label for label, _, _ in chart.series()]
         assert labels == [f"L1 {runs[0].id[-6:]}", f"L2 {runs[1].id[-6:]}"]
         rendered = str(app.query_one(PlotextPlot).render())
-        assert all(label in rendered for label in labels) and "val PSNR" in rendered
+        assert all(f"{label} (smoothed 0.6)" in rendered for label in labels) and "val PSNR" in rendered
         await pilot.press("l")
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         assert chart.log_scale and "log scale" in str(app.query_one(PlotextPlot).render())

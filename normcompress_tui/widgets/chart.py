@@ -5,7 +5,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Label, Select
 from textual_plotext import PlotextPlot
 
-from normcompress.charts import draw_curves
+from normcompress.charts import SMOOTHING_CHOICES, draw_curves, step_series
 from normcompress.metrics import ALL_METRICS
 
 REDRAW_INTERVAL_S = 1.0  # redraws are throttled so that the chart never slows training down
@@ -27,7 +27,7 @@ class LossChart(Vertical):
     def __init__(self) -> None:
         super().__init__(id="chart")
         self.current_label = ""
-        self.current_steps: list[tuple[float, float]] = []  # (fractional epoch, running training loss)
+        self.current_steps: list[tuple[float, float]] = []  # (fractional epoch, that step's training loss)
         self.current_epochs: list[dict] = []
         self.overlays: dict[str, tuple[str, list[dict]]] = {}  # run id -> (label, per-epoch records)
         self._dirty = True
@@ -37,7 +37,9 @@ class LossChart(Vertical):
             yield Label("Metric ")
             yield Select([(m.label, k) for k, m in ALL_METRICS.items()], value="loss", allow_blank=False,
                          id="metric", compact=True)
-            yield Checkbox("log scale", id="log", compact=True)
+            yield Select([("raw" if w == 0 else f"smooth {w:g}", w) for w in SMOOTHING_CHOICES], value=0.0,
+                         allow_blank=False, id="smoothing", compact=True)
+            yield Checkbox("log", id="log", compact=True)
         yield SafePlot(id="plot")
 
     def on_mount(self) -> None:
@@ -46,6 +48,10 @@ class LossChart(Vertical):
     @property
     def metric(self) -> str:
         return str(self.query_one("#metric", Select).value)
+
+    @property
+    def smoothing(self) -> float:
+        return float(self.query_one("#smoothing", Select).value)
 
     @property
     def log_scale(self) -> bool:
@@ -64,8 +70,10 @@ class LossChart(Vertical):
         self.current_label, self.current_steps, self.current_epochs = label, [], []
         self.changed()
 
-    def add_step(self, epoch: float, loss: float) -> None:
-        self.current_steps.append((epoch, loss))
+    def add_steps(self, epoch: int, step: int, steps: int, losses: list[float]) -> None:
+        """Each step's loss, the last of them at `step` of `steps` in (1-based) `epoch`."""
+        first = step - len(losses)
+        self.current_steps += [(epoch - 1 + (first + i + 1) / steps, loss) for i, loss in enumerate(losses)]
         self.changed()
 
     def add_epoch(self, record: dict) -> None:
@@ -88,7 +96,9 @@ class LossChart(Vertical):
             result.append((f"{self.current_label} (live)", list(xs), list(ys)))
         elif self.current_epochs:
             result.append(self._per_epoch(f"{self.current_label} (live)", self.current_epochs, key))
-        result += [self._per_epoch(label, records, key) for label, records in self.overlays.values()]
+        for label, records in self.overlays.values():
+            steps = step_series(label, records) if key == "loss" else None
+            result.append(steps or self._per_epoch(label, records, key))
         return [s for s in result if s[1]]
 
     @staticmethod
@@ -106,5 +116,6 @@ class LossChart(Vertical):
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
-        draw_curves(plt, self.series(), ALL_METRICS[self.metric].label, self.log_scale)
+        draw_curves(plt, self.series(), ALL_METRICS[self.metric].label, self.log_scale, self.smoothing,
+                    width=max(plot.size.width, 20))
         plot.refresh()

@@ -14,7 +14,7 @@ class RunsTable(DataTable):
     BORDER_TITLE = "Runs"
     BINDINGS = [
         Binding("space", "toggle_overlay", "Overlay"),
-        Binding("enter", "details", "Details"),
+        Binding("enter", "details", "Open"),
         Binding("d", "delete", "Delete"),
     ]
 
