@@ -410,11 +410,11 @@ def study(
 
 
 def _study_table(runs) -> str:
-    from .report import summarize_runs
+    from .report import mean_std_text, summarize_runs
 
     summary = summarize_runs(runs)
     keys = ["psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"]
-    rows = [[norm, *(f"{stats[k]['mean']:.4g} ± {stats[k]['std']:.2g}" for k in keys)]
+    rows = [[norm, *(mean_std_text(stats[k]["mean"], stats[k]["std"]) for k in keys)]
             for norm, stats in summary["table"].items()]
     rows.append(["best", *(summary["winners"][k]["norm"] for k in keys)])
     return _columns(["norm", "PSNR dB", "MSE", "MAE", "SSIM", "max|e| mean", "max|e| worst"], rows)

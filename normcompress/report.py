@@ -7,6 +7,7 @@ embedded), curves.png, reconstructions.png, errors.png, metrics.csv, metrics.jso
 import base64
 import csv
 import html
+import math
 import io
 import json
 import statistics
@@ -30,8 +31,18 @@ RANDOM_IMAGES, HARDEST_IMAGES = 4, 4
 NOISE_RULE = "the two norms' mean ± 2 std intervals over seeds do not overlap"
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+def mean_std_text(mean: float, std: float) -> str:
+    """`mean ± std` with std to two significant digits and the mean to the same decimal (at most five
+    significant digits): 19.21 ± 0.27, 0.01201 ± 0.00075, 11.970 ± <0.001."""
+    if not (math.isfinite(mean) and math.isfinite(std)) or std <= 0:
+        return f"{mean:.4g} ± 0"
+    decimals = max(0, 1 - math.floor(math.log10(std)))
+    if mean:
+        decimals = min(decimals, max(0, 4 - math.floor(math.log10(abs(mean)))))
+    spread = f"{std:.{decimals}f}"
+    if float(spread) == 0:
+        spread = f"<{10 ** -decimals:.{decimals}f}"
+    return f"{mean:.{decimals}f} ± {spread}"
 
 
 def summarize_runs(runs: list[Run]) -> dict:
@@ -180,7 +191,7 @@ def _table_lines(summary: dict) -> tuple[list[str], list[list[str]]]:
     for norm, stats in summary["table"].items():
         cells = []
         for key in TABLE_METRICS:
-            text = f"{_fmt(stats[key]['mean'])} ± {_fmt(stats[key]['std'])}"
+            text = mean_std_text(stats[key]["mean"], stats[key]["std"])
             cells.append(f"**{text}**" if summary["winners"][key]["norm"] == norm else text)
         rows.append([norm, *cells])
     return headers, rows

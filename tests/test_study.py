@@ -9,7 +9,7 @@ from PIL import Image
 from normcompress.errors import UsageError
 from normcompress.metrics import evaluate
 from normcompress.reconstruct import reconstruct_file, reconstruct_tensor
-from normcompress.report import _separated, write_report
+from normcompress.report import _separated, mean_std_text, write_report
 from normcompress.runs import RunStore
 from normcompress.study import StudyConfig, run_study
 from normcompress.train import EpochEnd
@@ -82,6 +82,13 @@ def test_an_interrupted_study_resumes_its_run(tmp_path):
 def test_bad_study_configs(tmp_path, overrides, fragment):
     with pytest.raises(UsageError, match=fragment):
         run_study(tiny_study(**overrides), RunStore(tmp_path))
+
+
+def test_mean_and_std_are_rounded_to_the_spread():
+    assert mean_std_text(19.2149, 0.2749) == "19.21 ± 0.27"
+    assert mean_std_text(0.012013, 0.0007495) == "0.01201 ± 0.00075"
+    assert mean_std_text(11.970013, 1.7e-05) == "11.970 ± <0.001"  # a spread below the shown digits
+    assert mean_std_text(0.5, 0.0) == "0.5 ± 0"
 
 
 def test_noise_rule():
