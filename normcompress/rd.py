@@ -7,6 +7,7 @@ header alone costs several bits per pixel. A run gives one point per quantisatio
 
 import csv
 import io
+import math
 import tempfile
 from pathlib import Path
 
@@ -133,10 +134,14 @@ def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: s
     writer.writeheader()
     writer.writerows(points)
     atomic_write(out / "rd.csv", buffer.getvalue().encode())
+    shown = {"bpp": ("bpp (whole file)", "{:.3f}"), "container_bpp": ("of it container", "{:.3f}"),
+             "psnr": ("PSNR dB", "{:.2f}"), "ssim": ("SSIM", "{:.3f}"), "max_error_mean": ("max error, mean", "{:.1f}"),
+             "max_error_worst": ("max error, worst", "{:.0f}")}
     lines = [f"# Rate-distortion on {data.source} ({len(originals)} test images, one file each)", "",
-             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(p["codec"] if c == "codec" else p["point"] if c == "point" else f"{p[c]:.3f}"
-                                for c in columns) + " |" for p in points]
+             "| codec, setting | " + " | ".join(label for label, _ in shown.values()) + " |",
+             "|---|" + "---:|" * len(shown)]
+    lines += ["| " + " | ".join([p["point"], *("–" if math.isnan(p[key]) else form.format(p[key])
+                                              for key, (_, form) in shown.items())]) + " |" for p in points]
     atomic_write(out / "rd.md", ("\n".join(lines) + "\n").encode())
     _plot(points, out / "rd.png")
     return [out / "rd.csv", out / "rd.md", out / "rd.png"]
