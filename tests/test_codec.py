@@ -1,5 +1,6 @@
 """The .ncz codec: round trips of any size and mode, the wrong model, and 10,000 damaged files."""
 
+import shutil
 import struct
 import zlib
 
@@ -63,7 +64,7 @@ def test_a_larger_step_makes_smaller_files(trained, tmp_path):
 def test_wrong_or_missing_model_is_a_clear_error(trained, tmp_path):
     store, run, model, entropy = trained
     data = encode(run, model, entropy, image_file(tmp_path, "RGB", (32, 32))).data
-    with pytest.raises(CodecError, match="needs run"):
+    with pytest.raises(CodecError, match=f"needs the run whose id ends in {run.id[-6:]}"):
         decode(data, RunStore(tmp_path / "empty"))
     other = train(TrainConfig(norm="L1", epochs=1, dataset="synthetic", limit=128, device="cpu", seed=5),
                   RunStore(tmp_path / "other"))
@@ -74,6 +75,21 @@ def test_wrong_or_missing_model_is_a_clear_error(trained, tmp_path):
     (copy.root / run.id / "checkpoint.pt").write_bytes(other.checkpoint_path.read_bytes())
     with pytest.raises(CodecError, match="other weights"):
         decode(data, copy)
+
+
+def test_the_header_is_small_and_a_tied_id_tail_is_settled_by_the_weights(trained, tmp_path):
+    store, run, model, entropy = trained
+    encoded = encode(run, model, entropy, image_file(tmp_path, "RGB", (32, 32)))
+    assert len(encoded.data) - encoded.payload_bytes == 28  # 0.22 bpp of container on a 32x32 image
+    other = train(TrainConfig(norm="L1", epochs=1, dataset="synthetic", limit=128, device="cpu", seed=5),
+                  RunStore(tmp_path / "other"))
+    tied = RunStore(tmp_path / "tied")
+    tied.root.mkdir()
+    impostor = tied.root / ("00000000-000000.000-L1-" + run.id[-6:])  # the same tail, other weights
+    shutil.copytree(other.path, impostor)
+    shutil.copytree(run.path, tied.root / run.id)
+    assert decode(encoded.data, tied).size == (32, 32)
+    assert not (impostor / "entropy.json").exists()  # only hashed, never fitted
 
 
 @pytest.mark.parametrize("max_error", [0, 1, 2, 4, 8])
