@@ -92,14 +92,14 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         assert chart.metric == "psnr"
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)  # one throttled redraw
         labels = [label for label, _, _ in chart.series()]
-        assert labels == [f"L1 {runs[0].id[-6:]}", f"L2 {runs[1].id[-6:]}"]
+        assert labels == [f"L2 {runs[1].id[-6:]}", f"L1 {runs[0].id[-6:]}"]  # the newest run is on top
         rendered = str(app.query_one(PlotextPlot).render())
         assert all(f"{label} (smoothed 0.6)" in rendered for label in labels) and "val PSNR" in rendered
         await pilot.press("l")
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         assert chart.log_scale and "log scale" in str(app.query_one(PlotextPlot).render())
         await pilot.press("up", "space")
-        assert set(chart.overlays) == {runs[1].id}
+        assert set(chart.overlays) == {runs[0].id}
 
 
 async def test_stop_mid_run_keeps_an_interrupted_run(tmp_path):
@@ -188,7 +188,7 @@ async def test_details_and_delete(tmp_path):
         await pilot.press("enter")
         assert isinstance(app.screen, DetailsScreen)
         assert app.screen.query_one("#details-epochs").row_count == 2
-        assert app.screen.query_one("ReconstructionPreview").shown == runs[0].recon_path
+        assert app.screen.query_one("ReconstructionPreview").shown == runs[1].recon_path  # newest first
         await pilot.press("escape")
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmScreen)
@@ -196,7 +196,7 @@ async def test_details_and_delete(tmp_path):
         assert len(store.runs()) == 2
         await pilot.press("d", "y")
         await wait_for(pilot, lambda: table.row_count == 1)
-        assert [r.id for r in store.runs()] == [runs[1].id]
+        assert [r.id for r in store.runs()] == [runs[0].id]
 
 
 async def test_quit_during_a_run_asks_then_keeps_it_interrupted(tmp_path):

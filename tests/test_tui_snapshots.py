@@ -62,8 +62,8 @@ def test_main_screen_after_a_run_120x36(snap_compare, fixed_store):
         config = TrainConfig(norm="L2", epochs=3, dataset="sample")
         events = [RunStarted(current.id, str(current.path), config, "cpu", "sample", 5170, 1017, 0)]
         for epoch, record in enumerate(current.metrics(), 1):
-            events += [StepProgress(epoch, 3, step, 4, 0.05 / (epoch - 1 + step / 4), 7000.0, 1.0)
-                       for step in range(1, 5)]
+            events += [StepProgress(epoch, 3, step, 4, 0.05 / (epoch - 1 + step / 4), 7000.0, 1.0,
+                                    [0.05 / (epoch - 1 + step / 4)]) for step in range(1, 5)]
             events.append(EpochEnd(epoch, 3, record))
         events.append(RunEnded(current.id, "completed", "completed 3 epochs"))
         for event in events:
@@ -72,7 +72,7 @@ def test_main_screen_after_a_run_120x36(snap_compare, fixed_store):
         while table.row_count < 3:
             await pilot.pause(0.05)
         table.focus()
-        await pilot.press("down", "space", "down", "space", "m")
+        await pilot.press("space", "down", "space", "m")  # the two runs below the newest
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)  # the throttled chart redraw
 
     assert snap_compare(app_for(fixed_store), terminal_size=(120, 36), run_before=replay_a_run_and_overlay_two)

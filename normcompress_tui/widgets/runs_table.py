@@ -43,7 +43,9 @@ class RunsTable(DataTable):
             self.add_column(label, key=key)
 
     def update_runs(self, infos: list[RunInfo]) -> None:
-        """Add, update and remove rows in place, so the cursor stays where the user left it."""
+        """Add, update and remove rows in place, newest first, so the cursor stays on the run the user left it on."""
+        highlighted = self.highlighted_info()
+        added = False
         fresh = {i.id: i for i in infos}
         for gone in set(self.infos) - set(fresh):
             self.remove_row(gone)
@@ -58,7 +60,12 @@ class RunsTable(DataTable):
                         self.update_cell(info.id, column, value)
             else:
                 self.add_row(*cells, key=info.id)
+                added = True
         self.infos = fresh
+        if added:
+            self.sort("id", reverse=True)  # ids begin with their start time: the newest run on top
+            if highlighted is not None and highlighted.id in fresh:
+                self.move_cursor(row=self.get_row_index(highlighted.id), animate=False)
 
     def _cells(self, info: RunInfo) -> tuple[str, ...]:
         psnr = "-" if info.psnr is None else f"{info.psnr:.2f}"
