@@ -7,11 +7,12 @@ from textual.widgets import Input, Select, Static
 from textual_plotext import PlotextPlot
 
 from normcompress.runs import RunStore
-from normcompress.train import TrainConfig, train
+from normcompress.train import EpochEnd, StepProgress, TrainConfig, train
 from normcompress_tui import app as app_module
 from normcompress_tui.app import NormcompressApp
 from normcompress_tui.screens import ConfirmScreen, DetailsScreen
 from normcompress_tui.widgets.chart import REDRAW_INTERVAL_S, LossChart
+from normcompress_tui.widgets.progress import TrainingProgress
 from normcompress_tui.widgets.runs_table import RunsTable
 
 
@@ -213,3 +214,16 @@ async def test_quit_during_a_run_asks_then_keeps_it_interrupted(tmp_path):
         await wait_for(pilot, lambda: not app.training)
     (run,) = store.runs()
     assert run.info().status == "interrupted"
+
+
+async def test_progress_shows_an_epochs_psnr_as_soon_as_it_ends(tmp_path):
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        progress = app.query_one(TrainingProgress)
+        stats = progress.query_one("#stats", Static)
+        progress.step(StepProgress(1, 3, 4, 4, 0.05, 7000.0, 2.0, [0.05]))
+        await pilot.pause()
+        assert "loss 0.05" in str(stats.render()) and "PSNR" not in str(stats.render())
+        progress.epoch_end(EpochEnd(1, 3, {"epoch": 1, "psnr": 17.25}))  # no StepProgress after it yet
+        await pilot.pause()
+        assert "PSNR 17.25 dB  best 17.25 dB" in str(stats.render())

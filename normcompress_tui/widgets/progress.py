@@ -12,6 +12,7 @@ class TrainingProgress(Vertical):
         super().__init__(id="progress")
         self.best_psnr: float | None = None
         self.last_psnr: float | None = None
+        self.last_step: StepProgress | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -30,20 +31,27 @@ class TrainingProgress(Vertical):
         return last + best
 
     def started(self, event: RunStarted) -> None:
-        self.best_psnr = self.last_psnr = None
+        self.best_psnr = self.last_psnr = self.last_step = None
         self._say("epoch-label", f"epoch {event.start_epoch + 1}/{event.config.epochs}")
         self._say("stats", f"{event.config.norm} on {event.data_source}, {event.device}")
         self.query_one(ProgressBar).update(total=1, progress=0)
 
     def step(self, event: StepProgress) -> None:
+        self.last_step = event
         self._say("epoch-label", f"epoch {event.epoch}/{event.epochs}")
         self.query_one(ProgressBar).update(total=event.epochs * event.steps,
                                            progress=(event.epoch - 1) * event.steps + event.step)
-        self._say("stats", f"{event.images_per_s:,.0f} img/s  loss {event.loss:.4g}{self._psnr_text()}")
+        self._show_stats()
 
     def epoch_end(self, event: EpochEnd) -> None:
         self.last_psnr = event.record["psnr"]
         self.best_psnr = max(self.best_psnr or self.last_psnr, self.last_psnr)
+        self._show_stats()  # the new PSNR now, not with the next epoch's first step
+
+    def _show_stats(self) -> None:
+        if self.last_step is not None:
+            step = self.last_step
+            self._say("stats", f"{step.images_per_s:,.0f} img/s  loss {step.loss:.4g}{self._psnr_text()}")
 
     def finished(self, status: str, message: str) -> None:
         self._say("epoch-label", status)
