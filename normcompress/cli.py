@@ -95,7 +95,9 @@ def train(
     model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "seed",
     image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = 32,
     amp: Annotated[str, typer.Option(help="Mixed precision: off, or bf16 (autocast; CPUs with AMX, CUDA).")] = "off",
-    channels_last: Annotated[bool, typer.Option(help="Channels-last memory format.")] = False,
+    channels_last: Annotated[bool | None, typer.Option(
+        "--channels-last/--no-channels-last",
+        help="Channels-last memory format. Default: on for the CPU (10-13% faster there), off for CUDA.")] = None,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start).")] = False,
     rate_lambda: Annotated[float, typer.Option(min=0.0, help="Train for compression too: noisy latents, a learned "
                                                "prior, loss = norm + this x bits per pixel.")] = 0.0,

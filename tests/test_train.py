@@ -8,7 +8,8 @@ from normcompress import runs as runs_module
 from normcompress.devices import DeviceError, device_options, resolve_device
 from normcompress.errors import UsageError
 from normcompress.runs import RunStore, StoreError
-from normcompress.train import EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig, TrainingFailed, train
+from normcompress.train import (EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig, TrainingFailed, train,
+                                uses_channels_last)
 
 TIMING = {"images_per_s", "epoch_time_s"}
 
@@ -192,9 +193,16 @@ def test_a_folder_trains_at_a_larger_image_size(tmp_path, image_folder):
 @pytest.mark.parametrize("options", [{"amp": "bf16"}, {"channels_last": True}, {"amp": "bf16", "channels_last": True}])
 def test_speed_options_train_to_similar_quality(tmp_path, options):
     store = RunStore(tmp_path)
-    plain = train(small(epochs=2), store).metrics()[-1]
+    plain = train(small(epochs=2, channels_last=False), store).metrics()[-1]
     fast = train(small(epochs=2, **options), store).metrics()[-1]
     assert fast["psnr"] == pytest.approx(plain["psnr"], abs=0.3)
+
+
+def test_channels_last_by_default_on_the_cpu_only():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert uses_channels_last(TrainConfig(), cpu) and not uses_channels_last(TrainConfig(), cuda)
+    assert not uses_channels_last(TrainConfig(channels_last=False), cpu)
+    assert uses_channels_last(TrainConfig(channels_last=True), cuda)
 
 
 def test_unknown_amp_mode_is_a_usage_error(tmp_path):
