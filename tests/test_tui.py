@@ -99,6 +99,11 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         await pilot.press("l")
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         assert chart.log_scale and "log scale" in str(app.query_one(PlotextPlot).render())
+        chart.query_one("#metric", Select).value = "ms_ssim"  # 32-pixel runs have none
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)
+        assert chart.series() == [] and "not measured on images under 161 px" in str(
+            app.query_one(PlotextPlot).render())
+        chart.query_one("#metric", Select).value = "psnr"
         await pilot.press("up", "space")
         assert set(chart.overlays) == {runs[0].id}
 

@@ -6,7 +6,7 @@ from textual.widgets import Checkbox, Label, Select
 from textual_plotext import PlotextPlot
 
 from normcompress.charts import SMOOTHING_CHOICES, draw_curves, step_series
-from normcompress.metrics import ALL_METRICS
+from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
 
 REDRAW_INTERVAL_S = 1.0  # redraws are throttled so that the chart never slows training down
 
@@ -116,6 +116,11 @@ class LossChart(Vertical):
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
-        draw_curves(plt, self.series(), ALL_METRICS[self.metric].label, self.log_scale, self.smoothing,
-                    width=max(plot.size.width, 20))
+        series = self.series()
+        title = ALL_METRICS[self.metric].label
+        if not series and (self.current_epochs or self.overlays):
+            # Runs are on the chart but none has this metric: say why instead of an empty frame.
+            title += (f": not measured on images under {MS_SSIM_MIN_SIZE} px" if self.metric == "ms_ssim"
+                      else ": no values yet")
+        draw_curves(plt, series, title, self.log_scale, self.smoothing, width=max(plot.size.width, 20))
         plot.refresh()
