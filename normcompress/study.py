@@ -14,8 +14,9 @@ from .losses import parse_norm
 from .runs import Run, RunStore
 from .train import Event, TrainConfig, train
 
-# Fields that do not change what a run computes, so a run that differs only in them is reused.
-IGNORED_FOR_REUSE = ("device", "data_dir")
+# Fields that do not change what a run computes (beyond float rounding: the device, the memory
+# layout, compilation), so a run that differs only in them is reused.
+IGNORED_FOR_REUSE = ("device", "data_dir", "channels_last", "compile")
 
 
 @dataclass

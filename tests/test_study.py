@@ -10,7 +10,7 @@ from normcompress.errors import UsageError
 from normcompress.metrics import evaluate
 from normcompress.reconstruct import reconstruct_file, reconstruct_tensor
 from normcompress.report import _separated, mean_std_text, write_report
-from normcompress.runs import RunStore
+from normcompress.runs import RunStore, atomic_write_json
 from normcompress.study import StudyConfig, run_study
 from normcompress.train import EpochEnd
 
@@ -47,6 +47,8 @@ def test_study_trains_every_norm_and_seed_and_writes_the_report(tmp_path):
 def test_a_second_study_reuses_completed_runs(tmp_path):
     store = RunStore(tmp_path)
     first = run_study(tiny_study(), store)
+    older = json.loads((first[0].path / "config.json").read_text())
+    atomic_write_json(first[0].path / "config.json", {**older, "channels_last": False})  # before the CPU default
     progress = []
     again = run_study(tiny_study(devices=["auto"]), store, progress.append)  # the device does not matter
     assert [r.id for r in again] == [r.id for r in first] and len(store.runs()) == 4
