@@ -19,6 +19,7 @@ from PIL import Image
 
 from normcompress.codec import EntropyModel, encode, parse
 from normcompress.data import load_sample
+from normcompress.rd import write_pngs
 from normcompress.runs import RunStore
 
 BOUNDS = (0, 1, 2, 4, 8)
@@ -56,10 +57,7 @@ def main() -> None:
     images = [test[i].permute(1, 2, 0).numpy() for i in picks]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, pixels in enumerate(images):
-            paths.append(Path(tmp) / f"{i}.png")
-            Image.fromarray(pixels).save(paths[-1])
+        paths = write_pngs(images, Path(tmp))
         for ref in args.runs:
             run = store.get(ref)
             model = run.load_model()

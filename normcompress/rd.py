@@ -77,6 +77,14 @@ def _point(label, codec, sizes, containers, decoded, originals) -> dict:
             "container_bpp": float(np.mean(containers)) * 8 / pixels, **_distortion(decoded, originals)}
 
 
+def write_pngs(images: list[np.ndarray], folder: Path) -> list[Path]:
+    """Each HxWx3 image as folder/<index>.png: the codec, like a user, compresses files."""
+    paths = [folder / f"{i}.png" for i in range(len(images))]
+    for pixels, path in zip(images, paths):
+        Image.fromarray(pixels).save(path)
+    return paths
+
+
 @torch.no_grad()
 def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=RUN_STEPS) -> list[dict]:
     model = run.load_model()
@@ -85,10 +93,7 @@ def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=RUN_S
     label = f"{run.config()['norm']}{f' λ={rate_lambda:g}' if rate_lambda else ''} {run.id[-6:]}"
     points = []
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, pixels in enumerate(originals):
-            paths.append(Path(tmp) / f"{i}.png")
-            Image.fromarray(pixels).save(paths[-1])
+        paths = write_pngs(originals, Path(tmp))
         for step in steps:
             encoded = [encode(run, model, entropy, p, step) for p in paths]
             containers = [len(e.data) - len(parse(e.data).payload) for e in encoded]
