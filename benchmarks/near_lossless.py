@@ -15,9 +15,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
-from normcompress.codec import EntropyModel, encode, parse
+from normcompress.codec import EntropyModel, _code_residual, encode, parse
 from normcompress.data import load_sample
 from normcompress.rd import write_pngs
 from normcompress.runs import RunStore
@@ -45,6 +46,17 @@ def webp_bpp(images: list[np.ndarray], d: int) -> float:
     return total / len(images)
 
 
+def context_model_alone_bpp(images: list[np.ndarray], d: int) -> float:
+    """The residual layer's coder on its own, with a flat gray image in place of the model's
+    reconstruction: what the context model needs without any autoencoder (residual data only)."""
+    total = 0.0
+    for pixels in images:
+        target = torch.from_numpy(pixels).permute(2, 0, 1)
+        _, _, data = _code_residual(torch.full_like(target, 128), target, d)
+        total += len(data) * 8 / (pixels.shape[0] * pixels.shape[1])
+    return total / len(images)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+")
@@ -69,6 +81,8 @@ def main() -> None:
                 coded = np.mean([(len(h.payload) + len(h.residual)) * 8 / 1024 for h in map(parse, files)])
                 cells.append(f"{whole:.2f} ({coded:.2f})")
             rows.append([f"{run.config()['norm']} {run.id[-6:]}", *cells])
+    rows.append(["context model alone (no autoencoder)", *(f"({context_model_alone_bpp(images, d):.2f})"
+                                                           for d in BOUNDS)])
     rows.append(["uniform quantisation", *(f"{uniform_bpp(d):.2f}" for d in BOUNDS)])
     rows.append(["WebP (best quality within D)", *(f"{webp_bpp(images, d):.2f}" for d in BOUNDS)])
     print(f"bits per pixel with every pixel within D levels; {len(images)} CIFAR-10 test images, 32x32, one file each;")
