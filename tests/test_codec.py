@@ -99,10 +99,15 @@ def test_near_lossless_bounds_every_pixel_of_real_images(trained, tmp_path, max_
     mosaic = images.view(6, 8, 3, 32, 32).permute(2, 0, 3, 1, 4).reshape(3, 6 * 32, 8 * 32)
     source = tmp_path / "mosaic.png"
     Image.fromarray(mosaic.permute(1, 2, 0).numpy()).save(source)
-    encoded = encode(run, model, entropy, source, max_error=max_error)
-    decoded = np.asarray(decode(encoded.data, store)).astype(int)
-    assert np.abs(decoded - mosaic.permute(1, 2, 0).numpy().astype(int)).max() <= max_error
-    assert encoded.max_error <= max_error and encoded.residual_bytes > 0
+    with_latents = encode(run, model, entropy, source, max_error=max_error, allow_flat=False)
+    encoded = encode(run, model, entropy, source, max_error=max_error)  # the smaller of the two
+    assert len(encoded.data) <= len(with_latents.data)
+    assert encoded.payload_bytes == 0  # on real images the residual layer alone was smaller here
+    for file in (with_latents, encoded):
+        decoded = np.asarray(decode(file.data, store)).astype(int)
+        assert np.abs(decoded - mosaic.permute(1, 2, 0).numpy().astype(int)).max() <= max_error
+        assert file.max_error <= max_error and file.residual_bytes > 0
+    encoded = with_latents
     # The context model predicts each pixel from its decoded neighbours: a 1-epoch model's residual,
     # coded alone under one Laplace (the first coder), took 25 bpp lossless and 13 at D=8 here.
     residual_bpp = encoded.residual_bytes * 8 / (6 * 32 * 8 * 32)
@@ -149,7 +154,27 @@ def test_compress_and_decompress_cli(run_cli, trained, tmp_path, monkeypatch):
 def sample_file(trained, tmp_path_factory):
     store, run, model, entropy = trained
     path = image_file(tmp_path_factory.mktemp("fuzz"), "RGBA", (70, 41))
-    return encode(run, model, entropy, path, max_error=2).data  # every section present: latents, alpha, residual
+    return encode(run, model, entropy, path, max_error=2, allow_flat=False).data  # latents, alpha, residual
+
+
+@pytest.fixture(scope="module")
+def flat_file(trained, tmp_path_factory):
+    store, run, model, entropy = trained
+    path = image_file(tmp_path_factory.mktemp("flat"), "RGB", (20, 12))
+    encoded = encode(run, model, entropy, path, max_error=0)
+    assert encoded.payload_bytes == 0  # noise is cheaper without latents
+    return encoded.data
+
+
+def test_damaged_flat_files_never_crash_the_decoder(trained, flat_file):
+    body = bytearray(flat_file[:-4])
+    for position in range(0, len(body), 3):  # every third byte, flipped, with the checksum fixed
+        damaged = bytearray(body)
+        damaged[position] ^= 0x5A
+        try:
+            decode(with_checksum(bytes(damaged)), trained[0])
+        except CodecError:
+            pass
 
 
 def with_checksum(body: bytes) -> bytes:
