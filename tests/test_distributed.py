@@ -16,7 +16,7 @@ ARGS = ["--dataset", "synthetic", "--limit", "512", "--epochs", "2", "--device",
 def test_torchrun_two_processes_match_one(tmp_path):
     env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "ddp")}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",  # a free port
          "-m", "normcompress", "train", *ARGS], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     (run,) = RunStore(tmp_path / "ddp").runs()  # only rank 0 wrote to the store
