@@ -123,7 +123,7 @@ Event = Notice | RunStarted | StepProgress | EpochEnd | RunEnded
 
 def uses_channels_last(config: TrainConfig, device: torch.device) -> bool:
     """The memory format a run trains in: as asked, or by default channels-last on the CPU, where it
-    measured 10-13% faster (benchmarks/train_throughput.py --variants)."""
+    measured 10-24% faster (benchmarks/train_throughput.py --variants, and an interleaved A/B)."""
     return config.channels_last if config.channels_last is not None else device.type == "cpu"
 
 
