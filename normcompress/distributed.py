@@ -59,6 +59,14 @@ def start(device: torch.device) -> tuple[Ranks, torch.device, bool]:
     return ranks, device, created
 
 
-def finish(created: bool) -> None:
+def finish(created: bool, completed: bool) -> None:
+    """Leave the group this process created. After a completed run every rank first meets the others:
+    a rank that tore gloo down while rank 0 was still writing the run store aborted now and then
+    ("terminate called without an active exception"). After a failure there is no barrier, which the
+    other ranks might never reach."""
     if created and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if completed:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()

@@ -176,10 +176,13 @@ def train(
         config.validated()
         run = None
     ranks, device, created_group = distributed.start(resolve_device(config.device))
+    completed = False
     try:
-        return _train_ranked(config, store, emit, cancel, run, resume, progress_interval_s, ranks, device)
+        result = _train_ranked(config, store, emit, cancel, run, resume, progress_interval_s, ranks, device)
+        completed = True
+        return result
     finally:
-        distributed.finish(created_group)
+        distributed.finish(created_group, completed)
 
 
 def _train_ranked(config, store, emit, cancel, run, resume, progress_interval_s, ranks, device) -> Run | None:
