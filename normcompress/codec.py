@@ -165,8 +165,9 @@ def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path
         corrected, residual_section, residual = _code_residual(produced, target, max_error)
         # The residual layer alone, over a flat gray image, is often smaller than latents + residual:
         # on 32x32 CIFAR-10 it always was (benchmarks/near_lossless.py). The smaller file wins.
-        alone = _code_residual(torch.full_like(produced, FLAT_GRAY), target, max_error)
-        flat = allow_flat and len(alone[1]) < len(payload) + len(residual_section)
+        if allow_flat:
+            alone = _code_residual(torch.full_like(produced, FLAT_GRAY), target, max_error)
+            flat = len(alone[1]) < len(payload) + len(residual_section)
         if flat:
             (corrected, residual_section, residual), payload, low, high = alone, b"", 0, 0
         produced = corrected
@@ -250,22 +251,26 @@ def _diagonals(height: int, width: int):
         yield ys, d - ys
 
 
-def _residual_means(decoded: np.ndarray, reconstruction: np.ndarray, step: int, ys, xs, green=None):
-    """The expected quantised residual of each channel on a diagonal.
+def _residual_means(decoded: np.ndarray, reconstruction: np.ndarray, step: int, ys, xs) -> np.ndarray:
+    """The expected quantised residual of each channel on a diagonal (before _channel_mean).
 
     Each pixel is predicted from its already-decoded neighbours (LOCO-I's median edge detector; on
     the first row its west neighbour, in the first column its north one, and the model's
     reconstruction for the first pixel), and the residual expected is that
-    prediction minus the reconstruction, in steps. Red and blue add green's error at the same pixel.
+    prediction minus the reconstruction, in steps.
     Predicting the residual from neighbouring residuals, the first try, cost 3-4 bpp more on CIFAR-10:
     an autoencoder's residual is far less predictable than the image it comes from.
-    `green`: green's decoded residual on this diagonal (the decoder has it only after decoding it).
     """
     predicted = np.where(ys == 0, decoded[:, 1, xs], np.where(xs == 0, decoded[:, ys, 1], _med(decoded, ys, xs)))
-    means = np.where((ys == 0) & (xs == 0), 0.0, (predicted - reconstruction[:, ys, xs]) / step)
-    if len(decoded) == 3 and green is not None:
-        means[[0, 2]] += green - means[1]
-    return means
+    return np.where((ys == 0) & (xs == 0), 0.0, (predicted - reconstruction[:, ys, xs]) / step)
+
+
+def _channel_mean(means: np.ndarray, channel: int, residual: np.ndarray, ys, xs) -> np.ndarray:
+    """Channel `channel`'s expected residual on the diagonal (ys, xs): in colour, red and blue add green's
+    error at the same pixel (green is coded first), since an autoencoder errs mostly in luminance."""
+    if len(means) == 3 and channel != 1:
+        return means[channel] + residual[1, ys, xs] - means[1]
+    return means[channel]
 
 
 def _coding_order(channels: int) -> list[int]:
@@ -295,11 +300,10 @@ def _code_residual(produced: torch.Tensor, target: torch.Tensor, max_error: int)
     decoded[:, 1:, 1:] = _planes(corrected)
     symbols, means, of_channel = [], [], []  # in decoding order
     for ys, xs in _diagonals(height, width):
-        diagonal_means = _residual_means(decoded, reconstruction, step, ys, xs, planes[1, ys, xs]
-                                         if channels == 3 else None)
+        diagonal_means = _residual_means(decoded, reconstruction, step, ys, xs)
         for c in _coding_order(channels):
             symbols.append(planes[c, ys, xs])
-            means.append(diagonal_means[c])
+            means.append(_channel_mean(diagonal_means, c, planes, ys, xs))
             of_channel.append(np.full(len(ys), c))
     symbols, means, of_channel = np.concatenate(symbols), np.concatenate(means), np.concatenate(of_channel)
     scales = [as_float32(max(float(np.abs(symbols[of_channel == c] - means[of_channel == c]).mean()), 0.05))
@@ -315,7 +319,8 @@ def _code_residual(produced: torch.Tensor, target: torch.Tensor, max_error: int)
 
 
 def _decode_residual(header: "Header", reconstruction: np.ndarray) -> np.ndarray:
-    """The quantised residual planes (C, H, W), decoded diagonal by diagonal as _code_residual coded them."""
+    """The corrected pixels (C, H, W): the residual decoded diagonal by diagonal as _code_residual coded
+    it, each value added to the reconstruction as soon as it is known (the next diagonals predict from it)."""
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(header.residual, dtype="<u4").astype(np.uint32))
     model = _residual_model(header.residual_low, header.residual_high)
     step = 2 * header.max_error + 1
@@ -325,12 +330,11 @@ def _decode_residual(header: "Header", reconstruction: np.ndarray) -> np.ndarray
     for ys, xs in _diagonals(height, width):
         means = _residual_means(decoded, reconstruction, step, ys, xs)
         for c in _coding_order(channels):
-            if channels == 3 and c != 1:
-                means[c] += planes[1, ys, xs] - means[1]  # as _residual_means does, now that green is known
-            values = np.asarray(coder.decode(model, means[c], np.full(len(ys), header.residual_scales[c])))
+            mean = _channel_mean(means, c, planes, ys, xs)  # green is decoded first
+            values = np.asarray(coder.decode(model, mean, np.full(len(ys), header.residual_scales[c])))
             planes[c, ys, xs] = values
             decoded[c, ys + 1, xs + 1] = np.clip(reconstruction[c, ys, xs] + values * step, 0, 255)
-    return planes
+    return decoded[:, 1:, 1:]
 
 
 def _with_pixels(picture: Image.Image, pixels: torch.Tensor, kind: str) -> Image.Image:
@@ -490,11 +494,10 @@ def _add_residual(picture: Image.Image, header: Header, name: str) -> Image.Imag
     try:
         if len(header.residual_scales) != (1 if pixels.dim() == 2 else 3):
             raise ValueError("scales")
-        planes = _decode_residual(header, _planes(pixels))
+        corrected = _decode_residual(header, _planes(pixels))
     except Exception as exc:  # constriction refuses some corrupt streams: one message, like any damage
         raise CodecError(f"{name} is damaged (residual: {type(exc).__name__})") from None
-    q = torch.from_numpy(planes.astype(np.int32)).view(pixels.shape)
-    corrected = (pixels.to(torch.int32) + q * (2 * header.max_error + 1)).clamp(0, 255).to(torch.uint8)
+    corrected = torch.from_numpy(corrected.astype(np.uint8)).view(pixels.shape)
     return _with_pixels(picture, corrected, "L" if header.kind == "L" else "RGB")  # alpha comes after
 
 

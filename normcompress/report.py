@@ -7,9 +7,9 @@ embedded), curves.png, reconstructions.png, errors.png, metrics.csv, metrics.jso
 import base64
 import csv
 import html
-import math
 import io
 import json
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
