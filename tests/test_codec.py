@@ -107,10 +107,9 @@ def test_near_lossless_bounds_every_pixel_of_real_images(trained, tmp_path, max_
         decoded = np.asarray(decode(file.data, store)).astype(int)
         assert np.abs(decoded - mosaic.permute(1, 2, 0).numpy().astype(int)).max() <= max_error
         assert file.max_error <= max_error and file.residual_bytes > 0
-    encoded = with_latents
     # The context model predicts each pixel from its decoded neighbours: a 1-epoch model's residual,
     # coded alone under one Laplace (the first coder), took 25 bpp lossless and 13 at D=8 here.
-    residual_bpp = encoded.residual_bytes * 8 / (6 * 32 * 8 * 32)
+    residual_bpp = with_latents.residual_bytes * 8 / (6 * 32 * 8 * 32)
     assert residual_bpp < {0: 15.5, 1: 11.5, 2: 10, 4: 8.5, 8: 7}[max_error]
 
 
