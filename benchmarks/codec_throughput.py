@@ -16,6 +16,7 @@ from PIL import Image
 
 from normcompress.codec import EntropyModel, decode, encode
 from normcompress.data import load_sample
+from normcompress.model import load_model
 from normcompress.runs import RunStore
 
 
@@ -31,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     store = RunStore(args.runs_dir)
     run = store.get(args.run)
-    model = run.load_model()
+    model = load_model(run)
     entropy = EntropyModel.for_run(run, model)
     images = [image.permute(1, 2, 0).numpy() for image in load_sample().val[: args.images]]
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,6 +21,7 @@ from PIL import Image
 from normcompress.codec import FLAT_GRAY, EntropyModel, _code_residual, encode, parse
 from normcompress.data import load_sample
 from normcompress.rd import write_pngs
+from normcompress.model import load_model
 from normcompress.runs import RunStore
 
 BOUNDS = (0, 1, 2, 4, 8)
@@ -72,7 +73,7 @@ def main() -> None:
         paths = write_pngs(images, Path(tmp))
         for ref in args.runs:
             run = store.get(ref)
-            model = run.load_model()
+            model = load_model(run)
             entropy = EntropyModel.for_run(run, model)
             cells = []
             for d in BOUNDS:
@@ -80,7 +81,7 @@ def main() -> None:
                 whole = np.mean([len(f) * 8 / 1024 for f in files])
                 coded = np.mean([(len(h.payload) + len(h.residual)) * 8 / 1024 for h in map(parse, files)])
                 cells.append(f"{whole:.2f} ({coded:.2f})")
-            rows.append([f"{run.config()['norm']} {run.id[-6:]}", *cells])
+            rows.append([f"{run.train_config().norm} {run.id[-6:]}", *cells])
         # What `compress --max-error` writes: the latents are left out where the residual alone is smaller.
         auto = [np.mean([len(encode(run, model, entropy, p, max_error=d).data) * 8 / 1024 for p in paths])
                 for d in BOUNDS]

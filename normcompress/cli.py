@@ -1,4 +1,9 @@
-"""`normcompress`: train, list, compare and evaluate autoencoder runs from the shell."""
+"""`normcompress`: train, evaluate, study, reconstruct, compress and decompress, and manage the run store.
+
+Commands: train, eval, study, reconstruct, compress, decompress, rd, and runs list/show/compare/export/rm.
+Every failure is one line on stderr and an exit code; every string that comes from a user or a file is
+printed as plain text with its control characters made visible.
+"""
 
 import csv
 import io
@@ -6,6 +11,8 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -23,10 +30,12 @@ from .data import DATASETS, load_data
 from .devices import DEVICE_FORMS, resolve_device
 from .errors import NormcompressError, UsageError
 from .losses import VALID_FORMS
+from .files import atomic_write, read_regular
 from .metrics import ALL_METRICS, METRICS, evaluate
-from .model import MODELS
+from .model import MODELS, load_model
 from .reconstruct import reconstruct_file
-from .runs import RUNS_DIR_ENV, RunStore, atomic_write
+from .runs import RUNS_DIR_ENV, RunStore, Status
+from .text import printable
 
 app = typer.Typer(pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
 runs_app = typer.Typer()
@@ -50,18 +59,44 @@ def _runs(ctx: typer.Context) -> None:
     """List, inspect, compare, export and remove saved runs."""
     _help_when_bare(ctx)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+class PlainConsole(Console):
+    """A console that prints strings as data: no markup, no highlighting, control characters escaped."""
+
+    def print(self, *objects, **kwargs) -> None:
+        kwargs.setdefault("markup", False)
+        kwargs.setdefault("highlight", False)
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+out = PlainConsole(soft_wrap=True)
+err = PlainConsole(stderr=True, soft_wrap=True)
 
 RunsDir = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, help="Run store directory.", show_default="runs"),
 ]
+RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")]
+RunRefs = Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")]
+DataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Replace output files that already exist.")]
 MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)  # type: ignore[misc]
 
 
-def _store(runs_dir: Path | None) -> RunStore:
+def _store(runs_dir: str | None) -> RunStore:
+    if runs_dir is not None and not runs_dir.strip():
+        raise UsageError("--runs-dir is empty; give a directory, or leave it out for ./runs")
     return RunStore(runs_dir)
+
+
+def _out_dir(value: str, option: str = "--out") -> Path:
+    """An output directory as typed; an empty one is refused (it would silently mean the current directory)."""
+    if not value.strip():
+        raise UsageError(f"{option} is empty; give a directory")
+    return Path(value)
+
+
+def _notice(message: str) -> None:
+    err.print(Text.assemble(("notice: ", "yellow"), printable(message)))
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -89,11 +124,11 @@ def train(
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     device: Annotated[str, typer.Option(help=f"Training device: {DEVICE_FORMS}.")] = "auto",
     dataset: Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")] = "cifar10",
-    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")] = Path("data"),
-    seed: Annotated[int, typer.Option(help="Seed for the weights and the batch order.")] = 0,
+    data_dir: DataDir = Path("data"),
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed for the weights and the batch order.")] = 0,
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = None,
     model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "seed",
-    image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = 32,
+    image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets (a multiple of 4, 28-1024).")] = 32,
     amp: Annotated[str, typer.Option(help="Mixed precision: off, or bf16 (autocast; CPUs with AMX, CUDA).")] = "off",
     channels_last: Annotated[bool | None, typer.Option(
         "--channels-last/--no-channels-last",
@@ -127,7 +162,7 @@ def train(
 
     def on_event(event: engine.Event) -> None:
         if isinstance(event, engine.Notice):
-            err.print(f"[yellow]notice:[/] {event.message}", highlight=False)
+            _notice(event.message)
         elif isinstance(event, engine.RunStarted):
             state["run"] = event.run_id
             progress.start()
@@ -168,19 +203,19 @@ def train(
     if run is None:  # another torchrun rank: rank 0 prints the run
         return
     summary = run.summary()
-    if summary["status"] != "completed":
-        err.print(f"{summary['status']}: {summary.get('message', '')}", highlight=False)
-    out.print(f"{run.id}\t{run.path}", highlight=False)
-    if summary["status"] == "interrupted":
+    if summary.status != Status.COMPLETED:
+        err.print(f"{summary.status}: {summary.message}")
+    out.print(f"{run.id}\t{run.path}")
+    if summary.status == Status.INTERRUPTED:
         raise typer.Exit(130)
 
 
 # -- eval --------------------------------------------------------------------------------------
 @app.command("eval")
 def eval_(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
+    run_id: RunRef,
     dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the run's own.")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")] = Path("data"),
+    data_dir: DataDir = Path("data"),
     device: Annotated[str, typer.Option(help=f"Device: {DEVICE_FORMS}.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     runs_dir: RunsDir = None,
@@ -188,11 +223,10 @@ def eval_(
     """Evaluate a saved run's checkpoint on a dataset's test (validation) split."""
     run = _store(runs_dir).get(run_id)
     info = run.info()
-    source = dataset or info.summary.get("data") or info.config.get("dataset", "sample")
-    data = load_data(source, data_dir, image_size=info.config.get("image_size", 32),
-                     notify=lambda m: err.print(f"[yellow]notice:[/] {m}", highlight=False))
+    config = run.train_config()
+    data = load_data(dataset or info.data_source, data_dir, image_size=config.image_size, notify=_notice)
     target = resolve_device(device)
-    metrics = evaluate(run.load_model(target), data.val.to(target))
+    metrics = evaluate(load_model(run, target), data.val.to(target))
     if as_json:
         out.print_json(json.dumps({"run": info.id, "data": data.source, "images": len(data.val), **metrics}))
         return
@@ -203,38 +237,33 @@ def eval_(
 
 @app.command()
 def reconstruct(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
+    run_id: RunRef,
     images: Annotated[list[Path], typer.Argument(metavar="IMAGE...", help="Image files of any size and mode.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the reconstructions.")],
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Directory for the reconstructions.")],
     device: Annotated[str, typer.Option(help=f"Device: {DEVICE_FORMS}.")] = "auto",
+    force: Force = False,
     runs_dir: RunsDir = None,
 ) -> None:
     """Reconstruct images of any size through a run's model, tile by tile, and report PSNR and max error.
 
     Gray images come back gray, RGBA images keep their alpha; unreadable files are reported and skipped.
+    Images over 4096x4096 pixels are refused before they are decoded.
     """
     run = _store(runs_dir).get(run_id)
-    tile = run.config().get("image_size", 32)
-    model = run.load_model(resolve_device(device))
-    _writable(out_dir)
-    rows, failed = [], 0
-    for image in images:
-        try:
-            r = reconstruct_file(model, image, out_dir, tile)
-        except NormcompressError as exc:
-            err.print(f"skipped: {exc}", highlight=False)
-            failed += 1
-            continue
-        rows.append([str(r.source), f"{r.size[0]}x{r.size[1]}", r.mode, f"{r.psnr:.2f}", str(r.max_error),
-                     str(r.output)])
-    if rows:
-        out.print(_columns(["image", "size", "mode", "PSNR dB", "max err", "reconstruction"], rows, left=3),
-                  highlight=False, markup=False)
-    if failed:
-        raise NormcompressError(f"{failed} of {len(images)} image(s) could not be read")
+    tile = run.train_config().image_size
+    model = load_model(run, resolve_device(device))
+    targets = _targets(images, _out_dir(out_dir), ".recon.png", force)
+
+    def one(image: Path, target: Path) -> list[str]:
+        r = reconstruct_file(model, image, target, tile)
+        return [str(r.source), f"{r.size[0]}x{r.size[1]}", r.mode, f"{r.psnr:.2f}", str(r.max_error), str(r.output)]
+
+    _each_file(images, targets, one, ["image", "size", "mode", "PSNR dB", "max err", "reconstruction"], "read", left=3)
 
 
-def _writable(out_dir: Path) -> None:
+def _targets(sources: list[Path], out_dir: Path, suffix: str, force: bool) -> list[Path]:
+    """One output per input, <stem><suffix> in out_dir, checked before anything is written: two inputs
+    with one output name, or an existing output without --force, is an error that writes nothing."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / f".write-test-{os.getpid()}"
@@ -242,13 +271,41 @@ def _writable(out_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise NormcompressError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+    targets, seen = [], {}
+    for source in sources:
+        target = out_dir / f"{source.stem}{suffix}"
+        if target in seen:
+            raise UsageError(f"{seen[target]} and {source} would both be written to {target}; "
+                             f"rename one or process them into different --out folders")
+        if os.path.lexists(target) and not force:
+            raise UsageError(f"{target} already exists; pass --force to replace it")
+        seen[target] = source
+        targets.append(target)
+    return targets
+
+
+def _each_file(sources: list[Path], targets: list[Path], work: Callable[[Path, Path], list[str]],
+               headers: list[str], verb: str, noun: str = "image(s)", left: int = 1) -> None:
+    """Run `work` on each (source, target), report a failed file in one line and go on, print a table
+    of the rows, and fail (exit 1) if any file failed."""
+    rows, failed = [], 0
+    for source, target in zip(sources, targets, strict=True):
+        try:
+            rows.append(work(source, target))
+        except NormcompressError as exc:
+            err.print(f"skipped: {exc}")
+            failed += 1
+    if rows:
+        out.print(_columns(headers, rows, left=left))
+    if failed:
+        raise NormcompressError(f"{failed} of {len(sources)} {noun} could not be {verb}")
 
 
 @app.command()
 def compress(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
+    run_id: RunRef,
     images: Annotated[list[Path], typer.Argument(metavar="IMAGE...", help="Image files of any size and mode.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the .ncz files.")],
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Directory for the .ncz files.")],
     step: Annotated[float | None, typer.Option(min=0.01, max=4.0, help="Quantisation step (x each latent channel's "
                                                "std; 1 for runs trained with --rate-lambda): larger is smaller "
                                                "and worse.", show_default="0.25, or 1")] = None,
@@ -257,76 +314,63 @@ def compress(
                                                   "latents are left out of a file where the residual alone is "
                                                   "smaller.")] = None,
     data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")] = Path("data"),
+    force: Force = False,
     runs_dir: RunsDir = None,
 ) -> None:
     """Compress images into .ncz files with a run's model: bytes, bits per pixel, PSNR and max error."""
     from .codec import EntropyModel, encode
 
     run = _store(runs_dir).get(run_id)
-    model = run.load_model("cpu")
-    _writable(out_dir)
+    model = load_model(run, "cpu")
+    targets = _targets(images, _out_dir(out_dir), ".ncz", force)
     entropy = EntropyModel.for_run(run, model, str(data_dir))
-    rows, failed = [], 0
-    for image in images:
-        try:
-            encoded = encode(run, model, entropy, image, step, max_error)
-        except NormcompressError as exc:
-            err.print(f"skipped: {exc}", highlight=False)
-            failed += 1
-            continue
-        target = out_dir / f"{image.stem}.ncz"
+
+    def one(image: Path, target: Path) -> list[str]:
+        encoded = encode(run, model, entropy, image, step, max_error)
         atomic_write(target, encoded.data)
         pixels = encoded.reconstruction.size[0] * encoded.reconstruction.size[1]
-        rows.append([str(image), str(len(encoded.data)), f"{len(encoded.data) * 8 / pixels:.3f}",
-                     f"{encoded.payload_bytes * 8 / pixels:.3f}", f"{encoded.residual_bytes * 8 / pixels:.3f}",
-                     f"{encoded.psnr:.2f}", str(encoded.max_error), str(target)])
-    if rows:
-        headers = ["image", "bytes", "bpp", "latent bpp", "residual bpp", "PSNR dB", "max err", "file"]
-        out.print(_columns(headers, rows), highlight=False, markup=False)
-    if failed:
-        raise NormcompressError(f"{failed} of {len(images)} image(s) could not be compressed")
+        return [str(image), str(len(encoded.data)), f"{len(encoded.data) * 8 / pixels:.3f}",
+                f"{encoded.payload_bytes * 8 / pixels:.3f}", f"{encoded.residual_bytes * 8 / pixels:.3f}",
+                f"{encoded.psnr:.2f}", str(encoded.max_error), str(target)]
+
+    _each_file(images, targets, one, ["image", "bytes", "bpp", "latent bpp", "residual bpp", "PSNR dB", "max err",
+                                      "file"], "compressed")
 
 
 @app.command()
 def decompress(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help=".ncz files.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the PNG images.")],
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Directory for the PNG images.")],
     data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")] = Path("data"),
+    force: Force = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Decompress .ncz files into PNG images; each file names the run (and weights) it needs."""
-    from .codec import decode
+    """Decompress .ncz files into PNG images; each file names the run (and weights) it needs.
+
+    Files over 64 MiB, or claiming more pixels than their size can hold, are refused before decoding.
+    """
+    from .codec import MAX_FILE_BYTES, decode
 
     store = _store(runs_dir)
-    _writable(out_dir)
-    failed = 0
-    for path in files:
-        try:
-            picture = decode(path.read_bytes(), store, str(path), data_dir=str(data_dir))
-        except OSError as exc:
-            err.print(f"skipped: cannot read {path}: {exc.strerror or exc}", highlight=False)
-            failed += 1
-            continue
-        except NormcompressError as exc:
-            err.print(f"skipped: {exc}", highlight=False)
-            failed += 1
-            continue
+    targets = _targets(files, _out_dir(out_dir), ".png", force)
+
+    def one(path: Path, target: Path) -> list[str]:
+        picture = decode(read_regular(path, MAX_FILE_BYTES), store, str(path), data_dir=str(data_dir))
         buffer = io.BytesIO()
         picture.save(buffer, format="png")
-        target = out_dir / f"{path.stem}.png"
         atomic_write(target, buffer.getvalue())
-        out.print(f"{path}  {picture.size[0]}x{picture.size[1]} {picture.mode}  ->  {target}", highlight=False)
-    if failed:
-        raise NormcompressError(f"{failed} of {len(files)} file(s) could not be decompressed")
+        return [str(path), f"{picture.size[0]}x{picture.size[1]}", picture.mode, str(target)]
+
+    _each_file(files, targets, one, ["file", "size", "mode", "image"], "decompressed", "file(s)")
 
 
 @app.command()
 def rd(
-    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for rd.csv, rd.md and rd.png.")],
+    run_ids: RunRefs,
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Directory for rd.csv, rd.md and rd.png.")],
     dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the first run's.")] = None,
     images: Annotated[int | None, typer.Option(min=1, help="Use this many test images (evenly spaced).")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")] = Path("data"),
+    data_dir: DataDir = Path("data"),
     runs_dir: RunsDir = None,
 ) -> None:
     """Rate-distortion of runs (one point per quantisation step) against WebP, JPEG and a PCA floor.
@@ -336,20 +380,21 @@ def rd(
     from .rd import write_rd
 
     store = _store(runs_dir)
-    paths = write_rd([store.get(r) for r in run_ids], out_dir, dataset, str(data_dir), images)
-    out.print((out_dir / "rd.md").read_text(), highlight=False, markup=False)
+    target = _out_dir(out_dir)
+    paths = write_rd([store.get(r) for r in run_ids], target, dataset, str(data_dir), images)
+    out.print((target / "rd.md").read_text())
     for path in paths:
-        out.print(str(path), highlight=False)
+        out.print(str(path))
 
 
 @app.command()
 def study(
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the report.")],
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Directory for the report.")],
     norms: Annotated[str, typer.Option(help="Comma-separated norms.")] = "L2,L1,Linf,Linf-image,0.5*L1+0.5*L2",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per norm (0, 1, ...).")] = 3,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per run.")] = 10,
     dataset: Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")] = "cifar10",
-    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")] = Path("data"),
+    data_dir: DataDir = Path("data"),
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = None,
@@ -369,6 +414,8 @@ def study(
 
     if metric.value == "loss":
         raise UsageError("--metric loss is in each run's own norm; choose a validation metric for the study")
+    report_dir = _out_dir(out_dir)
+    store = _store(runs_dir)
     device_list = [d.strip() for d in devices.split(",") if d.strip()]
     for d in device_list:
         resolve_device(d)
@@ -388,7 +435,7 @@ def study(
     def on_progress(p: StudyProgress) -> None:
         progress.update(overall, completed=p.done, description=f"runs {p.done}/{p.total}")
         if p.state in ("reused", "finished"):
-            progress.console.print(f"{p.state:>8}  {p.label}", highlight=False)
+            progress.console.print(f"{p.state:>8}  {p.label}")
 
     def on_event(event: engine.Event) -> None:
         if isinstance(event, engine.StepProgress):
@@ -396,22 +443,22 @@ def study(
                             completed=(event.epoch - 1) * event.steps + event.step,
                             description=f"epoch {event.epoch}/{event.epochs}")
         elif isinstance(event, engine.Notice):
-            progress.console.print(f"[yellow]notice:[/] {event.message}", highlight=False)
+            _notice(event.message)
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with progress:
         try:
-            runs = run_study(config, _store(runs_dir), on_progress, on_event)
+            runs = run_study(config, store, on_progress, on_event)
         except KeyboardInterrupt:
             progress.stop()
             err.print("interrupted: finished runs are kept; run the same command again to resume", highlight=False)
             raise typer.Exit(130) from None
         progress.update(epoch_task, visible=False)
         progress.console.print("writing the report…", highlight=False)
-        files = write_report(runs, out_dir, metric.value, str(data_dir))
-    out.print(_study_table(runs), highlight=False, markup=False)
+        files = write_report(runs, report_dir, metric.value, str(data_dir))
+    out.print(_study_table(runs))
     for path in files:
-        out.print(str(path), highlight=False)
+        out.print(str(path))
 
 
 def _study_table(runs) -> str:
@@ -425,103 +472,106 @@ def _study_table(runs) -> str:
     return _columns(["norm", "PSNR dB", "MSE", "MAE", "SSIM", "max|e| mean", "max|e| worst"], rows)
 
 
-# -- runs --------------------------------------------------------------------------------------
+# -- runs ------------------------------------------------------------------------------------
 @runs_app.command("list")
 def runs_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Every run in the store: id, norm, status, epochs, val PSNR, duration."""
-    infos = _store(runs_dir).infos()
+    """Every run in the store: id, norm, status, epochs, val PSNR, duration; damaged runs with the reason."""
+    store = _store(runs_dir)
+    infos = store.infos()
     if as_json:
         rows = [
-            {"id": i.id, "norm": i.norm, "status": i.status, "epochs_done": i.epochs_done, "epochs": i.epochs,
+            {"id": i.id, "norm": i.norm, "status": str(i.status), "epochs_done": i.epochs_done, "epochs": i.epochs,
              "psnr": i.psnr, "duration_s": i.duration_s, "problem": i.problem, "path": str(i.path)}
             for i in infos
         ]
         out.print_json(json.dumps(rows))
         return
     if not infos:
-        err.print(f"no runs in {_store(runs_dir).root}; start one with: normcompress train", highlight=False)
+        err.print(f"no runs in {store.root}; start one with: normcompress train")
         return
     rows = [
-        [i.id, i.norm, i.status, f"{i.epochs_done}/{i.epochs}", "-" if i.psnr is None else f"{i.psnr:.2f}",
+        [i.id, i.norm, str(i.status), f"{i.epochs_done}/{i.epochs}", "-" if i.psnr is None else f"{i.psnr:.2f}",
          i.duration_text]
         for i in infos
     ]
-    out.print(_columns(["id", "norm", "status", "epochs", "val PSNR", "duration"], rows, left=3),
-              highlight=False, markup=False)
+    out.print(_columns(["id", "norm", "status", "epochs", "val PSNR", "duration"], rows, left=3))
     for i in infos:
         if i.problem:
-            err.print(f"{i.id} is damaged: {i.problem}", highlight=False)
+            err.print(f"{i.id} is damaged: {i.problem}")
 
 
 @runs_app.command("show")
-def runs_show(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")],
-    runs_dir: RunsDir = None,
-) -> None:
+def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
     """A run's configuration, outcome and per-epoch metrics."""
     run = _store(runs_dir).get(run_id)
     info = run.info()
-    out.print(f"[bold]{run.id}[/]  {info.status}  {run.path}", highlight=False)
+    out.print(Text.assemble((run.id, "bold"), f"  {info.status}  ", printable(run.path)))
     if info.problem:
-        err.print(f"damaged: {info.problem}", highlight=False)
-    for key, value in info.config.items():
-        out.print(f"  {key:<12} {value}", highlight=False)
-    s = info.summary
-    out.print(f"  {'data':<12} {s.get('data', '-')}\n  {'device':<12} {s.get('device', '-')}"
-              f"\n  {'wall time':<12} {info.duration_text}", highlight=False)
-    if s.get("message"):
-        out.print(f"  {'message':<12} {s['message']}", highlight=False)
+        err.print(f"damaged: {info.problem}")
+    for key, value in (asdict(info.config) if info.config else {}).items():
+        out.print(f"  {key:<12} {value}")
+    if info.summary:
+        s = info.summary
+        out.print(f"  {'data':<12} {s.data or '-'}\n  {'device':<12} {s.device or '-'}"
+                  f"\n  {'wall time':<12} {info.duration_text}")
+        if s.message:
+            out.print(f"  {'message':<12} {s.message}")
     records = run.metrics()
     if records:
         keys = ["loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"]
         headers = ["epoch", "loss", "PSNR", "MSE", "MAE", "SSIM", "max|e| mean", "max|e| worst", "img/s"]
         rows = [[str(r["epoch"]), *(_num(r.get(k)) for k in keys), f"{r.get('images_per_s', 0):,.0f}"]
                 for r in records]
-        out.print(_columns(headers, rows, left=0), highlight=False, markup=False)
+        out.print(_columns(headers, rows, left=0))
 
 
 @runs_app.command("compare")
 def runs_compare(
-    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")],
+    run_ids: RunRefs,
     metric: Annotated[MetricKey, typer.Option(help="Metric to chart per epoch.")] = MetricKey("psnr"),
     log: Annotated[bool, typer.Option("--log", help="Log-scale y axis.")] = False,
     smoothing: Annotated[float, typer.Option(
         "--smooth", min=0.0, max=0.999,
         help="Exponential moving average weight (0 = raw, 0.9 ~ the last 10 points). The raw curve stays, "
              "faint, under the smoothed one.")] = 0.0,
-    width: Annotated[int, typer.Option(help="Chart width in characters.")] = 100,
-    height: Annotated[int, typer.Option(help="Chart height in characters.")] = 25,
+    width: Annotated[int, typer.Option(min=20, max=1000, help="Chart width in characters.")] = 100,
+    height: Annotated[int, typer.Option(min=5, max=500, help="Chart height in characters.")] = 25,
     runs_dir: RunsDir = None,
 ) -> None:
     """Final metrics side by side, and a terminal chart of one metric per epoch (the training loss per step)."""
     store = _store(runs_dir)
     runs = [store.get(r) for r in run_ids]
     infos = [r.info() for r in runs]
+    for info in infos:
+        if info.problem:
+            err.print(f"{info.id} is damaged ({info.problem}); it is left out of the table and the chart")
     rows = []
     for key, m in ALL_METRICS.items():
-        values = [i.summary.get("metrics", {}).get(key) for i in infos]
+        values = [i.metrics.get(key) for i in infos]
         known = [v for v in values if v is not None]
         if not known:
             continue  # a metric none of these runs has (MS-SSIM on 32-pixel images)
         best = (max if m.higher_is_better else min)(known) if key != "loss" else None
         rows.append([m.label, *("-" if v is None else f"{v:.5g}{' *' if v == best else '  '}" for v in values)])
-    out.print("final validation metrics (* best of the runs)\n", highlight=False)
-    out.print(_columns(["metric", *(f"{i.norm} {i.id[-6:]}  " for i in infos)], rows), highlight=False, markup=False)
-    out.print(Text.from_ansi(chart_text(runs, metric.value, log, width, height, smoothing)))
+    out.print("final validation metrics (* best of the runs)\n")
+    out.print(_columns(["metric", *(f"{i.label}  " for i in infos)], rows))
+    chartable = [(run, info) for run, info in zip(runs, infos) if not info.problem]
+    out.print(Text.from_ansi(chart_text(chartable, metric.value, log, width, height, smoothing)))
 
 
 def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing: float = 0.0) -> str:
     """A plotext chart (with ANSI colours, one per run) of one metric per epoch, or the loss per step."""
     series = []
-    for run in runs:
-        info = run.info()
-        label = f"{info.norm} {info.id[-6:]}"
-        records = [r for r in run.metrics() if r.get(metric) is not None]
-        steps = step_series(label, records) if metric == "loss" else None
-        series.append(steps or (label, [r["epoch"] for r in records], [r[metric] for r in records]))
+    for run, info in runs:
+        try:
+            records = [r for r in run.metrics() if r.get(metric) is not None]
+        except NormcompressError:
+            continue  # damaged since it was listed
+        steps = step_series(info.label, records) if metric == "loss" else None
+        series.append(steps or (info.label, [r["epoch"] for r in records], [r[metric] for r in records]))
     plotext.clear_figure()
     plotext.plotsize(width, height)
     plotext.theme("clear")
@@ -534,7 +584,9 @@ def runs_export(
     path: Annotated[Path, typer.Argument(help="Output file: .csv (one row per run and epoch) or .json (with every step's loss too).")],
     runs_dir: RunsDir = None,
 ) -> None:
-    """Export every run's configuration and per-epoch metrics into one file."""
+    """Export every run's configuration and per-epoch metrics into one file (damaged runs with the reason)."""
+    if path.suffix not in (".csv", ".json"):
+        raise UsageError(f"cannot export to {path.name or path}: use a .csv or .json file name")
     rows, runs = [], []
     for run in _store(runs_dir).runs():
         info = run.info()
@@ -542,56 +594,66 @@ def runs_export(
             records = run.metrics()
         except NormcompressError:
             records = []
-        runs.append({"id": info.id, "status": info.status, "config": info.config, "summary": info.summary,
-                     "epochs": records})
-        rows += [{"run": info.id, "norm": info.norm, "status": info.status, "seed": info.config.get("seed"),
-                  "dataset": info.summary.get("data"), **{k: v for k, v in r.items() if k != "step_losses"}}
+        runs.append({"id": info.id, "status": str(info.status), "problem": info.problem,
+                     "config": asdict(info.config) if info.config else None,
+                     "summary": info.summary.to_json() if info.summary else None, "epochs": records})
+        rows += [{"run": info.id, "norm": info.norm, "status": str(info.status),
+                  "seed": info.config.seed if info.config else None, "dataset": info.data_source,
+                  **{k: v for k, v in r.items() if k != "step_losses"}}
                  for r in records]
     if path.suffix == ".json":
         data = json.dumps(runs, indent=2).encode()
-    elif path.suffix == ".csv":
+    else:
         buffer = io.StringIO()
         fields = list(dict.fromkeys(k for r in rows for k in r)) or ["run"]
         writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
         data = buffer.getvalue().encode()
-    else:
-        raise UsageError(f"cannot export to {path.name}: use a .csv or .json file name")
     atomic_write(path, data)
-    err.print(f"exported {len(runs)} runs ({len(rows)} epoch rows) to {path}", highlight=False)
+    err.print(f"exported {len(runs)} runs ({len(rows)} epoch rows) to {path}")
 
 
 @runs_app.command("rm")
 def runs_rm(
-    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")],
+    run_ids: RunRefs,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Remove runs from the store (asks first)."""
+    """Remove runs from the store (asks first). Only runs inside the store can be named; never a path."""
     store = _store(runs_dir)
     runs = [store.get(r) for r in run_ids]
     if not yes and not typer.confirm(f"remove {len(runs)} run(s): {', '.join(r.id for r in runs)}?"):
         raise typer.Exit(1)
     for run in runs:
         store.remove(run)
-        err.print(f"removed {run.id}", highlight=False)
+        err.print(f"removed {run.id}")
 
 
 def main() -> None:
-    """Console entry point: every failure becomes one line on stderr and an exit code (2 usage, 1 runtime)."""
+    """Console entry point: every failure becomes one line on stderr and an exit code (2 usage, 1 runtime,
+    130 interrupted)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
         code = app(prog_name="normcompress", standalone_mode=False)
     except typer.TyperException as exc:  # Typer's usage errors: a bad option, a missing argument
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx else "normcompress"
-        err.print(f"normcompress: error: {exc.format_message()} (see: {command} --help)", highlight=False,
-                  markup=False)
+        _error(f"{exc.format_message()} (see: {command} --help)")
         code = exc.exit_code
-    except typer.Abort:
-        err.print("normcompress: aborted", highlight=False)
-        code = 1
+    except typer.Abort as exc:  # Click's answer to Ctrl-C or end of input outside `train` and `study`
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        err.print("normcompress: interrupted" if interrupted else "normcompress: aborted")
+        code = 130 if interrupted else 1
+    except KeyboardInterrupt:
+        err.print("normcompress: interrupted")
+        code = 130
     except NormcompressError as exc:
-        err.print(f"normcompress: error: {exc}", highlight=False, markup=False)
+        _error(str(exc))
         code = exc.exit_code
     sys.exit(code or 0)
+
+
+def _error(message: str) -> None:
+    """One line, whatever the message holds (a file name with a newline or an escape sequence)."""
+    err.print(f"normcompress: error: {printable(message, keep_newlines=False)}")

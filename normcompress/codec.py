@@ -12,7 +12,7 @@ fixed fields little-endian:
     "NCZ" | version u8 | id tail length u8 | the run id's last characters (its random suffix)
     | weights hash 4 bytes | flags u8 (bits 0-1 mode: 0 RGB, 1 gray, 2 RGBA; bit 2 residual)
       (bit 3: no latents, the residual layer alone over flat gray; near-lossless files only)
-    | width uv | height uv | tile u8 | step f16 | symbol min sv | symbol max sv
+    | width uv | height uv | tile uv (version 1: u8) | step f16 | symbol min sv | symbol max sv
     | payload words uv | payload (u32 words)
     | RGBA only: alpha length uv | alpha (zlib)
     | residual only: max error u8 | residual min sv | residual max sv | a Laplace scale f32 per
@@ -21,6 +21,12 @@ fixed fields little-endian:
 The id tail finds the run in the store (the weights hash settles the rare tie) and the hash checks
 that its weights are the ones the file was made with. A file that is damaged, truncated or foreign is
 refused with one message, before any decoding.
+
+Limits, checked before anything large is allocated: a file of at most 64 MiB (MAX_FILE_BYTES), at most
+16 megapixels and 16384 pixels a side, and at most 4096 pixels per byte of file (so a 40-byte file cannot
+claim 4096x4096: the smallest real file of that size is kilobytes); an alpha plane inflates to at most
+width x height bytes. Version 2 (this one) stores the tile size as a varint, so runs trained on tiles
+over 255 pixels can compress; version 1 files (tile as one byte) still decode.
 
 Near-lossless mode (`max_error` D): the difference between the original and the decoded image is
 quantised with step 2D+1 and coded pixel by pixel under a Laplace centred on a prediction from the
@@ -45,11 +51,17 @@ from PIL import Image
 
 from .data import load_data
 from .errors import NormcompressError
+from .files import atomic_write_json
 from .metrics import psnr_from_mse, to_float
+from .model import load_model
+from .prior import latent_channels
 from .reconstruct import from_tiles, in_batches, read_image, to_tiles
-from .runs import Run, RunStore, atomic_write_json
+from .runs import Run, RunStore, StoreError
 
-MAGIC, VERSION = b"NCZ", 1
+MAGIC, VERSION = b"NCZ", 2
+READABLE_VERSIONS = (1, 2)
+MAX_FILE_BYTES = 64 * 2**20
+MAX_PIXELS_PER_BYTE = 4096
 DEFAULT_STEP = 0.25  # x the channel std: about 0.03 dB below the unquantised model on CIFAR-10
 MAX_SIDE = 16384
 ID_TAIL = 6  # a run id's random suffix: 16.7 million values, enough to find a run among a store's
@@ -86,29 +98,52 @@ class EntropyModel:
 
     @classmethod
     def for_run(cls, run: Run, model: torch.nn.Module, data_dir: str = "data") -> "EntropyModel":
-        """The run's learned prior, or a model fitted on its training images the first time it is asked for."""
-        if run.config().get("rate_lambda", 0) > 0:
-            prior = run.load_checkpoint()["prior"]
-            spread = prior["log_scale"].exp().clamp_min(0.05)
-            return cls(prior["mean"].float(), torch.ones_like(spread), spread.float(), 1.0)
-        path = run.path / "entropy.json"
-        if path.exists():
+        """The run's learned prior, or a model fitted on its training images the first time it is asked for
+        (kept in the run's entropy.json; a damaged one is fitted again)."""
+        config = run.train_config()
+        channels = latent_channels(model, config.image_size)
+        if config.rate_lambda > 0:
+            prior = run.load_checkpoint().get("prior")
             try:
-                saved = json.loads(path.read_text())
-                std = torch.tensor(saved["std"])
-                return cls(torch.tensor(saved["mean"]), std, std)
-            except (ValueError, KeyError):
-                pass  # refit a damaged file
-        config, summary = run.config(), run.summary()
-        data = load_data(summary.get("data", config["dataset"]), data_dir, config.get("limit"),
-                         config.get("image_size", 32))
+                mean, log_scale = prior["mean"].float(), prior["log_scale"].float()
+                _check_channels(mean, channels) and _check_channels(log_scale, channels)
+            except (TypeError, KeyError, AttributeError, ValueError):
+                raise StoreError(f"run {run.id} is damaged: checkpoint.pt holds no usable prior") from None
+            spread = log_scale.exp().clamp_min(0.05)
+            return cls(mean, torch.ones_like(spread), spread, 1.0)
+        saved = _saved_entropy(run, channels)
+        if saved is not None:
+            return cls(saved[0], saved[1], saved[1])
+        data = load_data(run.info().data_source, data_dir, config.limit, config.image_size)
         device = next(model.parameters()).device
         with torch.no_grad():
             latents = in_batches(model.encoder, to_float(data.train), device)
         mean, std = latents.mean((0, 2, 3)), latents.std((0, 2, 3)).clamp_min(1e-6)
-        atomic_write_json(path, {"mean": mean.tolist(), "std": std.tolist(), "fitted_on": data.source,
-                                 "images": len(data.train)})
+        atomic_write_json(run.entropy_path, {"mean": mean.tolist(), "std": std.tolist(), "fitted_on": data.source,
+                                             "images": len(data.train)})
         return cls(mean, std, std)
+
+
+def _check_channels(values: torch.Tensor, channels: int) -> bool:
+    if values.shape != (channels,) or not torch.isfinite(values).all():
+        raise ValueError("wrong shape or non-finite values")
+    return True
+
+
+def _saved_entropy(run: Run, channels: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """entropy.json's (mean, std), or None when it is missing or does not hold `channels` finite means and
+    positive finite stds (it is then fitted again)."""
+    if not run.entropy_path.exists():
+        return None
+    try:
+        saved = json.loads(run.read_bytes("entropy.json", 1 << 20).decode("utf-8"))
+        mean, std = torch.tensor(saved["mean"], dtype=torch.float32), torch.tensor(saved["std"], dtype=torch.float32)
+        _check_channels(mean, channels) and _check_channels(std, channels)
+        if not (std > 0).all():
+            raise ValueError("std <= 0")
+    except (StoreError, ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError):
+        return None
+    return mean, std
 
 
 def weights_hash(model: torch.nn.Module) -> bytes:
@@ -146,7 +181,7 @@ def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path
     if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
         raise CodecError(f"{source}: {width}x{height} is larger than a .ncz file holds "
                          f"({MAX_SIDE} a side, {MAX_PIXELS:,} pixels)")
-    tile = run.config().get("image_size", 32)
+    tile = run.train_config().image_size
     tiles, rows, cols = to_tiles(rgb, tile)
     device = next(model.parameters()).device
     latents = in_batches(model.encoder, tiles, device)
@@ -177,7 +212,7 @@ def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path
     flags = MODES[kind] | (RESIDUAL_FLAG if max_error is not None else 0) | (FLAT_FLAG if flat else 0)
     body = b"".join([
         MAGIC, bytes([VERSION, len(id_tail)]), id_tail, weights_hash(model), bytes([flags]),
-        _uvarint(width), _uvarint(height), bytes([tile]), struct.pack("<e", step), _svarint(low), _svarint(high),
+        _uvarint(width), _uvarint(height), _uvarint(tile), struct.pack("<e", step), _svarint(low), _svarint(high),
         _uvarint(len(payload) // 4), payload,
         _uvarint(len(alpha)) + alpha if kind == "RGBA" else b"",
         residual_section,
@@ -372,19 +407,22 @@ def parse(data: bytes, name: str = "file") -> Header:
     """Check and split a .ncz file; every problem is a CodecError with one line."""
     if len(data) < 8 or data[:3] != MAGIC:
         raise CodecError(f"{name} is not a .ncz file")
+    if len(data) > MAX_FILE_BYTES:
+        raise CodecError(f"{name} is {len(data):,} bytes; .ncz files hold at most {MAX_FILE_BYTES:,}")
     body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
     if zlib.crc32(body) != crc:
         raise CodecError(f"{name} is damaged or truncated (checksum mismatch)")
     try:
         reader = io.BytesIO(body[3:])
         version, tail_length = _read(reader, 2)
-        if version != VERSION:
-            raise CodecError(f"{name} has format version {version}; this normcompress reads version {VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise CodecError(f"{name} has format version {version}; this normcompress reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}")
         id_tail = _read(reader, tail_length).decode()
         weights = _read(reader, HASH_BYTES)
         (flags,) = _read(reader, 1)
         width, height = _read_uvarint(reader), _read_uvarint(reader)
-        (tile,) = _read(reader, 1)
+        (tile,) = _read(reader, 1) if version == 1 else (_read_uvarint(reader),)
         (step,) = struct.unpack("<e", _read(reader, 2))
         low, high = _read_svarint(reader), _read_svarint(reader)
         payload = _read(reader, 4 * _read_uvarint(reader))
@@ -402,9 +440,11 @@ def parse(data: bytes, name: str = "file") -> Header:
     kinds = {v: k for k, v in MODES.items()}
     if width * height > MAX_PIXELS:  # bounds the work a damaged or hostile header can ask for
         raise CodecError(f"{name} claims {width}x{height} pixels; .ncz files hold at most {MAX_PIXELS:,}")
+    if width * height > MAX_PIXELS_PER_BYTE * len(data):
+        raise CodecError(f"{name} claims {width}x{height} pixels, more than {len(data)} bytes can hold")
     if (mode not in kinds or flags & ~(3 | RESIDUAL_FLAG | FLAT_FLAG) or (flags & FLAT_FLAG and not flags & RESIDUAL_FLAG)
             or (flags & FLAT_FLAG and payload) or not 0 < width <= MAX_SIDE or not 0 < height <= MAX_SIDE
-            or tile < 11 or not step > 0 or low > high or low < -32768 or high > 32767 or reader.read(1)
+            or not 11 <= tile <= 4096 or not step > 0 or low > high or low < -32768 or high > 32767 or reader.read(1)
             or residual_low > residual_high or not all(0 < s < math.inf for s in residual_scales)):
         raise CodecError(f"{name} is damaged (impossible header values)")
     return Header(id_tail, weights, width, height, kinds[mode], tile, step, low, high, payload, alpha,
@@ -423,9 +463,9 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
            data_dir: str = "data") -> Image.Image:
     header = parse(data, name)
     run, model, entropy = _find_run(header, store, name, str(device), data_dir)
-    if header.tile != run.config().get("image_size", 32):
-        raise CodecError(f"{name} is damaged (tiles of {header.tile} pixels; run {run.id} codes "
-                         f"{run.config().get('image_size', 32)})")
+    tile = run.train_config().image_size
+    if header.tile != tile:
+        raise CodecError(f"{name} is damaged (tiles of {header.tile} pixels; run {run.id} codes {tile})")
     if header.flat:
         image = torch.full((3, header.height, header.width), FLAT_GRAY, dtype=torch.uint8)
     else:
@@ -436,8 +476,11 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
     if header.max_error >= 0:
         picture = _add_residual(picture, header, name)
     if header.kind == "RGBA":
-        try:
-            alpha = zlib.decompress(header.alpha)
+        try:  # inflated to at most the plane's size: a zlib bomb stops there
+            inflater = zlib.decompressobj()
+            alpha = inflater.decompress(header.alpha, header.width * header.height)
+            if inflater.unconsumed_tail or not inflater.eof:
+                raise zlib.error("alpha plane larger than the image")
         except zlib.error:
             raise CodecError(f"{name} is damaged (alpha plane)") from None
         if len(alpha) != header.width * header.height:
@@ -478,7 +521,7 @@ def _find_run(header: Header, store: RunStore, name: str, device: str, data_dir:
 # Kept while a run's checkpoint is unchanged: decompressing many files reads and hashes a model once.
 @functools.lru_cache(maxsize=4)
 def _loaded_model(run_path: str, checkpoint_stamp: int, device: str) -> tuple[torch.nn.Module, bytes]:
-    model = Run(Path(run_path)).load_model(device)
+    model = load_model(Run(Path(run_path)), device)
     return model, weights_hash(model)
 
 

@@ -9,6 +9,7 @@ Sources, named by one string:
 """
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ SAMPLE_FILE = Path(__file__).resolve().parent.parent / "data" / "cifar10-sample.
 DATASETS = ("cifar10", "sample", "synthetic", "folder:PATH")
 VALIDATION_FRACTION = 0.1
 SYNTHETIC_SIZES = (4096, 512)  # train, validation
+MAX_FOLDER_BYTES = 8 * 2**30  # decoded uint8 pixels of a folder: checked before the tensor is allocated
 
 
 class DataError(NormcompressError):
@@ -88,10 +90,13 @@ def load_sample() -> ImageData:
 def _cifar10(root: Path) -> ImageData:
     import torchvision
 
+    existed = root.exists()
     try:
         splits = [torchvision.datasets.CIFAR10(str(root), train=t, download=True) for t in (True, False)]
     except Exception as exc:  # no network, a proxy, a damaged archive: all end in the same fallback
         reason = str(getattr(exc, "reason", exc)) or type(exc).__name__
+        if not existed:  # the download made the folder; a failed one leaves nothing behind
+            shutil.rmtree(root, ignore_errors=True)
         data = load_sample()
         data.notices.append(
             f"CIFAR-10 is not in {root} and could not be downloaded ({reason}); "
@@ -123,12 +128,14 @@ def synthetic_images(count: int, size: int = 32, seed: int = 0) -> torch.Tensor:
 
 
 def _folder(root: Path, image_size: int) -> ImageData:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
+
+    from .images import ImageFileError, open_image
+    from .model import check_image_size
 
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist or is not a directory")
-    if image_size < 11:
-        raise UsageError("--image-size must be at least 11 (the SSIM window)")
+    check_image_size(image_size)
     image_exts = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
     candidates, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -139,18 +146,23 @@ def _folder(root: Path, image_size: int) -> ImageData:
                 skipped.append((path, "not an image file"))
             else:
                 candidates.append(path)
+    needed = len(candidates) * 3 * image_size**2
+    if needed > MAX_FOLDER_BYTES:
+        raise DataError(f"image folder {root}: {len(candidates):,} images at {image_size}x{image_size} need "
+                        f"{needed / 2**30:.1f} GiB in memory, more than the {MAX_FOLDER_BYTES / 2**30:.0f} GiB allowed; "
+                        f"use --limit or a smaller --image-size")
     # Decoded straight into one preallocated tensor: no list of small tensors, no stacked copy.
     images = torch.empty(len(candidates), 3, image_size, image_size, dtype=torch.uint8)
     count = 0
     for path in candidates:
         try:
-            with Image.open(path) as im:
-                im = ImageOps.exif_transpose(im).convert("RGB")
-                im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BICUBIC)
-                images[count] = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
-                count += 1
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            skipped.append((path, type(exc).__name__))
+            im = open_image(path).convert("RGB")
+        except ImageFileError as exc:
+            skipped.append((path, str(exc).rsplit(": ", 1)[-1]))
+            continue
+        im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BICUBIC)
+        images[count] = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
+        count += 1
     notices = []
     if skipped:
         names = ", ".join(f"{p.relative_to(root)} ({why})" for p, why in skipped[:10])

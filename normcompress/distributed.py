@@ -6,6 +6,7 @@ DistributedDataParallel (NCCL on CUDA, gloo on CPU); only rank 0 writes the run 
 Without torchrun (WORLD_SIZE unset) everything here is a no-op for a world of one.
 """
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -69,4 +70,5 @@ def finish(created: bool, completed: bool) -> None:
             if completed:
                 dist.barrier()
         finally:
+            gc.collect()  # the DDP reducer and gathered objects go before the group they use
             dist.destroy_process_group()

@@ -1,16 +1,50 @@
-"""Picture grids of originals, reconstructions and error maps, written as PNG.
+"""Image files in and out: opening hostile files safely, and picture grids of originals,
+reconstructions and error maps written as PNG.
 
 Built with plain torch and Pillow: importing torchvision for two helpers would cost a training
 process about 160 MB of resident memory.
 """
 
 import io
+import warnings
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .runs import atomic_write
+from .errors import NormcompressError
+from .files import FileError, atomic_write, check_regular
+
+# The largest image any command decodes: 4096x4096. The size is read from the header and checked
+# before the pixels are (a 140 KB PNG can claim 12000x12000 and take 10 GB to decode).
+MAX_PIXELS = 16 * 2**20
+
+
+class ImageFileError(NormcompressError):
+    pass
+
+
+def open_image(source: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """An image file decoded and turned upright; ImageFileError (one line) for anything that is not a
+    readable regular image file of at most `max_pixels` pixels."""
+    try:
+        check_regular(source)
+    except FileError as exc:
+        raise ImageFileError(f"cannot read {exc}") from None
+    try:
+        with warnings.catch_warnings():  # Pillow only warns below 2x its own limit; ours is far lower
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(source)
+        with opened:
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise ImageFileError(f"cannot read {source}: {width}x{height} is more than the "
+                                     f"{max_pixels:,} pixels an image may have here")
+            picture = ImageOps.exif_transpose(opened)
+            picture.load()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageFileError(f"cannot read {source}: {type(exc).__name__}") from None
+    return picture
 
 PADDING = 2
 

@@ -60,6 +60,7 @@ BASE_NORMS: dict[str, Loss] = {"L2": l2, "L1": l1, "Linf": linf, "Linf-image": l
 VALID_FORMS = "L2, L1, Linf, Linf-image, SSIM, Lp:<p> with p >= 1, or a weighted sum such as 0.5*L1+0.5*L2"
 
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+_EXPONENT_PLUS = re.compile(r"(?<=[0-9.][eE])\+")  # the '+' of an exponent (1e+06), not one between terms
 _TERM = re.compile(rf"^(?:(?P<weight>{_NUMBER})\s*\*\s*)?(?P<name>[A-Za-z][A-Za-z0-9.:\-]*)$")
 
 
@@ -90,12 +91,12 @@ def _canonical_term(text: str) -> str:
             return name
     if text.lower().startswith("lp:"):
         try:
-            p = float(text[3:])
+            p = float(_number(float(text[3:])))
         except ValueError:
             raise UsageError(f"invalid norm {text!r}: the p of Lp:<p> must be a number") from None
         if not math.isfinite(p) or p < 1:
             raise UsageError(f"invalid norm {text!r}: Lp needs a finite p >= 1 (use Linf for the maximum)")
-        return f"Lp:{p:g}"
+        return f"Lp:{_number(p)}"
     raise UsageError(f"unknown norm {text!r}; valid forms: {VALID_FORMS}")
 
 
@@ -104,11 +105,11 @@ def parse_norm(text: str) -> Norm:
     if not text or not text.strip():
         raise UsageError(f"empty norm; valid forms: {VALID_FORMS}")
     terms: list[tuple[float, str]] = []
-    for part in text.replace(" ", "").split("+"):
+    for part in _EXPONENT_PLUS.sub("", text.replace(" ", "")).split("+"):
         match = _TERM.match(part)
         if not match:
             raise UsageError(f"malformed norm {text!r}: cannot read {part!r}; valid forms: {VALID_FORMS}")
-        weight = float(match["weight"]) if match["weight"] else 1.0
+        weight = float(_number(float(match["weight"]))) if match["weight"] else 1.0  # as the name will say
         if weight <= 0 or not math.isfinite(weight):
             raise UsageError(f"malformed norm {text!r}: weights must be positive numbers")
         name = _canonical_term(match["name"])
@@ -117,7 +118,13 @@ def parse_norm(text: str) -> Norm:
         terms.append((weight, name))
     if len(terms) == 1 and terms[0][0] == 1.0:
         return Norm(terms[0][1], tuple(terms))
-    return Norm("+".join(f"{w:g}*{n}" for w, n in terms), tuple(terms))
+    return Norm("+".join(f"{_number(w)}*{n}" for w, n in terms), tuple(terms))
+
+
+def _number(value: float) -> str:
+    """A number as a canonical name spells it, short and without '+' (1e+06 -> 1e06), so that the name
+    parses back to itself."""
+    return f"{value:g}".replace("e+", "e")
 
 
 def norm_names() -> list[str]:

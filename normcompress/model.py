@@ -90,6 +90,17 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "wide-residual": WideResidualAutoencoder,
 }
 DEFAULT_MODEL = "seed"
+# Every model here halves the image twice and then applies a 7x7 convolution without padding, so an image
+# side must be a multiple of 4 and at least 28 for the output to match the input; 1024 bounds the memory.
+IMAGE_SIZE_MULTIPLE, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 28, 1024
+
+
+def check_image_size(size: int, model: str = DEFAULT_MODEL) -> int:
+    """Refuse a crop size the model cannot reproduce (UsageError with the valid range)."""
+    if not (MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE and size % IMAGE_SIZE_MULTIPLE == 0):
+        raise UsageError(f"--image-size {size} does not fit model {model}: use a multiple of "
+                         f"{IMAGE_SIZE_MULTIPLE} from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}")
+    return size
 
 
 def build_model(name: str = DEFAULT_MODEL) -> nn.Module:
@@ -97,3 +108,25 @@ def build_model(name: str = DEFAULT_MODEL) -> nn.Module:
         return MODELS[name]()
     except KeyError:
         raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+
+
+def load_model(run, device="cpu") -> nn.Module:
+    """A run's model with its last checkpoint's weights, in eval mode. A checkpoint that holds no
+    weights, another model's weights or non-finite ones is a StoreError naming the run."""
+    import torch
+
+    from .runs import StoreError
+
+    config = run.train_config()
+    model = build_model(config.model).to(device)
+    weights = run.load_checkpoint(device).get("model")
+    try:
+        if not isinstance(weights, dict):
+            raise TypeError("no weights")
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, KeyError) as exc:
+        reason = "it holds no weights" if isinstance(exc, TypeError) else f"they are not a {config.model} model's"
+        raise StoreError(f"run {run.id} is damaged: checkpoint.pt does not hold this run's weights ({reason})") from None
+    if not all(torch.isfinite(t).all() for t in model.state_dict().values()):
+        raise StoreError(f"run {run.id} is damaged: checkpoint.pt holds non-finite weights")
+    return model.eval()

@@ -24,7 +24,9 @@ from .codec import EntropyModel, encode, parse  # noqa: E402
 from .data import load_data  # noqa: E402
 from .errors import NormcompressError  # noqa: E402
 from .metrics import psnr_from_mse, to_float  # noqa: E402
-from .runs import Run, atomic_write  # noqa: E402
+from .files import atomic_write  # noqa: E402
+from .model import load_model  # noqa: E402
+from .runs import Run  # noqa: E402
 
 RUN_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0)
 QUALITIES = (10, 30, 50, 70, 90)
@@ -87,10 +89,11 @@ def write_pngs(images: list[np.ndarray], folder: Path) -> list[Path]:
 
 @torch.no_grad()
 def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=RUN_STEPS) -> list[dict]:
-    model = run.load_model()
+    model = load_model(run)
     entropy = EntropyModel.for_run(run, model, data_dir)
-    rate_lambda = run.config().get("rate_lambda", 0)
-    label = f"{run.config()['norm']}{f' λ={rate_lambda:g}' if rate_lambda else ''} {run.id[-6:]}"
+    config = run.train_config()
+    rate_lambda = config.rate_lambda
+    label = f"{config.norm}{f' λ={rate_lambda:g}' if rate_lambda else ''} {run.id[-6:]}"
     points = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_pngs(originals, Path(tmp))
@@ -126,8 +129,8 @@ def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: s
     except OSError as exc:
         raise NormcompressError(f"cannot create {out}: {exc.strerror or exc}") from None
     first = runs[0]
-    source = dataset or first.summary().get("data", first.config()["dataset"])
-    data = load_data(source, data_dir, image_size=first.config().get("image_size", 32))
+    source = dataset or first.info().data_source
+    data = load_data(source, data_dir, image_size=first.train_config().image_size)
     val = data.val if images is None else data.val[torch.linspace(0, len(data.val) - 1, images).long()]
     originals = [image.permute(1, 2, 0).numpy() for image in val]
     points = [p for run in runs for p in run_points(run, originals, data_dir, steps)]

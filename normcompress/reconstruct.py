@@ -5,15 +5,17 @@ through the model as one batch, stitched and cropped back. Gray images come back
 images keep their alpha; errors are measured on the colour channels the output keeps.
 """
 
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from .errors import NormcompressError
+from .files import atomic_write
+from .images import open_image
 from .metrics import psnr_from_mse, to_float
 
 
@@ -58,17 +60,12 @@ def reconstruct_tensor(model: torch.nn.Module, image: torch.Tensor, tile: int = 
 
 def read_image(source: Path) -> tuple[Image.Image, torch.Tensor]:
     """An image file as opened (upright) and as uint8 RGB (3, H, W); NormcompressError if unreadable."""
-    try:
-        with Image.open(source) as opened:
-            original = ImageOps.exif_transpose(opened)
-            original.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise NormcompressError(f"cannot read {source}: {type(exc).__name__}") from None
+    original = open_image(source)
     return original, torch.from_numpy(np.asarray(original.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
-def reconstruct_file(model: torch.nn.Module, source: Path, out_dir: Path, tile: int = 32) -> Reconstruction:
-    """Reconstruct one image file into out_dir/<stem>.recon.png; raises NormcompressError if unreadable."""
+def reconstruct_file(model: torch.nn.Module, source: Path, output: Path, tile: int = 32) -> Reconstruction:
+    """Reconstruct one image file into `output` (a PNG, written atomically); NormcompressError if unreadable."""
     original, rgb = read_image(source)
     recon = reconstruct_tensor(model, rgb, tile)
     picture = Image.fromarray(recon.permute(1, 2, 0).numpy(), "RGB")
@@ -81,8 +78,9 @@ def reconstruct_file(model: torch.nn.Module, source: Path, out_dir: Path, tile: 
         target, produced = rgb.float(), recon.float()
     if "A" in original.getbands():
         picture.putalpha(original.getchannel("A"))
-    output = out_dir / f"{source.stem}.recon.png"
-    picture.save(output)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png")
+    atomic_write(output, buffer.getvalue())
     error = (produced - target).abs()
     return Reconstruction(source, output, original.size, original.mode,
                           psnr_from_mse(error.div(255).pow(2).mean().item()), int(error.max().item()))

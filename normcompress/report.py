@@ -24,7 +24,9 @@ from .data import load_data  # noqa: E402
 from .errors import NormcompressError  # noqa: E402
 from .images import error_map  # noqa: E402
 from .metrics import METRICS, per_image_errors, psnr_from_mse, to_float  # noqa: E402
-from .runs import Run, atomic_write  # noqa: E402
+from .files import atomic_write  # noqa: E402
+from .model import load_model  # noqa: E402
+from .runs import Run  # noqa: E402
 
 TABLE_METRICS = ["psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"]
 RANDOM_IMAGES, HARDEST_IMAGES = 4, 4
@@ -51,7 +53,7 @@ def summarize_runs(runs: list[Run]) -> dict:
     for run in runs:
         info = run.info()
         for key in TABLE_METRICS:
-            values[info.norm][key].append(info.summary["metrics"][key])
+            values[info.norm][key].append(info.metrics[key])
     table = {
         norm: {k: {"values": v, "mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
                for k, v in by_metric.items()}
@@ -85,10 +87,10 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
     first_seed = {}
     for run in runs:
         first_seed.setdefault(run.info().norm, run)
-    config = runs[0].config()
-    data = load_data(runs[0].summary().get("data", config["dataset"]), data_dir, image_size=config.get("image_size", 32))
+    config = runs[0].train_config()
+    data = load_data(runs[0].info().data_source, data_dir, image_size=config.image_size)
     images = data.val
-    models = {norm: run.load_model() for norm, run in first_seed.items()}
+    models = {norm: load_model(run) for norm, run in first_seed.items()}
     errors = {norm: per_image_errors(model, images) for norm, model in models.items()}
     mean_mse = torch.stack([e["mse"] for e in errors.values()]).mean(0)
     chosen_random = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:RANDOM_IMAGES]
@@ -117,7 +119,7 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
         "noise_rule": NOISE_RULE,
     }
     atomic_write(out / "metrics.json", json.dumps(everything, indent=2).encode())
-    title = f"Norm study: {len(norms)} norms x {len(runs) // len(norms)} seeds, {config['epochs']} epochs on {data.source}"
+    title = f"Norm study: {len(norms)} norms x {len(runs) // len(norms)} seeds, {config.epochs} epochs on {data.source}"
     atomic_write(out / "report.md", _markdown(title, summary, metric).encode())
     atomic_write(out / "report.html", _html(title, summary, metric, files).encode())
     return [out / n for n in ("report.md", "report.html", "curves.png", "reconstructions.png", "errors.png",
@@ -128,9 +130,8 @@ def _metric_rows(runs: list[Run]) -> list[dict]:
     rows = []
     for run in runs:
         info = run.info()
-        rows.append({"run": info.id, "norm": info.norm, "seed": info.config["seed"], "epochs": info.epochs_done,
-                     **{k: info.summary["metrics"][k] for k in TABLE_METRICS},
-                     "wall_time_s": info.summary.get("wall_time_s")})
+        rows.append({"run": info.id, "norm": info.norm, "seed": info.config.seed, "epochs": info.epochs_done,
+                     **{k: info.metrics[k] for k in TABLE_METRICS}, "wall_time_s": info.duration_s})
     return rows
 
 

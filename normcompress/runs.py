@@ -3,92 +3,191 @@
     <root>/<run id>/
         config.json     the TrainConfig, written once
         metrics.jsonl   one JSON line per completed epoch, appended and flushed
-        checkpoint.pt   model, optimizer, epoch and RNG state, replaced atomically each epoch
+        checkpoint.pt   model, optimizer, epoch and RNG state (and the learned prior of a run trained
+                        with --rate-lambda), replaced atomically each epoch
         summary.json    status, final metrics, wall time, device, data really used, versions
         recon.png       fixed validation images, their reconstructions and error maps
+        entropy.json    the codec's entropy model, fitted the first time the run compresses a file
         run.lock        held (flock) by the process training the run
 
-Every file except metrics.jsonl is written to a temporary file and renamed, so a crash, Ctrl-C or
-a full disk leaves the previous version intact. A run whose summary says `running` but whose lock
-is free was killed (kill -9, power loss) and is reported as `interrupted`.
+A run id is `<date>-<time>.<ms>-<norm slug>-<6 hex>`; nothing else in the root is a run, and a run
+reference (an id, or a unique prefix or suffix of one) resolves only among those entries, so no
+reference can reach outside the store. Every file except metrics.jsonl is written to a temporary file
+and renamed, so a crash, Ctrl-C or a full disk leaves the previous version intact; leftovers of a
+process that died are removed later. A run whose summary says `running` but whose lock is free was
+killed (kill -9, power loss) and is reported as `interrupted`.
+
+Every file is read through one validating layer (TrainConfig.from_json, Summary.from_json,
+check_epoch_record): a run whose files fail it is listed as `damaged` with the reason.
 """
 
 import errno
 import fcntl
 import io
 import json
+import math
 import os
+import re
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-import torch
-
+from .config import ConfigError, TrainConfig
 from .errors import NormcompressError, UsageError
+from .files import FileError, atomic_write, atomic_write_json, describe_os_error, is_stale, read_regular
 
 RUNS_DIR_ENV = "NORMCOMPRESS_RUNS_DIR"
-STATUSES = ("running", "completed", "interrupted", "failed", "damaged")
+RUN_ID = re.compile(r"\d{8}-\d{6}\.\d{3}-[A-Za-z0-9.+\-]{1,48}-[0-9a-f]{6}")
+MAX_JSON_BYTES = 1 << 20
+MAX_METRICS_BYTES = 64 << 20  # about 15,000 epochs of CIFAR-10 step losses
+MAX_CHECKPOINT_BYTES = 1 << 30
 
 
 class StoreError(NormcompressError):
     pass
 
 
+class Status(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    DAMAGED = "damaged"
+
+
+class RecordError(ValueError):
+    """A run file that parses but does not hold what it should; the message is the reason shown."""
+
+
 def default_runs_dir() -> Path:
     return Path(os.environ.get(RUNS_DIR_ENV) or "runs")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename: readers see old or new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise StoreError(f"cannot write {path}: {_describe_os_error(exc)}") from exc
-        raise
-
-
-def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write(path, (json.dumps(value, indent=2) + "\n").encode())
-
-
-def _describe_os_error(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "the disk is full"
-    return exc.strerror or str(exc)
-
-
 def _slug(norm: str) -> str:
-    """A file-name-safe form of a norm: 0.5*L1+0.5*L2 -> 0.5xL1+0.5xL2, Lp:3 -> Lp3."""
-    return norm.replace("*", "x").replace(":", "").replace("/", "-")
+    """A file-name-safe form of a norm, at most 48 characters: 0.5*L1+0.5*L2 -> 0.5xL1+0.5xL2, Lp:3 -> Lp3."""
+    return norm.replace("*", "x").replace(":", "")[:48]
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass
+class Summary:
+    """summary.json: how a run went. Written by the training process, read by everyone else."""
+
+    status: Status
+    epochs_done: int = 0
+    wall_time_s: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)  # the last epoch's validation metrics, best_psnr
+    data: str = ""  # the data really used (the sample, after a CIFAR-10 fallback)
+    device: str = ""
+    device_name: str = ""
+    notices: list[str] = field(default_factory=list)
+    train_images: int = 0
+    val_images: int = 0
+    versions: dict[str, str] = field(default_factory=dict)
+    started_at: str = ""
+    finished_at: str = ""
+    message: str = ""
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "status": str(self.status)}
+
+    @classmethod
+    def from_json(cls, value: object) -> "Summary":
+        if not isinstance(value, dict):
+            raise RecordError("summary.json is not a JSON object")
+        if "status" not in value or value["status"] not in {s.value for s in Status} or value["status"] == "damaged":
+            raise RecordError(f"summary.json has no valid status ({str(value.get('status'))[:20]!r})")
+        checks = {
+            "epochs_done": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10**6,
+            "wall_time_s": lambda v: _finite(v) and v >= 0,
+            "metrics": lambda v: isinstance(v, dict) and all(isinstance(k, str) and _finite(x) for k, x in v.items()),
+            "notices": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+            "train_images": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "val_images": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "versions": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        }
+        known = {f.name for f in fields(cls)}
+        for key in known - {"status"}:
+            if key in value and not checks.get(key, lambda v: isinstance(v, str))(value[key]):
+                raise RecordError(f"summary.json: {key} has the wrong type or value ({str(value[key])[:40]!r})")
+        return cls(**{k: v for k, v in value.items() if k in known and k != "status"}, status=Status(value["status"]))
+
+
+def check_epoch_record(record: object, epoch: int) -> dict:
+    """A metrics.jsonl line, checked: the expected epoch number, finite numbers, a list of step losses."""
+    if not isinstance(record, dict) or record.get("epoch") != epoch or isinstance(record.get("epoch"), bool):
+        raise RecordError(f"metrics.jsonl line {epoch} is not epoch {epoch}'s record")
+    for key, value in record.items():
+        good = (isinstance(value, list) and all(_finite(v) for v in value)) if key == "step_losses" else _finite(value)
+        if not good:
+            raise RecordError(f"metrics.jsonl line {epoch}: {str(key)[:40]!r} is not a finite number")
+    return record
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _parse_json(data: bytes) -> object:
+    return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
 
 
 @dataclass
 class RunInfo:
-    """What a listing shows of a run, read from summary.json and config.json alone (fast for many runs)."""
+    """What a listing shows of a run, read from summary.json and config.json alone (fast for many runs).
+
+    `config` and `summary` are None when the file cannot be read or fails its checks (then `problem` says why).
+    """
 
     id: str
     path: Path
-    norm: str
-    status: str
-    epochs_done: int
-    epochs: int
-    psnr: float | None
-    duration_s: float | None
+    status: Status
+    config: TrainConfig | None
+    summary: Summary | None
     problem: str | None  # why a run is damaged, or None
-    config: dict
-    summary: dict
+
+    @property
+    def norm(self) -> str:
+        return self.config.norm if self.config else "?"
+
+    @property
+    def label(self) -> str:
+        """How charts and tables name a run: its norm and the random end of its id."""
+        return f"{self.norm} {self.id[-6:]}"
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs if self.config else 0
+
+    @property
+    def epochs_done(self) -> int:
+        return self.summary.epochs_done if self.summary else 0
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.summary.metrics if self.summary else {}
+
+    @property
+    def psnr(self) -> float | None:
+        return self.metrics.get("psnr")
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.summary.wall_time_s if self.summary else None
+
+    @property
+    def data_source(self) -> str:
+        """The data the run really trained on (after a fallback), or what it asked for."""
+        return (self.summary.data if self.summary else "") or (self.config.dataset if self.config else "?")
 
     @property
     def duration_text(self) -> str:
@@ -113,49 +212,72 @@ class Run:
     def recon_path(self) -> Path:
         return self.path / "recon.png"
 
-    def _read_json(self, name: str) -> dict:
+    @property
+    def entropy_path(self) -> Path:
+        return self.path / "entropy.json"
+
+    def read_bytes(self, name: str, max_bytes: int) -> bytes:
+        """One of the run's files, never through a symlink, never a FIFO, never more than max_bytes."""
         try:
-            value = json.loads((self.path / name).read_text())
-        except FileNotFoundError:
-            raise StoreError(f"run {self.id} is damaged: {name} is missing") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            return read_regular(self.path / name, max_bytes, follow_symlinks=False, what=name)
+        except FileError as exc:
+            reason = f"{name} is missing" if "does not exist" in str(exc) else str(exc)
+            raise StoreError(f"run {self.id} is damaged: {reason}") from None
+
+    def _read_json(self, name: str) -> object:
+        data = self.read_bytes(name, MAX_JSON_BYTES)
+        try:
+            return _parse_json(data)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise StoreError(f"run {self.id} is damaged: {name} is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise StoreError(f"run {self.id} is damaged: {name} is not a JSON object")
-        return value
 
-    def config(self) -> dict:
-        return self._read_json("config.json")
+    def train_config(self) -> TrainConfig:
+        try:
+            return TrainConfig.from_json(self._read_json("config.json"))
+        except ConfigError as exc:
+            raise StoreError(f"run {self.id} is damaged: {exc}") from None
 
-    def summary(self) -> dict:
-        return self._read_json("summary.json")
+    def summary(self) -> Summary:
+        try:
+            return Summary.from_json(self._read_json("summary.json"))
+        except RecordError as exc:
+            raise StoreError(f"run {self.id} is damaged: {exc}") from None
 
-    def write_summary(self, summary: dict) -> None:
-        atomic_write_json(self.path / "summary.json", summary)
+    def write_summary(self, summary: Summary) -> None:
+        atomic_write_json(self.path / "summary.json", summary.to_json())
 
     def metrics(self) -> list[dict]:
-        """Per-epoch records; a cut-off or garbled line makes the run damaged."""
-        path = self.path / "metrics.jsonl"
-        if not path.exists():
-            return []
+        """Per-epoch records, checked; a cut-off, garbled or ill-typed line makes the run damaged."""
+        try:
+            data = self.read_bytes("metrics.jsonl", MAX_METRICS_BYTES)
+        except StoreError:
+            if not os.path.lexists(self.path / "metrics.jsonl"):
+                return []
+            raise
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise StoreError(f"run {self.id} is damaged: metrics.jsonl is not UTF-8 text") from None
         records = []
-        for number, line in enumerate(path.read_text().splitlines(keepends=True), 1):
+        for number, line in enumerate(text.splitlines(keepends=True), 1):
             try:
                 if not line.endswith("\n"):
                     raise ValueError
-                records.append(json.loads(line))
-            except ValueError:
+                records.append(check_epoch_record(_parse_json(line.encode()), number))
+            except RecordError as exc:
+                raise StoreError(f"run {self.id} is damaged: {exc}") from None
+            except (ValueError, RecursionError):
                 raise StoreError(f"run {self.id} is damaged: metrics.jsonl line {number} is cut off or garbled") from None
         return records
 
     def append_metrics(self, record: dict) -> None:
         try:
             with open(self.path / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(json.dumps(record, allow_nan=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as exc:
-            raise StoreError(f"cannot write {self.path / 'metrics.jsonl'}: {_describe_os_error(exc)}") from exc
+            raise StoreError(f"cannot write {self.path / 'metrics.jsonl'}: {describe_os_error(exc)}") from exc
 
     def keep_metrics_through(self, epoch: int) -> list[dict]:
         """Drop records past `epoch` (written before a crash that beat the checkpoint) and return the rest."""
@@ -164,36 +286,50 @@ class Run:
         return kept
 
     def save_checkpoint(self, state: dict) -> None:
+        import torch
+
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write(self.checkpoint_path, buffer.getvalue())
 
-    def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict:
-        if not self.checkpoint_path.exists():
+    def load_checkpoint(self, map_location="cpu") -> dict:
+        import torch
+
+        if not os.path.lexists(self.checkpoint_path):
             raise StoreError(f"run {self.id} has no checkpoint.pt (it stopped before its first epoch ended)")
+        data = self.read_bytes("checkpoint.pt", MAX_CHECKPOINT_BYTES)
         try:
-            return torch.load(self.checkpoint_path, map_location=map_location, weights_only=True)
+            state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
         except Exception as exc:  # truncated zip, garbage bytes, foreign pickle: all one message
             raise StoreError(f"run {self.id} is damaged: checkpoint.pt cannot be read ({type(exc).__name__})") from None
-
-    def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
-        """The run's model with its last checkpoint's weights, in eval mode."""
-        from .model import build_model
-
-        model = build_model(self.config().get("model", "seed")).to(device)
-        model.load_state_dict(self.load_checkpoint(device)["model"])
-        return model.eval()
+        if not isinstance(state, dict):
+            raise StoreError(f"run {self.id} is damaged: checkpoint.pt does not hold a training state")
+        return state
 
     # -- liveness ----------------------------------------------------------------------------
+    def _open_lock(self, flags: int) -> int:
+        fd = os.open(self.path / "run.lock", flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "run.lock is not a regular file")
+        return fd
+
     @contextmanager
     def hold(self) -> Iterator[None]:
-        """Hold the run's lock while training it; a second trainer of the same run is refused."""
-        fd = os.open(self.path / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        """Hold the run's lock while training it; a second trainer of the same run is refused.
+        Holding it, the run's leftover temporary files from a process that died are removed."""
+        try:
+            fd = self._open_lock(os.O_RDWR | os.O_CREAT)
+        except FileNotFoundError:
+            raise StoreError(f"run {self.id} was removed") from None
+        except OSError as exc:
+            raise StoreError(f"run {self.id} is damaged: cannot open run.lock ({describe_os_error(exc)})") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreError(f"run {self.id} is being trained by another process") from None
+            _remove_stale(self.path)
             yield
         finally:
             os.close(fd)  # closing releases the lock, as the kernel does when the process dies
@@ -201,8 +337,8 @@ class Run:
     def is_live(self) -> bool:
         """Whether some process (this one included) holds the run's lock right now."""
         try:
-            fd = os.open(self.path / "run.lock", os.O_RDONLY)
-        except FileNotFoundError:
+            fd = self._open_lock(os.O_RDONLY)
+        except OSError:
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -214,48 +350,46 @@ class Run:
 
     # -- listing -----------------------------------------------------------------------------
     def info(self) -> RunInfo:
-        problem = None
-        config: dict = {}
-        summary: dict = {}
+        """The run as a listing shows it; never raises for a damaged run, which is listed with its reason."""
+        config: TrainConfig | None = None
+        summary: Summary | None = None
         try:
-            config = self.config()
+            config = self.train_config()
             summary = self.summary()
             problem = self._quick_damage_check(summary)
         except StoreError as exc:
             problem = str(exc).split(": ", 1)[-1]
-        status = summary.get("status", "damaged")
-        if problem:
-            status = "damaged"
-        elif status == "running" and not self.is_live():
-            status = "interrupted"
-        final = summary.get("metrics") or {}
-        return RunInfo(
-            id=self.id,
-            path=self.path,
-            norm=config.get("norm", "?"),
-            status=status,
-            epochs_done=summary.get("epochs_done", 0),
-            epochs=config.get("epochs", 0),
-            psnr=final.get("psnr"),
-            duration_s=summary.get("wall_time_s"),
-            problem=problem,
-            config=config,
-            summary=summary,
-        )
+        status = Status.DAMAGED if problem or summary is None else summary.status
+        if status == Status.RUNNING and not self.is_live():
+            status = Status.INTERRUPTED
+        return RunInfo(self.id, self.path, status, config, summary, problem)
 
-    def _quick_damage_check(self, summary: dict) -> str | None:
+    def _quick_damage_check(self, summary: Summary) -> str | None:
         """Cheap checks only (a stat and the last bytes of a file), so listing stays fast."""
-        if summary.get("epochs_done", 0) > 0 and not self.checkpoint_path.exists():
+        if summary.epochs_done > 0 and not self.checkpoint_path.is_file():
             return "checkpoint.pt is missing"
         path = self.path / "metrics.jsonl"
-        if path.exists() and path.stat().st_size:
-            last = _last_line(path)
-            if not last.endswith(b"\n"):
-                return "the last line of metrics.jsonl is cut off"
-            try:
-                json.loads(last)
-            except ValueError:
-                return "the last line of metrics.jsonl is garbled"
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return "metrics.jsonl is missing" if summary.epochs_done > 0 else None
+        if not stat.S_ISREG(info.st_mode):
+            return "metrics.jsonl is not a regular file"
+        if not info.st_size:
+            return "metrics.jsonl is empty" if summary.epochs_done > 0 else None
+        last = _last_line(path)
+        if not last.endswith(b"\n"):
+            return "the last line of metrics.jsonl is cut off"
+        try:
+            record = _parse_json(last)
+            check_epoch_record(record, record.get("epoch") if isinstance(record, dict) else 0)
+        except RecordError as exc:
+            return str(exc)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return "the last line of metrics.jsonl is garbled"
+        # A crash between the metrics line and the checkpoint leaves one line more, which resume drops.
+        if not summary.epochs_done <= record["epoch"] <= summary.epochs_done + 1:
+            return f"metrics.jsonl ends at epoch {record['epoch']}, summary.json says {summary.epochs_done} done"
         return None
 
 
@@ -279,34 +413,60 @@ def _change_key(path: Path) -> tuple[int, ...]:
     key = [path.stat().st_mtime_ns]
     for name in ("summary.json", "metrics.jsonl"):
         try:
-            st = (path / name).stat()
+            st = (path / name).lstat()
             key += [st.st_size, st.st_mtime_ns]
         except FileNotFoundError:
             key += [-1, -1]
     return tuple(key)
 
 
+def _remove_stale(directory: Path) -> None:
+    """Remove temporary files and staging directories whose writer is gone (SIGKILL, power loss)."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        if is_stale(entry.name):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with _ignored_os_errors():
+                    os.unlink(entry.path)
+
+
+@contextmanager
+def _ignored_os_errors() -> Iterator[None]:
+    try:
+        yield
+    except OSError:
+        pass
+
+
 class RunStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_runs_dir()
+        if isinstance(root, str) and not root.strip():
+            raise UsageError("the run store directory is empty; give a path, or leave --runs-dir out for ./runs")
         self._info_cache: dict[str, tuple[tuple[int, ...], RunInfo]] = {}
 
-    def create(self, config: dict, summary: dict) -> Run:
+    def create(self, config: TrainConfig, summary: Summary) -> Run:
         """Make a new run directory, complete with config.json and summary.json, in one rename."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            _remove_stale(self.root)
             staging = self.root / f".new-{os.getpid()}-{secrets.token_hex(4)}"
             staging.mkdir()
         except OSError as exc:
-            raise StoreError(f"cannot create a run in {self.root}: {_describe_os_error(exc)}") from exc
+            raise StoreError(f"cannot create a run in {self.root}: {describe_os_error(exc)}") from exc
         try:
-            atomic_write_json(staging / "config.json", config)
-            atomic_write_json(staging / "summary.json", summary)
+            atomic_write_json(staging / "config.json", asdict(config))
+            atomic_write_json(staging / "summary.json", summary.to_json())
             while True:
                 now = time.time()
                 stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
-                run_id = f"{stamp}-{_slug(config['norm'])}-{secrets.token_hex(3)}"
-                if not (self.root / run_id).exists():
+                run_id = f"{stamp}-{_slug(config.norm)}-{secrets.token_hex(3)}"
+                if not os.path.lexists(self.root / run_id):
                     os.rename(staging, self.root / run_id)
                     return Run(self.root / run_id)
         except BaseException:
@@ -314,18 +474,27 @@ class RunStore:
             raise
 
     def runs(self) -> list[Run]:
-        if not self.root.is_dir():
+        """Every run: the real directories (not symlinks) in the root whose names are run ids, oldest first."""
+        try:
+            entries = list(os.scandir(self.root))
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return [Run(p) for p in sorted(self.root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+        except OSError as exc:
+            raise StoreError(f"cannot list the run store {self.root}: {describe_os_error(exc)}") from None
+        return [Run(Path(e.path)) for e in sorted(entries, key=lambda e: e.name)
+                if RUN_ID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
 
     def infos(self) -> list[RunInfo]:
         """Every run's info. A store polled again (the app does, every 2 s) re-reads only the runs
         whose directory or metrics.jsonl changed since the last call, so thousands of runs stay cheap."""
         infos, cache = [], {}
         for run in self.runs():
-            key = _change_key(run.path)
+            try:
+                key = _change_key(run.path)
+            except OSError:
+                continue  # removed while being listed
             hit = self._info_cache.get(run.id)
-            if hit is not None and hit[0] == key and hit[1].summary.get("status") != "running":
+            if hit is not None and hit[0] == key and hit[1].status != Status.RUNNING:
                 info = hit[1]
             else:
                 info = run.info()
@@ -335,11 +504,18 @@ class RunStore:
         return infos
 
     def get(self, ref: str) -> Run:
-        """A run by its id, a unique prefix of it, or a unique suffix (the random part charts show)."""
-        if ref and (self.root / ref).is_dir() and not ref.startswith("."):
-            return Run(self.root / ref)
-        runs = self.runs() if ref else []
-        matches = [r for r in runs if r.id.startswith(ref)] or [r for r in runs if r.id.endswith(ref)]
+        """A run by its id, a unique prefix of it, or a unique suffix (the random part charts show).
+
+        Only the store's own entries are searched: a path, `..` or anything with a separator is refused.
+        """
+        if not ref or not ref.strip():
+            raise UsageError("empty run reference; give a run id, or a unique prefix or suffix of one")
+        if "/" in ref or "\\" in ref or "\0" in ref or ref.startswith("."):
+            raise UsageError(f"{ref!r} is not a run reference: give a run id (as `normcompress runs list` "
+                             f"shows it), or a unique prefix or suffix of one, not a path")
+        runs = self.runs()
+        matches = ([r for r in runs if r.id == ref] or [r for r in runs if r.id.startswith(ref)]
+                   or [r for r in runs if r.id.endswith(ref)])
         if not matches:
             raise StoreError(f"no run {ref!r} in {self.root}")
         if len(matches) > 1:
@@ -348,9 +524,21 @@ class RunStore:
         return matches[0]
 
     def remove(self, run: Run) -> None:
-        if run.is_live():
-            raise StoreError(f"run {run.id} is being trained; stop it before removing it")
+        """Delete a run: only a real directory directly inside this store, named as a run, holding a
+        run's config.json, and not being trained. It leaves the store in one rename, then is deleted."""
+        path = run.path
         try:
-            shutil.rmtree(run.path)
-        except OSError as exc:
-            raise StoreError(f"cannot remove {run.path}: {_describe_os_error(exc)}") from exc
+            inside = path.parent.resolve(strict=True) == self.root.resolve(strict=True)
+            info = os.lstat(path)
+        except OSError:
+            raise StoreError(f"no run {run.id!r} in {self.root}") from None
+        if not (inside and RUN_ID.fullmatch(path.name) and stat.S_ISDIR(info.st_mode)
+                and os.path.isfile(path / "config.json") and not os.path.islink(path / "config.json")):
+            raise StoreError(f"{path} is not a run of the store {self.root}; nothing was removed")
+        with run.hold():  # refuses a run being trained, and keeps a resume from starting meanwhile
+            doomed = self.root / f".removing-{os.getpid()}-{secrets.token_hex(4)}"
+            try:
+                os.rename(path, doomed)
+            except OSError as exc:
+                raise StoreError(f"cannot remove {path}: {describe_os_error(exc)}") from None
+        shutil.rmtree(doomed, ignore_errors=True)  # what a failure leaves is stale, and removed later

@@ -5,14 +5,15 @@ re-running a study trains only what is missing and resumes what was interrupted.
 """
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from .errors import UsageError
 from .losses import parse_norm
-from .runs import Run, RunStore
-from .train import Event, TrainConfig, train
+from .config import TrainConfig
+from .events import Event
+from .runs import Run, RunStore, Status
+from .train import train
 
 # Fields that do not change what a run computes (beyond float rounding: the device, the memory
 # layout, compilation), so a run that differs only in them is reused.
@@ -60,7 +61,6 @@ class StudyProgress:
     total: int
     label: str  # the run just started or finished, e.g. "L1 seed 2"
     state: str  # reused | training | resuming | finished
-    eta_s: float | None
 
 
 def _identity(config: dict) -> dict:
@@ -72,7 +72,7 @@ def find_run(store: RunStore, config: TrainConfig, statuses: tuple[str, ...]) ->
     wanted = _identity(asdict(config))
     for run in reversed(store.runs()):
         info = run.info()
-        if info.status in statuses and _identity(info.config) == wanted:
+        if info.status in statuses and info.config and _identity(asdict(info.config)) == wanted:
             return run
     return None
 
@@ -97,16 +97,13 @@ def run_study(
         done = find_run(store, config, ("completed",))
         if done:
             results[index] = done
-            report(StudyProgress(len(results), len(configs), _label(config), "reused", None))
+            report(StudyProgress(len(results), len(configs), _label(config), "reused"))
         else:
             pending.append((index, config, find_run(store, config, ("interrupted",))))
-    started = time.perf_counter()
-    trained = 0
     lock = threading.Lock()
     errors: list[BaseException] = []
 
     def worker(device: str) -> None:
-        nonlocal trained
         while not errors and not (cancel and cancel.is_set()):
             with lock:
                 if not pending:
@@ -114,19 +111,17 @@ def run_study(
                 index, config, interrupted = pending.pop(0)
             config.device = device
             report(StudyProgress(len(results), len(configs), _label(config),
-                                 "resuming" if interrupted else "training", _eta(started, trained, len(pending))))
+                                 "resuming" if interrupted else "training"))
             try:
                 run = train(config, store, on_event, cancel, resume=interrupted.id if interrupted else None)
             except BaseException as exc:  # handed to the caller's thread below
                 errors.append(exc)
                 return
-            if run.info().status != "completed":
+            if run.info().status != Status.COMPLETED:
                 return  # cancelled
             with lock:
                 results[index] = run
-                trained += 1
-            report(StudyProgress(len(results), len(configs), _label(config), "finished",
-                                 _eta(started, trained, len(pending))))
+            report(StudyProgress(len(results), len(configs), _label(config), "finished"))
 
     if len(study.devices) == 1:
         worker(study.devices[0])  # in this thread, so Ctrl-C reaches the training loop
@@ -144,6 +139,3 @@ def run_study(
 def _label(config: TrainConfig) -> str:
     return f"{config.norm} seed {config.seed}"
 
-
-def _eta(started: float, trained: int, remaining: int) -> float | None:
-    return (time.perf_counter() - started) / trained * remaining if trained else None

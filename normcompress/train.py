@@ -11,114 +11,27 @@ import platform
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 import torch
 
 from . import distributed
-from .data import ImageData, check_dataset, load_data
+from .config import TrainConfig
+from .data import load_data
 from .devices import resolve_device
 from .errors import NormcompressError, UsageError
+from .events import EpochEnd, Event, Notice, RunEnded, RunStarted, StepProgress
 from .images import comparison_grid, write_png
-from .losses import parse_norm
+from .losses import Norm, parse_norm
 from .metrics import per_image_errors, summarize, to_float
-from .model import MODELS, build_model
+from .model import build_model
 from .prior import GaussianPrior, RateTraining, latent_channels
-from .runs import Run, RunStore, StoreError
+from .runs import Run, RunStore, Status, StoreError, Summary
 
 PREVIEW_IMAGES = 8
-AMP_MODES = ("off", "bf16")
 _MODEL_INIT_LOCK = threading.Lock()
-
-
-@dataclass
-class TrainConfig:
-    norm: str = "L2"
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    device: str = "auto"
-    dataset: str = "cifar10"
-    data_dir: str = "data"
-    seed: int = 0
-    limit: int | None = None
-    model: str = "seed"
-    image_size: int = 32
-    amp: str = "off"  # off | bf16: autocast the forward pass to bfloat16 (CPU AMX, or CUDA)
-    channels_last: bool | None = None  # None: channels-last on the CPU (measured faster), not on CUDA (not yet measured)
-    compile: bool = False  # torch.compile the model for training
-    rate_lambda: float = 0.0  # > 0: noisy latents, a learned prior, loss = norm + rate_lambda * bits per pixel
-
-    def validated(self) -> "TrainConfig":
-        """Check every field and canonicalise the norm; raise UsageError on the first bad one."""
-        self.norm = parse_norm(self.norm).name
-        check_dataset(self.dataset)
-        if self.model not in MODELS:
-            raise UsageError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
-        for name, low in (("epochs", 1), ("batch_size", 1)):
-            if getattr(self, name) < low:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least {low}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise UsageError("--lr must be a positive number")
-        if not (self.rate_lambda >= 0 and math.isfinite(self.rate_lambda)):
-            raise UsageError("--rate-lambda must be a number >= 0")
-        if self.amp not in AMP_MODES:
-            raise UsageError(f"unknown --amp {self.amp!r}; choose one of: {', '.join(AMP_MODES)}")
-        return self
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-
-# -- events ------------------------------------------------------------------------------------
-@dataclass
-class Notice:
-    message: str
-
-
-@dataclass
-class RunStarted:
-    run_id: str
-    run_dir: str
-    config: TrainConfig
-    device: str
-    data_source: str
-    train_images: int
-    val_images: int
-    start_epoch: int  # epochs already done (a resumed run starts past 0)
-
-
-@dataclass
-class StepProgress:
-    epoch: int  # 1-based, the epoch under way
-    epochs: int
-    step: int
-    steps: int
-    loss: float  # running mean of this epoch's training loss
-    images_per_s: float
-    eta_s: float
-    step_losses: list[float] = field(default_factory=list)  # each step's loss since the last StepProgress
-
-
-@dataclass
-class EpochEnd:
-    epoch: int
-    epochs: int
-    record: dict  # the metrics.jsonl line: epoch, loss, validation metrics, time
-
-
-@dataclass
-class RunEnded:
-    run_id: str
-    status: str  # completed | interrupted | failed
-    message: str
-    summary: dict = field(default_factory=dict)
-
-
-Event = Notice | RunStarted | StepProgress | EpochEnd | RunEnded
+SUMMARY_EXCLUDES = ("epoch", "images_per_s", "epoch_time_s", "step_losses")  # per-epoch facts, not final metrics
 
 
 def uses_channels_last(config: TrainConfig, device: torch.device) -> bool:
@@ -145,6 +58,36 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+@dataclass
+class _Session:
+    """Everything one training process holds for one run; built once by _setup."""
+
+    run: Run | None  # None on ranks other than 0, which write nothing
+    config: TrainConfig
+    norm: Norm
+    model: torch.nn.Module
+    step_model: torch.nn.Module  # what a step calls: the model, wrapped for the rate term, DDP, compile
+    prior: GaussianPrior | None
+    optimizer: torch.optim.Optimizer
+    train_images: torch.Tensor  # uint8 on the device
+    val_images: torch.Tensor
+    preview: torch.Tensor
+    device: torch.device
+    ranks: distributed.Ranks
+    summary: Summary
+    history: list[dict]
+    start_epoch: int
+    emit: Callable[[Event], None]
+    cancel: threading.Event
+    progress_interval_s: float
+
+    @property
+    def steps(self) -> int:
+        # Every rank needs an image in every step, so a last batch smaller than the world is dropped.
+        n, batch = len(self.train_images), self.config.batch_size
+        return n // batch + (1 if n % batch >= self.ranks.world else 0)
+
+
 def train(
     config: TrainConfig,
     store: RunStore,
@@ -161,61 +104,60 @@ def train(
     and re-raises KeyboardInterrupt after saving the run as interrupted.
     """
     emit = on_event or (lambda event: None)
-    cancel = cancel or threading.Event()
-    if resume:
-        run = store.get(resume)
-        previous = run.info()
-        if previous.status == "completed":
-            raise UsageError(f"run {run.id} is already completed ({previous.epochs_done} epochs)")
-        if previous.problem and "checkpoint.pt" not in previous.problem:
-            raise StoreError(f"run {run.id} is damaged: {previous.problem}")
-        config = TrainConfig.from_dict(run.config()).validated()
-        # Resume on the data that was really used (the sample, after a CIFAR-10 fallback).
-        config.dataset = previous.summary.get("data", config.dataset)
+    run = None
+    if resume is not None:
+        run, config = _resumable(store, resume)
     else:
         config.validated()
-        run = None
     ranks, device, created_group = distributed.start(resolve_device(config.device))
+    if not ranks.is_main:
+        emit = lambda event: None  # noqa: E731  (rank 0 speaks for the run)
     completed = False
     try:
-        result = _train_ranked(config, store, emit, cancel, run, resume, progress_interval_s, ranks, device)
+        run = _train_process(run, config, store, device, ranks, resume is not None, emit, cancel or threading.Event(),
+                             progress_interval_s)
         completed = True
-        return result
+        return run
     finally:
         distributed.finish(created_group, completed)
 
 
-def _train_ranked(config, store, emit, cancel, run, resume, progress_interval_s, ranks, device) -> Run | None:
-    if not ranks.is_main:
-        emit = lambda event: None  # noqa: E731  (rank 0 speaks for the run)
+def _train_process(run, config, store, device, ranks, resuming, emit, cancel, progress_interval_s) -> Run | None:
+    """This process's part of the run. Its session (the DDP wrapper among it) is gone when it returns,
+    before the process group is torn down: gloo threads outliving the group aborted the process at exit."""
     data = load_data(config.dataset, config.data_dir, config.limit, config.image_size, lambda m: emit(Notice(m)))
-    summary = {
-        "status": "running",
-        "epochs_done": 0,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "data": data.source,
-        "notices": data.notices,
-        "train_images": len(data.train),
-        "val_images": len(data.val),
-        "versions": package_versions(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "wall_time_s": 0.0,
-        "metrics": {},
-    }
+    summary = Summary(
+        Status.RUNNING, device=str(device), device_name=_device_name(device), data=data.source,
+        notices=data.notices, train_images=len(data.train), val_images=len(data.val), versions=package_versions(),
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
     if ranks.is_main and run is None:
-        run = store.create(asdict(config), summary)
+        run = store.create(config, summary)
     # Other ranks write nothing (they only read a resumed run's checkpoint), so they hold no lock.
     with run.hold() if ranks.is_main else contextlib.nullcontext():
-        _train_run(run, config, data, device, summary, emit, cancel, resume is not None, progress_interval_s, ranks)
+        _train_loop(_setup(run, config, data, device, ranks, summary, resuming, emit, cancel, progress_interval_s))
     return run if ranks.is_main else None
 
 
-def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resuming, progress_interval_s,
-               ranks: distributed.Ranks = distributed.Ranks()) -> None:
-    """The training loop. Only rank 0 (`ranks.is_main`) writes to `run`; other ranks only read it."""
-    norm = parse_norm(config.norm)
-    record = ranks.is_main
+def _resumable(store: RunStore, ref: str) -> tuple[Run, TrainConfig]:
+    """The run to resume and its own configuration, on the data it really used."""
+    run = store.get(ref)
+    previous = run.info()
+    if previous.status == Status.COMPLETED:
+        raise UsageError(f"run {run.id} is already completed ({previous.epochs_done} epochs)")
+    if previous.problem and "checkpoint.pt" not in previous.problem:
+        raise StoreError(f"run {run.id} is damaged: {previous.problem}")
+    config = run.train_config()
+    config.dataset = previous.data_source  # the sample, after a CIFAR-10 fallback
+    return run, config
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+
+
+def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, progress_interval_s) -> _Session:
+    """Data on the device, the model (restored on a resume), its optimizer and wrappers."""
     # The data goes to the device (and its layout) first: on the CPU a channels-last copy of the training
     # images then replaces the original before the model and optimizer (which imports torch._dynamo) add theirs.
     memory_format = torch.channels_last if uses_channels_last(config, device) else torch.contiguous_format
@@ -227,22 +169,15 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
         model = build_model(config.model).to(device)
     prior = GaussianPrior(latent_channels(model, config.image_size)).to(device) if config.rate_lambda > 0 else None
     optimizer = torch.optim.Adam([*model.parameters(), *(prior.parameters() if prior else [])], lr=config.lr)
-    start_epoch, wall_time, history = 0, 0.0, []
+    start_epoch, history = 0, []
     if resuming:
         before = run.summary()
-        wall_time = before.get("wall_time_s", 0.0)
-        summary["started_at"] = before.get("started_at", summary["started_at"])
+        summary.wall_time_s, summary.started_at = before.wall_time_s, before.started_at or summary.started_at
         if run.checkpoint_path.exists():
-            state = run.load_checkpoint(device)
-            model.load_state_dict(state["model"])
-            if prior is not None:
-                prior.load_state_dict(state["prior"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["rng"])
-            start_epoch = state["epoch"]
-        history = run.keep_metrics_through(start_epoch) if record else []
-    summary.update(epochs_done=start_epoch, wall_time_s=wall_time, metrics=_final(history))
-    if record:
+            start_epoch = _restore(run, run.load_checkpoint(device), model, prior, optimizer, config)
+        history = run.keep_metrics_through(start_epoch) if ranks.is_main else []
+    summary.epochs_done, summary.metrics = start_epoch, _final(history)
+    if ranks.is_main:
         run.write_summary(summary)
 
     model = model.to(memory_format=memory_format)
@@ -252,120 +187,137 @@ def _train_run(run, config, data: ImageData, device, summary, emit, cancel, resu
                                                                else None)
     step_model = torch.compile(step_model) if config.compile else step_model
     preview = val_images[torch.linspace(0, len(val_images) - 1, PREVIEW_IMAGES).long().unique()]
-    n, batch = len(train_images), config.batch_size
-    # Every rank needs an image in every step, so a last batch smaller than the world is dropped.
-    steps = n // batch + (1 if n % batch >= ranks.world else 0)
-    if record:
-        emit(RunStarted(run.id, str(run.path), config, str(device), data.source, n, len(val_images), start_epoch))
+    return _Session(run if ranks.is_main else None, config, parse_norm(config.norm), model, step_model, prior,
+                    optimizer, train_images, val_images, preview, device, ranks, summary, history, start_epoch, emit,
+                    cancel, progress_interval_s)
 
-    started = time.perf_counter()
-    status, message = "running", ""
+
+def _restore(run: Run, state: dict, model, prior, optimizer, config: TrainConfig) -> int:
+    """Load a checkpoint into the model, prior and optimizer; return its epoch. A checkpoint that does
+    not fit this run (another model's weights, missing parts) is reported as damage, never trained on."""
     try:
-        for epoch in range(start_epoch, config.epochs):
-            epoch_start = time.perf_counter()
-            # The order of each epoch depends on (seed, epoch) alone, so a resumed run sees the same batches.
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch))
-            order = order.to(device)
-            loss_sum = torch.zeros((), device=device)
-            step_losses = torch.empty(steps, device=device)  # read with loss_sum, never a sync per step
-            epoch_step_losses: list[float] = []
-            local_seen = 0
-            last_report = epoch_start
-            for step in range(steps):
-                if cancel.is_set():
-                    raise Cancelled
-                target = to_float(train_images[ranks.share(order[step * batch : (step + 1) * batch])])
-                with torch.autocast(device.type, torch.bfloat16, enabled=config.amp == "bf16"):
-                    output = step_model(target)
-                if prior is not None:
-                    output, bpp = output
-                    loss = norm(output.float(), target) + config.rate_lambda * bpp.float()
-                else:
-                    loss = norm(output.float(), target)  # the norm itself in float32
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.detach() * len(target)
-                step_losses[step] = loss.detach()
-                local_seen += len(target)
-                now = time.perf_counter()
-                if now - last_report >= progress_interval_s or step == steps - 1:
-                    last_report = now
-                    seen = min((step + 1) * batch, n)
-                    # The one host sync, at the progress rate: the running sum and the steps since the last report.
-                    values = torch.cat([loss_sum.view(1), step_losses[len(epoch_step_losses) : step + 1]]).tolist()
-                    mean_loss, fresh = values[0] / local_seen, values[1:]
-                    epoch_step_losses += fresh
-                    if not math.isfinite(mean_loss):
-                        raise TrainingFailed(
-                            f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; "
-                            f"try a smaller --lr than {config.lr:g}"
-                        )
-                    rate = seen / (now - epoch_start)
-                    remaining = (config.epochs - epoch) * n - seen
-                    emit(StepProgress(epoch + 1, config.epochs, step + 1, steps, mean_loss, rate, remaining / rate,
-                                      fresh))
-            train_time = time.perf_counter() - epoch_start
-            totals = ranks.sum(torch.stack([loss_sum, torch.tensor(float(local_seen), device=device)]))
-            metrics = summarize(ranks.gather(per_image_errors(model, ranks.share(val_images))))
-            line = {
-                "epoch": epoch + 1,
-                "loss": (totals[0] / totals[1]).item(),
-                **metrics,
-                "images_per_s": totals[1].item() / train_time,
-                "epoch_time_s": time.perf_counter() - epoch_start,
-                "step_losses": [float(f"{v:.6g}") for v in epoch_step_losses],  # rank 0's batches under DDP
-            }
-            history.append(line)
-            if not record:
-                continue
-            # Metrics first, checkpoint second: a crash between them leaves a line that resume drops.
-            run.append_metrics(line)
-            run.save_checkpoint(
-                {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                 "rng": torch.get_rng_state(), "norm": config.norm, "model_name": config.model,
-                 **({"prior": prior.state_dict()} if prior is not None else {})}
-            )
-            _write_preview(model, preview, run)
-            summary.update(
-                epochs_done=epoch + 1,
-                wall_time_s=wall_time + time.perf_counter() - started,
-                metrics=_final(history),
-            )
-            run.write_summary(summary)
-            emit(EpochEnd(epoch + 1, config.epochs, line))
-        status, message = "completed", f"completed {config.epochs} epochs"
+        epoch = state["epoch"]
+        if not isinstance(epoch, int) or not 0 <= epoch <= config.epochs:
+            raise ValueError(f"epoch {epoch!r}")
+        model.load_state_dict(state["model"])
+        if prior is not None:
+            prior.load_state_dict(state["prior"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        reason = f"lacks {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+        raise StoreError(f"run {run.id} is damaged: checkpoint.pt does not fit the run ({reason})") from None
+    return epoch
+
+
+def _train_loop(s: _Session) -> None:
+    """Epochs from the checkpoint's to the config's; the run's summary records how it ended."""
+    if s.run:
+        s.emit(RunStarted(s.run.id, s.config, str(s.device), s.summary.data, len(s.train_images), len(s.val_images),
+                          s.start_epoch))
+    started, wall_before = time.perf_counter(), s.summary.wall_time_s
+    status, message = Status.RUNNING, ""
+    try:
+        for epoch in range(s.start_epoch, s.config.epochs):
+            record = _train_epoch(s, epoch)
+            s.history.append(record)
+            if s.run:
+                _save_epoch(s, record, wall_before + time.perf_counter() - started)
+        status, message = Status.COMPLETED, f"completed {s.config.epochs} epochs"
     except Cancelled:
-        status, message = "interrupted", f"stopped after {summary['epochs_done']} complete epoch(s)"
+        status, message = Status.INTERRUPTED, f"stopped after {s.summary.epochs_done} complete epoch(s)"
     except KeyboardInterrupt:
-        status, message = "interrupted", f"interrupted after {summary['epochs_done']} complete epoch(s)"
+        status, message = Status.INTERRUPTED, f"interrupted after {s.summary.epochs_done} complete epoch(s)"
         raise
     except TrainingFailed as exc:
-        status, message = "failed", str(exc)
+        status, message = Status.FAILED, str(exc)
         raise
     except BaseException as exc:
-        status, message = "failed", f"{type(exc).__name__}: {exc}"
+        status, message = Status.FAILED, f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        summary.update(
-            status=status,
-            message=message,
-            wall_time_s=wall_time + time.perf_counter() - started,
-            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        )
-        if record:
+        s.summary.status, s.summary.message = status, message
+        s.summary.wall_time_s = wall_before + time.perf_counter() - started
+        s.summary.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        if s.run:
             try:
-                run.write_summary(summary)
-            except StoreError:
+                s.run.write_summary(s.summary)
+            except NormcompressError:
                 pass  # the disk is full: the previous summary stays, and `running` with a free lock reads as interrupted
-            emit(RunEnded(run.id, status, message, summary))
+            s.emit(RunEnded(s.run.id, str(status), message))
+
+
+def _train_epoch(s: _Session, epoch: int) -> dict:
+    """One pass over the training images, then the validation metrics: the epoch's metrics.jsonl record."""
+    config, device, n, batch, steps = s.config, s.device, len(s.train_images), s.config.batch_size, s.steps
+    epoch_start = last_report = time.perf_counter()
+    # The order of each epoch depends on (seed, epoch) alone, so a resumed run sees the same batches.
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)).to(device)
+    loss_sum = torch.zeros((), device=device)
+    step_losses = torch.empty(steps, device=device)  # read with loss_sum, never a sync per step
+    reported: list[float] = []
+    local_seen = 0
+    for step in range(steps):
+        if s.cancel.is_set():
+            raise Cancelled
+        target = to_float(s.train_images[s.ranks.share(order[step * batch : (step + 1) * batch])])
+        with torch.autocast(device.type, torch.bfloat16, enabled=config.amp == "bf16"):
+            output = s.step_model(target)
+        if s.prior is not None:
+            output, bpp = output
+            loss = s.norm(output.float(), target) + config.rate_lambda * bpp.float()
+        else:
+            loss = s.norm(output.float(), target)  # the norm itself in float32
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        s.optimizer.step()
+        loss_sum += loss.detach() * len(target)
+        step_losses[step] = loss.detach()
+        local_seen += len(target)
+        now = time.perf_counter()
+        if now - last_report >= s.progress_interval_s or step == steps - 1:
+            last_report = now
+            # The one host sync, at the progress rate: the running sum and the steps since the last report.
+            values = torch.cat([loss_sum.view(1), step_losses[len(reported) : step + 1]]).tolist()
+            mean_loss, fresh = values[0] / local_seen, values[1:]
+            reported += fresh
+            if not math.isfinite(mean_loss):
+                raise TrainingFailed(f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; "
+                                     f"try a smaller --lr than {config.lr:g}")
+            seen = min((step + 1) * batch, n)
+            s.emit(StepProgress(epoch + 1, config.epochs, step + 1, steps, mean_loss, seen / (now - epoch_start), fresh))
+    train_time = time.perf_counter() - epoch_start
+    totals = s.ranks.sum(torch.stack([loss_sum, torch.tensor(float(local_seen), device=device)]))
+    metrics = summarize(s.ranks.gather(per_image_errors(s.model, s.ranks.share(s.val_images))))
+    return {
+        "epoch": epoch + 1,
+        "loss": (totals[0] / totals[1]).item(),
+        **metrics,
+        "images_per_s": totals[1].item() / train_time,
+        "epoch_time_s": time.perf_counter() - epoch_start,
+        "step_losses": [float(f"{v:.6g}") for v in reported],  # rank 0's batches under DDP
+    }
+
+
+def _save_epoch(s: _Session, record: dict, wall_time_s: float) -> None:
+    """Metrics first, checkpoint second: a crash between them leaves a line that resume drops."""
+    s.run.append_metrics(record)
+    s.run.save_checkpoint(
+        {"model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(), "epoch": record["epoch"],
+         "rng": torch.get_rng_state(), "norm": s.config.norm, "model_name": s.config.model,
+         **({"prior": s.prior.state_dict()} if s.prior is not None else {})}
+    )
+    _write_preview(s.model, s.preview, s.run)
+    s.summary.epochs_done, s.summary.wall_time_s, s.summary.metrics = record["epoch"], wall_time_s, _final(s.history)
+    s.run.write_summary(s.summary)
+    s.emit(EpochEnd(record["epoch"], s.config.epochs, record))
 
 
 def _final(history: list[dict]) -> dict:
     """The last epoch's validation metrics plus the best PSNR so far, for summary.json."""
     if not history:
         return {}
-    last = {k: v for k, v in history[-1].items() if k not in ("epoch", "images_per_s", "epoch_time_s")}
+    last = {k: v for k, v in history[-1].items() if k not in SUMMARY_EXCLUDES}
     return {**last, "best_psnr": max(r["psnr"] for r in history)}
 
 

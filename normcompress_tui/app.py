@@ -15,10 +15,13 @@ from textual.widgets import Button, Footer, Header
 from .widgets.preview import ReconstructionPreview  # noqa: I001
 
 from normcompress.charts import SMOOTHING_CHOICES
+from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
+from normcompress.events import EpochEnd, Notice, RunEnded, RunStarted, StepProgress
 from normcompress.metrics import ALL_METRICS
-from normcompress.runs import RUNS_DIR_ENV, RunStore
-from normcompress.train import EpochEnd, Notice, RunEnded, RunStarted, StepProgress, TrainConfig, train
+from normcompress.runs import RUNS_DIR_ENV, Run, RunStore
+from normcompress.text import printable
+from normcompress.train import train
 
 from .messages import TrainingError, TrainingEvent, TrainingStopped
 from .screens import ConfirmScreen, DetailsScreen
@@ -50,7 +53,7 @@ class NormcompressApp(App):
         self.sub_title = str(self.store.root)
         self.cancel = threading.Event()
         self.training = False
-        self.current_run: str | None = None
+        self.current_run: Run | None = None
         self._quit_when_stopped = False
 
     def compose(self) -> ComposeResult:
@@ -64,6 +67,11 @@ class NormcompressApp(App):
                 yield TrainingProgress()
                 yield RunsTable()
         yield Footer(compact=True, show_command_palette=False)
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification as plain text: messages carry file names, norms and stored strings."""
+        super().notify(printable(message), title=printable(title), severity=severity, timeout=timeout, markup=False)
 
     def on_mount(self) -> None:
         self.refresh_runs()
@@ -86,17 +94,22 @@ class NormcompressApp(App):
             except NormcompressError as exc:
                 self.notify(str(exc), severity="error")
                 return
-        self.query_one(LossChart).set_overlay(info.id, f"{info.norm} {info.id[-6:]}", records)
+        self.query_one(LossChart).set_overlay(info.id, info.label, records)
 
     @on(RunsTable.RowHighlighted)
     def run_highlighted(self, message: RunsTable.RowHighlighted) -> None:
         info = self.query_one(RunsTable).infos.get(message.row_key.value)
         if info and not self.training:
-            self.query_one(ReconstructionPreview).show(info.path / "recon.png", f"{info.norm} {info.id[-6:]}")
+            self.query_one(ReconstructionPreview).show(info.path / "recon.png", info.label)
 
     @on(RunsTable.DetailsRequested)
     def open_details(self, message: RunsTable.DetailsRequested) -> None:
-        self.push_screen(DetailsScreen(self.store.get(message.info.id)))
+        try:
+            run = self.store.get(message.info.id)
+        except NormcompressError as exc:  # removed (or damaged) since the table was drawn
+            self.notify(str(exc), severity="error")
+            return
+        self.push_screen(DetailsScreen(run))
 
     @on(RunsTable.DeleteRequested)
     def delete_run(self, message: RunsTable.DeleteRequested) -> None:
@@ -150,28 +163,27 @@ class NormcompressApp(App):
             self.post_message(TrainingStopped())
 
     def on_training_event(self, message: TrainingEvent) -> None:
-        event = message.event
-        progress = self.query_one(TrainingProgress)
-        if isinstance(event, StepProgress):
-            progress.step(event)
-            self.query_one(LossChart).add_steps(event.epoch, event.step, event.steps, event.step_losses)
-        elif isinstance(event, EpochEnd):
-            progress.epoch_end(event)
-            self.query_one(LossChart).add_epoch(event.record)
-            run = self.store.get(self.current_run)
-            self.query_one(ReconstructionPreview).show(run.recon_path, f"{event.record['epoch']} epochs, live")
-            self.refresh_runs()
-        elif isinstance(event, RunStarted):
-            self.current_run = event.run_id
-            self.query_one(LossChart).start_run(f"{event.config.norm} {event.run_id[-6:]}")
-            progress.started(event)
-            self.refresh_runs()
-        elif isinstance(event, RunEnded):
-            progress.finished(event.status, event.message)
-            self.notify(f"{event.run_id}: {event.message}", severity="information" if
-                        event.status == "completed" else "warning")
-        elif isinstance(event, Notice):
-            self.notify(event.message, title="Notice", severity="warning", timeout=10)
+        progress, chart = self.query_one(TrainingProgress), self.query_one(LossChart)
+        match message.event:
+            case StepProgress() as event:
+                progress.step(event)
+                chart.add_steps(event.epoch, event.step, event.steps, event.step_losses)
+            case EpochEnd() as event:
+                progress.epoch_end(event)
+                chart.add_epoch(event.record)
+                self.query_one(ReconstructionPreview).show(self.current_run.recon_path, f"{event.epoch} epoch{'s' * (event.epoch > 1)}, live")
+                self.refresh_runs()
+            case RunStarted() as event:
+                self.current_run = Run(self.store.root / event.run_id)
+                chart.start_run(f"{event.config.norm} {event.run_id[-6:]}")
+                progress.started(event)
+                self.refresh_runs()
+            case RunEnded() as event:
+                progress.finished(event.status, event.message)
+                self.notify(f"{event.run_id}: {event.message}",
+                            severity="information" if event.status == "completed" else "warning")
+            case Notice() as event:
+                self.notify(event.message, title="Notice", severity="warning", timeout=10)
 
     def on_training_error(self, message: TrainingError) -> None:
         self.notify(message.message, title="Training stopped", severity="error", timeout=10)
@@ -219,8 +231,8 @@ def run(
 ) -> None:
     """The normcompress terminal app: pick a norm, train, watch the loss live, compare runs.
 
-    Keys: s start, x stop, m next metric, l log scale, q quit; in the runs table Space overlays a run
-    on the chart, Enter opens it, d deletes it.
+    Keys: s start, x stop, m next metric, l log scale, a smoothing, q quit; in the runs table Space
+    overlays a run on the chart, Enter opens it, d deletes it.
     """
     NormcompressApp(RunStore(runs_dir)).run()
 

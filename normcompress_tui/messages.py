@@ -2,7 +2,7 @@
 
 from textual.message import Message
 
-from normcompress.train import Event
+from normcompress.events import Event
 
 
 class TrainingEvent(Message):

@@ -1,5 +1,8 @@
 """Modal screens: a run's details, and a yes/no confirmation."""
 
+from dataclasses import asdict
+
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -8,6 +11,7 @@ from textual.widgets import Button, DataTable, Label, Static
 
 from normcompress.errors import NormcompressError
 from normcompress.runs import Run
+from normcompress.text import printable
 
 from .widgets.preview import ReconstructionPreview
 
@@ -25,12 +29,15 @@ class DetailsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         info = self.run.info()
-        config = "  ".join(f"{k}={v}" for k, v in info.config.items())
+        config = "  ".join(f"{k}={v}" for k, v in (asdict(info.config) if info.config else {}).items())
         summary = info.summary
+        message = summary.message if summary else ""
         with Vertical(id="details"):
-            yield Static(f"[b]{info.id}[/]  {info.status}  {summary.get('message', '')}", id="details-title")
-            yield Static(f"{config}\ndata={summary.get('data', '-')}  device={summary.get('device', '-')}"
-                         + (f"\n[red]damaged: {info.problem}[/]" if info.problem else ""), id="details-config")
+            yield Static(Text.assemble((info.id, "bold"), f"  {info.status}  ", printable(message)), id="details-title")
+            where = f"data={info.data_source}  device={summary.device if summary else '-'}"
+            yield Static(Text.assemble(printable(f"{config}\n{where}"),
+                                       (printable(f"\ndamaged: {info.problem}"), "red") if info.problem else ""),
+                         id="details-config")
             yield DataTable(id="details-epochs", cursor_type="row")
             yield ReconstructionPreview(id="details-preview")
 
@@ -43,7 +50,7 @@ class DetailsScreen(ModalScreen[None]):
             self.notify(str(exc), severity="error")
             records = []
         for r in records:
-            table.add_row(str(r["epoch"]), *(f"{r[c]:.4g}" for c in EPOCH_COLUMNS[1:]))
+            table.add_row(str(r["epoch"]), *("-" if r.get(c) is None else f"{r[c]:.4g}" for c in EPOCH_COLUMNS[1:]))
         self.query_one(ReconstructionPreview).show(self.run.recon_path, "originals / reconstructions / |error|")
 
 
@@ -56,7 +63,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Label(self.question)
+            yield Label(Text(printable(self.question)))
             with Horizontal():
                 yield Button("Yes (y)", id="yes", variant="error", compact=True)
                 yield Button("No (n)", id="no", compact=True)

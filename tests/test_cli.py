@@ -43,9 +43,9 @@ def test_train_prints_progress_and_the_run(run_cli, runs_dir):
 def test_quiet_prints_only_the_run(run_cli, runs_dir):
     code, out, err = run_cli("train", "-q", *QUICK)
     assert code == 0 and err == "" and len(out.split()) == 2
-    assert RunStore(runs_dir).get(out.split()[0]).config()["channels_last"] is None  # auto: decided by the device
+    assert RunStore(runs_dir).get(out.split()[0]).train_config().channels_last is None  # auto: decided by the device
     code, out, _ = run_cli("train", "-q", "--no-channels-last", *QUICK)
-    assert code == 0 and RunStore(runs_dir).get(out.split()[0]).config()["channels_last"] is False
+    assert code == 0 and RunStore(runs_dir).get(out.split()[0]).train_config().channels_last is False
 
 
 def test_offline_cifar10_falls_back_with_a_notice(run_cli, runs_dir, tmp_path, monkeypatch):
@@ -54,7 +54,7 @@ def test_offline_cifar10_falls_back_with_a_notice(run_cli, runs_dir, tmp_path, m
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
     code, out, err = run_cli("train", "--limit", "128", "--epochs", "1", "--data-dir", str(tmp_path))
     assert code == 0 and "notice: CIFAR-10 is not in" in err and "embedded sample" in err
-    assert RunStore(runs_dir).get(out.split()[0]).summary()["data"] == "sample"
+    assert RunStore(runs_dir).get(out.split()[0]).summary().data == "sample"
 
 
 def test_runs_list_show_compare(run_cli, two_runs):

@@ -12,6 +12,7 @@ from PIL import Image
 
 from normcompress.codec import CodecError, EntropyModel, decode, encode
 from normcompress.data import load_sample
+from normcompress.model import load_model
 from normcompress.runs import RunStore
 from normcompress.train import TrainConfig, train
 
@@ -21,7 +22,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("codec")
     store = RunStore(root / "runs")
     run = train(TrainConfig(norm="L2", epochs=1, dataset="synthetic", limit=256, device="cpu"), store)
-    model = run.load_model()
+    model = load_model(run)
     return store, run, model, EntropyModel.for_run(run, model)
 
 
@@ -233,7 +234,7 @@ def test_rate_lambda_trains_a_prior_and_trades_bits(tmp_path):
     for rate_lambda in (0.001, 0.3):
         run = rate_run(store, rate_lambda)
         assert set(run.load_checkpoint()["prior"]) == {"mean", "log_scale"}
-        model = run.load_model()
+        model = load_model(run)
         entropy = EntropyModel.for_run(run, model)
         assert entropy.default_step == 1.0 and not (run.path / "entropy.json").exists()  # the learned prior
         encoded = encode(run, model, entropy, source)

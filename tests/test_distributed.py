@@ -24,16 +24,21 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert run.info().status == "completed"
     single = train(TrainConfig(norm="L2", epochs=2, dataset="synthetic", limit=512, device="cpu", batch_size=64),
                    RunStore(tmp_path / "single"))
+    # Not bit-equal: two processes sum the gradients in another order (gloo's all-reduce), and 16 steps
+    # carry the float32 rounding forward. Means over 512 images stay within 0.1%; the worst single pixel
+    # of them (maxabs_worst, one value, not a mean) moves more, so it gets 0.01 (2.5 of 255 levels):
+    # a bug (each rank training on all the data, or on half of it) moves every value far more than that.
     for ddp_epoch, one_epoch in zip(run.metrics(), single.metrics(), strict=True):
-        for key in ("loss", "psnr", "mse", "mae", "ssim", "maxabs_worst"):
-            assert ddp_epoch[key] == pytest.approx(one_epoch[key], rel=1e-3, abs=1e-4), key
+        for key in ("loss", "psnr", "mse", "mae", "ssim", "maxabs_mean"):
+            assert ddp_epoch[key] == pytest.approx(one_epoch[key], rel=1e-3), key
+        assert ddp_epoch["maxabs_worst"] == pytest.approx(one_epoch["maxabs_worst"], abs=0.01)
 
 
 def test_a_study_on_two_devices_matches_one_device(tmp_path):
     config = dict(norms=["L2", "L1"], seeds=2, epochs=1, dataset="synthetic", limit=128)
     side_by_side = run_study(StudyConfig(**config, devices=["cpu", "cpu"]), RunStore(tmp_path / "two"))
     one_by_one = run_study(StudyConfig(**config, devices=["cpu"]), RunStore(tmp_path / "one"))
-    assert [(r.config()["norm"], r.config()["seed"]) for r in side_by_side] == \
-        [(r.config()["norm"], r.config()["seed"]) for r in one_by_one]
+    assert [(r.train_config().norm, r.train_config().seed) for r in side_by_side] == \
+        [(r.train_config().norm, r.train_config().seed) for r in one_by_one]
     for a, b in zip(side_by_side, one_by_one):
         assert a.metrics()[-1]["psnr"] == pytest.approx(b.metrics()[-1]["psnr"], abs=1e-6)

@@ -10,11 +10,15 @@ import pytest
 
 from normcompress import runs as runs_module
 from normcompress.errors import UsageError
-from normcompress.runs import RunStore, StoreError, atomic_write
+from normcompress import files as files_module
+from normcompress.config import TrainConfig
+from normcompress.files import atomic_write
+from normcompress.runs import RunStore, StoreError, Summary
 
 
 def make_run(store, norm="L1", summary=None):
-    return store.create({"norm": norm, "epochs": 3}, summary or {"status": "completed", "epochs_done": 0})
+    summary = Summary.from_json(summary or {"status": "completed", "epochs_done": 0})
+    return store.create(TrainConfig(norm=norm, epochs=3).validated(), summary)
 
 
 def test_create_gives_sortable_unique_ids(tmp_path):
@@ -45,8 +49,8 @@ def test_atomic_write_keeps_the_old_file_when_the_disk_is_full(tmp_path, monkeyp
         def write(self, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runs_module, "open", FullDisk, raising=False)
-    with pytest.raises(StoreError, match="disk is full"):
+    monkeypatch.setattr(files_module, "open", FullDisk, raising=False)
+    with pytest.raises(files_module.FileError, match="disk is full"):
         atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["summary.json"]  # the temporary file is gone

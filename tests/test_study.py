@@ -10,7 +10,8 @@ from normcompress.errors import UsageError
 from normcompress.metrics import evaluate
 from normcompress.reconstruct import reconstruct_file, reconstruct_tensor
 from normcompress.report import _separated, mean_std_text, write_report
-from normcompress.runs import RunStore, atomic_write_json
+from normcompress.files import atomic_write_json
+from normcompress.runs import RunStore
 from normcompress.study import StudyConfig, run_study
 from normcompress.train import EpochEnd
 
@@ -27,7 +28,7 @@ def test_study_trains_every_norm_and_seed_and_writes_the_report(tmp_path):
     store = RunStore(tmp_path / "runs")
     progress = []
     runs = run_study(tiny_study(), store, progress.append)
-    assert [(r.config()["norm"], r.config()["seed"]) for r in runs] == [
+    assert [(r.train_config().norm, r.train_config().seed) for r in runs] == [
         ("L2", 0), ("L2", 1), ("0.5*L1+0.5*L2", 0), ("0.5*L1+0.5*L2", 1)]
     assert progress[-1].done == progress[-1].total == 4
     files = write_report(runs, tmp_path / "report")
@@ -130,7 +131,7 @@ def test_reconstruct_keeps_mode_and_size(tmp_path, mode, size):
     rng = np.random.default_rng(0)
     source = tmp_path / f"in-{mode}.png"
     Image.fromarray(rng.integers(0, 255, (size[1], size[0], 4), dtype=np.uint8), "RGBA").convert(mode).save(source)
-    result = reconstruct_file(Identity(), source, tmp_path)
+    result = reconstruct_file(Identity(), source, tmp_path / f"{source.stem}.recon.png")
     with Image.open(result.output) as out:
         assert out.size == size
         assert out.mode == {"L": "L", "RGBA": "RGBA"}.get(mode, "RGB")

@@ -1,12 +1,14 @@
 import errno
+import json
 import threading
 
 import pytest
 import torch
 
-from normcompress import runs as runs_module
+from normcompress import files as files_module
 from normcompress.devices import DeviceError, device_options, resolve_device
 from normcompress.errors import UsageError
+from normcompress.model import load_model
 from normcompress.runs import RunStore, StoreError
 from normcompress.train import (EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig, TrainingFailed, train,
                                 uses_channels_last)
@@ -27,8 +29,8 @@ def test_a_run_trains_saves_and_reports(tmp_path):
     events = []
     run = train(small(), RunStore(tmp_path), events.append, progress_interval_s=0)
     summary = run.summary()
-    assert summary["status"] == "completed" and summary["epochs_done"] == 3 and summary["data"] == "sample"
-    assert set(summary["versions"]) >= {"torch", "python", "normcompress"}
+    assert summary.status == "completed" and summary.epochs_done == 3 and summary.data == "sample"
+    assert set(summary.versions) >= {"torch", "python", "normcompress"}
     history = run.metrics()
     assert [r["epoch"] for r in history] == [1, 2, 3]
     assert set(history[0]) >= {"loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"}
@@ -44,6 +46,10 @@ def test_a_run_trains_saves_and_reports(tmp_path):
         assert sum(record["step_losses"]) / 6 == pytest.approx(record["loss"], rel=1e-5)
     streamed = [loss for e in events if isinstance(e, StepProgress) for loss in e.step_losses]
     assert streamed == pytest.approx([loss for r in history for loss in r["step_losses"]], rel=1e-5)
+    # summary.json holds the final metrics only: not the last epoch's step losses, number or timing.
+    on_disk = json.loads((run.path / "summary.json").read_text())["metrics"]
+    assert set(on_disk) == {"loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst", "best_psnr"}
+    assert on_disk["psnr"] == history[-1]["psnr"] and on_disk["best_psnr"] == max(r["psnr"] for r in history)
 
 
 def test_step_losses_arrive_in_batches_at_the_progress_rate(tmp_path):
@@ -124,7 +130,7 @@ def test_non_finite_loss_fails_the_run_with_a_message(tmp_path):
     with pytest.raises(TrainingFailed, match="non-finite"):
         train(small(lr=1e30, norm="L1"), store, progress_interval_s=0)
     (run,) = store.runs()
-    assert run.info().status == "failed" and "non-finite" in run.summary()["message"]
+    assert run.info().status == "failed" and "non-finite" in run.summary().message
 
 
 def test_a_full_disk_fails_the_run_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
@@ -139,19 +145,19 @@ def test_a_full_disk_fails_the_run_and_keeps_the_last_checkpoint(tmp_path, monke
                 raise OSError(errno.ENOSPC, "No space left on device")
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(runs_module, "open", filling_open, raising=False)
-    with pytest.raises(StoreError, match="disk is full"):
+    monkeypatch.setattr(files_module, "open", filling_open, raising=False)
+    with pytest.raises(files_module.FileError, match="disk is full"):
         train(small(), store)
     (run,) = store.runs()
     assert run.load_checkpoint()["epoch"] == 1
-    assert run.info().status == "failed" and "disk is full" in run.summary()["message"]
+    assert run.info().status == "failed" and "disk is full" in run.summary().message
     assert not [p for p in run.path.iterdir() if p.name.endswith(".tmp")]
 
 
 @pytest.mark.parametrize("norm", ["Linf", "Linf-image", "Lp:3", "0.7*L1+0.3*Linf-image", "0.84*SSIM+0.16*L1"])
 def test_every_norm_family_trains(tmp_path, norm):
     run = train(small(epochs=1, norm=norm, limit=128), RunStore(tmp_path))
-    assert run.info().status == "completed" and run.config()["norm"] == norm
+    assert run.info().status == "completed" and run.train_config().norm == norm
 
 
 def test_bad_config_is_refused_before_a_run_is_created(tmp_path):
@@ -179,13 +185,13 @@ def test_devices():
 
 def test_the_deeper_model_trains(tmp_path):
     run = train(small(epochs=1, model="wide-residual", limit=128), RunStore(tmp_path))
-    assert run.info().status == "completed" and run.load_model().encoder[-1].out_channels == 64
+    assert run.info().status == "completed" and load_model(run).encoder[-1].out_channels == 64
 
 
 def test_a_folder_trains_at_a_larger_image_size(tmp_path, image_folder):
     run = train(small(epochs=1, dataset=f"folder:{image_folder}", image_size=64, limit=None, batch_size=4),
                 RunStore(tmp_path / "runs"))
-    assert run.info().status == "completed" and run.summary()["notices"]  # the two bad files were named
+    assert run.info().status == "completed" and run.summary().notices  # the two bad files were named
     with __import__("PIL").Image.open(run.recon_path) as recon:
         assert recon.height > 3 * 64  # three rows of 64-pixel images, scaled up
 
@@ -213,4 +219,4 @@ def test_unknown_amp_mode_is_a_usage_error(tmp_path):
 def test_compile_trains(tmp_path):
     # torch.compile needs a C++ compiler on the CPU; 128 images in batches of 64 keep one compiled shape
     run = train(small(epochs=1, limit=128, compile=True), RunStore(tmp_path))
-    assert run.info().status == "completed" and run.load_model() is not None
+    assert run.info().status == "completed" and load_model(run) is not None

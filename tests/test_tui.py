@@ -64,7 +64,7 @@ async def test_start_a_run_from_the_controls(tmp_path):
         assert app.training and app.query_one("#start").disabled
         await wait_for(pilot, lambda: not app.training)
         (run,) = store.runs()
-        assert run.info().status == "completed" and run.config()["dataset"] == "synthetic"
+        assert run.info().status == "completed" and run.train_config().dataset == "synthetic"
         table = app.query_one(RunsTable)
         await wait_for(pilot, lambda: table.infos.get(run.id) and table.infos[run.id].status == "completed")
         chart = app.query_one(LossChart)
@@ -182,7 +182,7 @@ async def test_runs_started_elsewhere_appear(tmp_path, monkeypatch):
         assert table.row_count == 0
         (run,) = quick_runs(RunStore(tmp_path), norms=("Linf-image",))  # as the CLI would
         await wait_for(pilot, lambda: run.id in table.infos)
-        assert table.get_row(run.id)[1] == "Linf-image"
+        assert table.get_row(run.id)[1].plain == "Linf-image"
 
 
 async def test_details_and_delete(tmp_path):
@@ -226,7 +226,7 @@ async def test_progress_shows_an_epochs_psnr_as_soon_as_it_ends(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         progress = app.query_one(TrainingProgress)
         stats = progress.query_one("#stats", Static)
-        progress.step(StepProgress(1, 3, 4, 4, 0.05, 7000.0, 2.0, [0.05]))
+        progress.step(StepProgress(1, 3, 4, 4, 0.05, 7000.0, [0.05]))
         await pilot.pause()
         assert "loss 0.05" in str(stats.render()) and "PSNR" not in str(stats.render())
         progress.epoch_end(EpochEnd(1, 3, {"epoch": 1, "psnr": 17.25}))  # no StepProgress after it yet

@@ -7,8 +7,9 @@ import torch
 
 from normcompress.data import synthetic_images
 from normcompress.images import comparison_grid, write_png
-from normcompress.runs import Run, RunStore
-from normcompress.train import EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig
+from normcompress.config import TrainConfig
+from normcompress.events import EpochEnd, RunEnded, RunStarted, StepProgress
+from normcompress.runs import Run, RunStore, Summary
 from normcompress_tui.app import NormcompressApp
 from normcompress_tui.messages import TrainingEvent
 from normcompress_tui.widgets.chart import REDRAW_INTERVAL_S
@@ -31,8 +32,9 @@ def fixed_run(root, index: int, norm: str) -> Run:
         run.append_metrics(r)
     run.save_checkpoint({"epoch": 3})
     final = {k: v for k, v in records[-1].items() if k not in ("epoch", "images_per_s")}
-    run.write_summary({"status": "completed", "epochs_done": 3, "wall_time_s": 9.5 + index, "metrics": final,
-                       "data": "sample", "device": "cpu", "message": "completed 3 epochs"})
+    run.write_summary(Summary.from_json({"status": "completed", "epochs_done": 3, "wall_time_s": 9.5 + index,
+                                         "metrics": final, "data": "sample", "device": "cpu",
+                                         "message": "completed 3 epochs"}))
     target = synthetic_images(8, seed=index).float() / 255
     write_png(comparison_grid(target, torch.nn.functional.avg_pool2d(target, 3, 1, 1)), run.recon_path)
     return run
@@ -60,9 +62,9 @@ def test_main_screen_after_a_run_120x36(snap_compare, fixed_store):
         app = pilot.app
         current = fixed_store.runs()[0]
         config = TrainConfig(norm="L2", epochs=3, dataset="sample")
-        events = [RunStarted(current.id, str(current.path), config, "cpu", "sample", 5170, 1017, 0)]
+        events = [RunStarted(current.id, config, "cpu", "sample", 5170, 1017, 0)]
         for epoch, record in enumerate(current.metrics(), 1):
-            events += [StepProgress(epoch, 3, step, 4, 0.05 / (epoch - 1 + step / 4), 7000.0, 1.0,
+            events += [StepProgress(epoch, 3, step, 4, 0.05 / (epoch - 1 + step / 4), 7000.0,
                                     [0.05 / (epoch - 1 + step / 4)]) for step in range(1, 5)]
             events.append(EpochEnd(epoch, 3, record))
         events.append(RunEnded(current.id, "completed", "completed 3 epochs"))

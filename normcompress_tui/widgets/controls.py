@@ -8,7 +8,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from normcompress.devices import device_options
 from normcompress.errors import UsageError
 from normcompress.losses import norm_names, parse_norm
-from normcompress.train import TrainConfig
+from normcompress.config import TrainConfig
 
 DATASET_CHOICES = [("cifar10", "cifar10"), ("sample", "sample"), ("synthetic", "synthetic"), ("folder…", "folder")]
 

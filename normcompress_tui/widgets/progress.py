@@ -1,10 +1,12 @@
 """Progress of the current run: epoch x of N, a bar with ETA, images/s, the current and best values."""
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar
 
-from normcompress.train import EpochEnd, RunStarted, StepProgress
+from normcompress.events import EpochEnd, RunStarted, StepProgress
+from normcompress.text import printable
 
 
 class TrainingProgress(Vertical):
@@ -23,7 +25,7 @@ class TrainingProgress(Vertical):
     def _say(self, label_id: str, text: str) -> None:
         # The labels have fixed sizes (app.tcss), so an update needs no layout pass: during training,
         # layout passes were the largest cost of the UI thread, which shares the cores with training.
-        self.query_one(f"#{label_id}", Label).update(text, layout=False)
+        self.query_one(f"#{label_id}", Label).update(Text(printable(text, keep_newlines=False)), layout=False)
 
     def _psnr_text(self) -> str:
         last = f"  PSNR {self.last_psnr:.2f} dB" if self.last_psnr is not None else ""

@@ -1,10 +1,12 @@
 """The run store as a table: Space marks a run for the chart overlay, Enter opens it, d deletes it."""
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
 from normcompress.runs import RunInfo
+from normcompress.text import printable
 
 COLUMNS = ("", "norm", "status", "epochs", "val PSNR", "duration", "id")  # the long id last
 COLUMN_KEYS = ("overlay", *COLUMNS[1:])
@@ -63,14 +65,16 @@ class RunsTable(DataTable):
                 added = True
         self.infos = fresh
         if added:
-            self.sort("id", reverse=True)  # ids begin with their start time: the newest run on top
+            self.sort("id", key=lambda cell: cell.plain, reverse=True)  # ids begin with their start time: newest on top
             if highlighted is not None and highlighted.id in fresh:
                 self.move_cursor(row=self.get_row_index(highlighted.id), animate=False)
 
-    def _cells(self, info: RunInfo) -> tuple[str, ...]:
+    def _cells(self, info: RunInfo) -> tuple[Text, ...]:
+        """The row's cells as plain text: a norm or an id is data, never markup."""
         psnr = "-" if info.psnr is None else f"{info.psnr:.2f}"
-        return ("●" if info.id in self.overlay_ids else " ", info.norm, info.status,
-                f"{info.epochs_done}/{info.epochs}", psnr, info.duration_text, info.id)
+        cells = ("●" if info.id in self.overlay_ids else " ", info.norm, str(info.status),
+                 f"{info.epochs_done}/{info.epochs}", psnr, info.duration_text, info.id)
+        return tuple(Text(printable(c, keep_newlines=False)) for c in cells)
 
     def highlighted_info(self) -> RunInfo | None:
         if not self.row_count:

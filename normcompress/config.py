@@ -1,0 +1,95 @@
+"""TrainConfig: what a run computes, as the CLI, the app and a run's config.json spell it.
+
+The same checks run on what a user typed and on what a config.json holds, so a hand-edited or
+hostile file can never make a run train something other than what it says.
+"""
+
+import math
+import re
+from dataclasses import dataclass, fields
+
+from .data import check_dataset
+from .devices import DEVICE_FORMS
+from .errors import UsageError
+from .losses import parse_norm
+from .model import MODELS, check_image_size
+
+AMP_MODES = ("off", "bf16")
+MAX_SEED = 2**32 - 1  # what every RNG here takes; the batch order mixes in the epoch below 2**63
+MAX_EPOCHS = 100_000
+MAX_BATCH = 65_536
+REQUIRED_ON_READ = ("norm", "epochs", "batch_size", "lr", "dataset", "seed")  # a config.json without them is damaged
+
+
+class ConfigError(UsageError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    norm: str = "L2"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    device: str = "auto"
+    dataset: str = "cifar10"
+    data_dir: str = "data"
+    seed: int = 0
+    limit: int | None = None
+    model: str = "seed"
+    image_size: int = 32
+    amp: str = "off"  # off | bf16: autocast the forward pass to bfloat16 (CPU AMX, or CUDA)
+    channels_last: bool | None = None  # None: channels-last on the CPU (measured faster), not on CUDA (not yet measured)
+    compile: bool = False  # torch.compile the model for training
+    rate_lambda: float = 0.0  # > 0: noisy latents, a learned prior, loss = norm + rate_lambda * bits per pixel
+
+    def validated(self) -> "TrainConfig":
+        """Check every field's type and range and canonicalise the norm; raise UsageError on the first bad one."""
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name))
+        self.norm = parse_norm(self.norm).name
+        check_dataset(self.dataset)
+        if self.model not in MODELS:
+            raise UsageError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
+        for name, low, high in (("epochs", 1, MAX_EPOCHS), ("batch_size", 1, MAX_BATCH), ("seed", 0, MAX_SEED)):
+            if not low <= getattr(self, name) <= high:
+                raise UsageError(f"--{name.replace('_', '-')} must be between {low} and {high:,}")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError("--lr must be a positive number")
+        if not (self.rate_lambda >= 0 and math.isfinite(self.rate_lambda)):
+            raise UsageError("--rate-lambda must be a number >= 0")
+        if self.amp not in AMP_MODES:
+            raise UsageError(f"unknown --amp {self.amp!r}; choose one of: {', '.join(AMP_MODES)}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d{1,3})?", self.device):
+            raise UsageError(f"unknown device {self.device!r}; use {DEVICE_FORMS}")
+        check_image_size(self.image_size, self.model)
+        if self.image_size != 32 and not self.dataset.startswith("folder:"):
+            raise UsageError(f"--image-size {self.image_size} needs a folder: dataset; {self.dataset} images are 32x32")
+        return self
+
+    @classmethod
+    def from_json(cls, values: object) -> "TrainConfig":
+        """A config.json's contents, checked: ConfigError names the first field that is missing or wrong."""
+        if not isinstance(values, dict):
+            raise ConfigError("config.json is not a JSON object")
+        missing = [k for k in REQUIRED_ON_READ if k not in values]
+        if missing:
+            raise ConfigError(f"config.json lacks {', '.join(missing)}")
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in values.items() if k in known}).validated()
+        except UsageError as exc:
+            raise ConfigError(f"config.json: {exc}") from None
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"lr": (int, float), "rate_lambda": (int, float), "limit": (int, type(None)),
+                                      "channels_last": (bool, type(None)), "compile": (bool,)}
+
+
+def _check_type(name: str, value: object) -> None:
+    expected = _TYPES.get(name) or ((int,) if name in ("epochs", "batch_size", "seed", "image_size") else (str,))
+    if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
+        kinds = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
+        raise UsageError(f"{name} must be {kinds}, not {type(value).__name__} {str(value)[:40]!r}")

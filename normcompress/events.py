@@ -1,0 +1,52 @@
+"""The engine -> UI contract: what training reports while it runs.
+
+Drivers (the CLI, the app, a study) receive these through `on_event`; nothing here knows of a UI.
+"""
+
+from dataclasses import dataclass, field
+
+from .config import TrainConfig
+
+
+@dataclass
+class Notice:
+    message: str
+
+
+@dataclass
+class RunStarted:
+    run_id: str
+    config: TrainConfig
+    device: str
+    data_source: str
+    train_images: int
+    val_images: int
+    start_epoch: int  # epochs already done (a resumed run starts past 0)
+
+
+@dataclass
+class StepProgress:
+    epoch: int  # 1-based, the epoch under way
+    epochs: int
+    step: int
+    steps: int
+    loss: float  # running mean of this epoch's training loss
+    images_per_s: float
+    step_losses: list[float] = field(default_factory=list)  # each step's loss since the last StepProgress
+
+
+@dataclass
+class EpochEnd:
+    epoch: int
+    epochs: int
+    record: dict  # the metrics.jsonl line: epoch, loss, validation metrics, time
+
+
+@dataclass
+class RunEnded:
+    run_id: str
+    status: str  # completed | interrupted | failed
+    message: str
+
+
+Event = Notice | RunStarted | StepProgress | EpochEnd | RunEnded

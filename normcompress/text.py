@@ -1,0 +1,22 @@
+"""Showing strings that come from users and files: never as markup, never as raw control codes.
+
+A file name, a norm, a run's stored message or a .ncz id may hold `[/x]` (Rich/Textual markup) or an
+ESC sequence. Drivers print such strings as plain text, and pass them through `printable` first so a
+control character shows as `\\x1b` instead of reaching the terminal.
+"""
+
+_KEPT = {"\n", "\t"}
+
+
+def printable(text: object, keep_newlines: bool = True) -> str:
+    """`text` with every control character (C0, DEL, C1, and line/paragraph separators) written as an escape."""
+    out = []
+    for char in str(text):
+        if char in _KEPT and keep_newlines:
+            out.append(char)
+        elif char.isprintable() or char == " ":
+            out.append(char)
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
