@@ -58,6 +58,17 @@ def test_a_second_study_reuses_completed_runs(tmp_path):
     assert len(more) == 6 and len(store.runs()) == 6
 
 
+@pytest.mark.parametrize("change", [{"epochs": 1}, {"lr": 2e-3}, {"batch_size": 64}, {"limit": 96}])
+def test_a_study_never_reuses_a_run_that_computed_something_else(tmp_path, change):
+    store = RunStore(tmp_path)
+    first = run_study(tiny_study(norms=["L2"], seeds=1), store)
+    progress = []
+    other = run_study(tiny_study(norms=["L2"], seeds=1, **change), store, progress.append)
+    assert [p.state for p in progress] == ["training", "finished"] and other[0].id != first[0].id
+    key, value = next(iter(change.items()))
+    assert getattr(other[0].train_config(), key) == value
+
+
 def test_an_interrupted_study_resumes_its_run(tmp_path):
     store = RunStore(tmp_path)
     cancel = threading.Event()

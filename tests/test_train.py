@@ -204,6 +204,29 @@ def test_speed_options_train_to_similar_quality(tmp_path, options):
     assert fast["psnr"] == pytest.approx(plain["psnr"], abs=0.3)
 
 
+@pytest.mark.parametrize("options, dtype, channels_last", [
+    ({"channels_last": False}, torch.float32, False), ({"amp": "bf16", "channels_last": False}, torch.bfloat16, False),
+    ({"channels_last": True}, torch.float32, True), ({}, torch.float32, True)])  # the CPU default: channels-last
+def test_speed_options_are_really_applied(tmp_path, monkeypatch, options, dtype, channels_last):
+    """What the first convolution sees and gives in a training step: bf16 out under --amp bf16, a
+    channels-last input with --channels-last. A flag silently ignored trains fine and fails here."""
+    from normcompress import train as train_module
+
+    seen = []
+    real_build = train_module.build_model
+
+    def spying_build(name):
+        model = real_build(name)
+        model.encoder[0].register_forward_hook(lambda module, inputs, output: seen.append(
+            (output.dtype, inputs[0].is_contiguous(memory_format=torch.channels_last)
+             and not inputs[0].is_contiguous())) if module.training else None)
+        return model
+
+    monkeypatch.setattr(train_module, "build_model", spying_build)
+    train(small(epochs=1, limit=128, **options), RunStore(tmp_path))
+    assert seen and set(seen) == {(dtype, channels_last)}
+
+
 def test_channels_last_by_default_on_the_cpu_only():
     cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
     assert uses_channels_last(TrainConfig(), cpu) and not uses_channels_last(TrainConfig(), cuda)
@@ -216,7 +239,13 @@ def test_unknown_amp_mode_is_a_usage_error(tmp_path):
         train(small(amp="fp8"), RunStore(tmp_path))
 
 
-def test_compile_trains(tmp_path):
+def test_compile_trains(tmp_path, monkeypatch):
     # torch.compile needs a C++ compiler on the CPU; 128 images in batches of 64 keep one compiled shape
+    compiled = []
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: compiled.append(module) or real_compile(module, **kw))
     run = train(small(epochs=1, limit=128, compile=True), RunStore(tmp_path))
-    assert run.info().status == "completed" and load_model(run) is not None
+    assert len(compiled) == 1 and isinstance(compiled[0], torch.nn.Module)  # the training step's module
+    assert run.info().status == "completed" and run.metrics()[0]["psnr"] > 8
+    plain = train(small(epochs=1, limit=128), RunStore(tmp_path / "plain")).metrics()[0]
+    assert run.metrics()[0]["psnr"] == pytest.approx(plain["psnr"], abs=0.3)  # the same training, compiled

@@ -17,10 +17,13 @@ from normcompress_tui.widgets.runs_table import RunsTable
 
 
 async def wait_for(pilot, condition, timeout=180.0):
-    """Let the app run until `condition()` holds; the timeout only guards against a hang."""
+    """Let the app run until `condition()` holds. Past the timeout the test fails, and any training is
+    cancelled first: a broken Stop would otherwise keep the worker (and the test) running for 200 epochs."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "the app did not get there"
+        if time.monotonic() > deadline:
+            pilot.app.cancel.set()
+            raise AssertionError("the app did not get there")
         await pilot.pause(0.05)
 
 
