@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from normcompress.codec import FLAT_GRAY, EntropyModel, _code_residual, encode, parse
+from normcompress.codec import FLAT_GRAY, EntropyModel, code_residual, encode, parse
 from normcompress.data import load_sample
 from normcompress.rd import write_pngs
 from normcompress.model import load_model
@@ -53,7 +53,7 @@ def context_model_alone_bpp(images: list[np.ndarray], d: int) -> float:
     total = 0.0
     for pixels in images:
         target = torch.from_numpy(pixels).permute(2, 0, 1)
-        _, _, data = _code_residual(torch.full_like(target, FLAT_GRAY), target, d)
+        _, _, data = code_residual(torch.full_like(target, FLAT_GRAY), target, d)
         total += len(data) * 8 / (pixels.shape[0] * pixels.shape[1])
     return total / len(images)
 

@@ -1,43 +1,35 @@
-"""The original study's training script, kept as the reference: a folder of PNGs through torchvision's
-ImageFolder + ToTensor and DataLoader(num_workers=2), batch 128, Adam, L2, each batch moved to the device.
+"""The original study's training script, kept as the reference: CIFAR-10-shaped images decoded in memory,
+`fromarray` + `ToTensor` per item through DataLoader(num_workers=2, shuffle=True), batch 128, Adam, MSE.
 
-Run: python benchmarks/reference_train.py FOLDER [--epochs 10] [--device cpu]
+The images are the embedded sample's training split, tiled to --images (50,000: CIFAR-10's training set).
+Run: python benchmarks/reference_train.py [--images 50000] [--epochs 10] [--device cpu]
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
-import torchvision
-from torch.utils.data import DataLoader
-from torchvision import transforms
 
-from normcompress.model import SeedAutoencoder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from original_pipeline import as_hwc, train_reference  # noqa: E402
+
+from normcompress.data import load_sample  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder")
+    parser.add_argument("--images", type=int, default=50_000)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    dataset = torchvision.datasets.ImageFolder(args.folder, transform=transforms.ToTensor())
-    loader = DataLoader(dataset, batch_size=128, shuffle=True, num_workers=2)
-    model = SeedAutoencoder().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sample = as_hwc(load_sample().train)
+    images = np.ascontiguousarray(sample[np.arange(args.images) % len(sample)])
     start = time.perf_counter()
-    for epoch in range(args.epochs):
-        total = 0.0
-        for images, _ in loader:
-            images = images.to(device)
-            loss = torch.nn.functional.mse_loss(model(images), images)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-        print(f"epoch {epoch + 1}: loss {total / len(loader):.5f}  {time.perf_counter() - start:.1f}s", flush=True)
+    train_reference(images, torch.device(args.device), args.epochs, on_epoch=lambda epoch, loss: print(
+        f"epoch {epoch + 1}: loss {loss:.5f}  {time.perf_counter() - start:.1f}s", flush=True))
 
 
 if __name__ == "__main__":

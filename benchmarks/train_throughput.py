@@ -1,13 +1,14 @@
-"""Training throughput: the reference pipeline against the normcompress engine, same images, steps and model.
+"""Training throughput: the original pipeline against the normcompress engine, same images, steps and model.
 
-Reference: the original study's pipeline, torchvision ImageFolder + ToTensor through
-DataLoader(num_workers=2, shuffle=True), batch moved to the device each step.
+Reference: the original study's pipeline (benchmarks/original_pipeline.py): the split decoded in memory
+as torchvision's CIFAR10 keeps it, `fromarray` + `ToTensor` per item through DataLoader(num_workers=2,
+shuffle=True), the batch moved to the device each step.
 Engine: normcompress.train, the split held as uint8 on the device and batched from memory.
 
-Both train the seed model with Adam under L2 for the same epochs on the same 5,170 CIFAR-10 images
-(the PNGs of ../shared/datasets/cifar10-subset/train, or the embedded sample written out as PNGs).
-Images/s are for training steps only (the engine's per-epoch validation is excluded): the median
-of the epochs after the first (warm-up), because single epochs on a shared 2-core VM varied by 20%.
+Both train the seed model with Adam under L2 for the same epochs on the same 5,170 images (the embedded
+sample's training split). Images/s are for training steps only (the engine's per-epoch validation is
+excluded): the median of the epochs after the first (warm-up), because single epochs on a shared 2-core
+VM varied by 20%.
 Run: python benchmarks/train_throughput.py [--device cuda] [--epochs 5] [--variants]
 """
 
@@ -15,57 +16,26 @@ import argparse
 import math
 import resource
 import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-import torchvision
-from torch.utils.data import DataLoader
-from torchvision import transforms
 
-from normcompress.data import load_sample
-from normcompress.devices import resolve_device
-from normcompress.losses import parse_norm
-from normcompress.model import build_model
-from normcompress.runs import RunStore
-from normcompress.train import TrainConfig, train
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from original_pipeline import as_hwc, train_reference  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1] / "../shared/datasets/cifar10-subset/train"
+from normcompress.data import load_sample  # noqa: E402
+from normcompress.devices import resolve_device  # noqa: E402
+from normcompress.runs import RunStore  # noqa: E402
+from normcompress.train import TrainConfig, train  # noqa: E402
 
 
-def png_folder(tmp: Path) -> Path:
-    if SHARED.is_dir():
-        return SHARED
-    images = load_sample().train
-    for i, image in enumerate(images):
-        (tmp / "all").mkdir(exist_ok=True)
-        torchvision.io.write_png(image, str(tmp / "all" / f"{i:05d}.png"))
-    return tmp
-
-
-def reference(folder: Path, device: torch.device, epochs: int, batch_size: int) -> tuple[float, int]:
-    """Median images/s of the reference pipeline's epochs after the first, and the images per epoch."""
-    torch.manual_seed(0)
-    dataset = torchvision.datasets.ImageFolder(str(folder), transform=transforms.ToTensor())
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=2, persistent_workers=True)
-    model = build_model().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = parse_norm("L2")
-    rates = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        for images, _labels in loader:
-            images = images.to(device)
-            loss = loss_fn(model(images), images)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss.item()  # the original loop logs the loss every step
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        rates.append(len(dataset) / (time.perf_counter() - start))
-    return statistics.median(rates[1:] or rates), len(dataset)
+def reference(device: torch.device, epochs: int, batch_size: int) -> tuple[float, int]:
+    """Median images/s of the original pipeline's epochs after the first, and the images per epoch."""
+    images = as_hwc(load_sample().train)
+    rates = train_reference(images, device, epochs, batch_size)
+    return statistics.median(rates[1:] or rates), len(images)
 
 
 def engine(device: torch.device, epochs: int, batch_size: int, **options) -> float:
@@ -94,12 +64,11 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    with tempfile.TemporaryDirectory() as tmp:
-        ref_rate, n = reference(png_folder(Path(tmp)), device, args.epochs, args.batch_size)
+    ref_rate, n = reference(device, args.epochs, args.batch_size)
     steps = math.ceil(n / args.batch_size)
     print(f"device: {name}; torch {torch.__version__}; {n} images, batch {args.batch_size}, "
           f"{steps} steps/epoch, {args.epochs} epochs (median of all but the first)")
-    print(f"{'reference (ToTensor + DataLoader(num_workers=2))':48} {ref_rate:10,.0f} images/s")
+    print(f"{'original pipeline (arrays, ToTensor, DataLoader(2))':48} {ref_rate:10,.0f} images/s")
     eng_rate = engine(device, args.epochs, args.batch_size)
     print(f"{'normcompress engine, defaults':48} {eng_rate:10,.0f} images/s")
     print(f"ratio engine/reference: {eng_rate / ref_rate:.2f}x")

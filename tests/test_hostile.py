@@ -4,7 +4,6 @@ references, markup and escape strings, unvalidated numbers, silent overwrites an
 Each test names the defect class of the "Trust the store" issue it guards.
 """
 
-import io
 import json
 import os
 import shutil

@@ -9,7 +9,7 @@ from normcompress import files as files_module
 from normcompress.devices import DeviceError, device_options, resolve_device
 from normcompress.errors import UsageError
 from normcompress.model import load_model
-from normcompress.runs import RunStore, StoreError
+from normcompress.runs import RunStore
 from normcompress.train import (EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig, TrainingFailed, train,
                                 uses_channels_last)
 
