@@ -81,7 +81,7 @@ def main() -> None:
                 whole = np.mean([len(f) * 8 / 1024 for f in files])
                 coded = np.mean([(len(h.payload) + len(h.residual)) * 8 / 1024 for h in map(parse, files)])
                 cells.append(f"{whole:.2f} ({coded:.2f})")
-            rows.append([f"{run.train_config().norm} {run.id[-6:]}", *cells])
+            rows.append([run.info().label, *cells])
         # What `compress --max-error` writes: the latents are left out where the residual alone is smaller.
         auto = [np.mean([len(encode(run, model, entropy, p, max_error=d).data) * 8 / 1024 for p in paths])
                 for d in BOUNDS]

@@ -49,6 +49,12 @@ def envelope(xs: list[float], ys: list[float], buckets: int) -> tuple[list[float
     return out_x, out_y
 
 
+def step_positions(epoch: int, after_step: int, count: int, steps: int) -> list[float]:
+    """Where `count` steps that follow step `after_step` of `steps` in (1-based) `epoch` sit on an epoch axis:
+    the last step of epoch 3 is at 3.0."""
+    return [epoch - 1 + (after_step + i + 1) / steps for i in range(count)]
+
+
 def step_series(label: str, records: list[dict]) -> Series | None:
     """A run's training loss at every step, from its epoch records (None for runs saved before steps were)."""
     if not records or not all(r.get("step_losses") for r in records):
@@ -56,7 +62,7 @@ def step_series(label: str, records: list[dict]) -> Series | None:
     xs, ys = [], []
     for r in records:
         n = len(r["step_losses"])
-        xs += [r["epoch"] - 1 + (i + 1) / n for i in range(n)]
+        xs += step_positions(r["epoch"], 0, n, n)
         ys += r["step_losses"]
     return label, xs, ys
 

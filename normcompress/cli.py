@@ -31,7 +31,7 @@ from .devices import DEVICE_FORMS, resolve_device
 from .errors import NormcompressError, UsageError
 from .losses import VALID_FORMS
 from .files import atomic_write, read_regular
-from .metrics import ALL_METRICS, METRICS, evaluate
+from .metrics import ALL_METRICS, EPOCH_METRICS, METRICS, evaluate
 from .model import MODELS, load_model
 from .reconstruct import reconstruct_file
 from .runs import RUNS_DIR_ENV, RunStore, Status
@@ -99,10 +99,6 @@ def _notice(message: str) -> None:
     err.print(Text.assemble(("notice: ", "yellow"), printable(message)))
 
 
-def _num(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
-
-
 def _columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
     """Aligned plain-text columns (the first `left` left-aligned, the rest right-aligned), like `docker ps`."""
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
@@ -113,6 +109,50 @@ def _columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
         ).rstrip()
 
     return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+class ConsoleReport:
+    """Training as train and study show it on stderr: notices, a bar over the run's steps with its loss
+    and speed, and (epoch_lines) a line when a run starts and at the end of each epoch."""
+
+    def __init__(self, quiet: bool = False, epoch_lines: bool = True) -> None:
+        self.epoch_lines = epoch_lines and not quiet
+        self.run_id: str | None = None
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                 TextColumn("{task.fields[detail]}"), TextColumn("ETA"), TimeRemainingColumn(),
+                                 console=err, disable=quiet, transient=True)
+        self.steps = self.progress.add_task("starting", total=None, detail="")
+
+    def __enter__(self) -> "ConsoleReport":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def say(self, text: str) -> None:
+        self.progress.console.print(text)
+
+    def on_event(self, event: engine.Event) -> None:
+        match event:
+            case engine.Notice():
+                _notice(event.message)
+            case engine.RunStarted():
+                self.run_id = event.run_id
+                verb = f"resuming after epoch {event.start_epoch}" if event.start_epoch else "training"
+                if self.epoch_lines:
+                    self.say(f"{verb} {event.run_id}: {event.config.norm} on {event.data_source} "
+                             f"({event.train_images} train / {event.val_images} val images), {event.device}")
+            case engine.StepProgress():
+                self.progress.update(self.steps, total=event.epochs * event.steps,
+                                     completed=(event.epoch - 1) * event.steps + event.step,
+                                     description=f"epoch {event.epoch}/{event.epochs}",
+                                     detail=f"loss {event.loss:.4g}  {event.images_per_s:,.0f} img/s")
+            case engine.EpochEnd() if self.epoch_lines:
+                r = event.record
+                self.say(f"epoch {r['epoch']:>3}/{event.epochs}  loss {r['loss']:.5f}  PSNR {r['psnr']:.2f} dB  "
+                         f"MSE {r['mse']:.5f}  MAE {r['mae']:.4f}  SSIM {r['ssim']:.3f}  "
+                         f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}  {r['images_per_s']:,.0f} img/s")
 
 
 # -- train -------------------------------------------------------------------------------------
@@ -151,55 +191,17 @@ def train(
         channels_last=channels_last, compile=compile_model, rate_lambda=rate_lambda,
     )
     store = _store(runs_dir)
-    state: dict = {}
     quiet = quiet or not distributed.from_environment().is_main  # under torchrun, rank 0 reports
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-        TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} img/s"), TextColumn("ETA"),
-        TimeRemainingColumn(), console=err, disable=quiet, transient=True,
-    )
-    task = progress.add_task("starting", total=None, loss="-", rate="-")
-
-    def on_event(event: engine.Event) -> None:
-        if isinstance(event, engine.Notice):
-            _notice(event.message)
-        elif isinstance(event, engine.RunStarted):
-            state["run"] = event.run_id
-            progress.start()
-            if not quiet:
-                verb = f"resuming after epoch {event.start_epoch}" if event.start_epoch else "training"
-                err.print(
-                    f"{verb} {event.run_id}: {event.config.norm} on {event.data_source} "
-                    f"({event.train_images} train / {event.val_images} val images), {event.device}",
-                    highlight=False,
-                )
-        elif isinstance(event, engine.StepProgress):
-            progress.update(
-                task, total=event.epochs * event.steps, completed=(event.epoch - 1) * event.steps + event.step,
-                description=f"epoch {event.epoch}/{event.epochs}", loss=f"{event.loss:.4g}",
-                rate=f"{event.images_per_s:,.0f}",
-            )
-        elif isinstance(event, engine.EpochEnd) and not quiet:
-            r = event.record
-            progress.console.print(
-                f"epoch {r['epoch']:>3}/{event.epochs}  loss {r['loss']:.5f}  PSNR {r['psnr']:.2f} dB  "
-                f"MSE {r['mse']:.5f}  MAE {r['mae']:.4f}  SSIM {r['ssim']:.3f}  "
-                f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}  {r['images_per_s']:,.0f} img/s",
-                highlight=False,
-            )
-
+    report = ConsoleReport(quiet=quiet, epoch_lines=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` saves the run like Ctrl-C does
     try:
-        run = engine.train(config, store, on_event, resume=resume)
+        with report:
+            run = engine.train(config, store, report.on_event, resume=resume)
     except KeyboardInterrupt:
-        if "run" in state:
-            err.print(
-                f"interrupted: run {state['run']} kept with its last complete epoch; "
-                f"resume with: normcompress train --resume {state['run']}", highlight=False,
-            )
+        if report.run_id:
+            err.print(f"interrupted: run {report.run_id} kept with its last complete epoch; "
+                      f"resume with: normcompress train --resume {report.run_id}")
         raise typer.Exit(130) from None
-    finally:
-        progress.stop()
     if run is None:  # another torchrun rank: rank 0 prints the run
         return
     summary = run.summary()
@@ -424,37 +426,25 @@ def study(
         batch_size=batch_size, lr=lr, limit=limit, model=model, image_size=image_size, data_dir=str(data_dir),
         devices=device_list or ["auto"],
     ).validated()
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("ETA"),
-        TimeRemainingColumn(), console=err, transient=True,
-    )
+    report = ConsoleReport(epoch_lines=False)
     total = len(config.norms) * config.seeds
-    overall = progress.add_task(f"runs 0/{total}", total=total)
-    epoch_task = progress.add_task("", total=None)
+    overall = report.progress.add_task(f"runs 0/{total}", total=total, detail="")
 
     def on_progress(p: StudyProgress) -> None:
-        progress.update(overall, completed=p.done, description=f"runs {p.done}/{p.total}")
+        report.progress.update(overall, completed=p.done, description=f"runs {p.done}/{p.total}")
         if p.state in ("reused", "finished"):
-            progress.console.print(f"{p.state:>8}  {p.label}")
-
-    def on_event(event: engine.Event) -> None:
-        if isinstance(event, engine.StepProgress):
-            progress.update(epoch_task, total=event.epochs * event.steps,
-                            completed=(event.epoch - 1) * event.steps + event.step,
-                            description=f"epoch {event.epoch}/{event.epochs}")
-        elif isinstance(event, engine.Notice):
-            _notice(event.message)
+            report.say(f"{p.state:>8}  {p.label}")
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with progress:
+    with report:
         try:
-            runs = run_study(config, store, on_progress, on_event)
+            runs = run_study(config, store, on_progress, report.on_event)
         except KeyboardInterrupt:
-            progress.stop()
-            err.print("interrupted: finished runs are kept; run the same command again to resume", highlight=False)
+            report.progress.stop()
+            err.print("interrupted: finished runs are kept; run the same command again to resume")
             raise typer.Exit(130) from None
-        progress.update(epoch_task, visible=False)
-        progress.console.print("writing the report…", highlight=False)
+        report.progress.update(report.steps, visible=False)
+        report.say("writing the report…")
         files = write_report(runs, report_dir, metric.value, str(data_dir))
     out.print(_study_table(runs))
     for path in files:
@@ -462,14 +452,9 @@ def study(
 
 
 def _study_table(runs) -> str:
-    from .report import mean_std_text, summarize_runs
+    from .report import study_table, summarize_runs
 
-    summary = summarize_runs(runs)
-    keys = ["psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"]
-    rows = [[norm, *(mean_std_text(stats[k]["mean"], stats[k]["std"]) for k in keys)]
-            for norm, stats in summary["table"].items()]
-    rows.append(["best", *(summary["winners"][k]["norm"] for k in keys)])
-    return _columns(["norm", "PSNR dB", "MSE", "MAE", "SSIM", "max|e| mean", "max|e| worst"], rows)
+    return _columns(*study_table(summarize_runs(runs), mark_best=False, short=True))
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -521,10 +506,9 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
             out.print(f"  {'message':<12} {s.message}")
     records = run.metrics()
     if records:
-        keys = ["loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"]
-        headers = ["epoch", "loss", "PSNR", "MSE", "MAE", "SSIM", "max|e| mean", "max|e| worst", "img/s"]
-        rows = [[str(r["epoch"]), *(_num(r.get(k)) for k in keys), f"{r.get('images_per_s', 0):,.0f}"]
-                for r in records]
+        headers = ["epoch", *(ALL_METRICS[k].column for k in EPOCH_METRICS), "img/s"]
+        rows = [[str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in EPOCH_METRICS),
+                 f"{r.get('images_per_s', 0):,.0f}"] for r in records]
         out.print(_columns(headers, rows, left=0))
 
 

@@ -13,24 +13,32 @@ class Metric:
     key: str
     label: str
     higher_is_better: bool
+    column: str  # a table column's header
+    format: str = ".4g"  # how a table shows one value
+
+    def text(self, value: float | None) -> str:
+        return "-" if value is None else f"{value:{self.format}}"
 
 
 METRICS: dict[str, Metric] = {
     m.key: m
     for m in [
-        Metric("psnr", "val PSNR (dB)", True),
-        Metric("mse", "val MSE", False),
-        Metric("mae", "val MAE", False),
-        Metric("ssim", "val SSIM", True),
-        Metric("ms_ssim", "val MS-SSIM", True),
-        Metric("maxabs_mean", "val mean per-image max-abs error", False),
-        Metric("maxabs_worst", "val worst max-abs error", False),
+        Metric("psnr", "val PSNR (dB)", True, "PSNR dB", ".2f"),
+        Metric("mse", "val MSE", False, "MSE"),
+        Metric("mae", "val MAE", False, "MAE"),
+        Metric("ssim", "val SSIM", True, "SSIM", ".3f"),
+        Metric("ms_ssim", "val MS-SSIM", True, "MS-SSIM", ".3f"),
+        Metric("maxabs_mean", "val mean per-image max-abs error", False, "max|e| mean", ".3f"),
+        Metric("maxabs_worst", "val worst max-abs error", False, "max|e| worst", ".3f"),
     ]
 }
 MS_SSIM_MIN_SIZE = 161  # five scales of an 11-pixel window: pytorch-msssim needs sides over 160
 # The training loss is in the run's own norm, so it only compares runs of the same norm.
-TRAIN_LOSS = Metric("loss", "training loss (the run's norm)", False)
+TRAIN_LOSS = Metric("loss", "training loss (the run's norm)", False, "loss")
 ALL_METRICS: dict[str, Metric] = {TRAIN_LOSS.key: TRAIN_LOSS, **METRICS}
+# The metrics every table and study reports (MS-SSIM only exists for images over 160 px).
+TABLE_METRICS = ("psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst")
+EPOCH_METRICS = ("loss", *TABLE_METRICS)  # a run's per-epoch table
 
 
 def psnr_from_mse(mse: float) -> float:

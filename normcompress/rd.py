@@ -26,7 +26,7 @@ from .errors import NormcompressError  # noqa: E402
 from .metrics import psnr_from_mse, to_float  # noqa: E402
 from .files import atomic_write  # noqa: E402
 from .model import load_model  # noqa: E402
-from .runs import Run  # noqa: E402
+from .runs import Run, run_label  # noqa: E402
 
 RUN_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0)
 QUALITIES = (10, 30, 50, 70, 90)
@@ -93,7 +93,7 @@ def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=RUN_S
     entropy = EntropyModel.for_run(run, model, data_dir)
     config = run.train_config()
     rate_lambda = config.rate_lambda
-    label = f"{config.norm}{f' λ={rate_lambda:g}' if rate_lambda else ''} {run.id[-6:]}"
+    label = run_label(f"{config.norm}{f' λ={rate_lambda:g}' if rate_lambda else ''}", run.id)
     points = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_pngs(originals, Path(tmp))

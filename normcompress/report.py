@@ -23,12 +23,11 @@ import torch  # noqa: E402
 from .data import load_data  # noqa: E402
 from .errors import NormcompressError  # noqa: E402
 from .images import error_map  # noqa: E402
-from .metrics import METRICS, per_image_errors, psnr_from_mse, to_float  # noqa: E402
+from .metrics import METRICS, TABLE_METRICS, per_image_errors, psnr_from_mse, to_float  # noqa: E402
 from .files import atomic_write  # noqa: E402
 from .model import load_model  # noqa: E402
 from .runs import Run  # noqa: E402
 
-TABLE_METRICS = ["psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst"]
 RANDOM_IMAGES, HARDEST_IMAGES = 4, 4
 NOISE_RULE = "the two norms' mean ± 2 std intervals over seeds do not overlap"
 
@@ -186,15 +185,19 @@ def _grid_figure(target, outputs: dict, picks: list[int], errors: dict, kind: st
     return figure
 
 
-def _table_lines(summary: dict) -> tuple[list[str], list[list[str]]]:
-    headers = ["norm", *(METRICS[k].label for k in TABLE_METRICS)]
+def study_table(summary: dict, mark_best: bool = True, short: bool = False) -> tuple[list[str], list[list[str]]]:
+    """The study's table, for the report and the CLI alike: a row per norm of mean ± std over seeds, the
+    best of each column in **bold** (mark_best), or a last row naming it (mark_best=False)."""
+    headers = ["norm", *(METRICS[k].column if short else METRICS[k].label for k in TABLE_METRICS)]
     rows = []
     for norm, stats in summary["table"].items():
         cells = []
         for key in TABLE_METRICS:
             text = mean_std_text(stats[key]["mean"], stats[key]["std"])
-            cells.append(f"**{text}**" if summary["winners"][key]["norm"] == norm else text)
+            cells.append(f"**{text}**" if mark_best and summary["winners"][key]["norm"] == norm else text)
         rows.append([norm, *cells])
+    if not mark_best:
+        rows.append(["best", *(summary["winners"][k]["norm"] for k in TABLE_METRICS)])
     return headers, rows
 
 
@@ -208,7 +211,7 @@ def _winner_lines(summary: dict) -> list[str]:
 
 
 def _markdown(title: str, summary: dict, metric: str) -> str:
-    headers, rows = _table_lines(summary)
+    headers, rows = study_table(summary)
     lines = [f"# {title}", "", "Final validation metrics, mean ± std over seeds (best in bold).", "",
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -222,7 +225,7 @@ def _markdown(title: str, summary: dict, metric: str) -> str:
 
 
 def _html(title: str, summary: dict, metric: str, files: dict[str, Path]) -> str:
-    headers, rows = _table_lines(summary)
+    headers, rows = study_table(summary)
 
     def cell(text: str, tag: str = "td") -> str:
         bold = text.startswith("**")

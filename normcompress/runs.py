@@ -69,6 +69,11 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get(RUNS_DIR_ENV) or "runs")
 
 
+def run_label(norm: str, run_id: str) -> str:
+    """How charts, tables and files name a run: its norm and the random end of its id (L2 3f9a0c)."""
+    return f"{norm} {run_id[-6:]}"
+
+
 def _slug(norm: str) -> str:
     """A file-name-safe form of a norm, at most 48 characters: 0.5*L1+0.5*L2 -> 0.5xL1+0.5xL2, Lp:3 -> Lp3."""
     return norm.replace("*", "x").replace(":", "")[:48]
@@ -162,7 +167,7 @@ class RunInfo:
     @property
     def label(self) -> str:
         """How charts and tables name a run: its norm and the random end of its id."""
-        return f"{self.norm} {self.id[-6:]}"
+        return run_label(self.norm, self.id)
 
     @property
     def epochs(self) -> int:

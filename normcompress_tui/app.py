@@ -10,20 +10,19 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header
+from textual.worker import Worker, WorkerState
 
 # textual-image asks the terminal what it can draw; it must do so before Textual takes the terminal over.
 from .widgets.preview import ReconstructionPreview  # noqa: I001
 
-from normcompress.charts import SMOOTHING_CHOICES
 from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
 from normcompress.events import EpochEnd, Notice, RunEnded, RunStarted, StepProgress
-from normcompress.metrics import ALL_METRICS
-from normcompress.runs import RUNS_DIR_ENV, Run, RunStore
+from normcompress.runs import RUNS_DIR_ENV, Run, RunStore, run_label
 from normcompress.text import printable
 from normcompress.train import train
 
-from .messages import TrainingError, TrainingEvent, TrainingStopped
+from .messages import TrainingEvent
 from .screens import ConfirmScreen, DetailsScreen
 from .widgets.chart import LossChart
 from .widgets.controls import Controls
@@ -79,9 +78,13 @@ class NormcompressApp(App):
         self.query_one(RunsTable).focus()
 
     # -- the run store -----------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="store")
+    @work(thread=True, exclusive=True, group="store", exit_on_error=False)
     def refresh_runs(self) -> None:
-        infos = self.store.infos()
+        try:
+            infos = self.store.infos()
+        except NormcompressError as exc:  # the store's folder is unreadable: say so, keep the app
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
         self.call_from_thread(self.query_one(RunsTable).update_runs, infos)
 
     @on(RunsTable.OverlayToggled)
@@ -100,7 +103,7 @@ class NormcompressApp(App):
     def run_highlighted(self, message: RunsTable.RowHighlighted) -> None:
         info = self.query_one(RunsTable).infos.get(message.row_key.value)
         if info and not self.training:
-            self.query_one(ReconstructionPreview).show(info.path / "recon.png", info.label)
+            self.query_one(ReconstructionPreview).show(Run(info.path).recon_path, info.label)
 
     @on(RunsTable.DetailsRequested)
     def open_details(self, message: RunsTable.DetailsRequested) -> None:
@@ -150,17 +153,10 @@ class NormcompressApp(App):
             self.cancel.set()
             self.notify("stopping after the current batch…")
 
-    @work(thread=True, exclusive=True, group="training")
+    @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def run_training(self, config: TrainConfig) -> None:
-        try:
-            train(config, self.store, lambda event: self.post_message(TrainingEvent(event)), self.cancel,
-                  progress_interval_s=PROGRESS_INTERVAL_S)
-        except NormcompressError as exc:
-            self.post_message(TrainingError(str(exc)))
-        except Exception as exc:  # an unexpected failure must not take the app down with it
-            self.post_message(TrainingError(f"{type(exc).__name__}: {exc}"))
-        finally:
-            self.post_message(TrainingStopped())
+        train(config, self.store, lambda event: self.post_message(TrainingEvent(event)), self.cancel,
+              progress_interval_s=PROGRESS_INTERVAL_S)
 
     def on_training_event(self, message: TrainingEvent) -> None:
         progress, chart = self.query_one(TrainingProgress), self.query_one(LossChart)
@@ -171,11 +167,12 @@ class NormcompressApp(App):
             case EpochEnd() as event:
                 progress.epoch_end(event)
                 chart.add_epoch(event.record)
-                self.query_one(ReconstructionPreview).show(self.current_run.recon_path, f"{event.epoch} epoch{'s' * (event.epoch > 1)}, live")
+                caption = f"{event.epoch} epoch{'s' * (event.epoch > 1)}, live"
+                self.query_one(ReconstructionPreview).show(self.current_run.recon_path, caption)
                 self.refresh_runs()
             case RunStarted() as event:
                 self.current_run = Run(self.store.root / event.run_id)
-                chart.start_run(f"{event.config.norm} {event.run_id[-6:]}")
+                chart.start_run(run_label(event.config.norm, event.run_id))
                 progress.started(event)
                 self.refresh_runs()
             case RunEnded() as event:
@@ -185,10 +182,16 @@ class NormcompressApp(App):
             case Notice() as event:
                 self.notify(event.message, title="Notice", severity="warning", timeout=10)
 
-    def on_training_error(self, message: TrainingError) -> None:
-        self.notify(message.message, title="Training stopped", severity="error", timeout=10)
-
-    def on_training_stopped(self, message: TrainingStopped) -> None:
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The training worker has ended (completed, stopped, or failed): the UI may start another run.
+        A failure is a notification; it never takes the app down."""
+        if event.worker.group != "training" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR,
+                                                                    WorkerState.CANCELLED):
+            return
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            message = str(error) if isinstance(error, NormcompressError) else f"{type(error).__name__}: {error}"
+            self.notify(message, title="Training stopped", severity="error", timeout=10)
         self.training = False
         self.query_one(Controls).set_running(False)
         self.refresh_runs()
@@ -197,16 +200,13 @@ class NormcompressApp(App):
 
     # -- chart and quitting ------------------------------------------------------------------
     def action_next_metric(self) -> None:
-        select = self.query_one("#metric")
-        keys = list(ALL_METRICS)  # the selector's options, in the same order
-        select.value = keys[(keys.index(select.value) + 1) % len(keys)]
+        self.query_one(LossChart).next_metric()
 
     def action_next_smoothing(self) -> None:
-        select = self.query_one("#smoothing")
-        select.value = SMOOTHING_CHOICES[(SMOOTHING_CHOICES.index(select.value) + 1) % len(SMOOTHING_CHOICES)]
+        self.query_one(LossChart).next_smoothing()
 
     def action_toggle_log(self) -> None:
-        self.query_one("#log").toggle()
+        self.query_one(LossChart).toggle_log()
 
     def action_quit_app(self) -> None:
         if not self.training:

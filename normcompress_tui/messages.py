@@ -1,4 +1,6 @@
-"""Messages that carry the engine's events and the outcome of a training worker into the UI thread."""
+"""Messages that carry the engine's events from the training worker into the UI thread.
+
+The worker's end is seen through Textual's own Worker.StateChanged."""
 
 from textual.message import Message
 
@@ -11,15 +13,3 @@ class TrainingEvent(Message):
     def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
-
-
-class TrainingError(Message):
-    """The worker stopped on an error; `message` is one line for a notification."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__()
-        self.message = message
-
-
-class TrainingStopped(Message):
-    """The worker has returned (completed, stopped, or failed): the UI may start another run."""

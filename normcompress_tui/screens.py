@@ -10,12 +10,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
 from normcompress.errors import NormcompressError
+from normcompress.metrics import ALL_METRICS, EPOCH_METRICS
 from normcompress.runs import Run
 from normcompress.text import printable
 
 from .widgets.preview import ReconstructionPreview
 
-EPOCH_COLUMNS = ("epoch", "loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst")
 
 
 class DetailsScreen(ModalScreen[None]):
@@ -43,14 +43,14 @@ class DetailsScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(*EPOCH_COLUMNS)
+        table.add_columns("epoch", *(ALL_METRICS[k].column for k in EPOCH_METRICS))
         try:
             records = self.run.metrics()
         except NormcompressError as exc:
             self.notify(str(exc), severity="error")
             records = []
         for r in records:
-            table.add_row(str(r["epoch"]), *("-" if r.get(c) is None else f"{r[c]:.4g}" for c in EPOCH_COLUMNS[1:]))
+            table.add_row(str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in EPOCH_METRICS))
         self.query_one(ReconstructionPreview).show(self.run.recon_path, "originals / reconstructions / |error|")
 
 

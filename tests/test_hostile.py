@@ -289,7 +289,8 @@ def test_outputs_are_never_overwritten_silently(template_store, tmp_path, monkey
 
 
 # -- 6. decoding is bounded before anything large is allocated ---------------------------------------------
-def ncz(width: int, height: int, payload: bytes = b"", alpha: bytes | None = None, version: int = 2) -> bytes:
+def ncz(width: int, height: int, payload: bytes = b"", alpha: bytes | None = None, version: int = 2,
+        id_tail: bytes = b"abcdef") -> bytes:
     """A well-formed .ncz header (valid checksum) with whatever it claims."""
     def uv(value):
         out = bytearray()
@@ -300,7 +301,7 @@ def ncz(width: int, height: int, payload: bytes = b"", alpha: bytes | None = Non
                 return bytes(out)
     flags = 2 if alpha is not None else 0
     tile = bytes([32]) if version == 1 else uv(32)
-    body = b"".join([b"NCZ", bytes([version, 6]), b"abcdef", b"\0" * 4, bytes([flags]), uv(width), uv(height),
+    body = b"".join([b"NCZ", bytes([version, len(id_tail)]), id_tail, b"\0" * 4, bytes([flags]), uv(width), uv(height),
                      tile, struct.pack("<e", 0.25), uv(0), uv(0), uv(len(payload) // 4), payload,
                      uv(len(alpha)) + alpha if alpha is not None else b""])
     return body + struct.pack("<I", zlib.crc32(body))
@@ -327,6 +328,13 @@ def test_an_alpha_bomb_is_refused_without_inflating_it(template_store, tmp_path)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 64 << 20  # the plane is 1 KiB; the bomb would be 256 MiB
+
+
+def test_a_crafted_ncz_id_is_shown_as_text(template_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(template_store))
+    (tmp_path / "evil.ncz").write_bytes(ncz(32, 32, id_tail="\x1b]0;pwned\x07[/x]".encode()))
+    outcome, code, err = invoke(["decompress", str(tmp_path / "evil.ncz"), "-o", str(tmp_path / "o")])
+    assert outcome == "error" and "\\x1b]0;pwned\\x07[/x]" in err and "\x1b" not in err and "\x07" not in err
 
 
 def test_special_files_and_huge_images_are_refused_not_read(template_store, tmp_path, monkeypatch):

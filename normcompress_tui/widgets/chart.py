@@ -5,7 +5,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Label, Select
 from textual_plotext import PlotextPlot
 
-from normcompress.charts import SMOOTHING_CHOICES, draw_curves, step_series
+from normcompress.charts import SMOOTHING_CHOICES, draw_curves, step_positions, step_series
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
 
 REDRAW_INTERVAL_S = 1.0  # redraws are throttled so that the chart never slows training down
@@ -57,6 +57,18 @@ class LossChart(Vertical):
     def log_scale(self) -> bool:
         return self.query_one("#log", Checkbox).value
 
+    def next_metric(self) -> None:
+        select = self.query_one("#metric", Select)
+        keys = list(ALL_METRICS)  # the options of the Select, built from the same registry in compose
+        select.value = keys[(keys.index(select.value) + 1) % len(keys)]
+
+    def next_smoothing(self) -> None:
+        select = self.query_one("#smoothing", Select)
+        select.value = SMOOTHING_CHOICES[(SMOOTHING_CHOICES.index(select.value) + 1) % len(SMOOTHING_CHOICES)]
+
+    def toggle_log(self) -> None:
+        self.query_one("#log", Checkbox).toggle()
+
     def on_select_changed(self, event: Select.Changed) -> None:
         self.changed()
 
@@ -72,8 +84,7 @@ class LossChart(Vertical):
 
     def add_steps(self, epoch: int, step: int, steps: int, losses: list[float]) -> None:
         """Each step's loss, the last of them at `step` of `steps` in (1-based) `epoch`."""
-        first = step - len(losses)
-        self.current_steps += [(epoch - 1 + (first + i + 1) / steps, loss) for i, loss in enumerate(losses)]
+        self.current_steps += zip(step_positions(epoch, step - len(losses), len(losses), steps), losses)
         self.changed()
 
     def add_epoch(self, record: dict) -> None:
