@@ -1,5 +1,7 @@
 """normcompress-tui: configure, start, watch, stop and compare training runs in any terminal."""
 
+import asyncio
+import signal
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -31,10 +33,11 @@ from .widgets.runs_table import RunsTable
 
 STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) are picked up
 PROGRESS_INTERVAL_S = 0.5  # engine progress events; each one costs the UI thread a repaint
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class NormcompressApp(App):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses defined elsewhere find it too
     TITLE = "normcompress"
     BINDINGS = [
         Binding("s", "start", "Start"),
@@ -42,7 +45,7 @@ class NormcompressApp(App):
         Binding("m", "next_metric", "Metric"),
         Binding("l", "toggle_log", "Log"),
         Binding("a", "next_smoothing", "Smooth"),
-        Binding("q", "quit_app", "Quit"),
+        Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, store: RunStore | None = None, defaults: TrainConfig | None = None) -> None:
@@ -76,6 +79,16 @@ class NormcompressApp(App):
         self.refresh_runs()
         self.set_interval(STORE_POLL_S, self.refresh_runs)
         self.query_one(RunsTable).focus()
+        loop = asyncio.get_running_loop()
+        for sig in QUIT_SIGNALS:  # `kill`, and the SSH session dropping
+            loop.add_signal_handler(sig, self.quit_after_stopping)
+
+    def on_unmount(self) -> None:
+        # Whatever closes the app, a run in progress stops within one batch and is kept as interrupted.
+        self.cancel.set()
+        loop = asyncio.get_running_loop()
+        for sig in QUIT_SIGNALS:
+            loop.remove_signal_handler(sig)
 
     # -- the run store -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="store", exit_on_error=False)
@@ -208,17 +221,31 @@ class NormcompressApp(App):
     def action_toggle_log(self) -> None:
         self.query_one(LossChart).toggle_log()
 
-    def action_quit_app(self) -> None:
+    async def action_quit(self) -> None:
+        """q, ctrl+q and the palette's Quit: ask while a run is in progress, then stop it and quit."""
         if not self.training:
             self.exit()
             return
+        if isinstance(self.screen, ConfirmScreen):
+            return  # already asking
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._quit_when_stopped = True
-                self.cancel.set()
+                self.quit_after_stopping()
 
         self.push_screen(ConfirmScreen("A run is in progress. Stop it (kept as interrupted) and quit?"), answered)
+
+    def quit_after_stopping(self) -> None:
+        """Stop the run within one batch (kept as interrupted), then exit; at once when none is running."""
+        if not self.training:
+            self.exit()
+            return
+        self._quit_when_stopped = True
+        self.cancel.set()
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: say how to quit (Textual's own message is markup, which notifications here never are)."""
+        self.notify("Press q or ctrl+q to quit", title="Do you want to quit?")
 
 
 cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -1,7 +1,12 @@
 """The app driven by Textual's Pilot: real training on small data, in a temporary run store."""
 
+import os
+import signal
+import subprocess
+import sys
 import time
 
+import pytest
 import torch
 from textual.widgets import Input, Select, Static
 from textual_plotext import PlotextPlot
@@ -235,3 +240,85 @@ async def test_progress_shows_an_epochs_psnr_as_soon_as_it_ends(tmp_path):
         progress.epoch_end(EpochEnd(1, 3, {"epoch": 1, "psnr": 17.25}))  # no StepProgress after it yet
         await pilot.pause()
         assert "PSNR 17.25 dB  best 17.25 dB" in str(stats.render())
+
+
+async def start_a_long_run(pilot, app):
+    await set_fields(pilot, epochs="200", dataset="synthetic", **{"batch-size": "32"})
+    await press_start(pilot)
+    await wait_for(pilot, lambda: app.current_run is not None)
+    app.query_one(RunsTable).focus()
+
+
+@pytest.mark.parametrize("way_out", ["ctrl+q", "palette"])
+async def test_every_way_out_asks_then_stops_the_run(tmp_path, way_out):
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await start_a_long_run(pilot, app)
+        if way_out == "ctrl+q":
+            await pilot.press("ctrl+q")
+        else:  # the command palette's Quit, as the palette runs it
+            (quit_command,) = [c for c in app.get_system_commands(app.screen) if c.title == "Quit"]
+            await quit_command.callback()
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and app.training  # asked, nothing stopped yet
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.training)
+    (run,) = store.runs()
+    assert run.info().status == "interrupted" and 1 <= run.info().epochs_done + 1 < 200
+
+
+async def test_sigterm_stops_the_run_and_quits_without_asking(tmp_path):
+    unhandled = []
+    previous = signal.signal(signal.SIGTERM, lambda *args: unhandled.append(args))  # if the app installs none
+    try:
+        store = RunStore(tmp_path)
+        app = NormcompressApp(store)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await start_a_long_run(pilot, app)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await wait_for(pilot, lambda: not app.training)
+            await pilot.pause()
+            assert not app.is_running and not unhandled
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    (run,) = store.runs()
+    assert run.info().status == "interrupted"
+
+
+APP_WITH_A_LONG_RUN = """
+import sys
+from normcompress.config import TrainConfig
+from normcompress.runs import RunStore
+from normcompress_tui.app import NormcompressApp
+
+class Started(NormcompressApp):
+    def on_mount(self):
+        super().on_mount()
+        self.call_later(self.action_start)
+
+Started(RunStore(sys.argv[1]), TrainConfig(epochs=200, dataset="synthetic", batch_size=32, device="cpu")).run(
+    headless=True)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_to_the_app_process_keeps_the_run_and_ends_it(tmp_path, sig):
+    """kill, or an SSH session that drops: the process ends within seconds and the run is interrupted."""
+    process = subprocess.Popen([sys.executable, "-c", APP_WITH_A_LONG_RUN, str(tmp_path)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (RunStore(tmp_path).runs() and RunStore(tmp_path).runs()[0].is_live()):
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.1)
+        time.sleep(0.5)  # into the training loop
+        process.send_signal(sig)
+        process.wait(timeout=60)  # a run of 200 epochs would take many minutes
+    finally:
+        process.kill()
+    (run,) = RunStore(tmp_path).runs()
+    # A clean stop, not a death: exit status 0 and the summary itself says interrupted (a killed
+    # process leaves `running` on disk, which only reads as interrupted once its lock is free).
+    assert process.returncode == 0, process.stderr.read()
+    assert run.summary().status == "interrupted" and run.summary().message.startswith("stopped after")
