@@ -78,6 +78,7 @@ RunsDir = Annotated[
 RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")]
 RunRefs = Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")]
 DataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")]
+CodecDataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Replace output files that already exist.")]
 MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)  # type: ignore[misc]
 
@@ -315,7 +316,7 @@ def compress(
                                                   "levels of the original (0: lossless), by a coded residual; the "
                                                   "latents are left out of a file where the residual alone is "
                                                   "smaller.")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")] = Path("data"),
+    data_dir: CodecDataDir = Path("data"),
     force: Force = False,
     runs_dir: RunsDir = None,
 ) -> None:
@@ -343,7 +344,7 @@ def compress(
 def decompress(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help=".ncz files.")],
     out_dir: Annotated[str, typer.Option("--out", "-o", help="Directory for the PNG images.")],
-    data_dir: Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")] = Path("data"),
+    data_dir: CodecDataDir = Path("data"),
     force: Force = False,
     runs_dir: RunsDir = None,
 ) -> None:

@@ -129,7 +129,7 @@ def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: s
     except OSError as exc:
         raise NormcompressError(f"cannot create {out}: {exc.strerror or exc}") from None
     first = runs[0]
-    source = dataset or first.info().data_source
+    source = dataset or first.data_source
     data = load_data(source, data_dir, image_size=first.train_config().image_size)
     val = data.val if images is None else data.val[torch.linspace(0, len(data.val) - 1, images).long()]
     originals = [image.permute(1, 2, 0).numpy() for image in val]

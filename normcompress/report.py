@@ -87,7 +87,7 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
     for run in runs:
         first_seed.setdefault(run.info().norm, run)
     config = runs[0].train_config()
-    data = load_data(runs[0].info().data_source, data_dir, image_size=config.image_size)
+    data = load_data(runs[0].data_source, data_dir, image_size=config.image_size)
     images = data.val
     models = {norm: load_model(run) for norm, run in first_seed.items()}
     errors = {norm: per_image_errors(model, images) for norm, model in models.items()}

@@ -221,6 +221,11 @@ class Run:
     def entropy_path(self) -> Path:
         return self.path / "entropy.json"
 
+    @property
+    def data_source(self) -> str:
+        """The data the run really trained on (the sample, after a CIFAR-10 fallback), or what it asked for."""
+        return self.info().data_source
+
     def read_bytes(self, name: str, max_bytes: int) -> bytes:
         """One of the run's files, never through a symlink, never a FIFO, never more than max_bytes."""
         try:

@@ -59,7 +59,7 @@ class EntropyModel:
         saved = _saved_entropy(run, channels)
         if saved is not None:
             return cls(saved[0], saved[1], saved[1])
-        data = load_data(run.info().data_source, data_dir, config.limit, config.image_size)
+        data = load_data(run.data_source, data_dir, config.limit, config.image_size)
         device = next(model.parameters()).device
         with torch.no_grad():
             latents = in_batches(model.encoder, to_float(data.train), device)
