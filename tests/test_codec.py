@@ -280,3 +280,15 @@ def test_bad_rate_lambda(run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path))
     code, _, err = run_cli("train", "--rate-lambda", "-1")
     assert code == 2 and "--rate-lambda" in err
+
+
+def test_a_run_trained_on_256_pixel_tiles_compresses_and_decodes(tmp_path, image_folder):
+    """The tile size was one byte in format version 1: a run at --image-size 256 could not compress."""
+    store = RunStore(tmp_path / "runs")
+    run = train(TrainConfig(norm="L2", epochs=1, dataset=f"folder:{image_folder}", image_size=256, batch_size=4,
+                            device="cpu"), store)
+    model = load_model(run)
+    source = image_file(tmp_path, "RGB", (300, 260))
+    encoded = encode(run, model, EntropyModel.for_run(run, model), source)
+    assert parse(encoded.data).tile == 256
+    assert np.array_equal(np.asarray(decode(encoded.data, store)), np.asarray(encoded.reconstruction))
