@@ -19,18 +19,17 @@ from typing import Annotated
 
 import plotext
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from . import distributed
 from . import train as engine
 from .charts import draw_curves, step_series
+from .console import ConsoleReport, err, notice, out
 from .data import DATASETS, load_data
 from .devices import DEVICE_FORMS, resolve_device
 from .errors import NormcompressError, UsageError
-from .losses import VALID_FORMS
 from .files import atomic_write, read_regular
+from .losses import VALID_FORMS
 from .metrics import ALL_METRICS, EPOCH_METRICS, METRICS, evaluate
 from .model import MODELS, load_model
 from .reconstruct import reconstruct_file
@@ -59,18 +58,6 @@ def _runs(ctx: typer.Context) -> None:
     """List, inspect, compare, export and remove saved runs."""
     _help_when_bare(ctx)
 
-class PlainConsole(Console):
-    """A console that prints strings as data: no markup, no highlighting, control characters escaped."""
-
-    def print(self, *objects, **kwargs) -> None:
-        kwargs.setdefault("markup", False)
-        kwargs.setdefault("highlight", False)
-        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
-
-
-out = PlainConsole(soft_wrap=True)
-err = PlainConsole(stderr=True, soft_wrap=True)
-
 RunsDir = Annotated[
     str | None,
     typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, help="Run store directory.", show_default="runs"),
@@ -96,10 +83,6 @@ def _out_dir(value: str, option: str = "--out") -> Path:
     return Path(value)
 
 
-def _notice(message: str) -> None:
-    err.print(Text.assemble(("notice: ", "yellow"), printable(message)))
-
-
 def _columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
     """Aligned plain-text columns (the first `left` left-aligned, the rest right-aligned), like `docker ps`."""
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
@@ -110,50 +93,6 @@ def _columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
         ).rstrip()
 
     return "\n".join([line(headers), *(line(r) for r in rows)])
-
-
-class ConsoleReport:
-    """Training as train and study show it on stderr: notices, a bar over the run's steps with its loss
-    and speed, and (epoch_lines) a line when a run starts and at the end of each epoch."""
-
-    def __init__(self, quiet: bool = False, epoch_lines: bool = True) -> None:
-        self.epoch_lines = epoch_lines and not quiet
-        self.run_id: str | None = None
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                 TextColumn("{task.fields[detail]}"), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=err, disable=quiet, transient=True)
-        self.steps = self.progress.add_task("starting", total=None, detail="")
-
-    def __enter__(self) -> "ConsoleReport":
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.stop()
-
-    def say(self, text: str) -> None:
-        self.progress.console.print(text)
-
-    def on_event(self, event: engine.Event) -> None:
-        match event:
-            case engine.Notice():
-                _notice(event.message)
-            case engine.RunStarted():
-                self.run_id = event.run_id
-                verb = f"resuming after epoch {event.start_epoch}" if event.start_epoch else "training"
-                if self.epoch_lines:
-                    self.say(f"{verb} {event.run_id}: {event.config.norm} on {event.data_source} "
-                             f"({event.train_images} train / {event.val_images} val images), {event.device}")
-            case engine.StepProgress():
-                self.progress.update(self.steps, total=event.epochs * event.steps,
-                                     completed=(event.epoch - 1) * event.steps + event.step,
-                                     description=f"epoch {event.epoch}/{event.epochs}",
-                                     detail=f"loss {event.loss:.4g}  {event.images_per_s:,.0f} img/s")
-            case engine.EpochEnd() if self.epoch_lines:
-                r = event.record
-                self.say(f"epoch {r['epoch']:>3}/{event.epochs}  loss {r['loss']:.5f}  PSNR {r['psnr']:.2f} dB  "
-                         f"MSE {r['mse']:.5f}  MAE {r['mae']:.4f}  SSIM {r['ssim']:.3f}  "
-                         f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}  {r['images_per_s']:,.0f} img/s")
 
 
 # -- train -------------------------------------------------------------------------------------
@@ -227,7 +166,7 @@ def eval_(
     run = _store(runs_dir).get(run_id)
     info = run.info()
     config = run.train_config()
-    data = load_data(dataset or info.data_source, data_dir, image_size=config.image_size, notify=_notice)
+    data = load_data(dataset or info.data_source, data_dir, image_size=config.image_size, notify=notice)
     target = resolve_device(device)
     metrics = evaluate(load_model(run, target), data.val.to(target))
     if as_json:
@@ -412,7 +351,9 @@ def study(
     The report directory gets report.md, report.html (self-contained), curves.png,
     reconstructions.png, errors.png, metrics.csv and metrics.json.
     """
-    from .report import write_report  # matplotlib: loaded only by the commands that draw figures
+    from .report import (
+        write_report,  # matplotlib: loaded only by the commands that draw figures
+    )
     from .study import StudyConfig, StudyProgress, run_study
 
     if metric.value == "loss":
