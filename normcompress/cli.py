@@ -29,6 +29,7 @@ from .data import DATASETS, load_data
 from .devices import DEVICE_FORMS, resolve_device
 from .errors import NormcompressError, UsageError
 from .files import atomic_write, read_regular
+from .images import save_png
 from .losses import VALID_FORMS
 from .metrics import ALL_METRICS, EPOCH_METRICS, METRICS, evaluate
 from .model import MODELS, load_model
@@ -298,9 +299,7 @@ def decompress(
 
     def one(path: Path, target: Path) -> list[str]:
         picture = decode(read_regular(path, MAX_FILE_BYTES), store, str(path), data_dir=str(data_dir))
-        buffer = io.BytesIO()
-        picture.save(buffer, format="png")
-        atomic_write(target, buffer.getvalue())
+        save_png(picture, target)
         return [str(path), f"{picture.size[0]}x{picture.size[1]}", picture.mode, str(target)]
 
     _each_file(files, targets, one, ["file", "size", "mode", "image"], "decompressed", "file(s)")

@@ -158,7 +158,7 @@ def _folder(root: Path, image_size: int) -> ImageData:
         try:
             im = open_image(path).convert("RGB")
         except ImageFileError as exc:
-            skipped.append((path, str(exc).rsplit(": ", 1)[-1]))
+            skipped.append((path, exc.reason))
             continue
         im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BICUBIC)
         images[count] = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)

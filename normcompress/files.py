@@ -20,6 +20,10 @@ class FileError(NormcompressError):
     pass
 
 
+class MissingFileError(FileError):
+    """The file is not there (as opposed to there but unreadable, special, or too large)."""
+
+
 def describe_os_error(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "the disk is full"
@@ -63,7 +67,7 @@ def read_regular(path: Path, max_bytes: int, follow_symlinks: bool = True, what:
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise FileError(f"{name} does not exist") from None
+        raise MissingFileError(f"{name} does not exist") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise FileError(f"{name} is a symbolic link, which is not allowed here") from None
@@ -84,19 +88,6 @@ def read_regular(path: Path, max_bytes: int, follow_symlinks: bool = True, what:
     if len(data) > max_bytes:  # it grew while being read
         raise FileError(f"{name} is larger than {max_bytes:,} bytes")
     return data
-
-
-def check_regular(path: Path, what: str | None = None) -> None:
-    """Refuse a path that is not a regular file (a FIFO, a device, a directory) before a library opens it."""
-    name = what or str(path)
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise FileError(f"{name} does not exist") from None
-    except OSError as exc:
-        raise FileError(f"cannot read {name}: {describe_os_error(exc)}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise FileError(f"{name} is not a regular file")
 
 
 def _pid_alive(pid: int) -> bool:

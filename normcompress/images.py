@@ -13,38 +13,52 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import NormcompressError
-from .files import FileError, atomic_write, check_regular
+from .files import FileError, atomic_write, read_regular
 
 # The largest image any command decodes: 4096x4096. The size is read from the header and checked
 # before the pixels are (a 140 KB PNG can claim 12000x12000 and take 10 GB to decode).
 MAX_PIXELS = 16 * 2**20
+MAX_FILE_BYTES = 256 * 2**20  # above any 16-megapixel image file, even uncompressed 16-bit RGBA
 
 
 class ImageFileError(NormcompressError):
-    pass
+    def __init__(self, source: Path, reason: str) -> None:
+        super().__init__(f"cannot read {source}: {reason}")
+        self.reason = reason
 
 
-def open_image(source: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def open_image(source: Path, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES,
+               follow_symlinks: bool = True) -> Image.Image:
     """An image file decoded and turned upright; ImageFileError (one line) for anything that is not a
-    readable regular image file of at most `max_pixels` pixels."""
+    readable regular image file of at most `max_bytes` and `max_pixels` pixels.
+
+    The bytes are read once through files.read_regular (no FIFO, no device, bounded), so what is checked
+    is what is decoded."""
     try:
-        check_regular(source)
+        data = read_regular(source, max_bytes, follow_symlinks, what="the file")
     except FileError as exc:
-        raise ImageFileError(f"cannot read {exc}") from None
+        raise ImageFileError(source, str(exc)) from None
     try:
         with warnings.catch_warnings():  # Pillow only warns below 2x its own limit; ours is far lower
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            opened = Image.open(source)
+            opened = Image.open(io.BytesIO(data))
         with opened:
             width, height = opened.size
             if width * height > max_pixels:
-                raise ImageFileError(f"cannot read {source}: {width}x{height} is more than the "
-                                     f"{max_pixels:,} pixels an image may have here")
+                raise ImageFileError(source, f"{width}x{height} is more than the {max_pixels:,} pixels an "
+                                             f"image may have here")
             picture = ImageOps.exif_transpose(opened)
             picture.load()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageFileError(f"cannot read {source}: {type(exc).__name__}") from None
+        raise ImageFileError(source, type(exc).__name__) from None
     return picture
+
+
+def save_png(picture: Image.Image, path: Path) -> None:
+    """A picture as a PNG file, written atomically (whole or not at all)."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png")
+    atomic_write(path, buffer.getvalue())
 
 PADDING = 2
 
@@ -78,6 +92,4 @@ def comparison_grid(target: torch.Tensor, output: torch.Tensor, scale: int = 3) 
 def write_png(image: torch.Tensor, path: Path) -> None:
     """A float (3, H, W) image in [0, 1] as a PNG, written atomically."""
     pixels = image.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buffer, format="png")
-    atomic_write(path, buffer.getvalue())
+    save_png(Image.fromarray(pixels, "RGB"), path)

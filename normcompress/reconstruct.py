@@ -5,7 +5,6 @@ through the model as one batch, stitched and cropped back. Gray images come back
 images keep their alpha; errors are measured on the colour channels the output keeps.
 """
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .files import atomic_write
-from .images import open_image
+from .images import open_image, save_png
 from .metrics import psnr_from_mse, to_float
 
 
@@ -78,9 +76,7 @@ def reconstruct_file(model: torch.nn.Module, source: Path, output: Path, tile: i
         target, produced = rgb.float(), recon.float()
     if "A" in original.getbands():
         picture.putalpha(original.getchannel("A"))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="png")
-    atomic_write(output, buffer.getvalue())
+    save_png(picture, output)
     error = (produced - target).abs()
     return Reconstruction(source, output, original.size, original.mode,
                           psnr_from_mse(error.div(255).pow(2).mean().item()), int(error.max().item()))

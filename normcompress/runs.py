@@ -40,7 +40,8 @@ from pathlib import Path
 
 from .config import ConfigError, TrainConfig
 from .errors import NormcompressError, UsageError
-from .files import FileError, atomic_write, atomic_write_json, describe_os_error, is_stale, read_regular
+from .files import (FileError, MissingFileError, atomic_write, atomic_write_json, describe_os_error, is_stale,
+                    read_regular)
 
 RUNS_DIR_ENV = "NORMCOMPRESS_RUNS_DIR"
 RUN_ID = re.compile(r"\d{8}-\d{6}\.\d{3}-[A-Za-z0-9.+\-]{1,48}-[0-9a-f]{6}")
@@ -51,6 +52,10 @@ MAX_CHECKPOINT_BYTES = 1 << 30
 
 class StoreError(NormcompressError):
     pass
+
+
+class MissingRunFile(StoreError):
+    """One of a run's files is not there."""
 
 
 class Status(StrEnum):
@@ -230,9 +235,10 @@ class Run:
         """One of the run's files, never through a symlink, never a FIFO, never more than max_bytes."""
         try:
             return read_regular(self.path / name, max_bytes, follow_symlinks=False, what=name)
+        except MissingFileError:
+            raise MissingRunFile(f"run {self.id} is damaged: {name} is missing") from None
         except FileError as exc:
-            reason = f"{name} is missing" if "does not exist" in str(exc) else str(exc)
-            raise StoreError(f"run {self.id} is damaged: {reason}") from None
+            raise StoreError(f"run {self.id} is damaged: {exc}") from None
 
     def _read_json(self, name: str) -> object:
         data = self.read_bytes(name, MAX_JSON_BYTES)
@@ -260,10 +266,8 @@ class Run:
         """Per-epoch records, checked; a cut-off, garbled or ill-typed line makes the run damaged."""
         try:
             data = self.read_bytes("metrics.jsonl", MAX_METRICS_BYTES)
-        except StoreError:
-            if not os.path.lexists(self.path / "metrics.jsonl"):
-                return []
-            raise
+        except MissingRunFile:
+            return []  # no epoch has ended yet
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:

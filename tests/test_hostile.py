@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from normcompress.codec import CodecError, parse
+from normcompress.codec.format import MODES, pack
 from normcompress.events import EpochEnd
 from normcompress.losses import parse_norm
 from normcompress.runs import RunStore, Status
@@ -289,22 +290,10 @@ def test_outputs_are_never_overwritten_silently(template_store, tmp_path, monkey
 
 
 # -- 6. decoding is bounded before anything large is allocated ---------------------------------------------
-def ncz(width: int, height: int, payload: bytes = b"", alpha: bytes | None = None, version: int = 2,
-        id_tail: bytes = b"abcdef") -> bytes:
-    """A well-formed .ncz header (valid checksum) with whatever it claims."""
-    def uv(value):
-        out = bytearray()
-        while True:
-            byte, value = value & 0x7F, value >> 7
-            out.append(byte | (0x80 if value else 0))
-            if not value:
-                return bytes(out)
-    flags = 2 if alpha is not None else 0
-    tile = bytes([32]) if version == 1 else uv(32)
-    body = b"".join([b"NCZ", bytes([version, len(id_tail)]), id_tail, b"\0" * 4, bytes([flags]), uv(width), uv(height),
-                     tile, struct.pack("<e", 0.25), uv(0), uv(0), uv(len(payload) // 4), payload,
-                     uv(len(alpha)) + alpha if alpha is not None else b""])
-    return body + struct.pack("<I", zlib.crc32(body))
+def ncz(width: int, height: int, alpha: bytes | None = None, id_tail: bytes = b"abcdef") -> bytes:
+    """A well-formed .ncz file (valid checksum, no payload) that claims whatever it is given."""
+    return pack(id_tail, b"\0" * 4, MODES["RGBA"] if alpha is not None else MODES["RGB"], width, height, 32, 0.25,
+                0, 0, b"", alpha, b"")
 
 
 def test_a_tiny_file_claiming_a_huge_image_is_refused_before_any_allocation():

@@ -4,18 +4,15 @@ textual-image picks the terminal's best method (Kitty graphics, Sixel) and falls
 half-block characters, which work over plain SSH.
 """
 
-import io
-import warnings
 from pathlib import Path
 
-from PIL import Image as PILImage
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 from textual_image.widget import Image
 
-from normcompress.files import FileError, read_regular
+from normcompress.images import ImageFileError, open_image
 from normcompress.text import printable
 
 MAX_PREVIEW_BYTES = 16 * 2**20
@@ -37,14 +34,8 @@ class ReconstructionPreview(Vertical):
         """Show a run's recon.png; it is read into memory because the run rewrites it each epoch."""
         caption_widget = self.query_one("#preview-caption", Static)
         try:
-            data = read_regular(path, MAX_PREVIEW_BYTES, follow_symlinks=False)
-            with warnings.catch_warnings():  # the size is checked below, before the pixels are decoded
-                warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-                image = PILImage.open(io.BytesIO(data))
-            if image.size[0] * image.size[1] > MAX_PREVIEW_PIXELS:
-                raise ValueError("too many pixels")
-            image.load()
-        except (FileError, OSError, ValueError, SyntaxError, PILImage.DecompressionBombError):
+            image = open_image(path, MAX_PREVIEW_PIXELS, MAX_PREVIEW_BYTES, follow_symlinks=False)
+        except ImageFileError:
             caption_widget.update(Text(printable(f"{caption}: no reconstruction yet")))
             self.query_one(Image).image = None
             self.shown = None
