@@ -58,7 +58,9 @@ def main() -> None:
         folder = Path(tmp) / "images"
         total = math.ceil(args.images / (1 - VALIDATION_FRACTION))  # the training split is then --images
         write_folder(folder, total)
+        # The original recipe (constant Adam 1e-3) on both sides: equal work.
         engine_body = (f"sys.argv = ['normcompress', 'train', '--norm', 'L2', '--epochs', '{args.epochs}', "
+                       "'--schedule', 'constant', '--optimizer', 'adam', '--lr', '1e-3', "
                        f"'--dataset', 'folder:{folder}', '--device', '{args.device}', '--runs-dir', '{tmp}/runs', "
                        "'-q']\n    runpy.run_module('normcompress', run_name='__main__')")
         engine = timed([sys.executable, "-c", PEAK.format(body=engine_body)])

@@ -41,7 +41,7 @@ def reference(device: torch.device, epochs: int, batch_size: int) -> tuple[float
 def engine(device: torch.device, epochs: int, batch_size: int, **options) -> float:
     with tempfile.TemporaryDirectory() as runs:
         config = TrainConfig(norm="L2", epochs=epochs, batch_size=batch_size, dataset="sample", device=str(device),
-                             **options)
+                             lr=1e-3, optimizer="adam", schedule="constant", **options)  # the original's recipe
         run = train(config, RunStore(runs))
         rates = [r["images_per_s"] for r in run.metrics()]
         return statistics.median(rates[1:] or rates)

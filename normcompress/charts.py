@@ -11,10 +11,11 @@ bucket of points (one per braille column), so a single spike still shows.
 
 import math
 
-# (strong, faint) per run: the faint shade is the colour pulled toward a dark background.
-_RGB = [(0, 190, 210), (255, 150, 0), (90, 200, 90), (210, 90, 210), (235, 70, 70), (80, 140, 255),
-        (225, 205, 50), (170, 170, 170)]
-COLOURS = [(rgb, tuple(round(0.45 * c + 0.55 * 40) for c in rgb)) for rgb in _RGB]
+from .style import PALETTE_RGB
+
+# (strong, faint) per run, in the figures' palette: the faint shade is the colour pulled toward a dark background.
+COLOURS = [(rgb, tuple(round(0.45 * c + 0.55 * 40) for c in rgb)) for rgb in PALETTE_RGB]
+REFERENCE_COLOUR = (150, 150, 150)
 SMOOTHING_CHOICES = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
 Series = tuple[str, list[float], list[float]]  # label, x, y
 
@@ -80,12 +81,21 @@ def log_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], lis
     return positions, [f"{10 ** p:.3g}" for p in positions]
 
 
+def epoch_ticks(low: float, high: float, most: int = 8) -> list[int]:
+    """Whole epochs from low to high, evenly spaced, at most `most` of them (every 1, 2, 5, 10, 20, ... epochs)."""
+    span = max(high - low, 1.0)
+    step = next(s for s in (m * 10 ** e for e in range(10) for m in (1, 2, 5)) if span / s <= most - 1)
+    first = math.ceil(low / step) * step
+    return list(range(int(first), int(math.floor(high)) + 1, step))
+
+
 def draw_curves(plt, series: list[Series], title: str, log: bool = False, smoothing: float = 0.0,
-                width: int = 200) -> None:
+                width: int = 200, reference: tuple[str, float] | None = None) -> None:
     """Plot each series in its own colour with a legend; values <= 0 are left out on a log axis.
 
     With smoothing > 0 each series is drawn twice: raw and faint, then smoothed and strong (the legend
     names the smoothed one). `width` is the plot's width in characters, for thinning long series.
+    `reference` (label, value) is drawn as a dashed grey line across the chart: the PCA baseline.
     """
     shown: list[float] = []
     for number, (label, xs, ys) in enumerate(series):
@@ -105,6 +115,14 @@ def draw_curves(plt, series: list[Series], title: str, log: bool = False, smooth
                      label=f"{label} (smoothed {smoothing:g})")
         else:
             plt.plot(*envelope(px, raw, width * 2), marker="braille", color=strong, label=label)
+    xs = [x for _, series_x, _ in series for x in series_x]
+    if reference is not None and xs and (reference[1] > 0 or not log):
+        level = math.log10(reference[1]) if log else reference[1]
+        plt.plot([min(xs), max(xs)], [level, level], marker="-", color=REFERENCE_COLOUR, label=reference[0])
+        shown.append(level)
+    ticks = epoch_ticks(min(xs), max(xs)) if xs else []
+    if ticks:
+        plt.xticks(ticks)
     if shown:
         low, high = padded_limits(shown)
         plt.ylim(low, high)

@@ -35,6 +35,7 @@ from .metrics import ALL_METRICS, EPOCH_METRICS, METRICS, evaluate
 from .model import MODELS, load_model
 from .reconstruct import reconstruct_file
 from .runs import RUNS_DIR_ENV, RunStore, Status
+from .style import DEFAULT_DPI, FORMATS
 from .text import printable
 
 app = typer.Typer(pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,6 +67,16 @@ RunsDir = Annotated[
 RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")]
 RunRefs = Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")]
 DataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")]
+FigureKind = Enum("FigureKind", {f: f for f in FORMATS}, type=str)
+FigureFormat = Annotated[FigureKind, typer.Option("--format", help="Figure files: png, svg or pdf (a report embeds its "
+                                                            "PNGs and writes svg or pdf beside them).")]
+Dpi = Annotated[int, typer.Option(min=30, max=1200, help="Figure resolution in dots per inch (png, and pixels "
+                                                          "inside pdf and svg).")]
+LearningRate = Annotated[float, typer.Option(help="Learning rate: constant, or the one-cycle schedule's peak.")]
+Optimizer = Annotated[str, typer.Option(help="adamw (decoupled weight decay 0.01), or adam (the original study's).")]
+Schedule = Annotated[str, typer.Option(
+    help="Learning rate over the run: onecycle (warm-up to --lr over 30% of the steps, then cosine decay; "
+         "measured best), or constant (the original study's; it used --lr 1e-3 --optimizer adam).")]
 CodecDataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Replace output files that already exist.")]
 MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)  # type: ignore[misc]
@@ -102,7 +113,9 @@ def train(
     norm: Annotated[str, typer.Option(help=f"Loss norm: {VALID_FORMS}.")] = "L2",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs to train.")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    lr: LearningRate = 3e-3,
+    optimizer: Optimizer = "adamw",
+    schedule: Schedule = "onecycle",
     device: Annotated[str, typer.Option(help=f"Training device: {DEVICE_FORMS}.")] = "auto",
     dataset: Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")] = "cifar10",
     data_dir: DataDir = Path("data"),
@@ -127,7 +140,8 @@ def train(
     With no network, --dataset cifar10 falls back to the embedded sample and says so.
     """
     config = engine.TrainConfig(
-        norm=norm, epochs=epochs, batch_size=batch_size, lr=lr, device=device, dataset=dataset,
+        norm=norm, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
+        device=device, dataset=dataset,
         data_dir=str(data_dir), seed=seed, limit=limit, model=model, image_size=image_size, amp=amp,
         channels_last=channels_last, compile=compile_model, rate_lambda=rate_lambda,
     )
@@ -312,6 +326,8 @@ def rd(
     dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the first run's.")] = None,
     images: Annotated[int | None, typer.Option(min=1, help="Use this many test images (evenly spaced).")] = None,
     data_dir: DataDir = Path("data"),
+    figure_format: FigureFormat = FigureKind.png,
+    dpi: Dpi = DEFAULT_DPI,
     runs_dir: RunsDir = None,
 ) -> None:
     """Rate-distortion of runs (one point per quantisation step) against WebP, JPEG and a PCA floor.
@@ -322,7 +338,8 @@ def rd(
 
     store = _store(runs_dir)
     target = _out_dir(out_dir)
-    paths = write_rd([store.get(r) for r in run_ids], target, dataset, str(data_dir), images)
+    paths = write_rd([store.get(r) for r in run_ids], target, dataset, str(data_dir), images,
+                     fmt=figure_format.value, dpi=dpi)
     out.print((target / "rd.md").read_text())
     for path in paths:
         out.print(str(path))
@@ -337,12 +354,16 @@ def study(
     dataset: Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")] = "cifar10",
     data_dir: DataDir = Path("data"),
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    lr: LearningRate = 3e-3,
+    optimizer: Optimizer = "adamw",
+    schedule: Schedule = "onecycle",
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = None,
     model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "seed",
     image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = 32,
     devices: Annotated[str, typer.Option(help="Comma-separated devices; runs go to them side by side.")] = "auto",
     metric: Annotated[MetricKey, typer.Option(help="Metric of curves.png.")] = MetricKey("psnr"),
+    figure_format: FigureFormat = FigureKind.png,
+    dpi: Dpi = DEFAULT_DPI,
     runs_dir: RunsDir = None,
 ) -> None:
     """Train every norm x seed (reusing completed runs, resuming interrupted ones) and write a report.
@@ -350,9 +371,8 @@ def study(
     The report directory gets report.md, report.html (self-contained), curves.png,
     reconstructions.png, errors.png, metrics.csv and metrics.json.
     """
-    from .report import (
-        write_report,  # matplotlib: loaded only by the commands that draw figures
-    )
+    from .comparison import claim_lines, study_table
+    from .report import write_report  # matplotlib: loaded only by the commands that draw figures
     from .study import StudyConfig, StudyProgress, run_study
 
     if metric.value == "loss":
@@ -364,7 +384,7 @@ def study(
         resolve_device(d)
     config = StudyConfig(
         norms=[n.strip() for n in norms.split(",") if n.strip()], seeds=seeds, epochs=epochs, dataset=dataset,
-        batch_size=batch_size, lr=lr, limit=limit, model=model, image_size=image_size, data_dir=str(data_dir),
+        batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, limit=limit, model=model, image_size=image_size, data_dir=str(data_dir),
         devices=device_list or ["auto"],
     ).validated()
     report = ConsoleReport(epoch_lines=False)
@@ -386,16 +406,12 @@ def study(
             raise typer.Exit(130) from None
         report.progress.update(report.steps, visible=False)
         report.say("writing the report…")
-        files = write_report(runs, report_dir, metric.value, str(data_dir))
-    out.print(_study_table(runs))
+        files, summary = write_report(runs, report_dir, metric.value, str(data_dir), store, figure_format.value, dpi)
+    out.print(_columns(*study_table(summary, mark_best=False, short=True)))
+    for line in claim_lines(summary):
+        out.print(line.replace("**", ""))
     for path in files:
         out.print(str(path))
-
-
-def _study_table(runs) -> str:
-    from .report import study_table, summarize_runs
-
-    return _columns(*study_table(summarize_runs(runs), mark_best=False, short=True))
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -464,30 +480,82 @@ def runs_compare(
              "faint, under the smoothed one.")] = 0.0,
     width: Annotated[int, typer.Option(min=20, max=1000, help="Chart width in characters.")] = 100,
     height: Annotated[int, typer.Option(min=5, max=500, help="Chart height in characters.")] = 25,
+    baseline: Annotated[bool, typer.Option(help="Add PCA at the first run's latent size on its data as a reference "
+                                           "(fitted once per dataset, then read from the run store).")] = True,
+    paired: Annotated[bool, typer.Option("--paired", help="Test each run against the first on the same validation "
+                                         "images (Wilcoxon signed-rank on per-image PSNR; loads the models).")] = False,
+    data_dir: DataDir = Path("data"),
     runs_dir: RunsDir = None,
 ) -> None:
-    """Final metrics side by side, and a terminal chart of one metric per epoch (the training loss per step)."""
+    """Final metrics side by side, and a terminal chart of one metric per epoch (the training loss per step).
+
+    Names every configuration difference between the runs beyond norm and seed, since a difference in
+    the table may come from any of them.
+    """
+    from .comparison import config_differences
+
     store = _store(runs_dir)
     runs = [store.get(r) for r in run_ids]
     infos = [r.info() for r in runs]
     for info in infos:
         if info.problem:
             err.print(f"{info.id} is damaged ({info.problem}); it is left out of the table and the chart")
+    usable = [(run, info) for run, info in zip(runs, infos) if not info.problem]
+    for key, values in config_differences([run for run, _ in usable]).items():
+        err.print(f"warning: the runs differ in {key} ({', '.join(values)}), not only in norm and seed")
+    reference, data = _reference(store, usable[0][0], str(data_dir)) if usable and (baseline or paired) else (None, None)
+    labels = [f"{i.label}  " for i in infos] + ([f"{reference.label}  "] if reference else [])
     rows = []
     for key, m in ALL_METRICS.items():
         values = [i.metrics.get(key) for i in infos]
         known = [v for v in values if v is not None]
         if not known:
             continue  # a metric none of these runs has (MS-SSIM on 32-pixel images)
-        best = (max if m.higher_is_better else min)(known) if key != "loss" else None
-        rows.append([m.label, *("-" if v is None else f"{v:.5g}{' *' if v == best else '  '}" for v in values)])
-    out.print("final validation metrics (* best of the runs)\n")
-    out.print(_columns(["metric", *(f"{i.label}  " for i in infos)], rows))
-    chartable = [(run, info) for run, info in zip(runs, infos) if not info.problem]
-    out.print(Text.from_ansi(chart_text(chartable, metric.value, log, width, height, smoothing)))
+        best = max(known, key=m.score) if key != "loss" else None
+        cells = ["-" if v is None else f"{v:.5g}{' *' if v == best else '  '}" for v in values]
+        if reference:
+            cells.append("-" if key not in reference.metrics else f"{reference.metrics[key]:.5g}  ")
+        rows.append([m.label, *cells])
+    out.print("final validation metrics (* best of the runs" + (", not counting the PCA reference)\n" if reference
+                                                                else ")\n"))
+    out.print(_columns(["metric", *labels], rows))
+    if paired and data is not None:
+        out.print("\n" + _paired_lines([run for run, _ in usable], data))
+    line = (f"{reference.label}", reference.metrics[metric.value]) if reference and metric.value in reference.metrics else None
+    out.print(Text.from_ansi(chart_text(usable, metric.value, log, width, height, smoothing, line)))
 
 
-def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing: float = 0.0) -> str:
+def _reference(store: RunStore, run, data_dir: str):
+    """The PCA baseline on a run's data (None when its images are not whole 32x32 tiles) and that data."""
+    from .baseline import latent_values_per_tile, pca_baseline, why_no_baseline
+
+    config = run.train_config()
+    data = load_data(run.data_source, data_dir, config.limit, config.image_size, notice)
+    values = latent_values_per_tile(load_model(run), config.image_size)
+    reason = why_no_baseline(data, values)
+    if reason:
+        notice(reason)
+    return pca_baseline(store, data, values), data
+
+
+def _paired_lines(runs, data) -> str:
+    """Each run against the first, image by image on the first run's validation images."""
+    from .comparison import per_image_values
+    from .metrics import per_image_errors
+    from .stats import paired_images
+
+    psnr = [per_image_values(per_image_errors(load_model(run), data.val))["psnr"] for run in runs]
+    lines = [f"per-image PSNR against {runs[0].info().label} on the same {len(data.val)} {data.source} images:"]
+    for run, values in zip(runs[1:], psnr[1:]):
+        test = paired_images(values.tolist(), psnr[0].tolist())
+        better = (values > psnr[0]).double().mean().item() * 100
+        lines.append(f"  {run.info().label}: better on {better:.0f}% of images, mean difference "
+                     f"{(values - psnr[0]).mean().item():+.3f} dB, {test.text()} ({test.test})")
+    return "\n".join(lines)
+
+
+def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing: float = 0.0,
+               reference: tuple[str, float] | None = None) -> str:
     """A plotext chart (with ANSI colours, one per run) of one metric per epoch, or the loss per step."""
     series = []
     for run, info in runs:
@@ -500,7 +568,7 @@ def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing:
     plotext.clear_figure()
     plotext.plotsize(width, height)
     plotext.theme("clear")
-    draw_curves(plotext, series, ALL_METRICS[metric].label, log, smoothing, width)
+    draw_curves(plotext, series, ALL_METRICS[metric].label, log, smoothing, width, reference)
     return plotext.build()
 
 

@@ -3,6 +3,7 @@
 Grammar (names are case-insensitive, the canonical spelling is stored):
     L2 | L1 | Linf | Linf-image | SSIM      a registered base norm
     Lp:<p>                                 general Lp for a real p >= 1
+    Linf-smooth:<t>                        each image's smooth maximum error at temperature t > 0
     <w>*<term> + <w>*<term> ...            a weighted hybrid of the above, e.g. 0.5*L1+0.5*L2
 """
 
@@ -42,6 +43,21 @@ def linf_image(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (output - target).abs().flatten(1).amax(dim=1).mean()
 
 
+def linf_smooth(temperature: float) -> Loss:
+    """Each image's smooth maximum of |error|, t * log(mean(exp(|e| / t))), averaged over the batch.
+
+    It lies between the image's mean and maximum absolute error: near L1 for a large t, near Linf-image
+    as t -> 0. Unlike the maximum, every pixel gets a gradient, weighted by exp(|e| / t), so the worst
+    pixels lead without the rest being ignored. t is in intensity units (0.02 is about 5 levels of 255).
+    """
+
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        scaled = (output - target).abs().flatten(1) / temperature
+        return temperature * (torch.logsumexp(scaled, dim=1) - math.log(scaled.shape[1])).mean()
+
+    return loss
+
+
 def ssim_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1 - SSIM (pytorch-msssim, Gaussian window 11, data range 1); needs images of at least 11x11."""
     return 1 - ssim(output.float(), target.float(), data_range=1.0, size_average=True)
@@ -57,7 +73,9 @@ def lp(p: float) -> Loss:
 
 
 BASE_NORMS: dict[str, Loss] = {"L2": l2, "L1": l1, "Linf": linf, "Linf-image": linf_image, "SSIM": ssim_loss}
-VALID_FORMS = "L2, L1, Linf, Linf-image, SSIM, Lp:<p> with p >= 1, or a weighted sum such as 0.5*L1+0.5*L2"
+VALID_FORMS = ("L2, L1, Linf, Linf-image, SSIM, Lp:<p> with p >= 1, Linf-smooth:<t> with t > 0, "
+               "or a weighted sum such as 0.5*L1+0.5*L2")
+PARAMETRIC = {"Lp": lp, "Linf-smooth": linf_smooth}  # name:<number> forms
 
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 _EXPONENT_PLUS = re.compile(r"(?<=[0-9.][eE])\+")  # the '+' of an exponent (1e+06), not one between terms
@@ -80,23 +98,25 @@ class Norm:
 
 
 def _base_loss(name: str) -> Loss:
-    if name.startswith("Lp:"):
-        return lp(float(name[3:]))
-    return BASE_NORMS[name]
+    family, _, number = name.partition(":")
+    return PARAMETRIC[family](float(number)) if number else BASE_NORMS[name]
 
 
 def _canonical_term(text: str) -> str:
     for name in BASE_NORMS:
         if text.lower() == name.lower():
             return name
-    if text.lower().startswith("lp:"):
-        try:
-            p = float(_number(float(text[3:])))
-        except ValueError:
-            raise UsageError(f"invalid norm {text!r}: the p of Lp:<p> must be a number") from None
-        if not math.isfinite(p) or p < 1:
+    family, colon, number = text.partition(":")
+    if family.lower() == "lp" and colon:
+        p = _parameter(text, number, "the p of Lp:<p>")
+        if not (math.isfinite(p) and p >= 1):
             raise UsageError(f"invalid norm {text!r}: Lp needs a finite p >= 1 (use Linf for the maximum)")
         return f"Lp:{_number(p)}"
+    if family.lower() == "linf-smooth" and colon:
+        t = _parameter(text, number, "the t of Linf-smooth:<t>")
+        if not (math.isfinite(t) and 1e-4 <= t <= 100):
+            raise UsageError(f"invalid norm {text!r}: Linf-smooth needs a temperature t from 0.0001 to 100")
+        return f"Linf-smooth:{_number(t)}"
     raise UsageError(f"unknown norm {text!r}; valid forms: {VALID_FORMS}")
 
 
@@ -119,6 +139,13 @@ def parse_norm(text: str) -> Norm:
     if len(terms) == 1 and terms[0][0] == 1.0:
         return Norm(terms[0][1], tuple(terms))
     return Norm("+".join(f"{_number(w)}*{n}" for w, n in terms), tuple(terms))
+
+
+def _parameter(text: str, number: str, what: str) -> float:
+    try:
+        return float(_number(float(number)))
+    except ValueError:
+        raise UsageError(f"invalid norm {text!r}: {what} must be a number") from None
 
 
 def _number(value: float) -> str:

@@ -11,22 +11,21 @@ import math
 import tempfile
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from PIL import Image
+from pytorch_msssim import ssim
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from pytorch_msssim import ssim  # noqa: E402
-
-from .codec import EntropyModel, encode, parse  # noqa: E402
-from .data import load_data  # noqa: E402
-from .errors import NormcompressError  # noqa: E402
-from .metrics import psnr_from_mse, to_float  # noqa: E402
-from .files import atomic_write  # noqa: E402
-from .model import load_model  # noqa: E402
-from .runs import Run, run_label  # noqa: E402
+from .codec import EntropyModel, encode, parse
+from .data import load_data
+from .errors import NormcompressError
+from .figures import BASELINE_STYLE, plt, save_figure, series_style
+from .files import atomic_write
+from .metrics import psnr_from_mse, to_float
+from .model import load_model
+from .pca import TILE, PcaModel, fit_pca
+from .runs import Run, run_label
+from .style import DEFAULT_DPI
 
 RUN_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0)
 QUALITIES = (10, 30, 50, 70, 90)
@@ -106,22 +105,21 @@ def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=RUN_S
     return points
 
 
-def pca_floor(train: torch.Tensor, originals: list[np.ndarray], components: int = PCA_COMPONENTS) -> dict:
-    """PCA with `components` values per image, unquantised: what a linear model with that budget reaches."""
-    x = to_float(train).flatten(1).double()
-    mean = x.mean(0)
-    _, _, v = torch.linalg.svd(x - mean, full_matrices=False)
-    basis = v[:components]
-    test = to_float(torch.from_numpy(np.stack(originals)).permute(0, 3, 1, 2)).flatten(1).double()
-    recon = ((test - mean) @ basis.T @ basis + mean).clamp(0, 1)
-    shape = (len(originals), 3, *originals[0].shape[:2])
-    decoded = [(r.view(shape[1:]).permute(1, 2, 0) * 255).round().byte().numpy() for r in recon]
+def pca_floor(train: torch.Tensor, originals: list[np.ndarray], components: int = PCA_COMPONENTS) -> dict | None:
+    """PCA with `components` values per 32x32 tile, unquantised: what a linear model with that budget
+    reaches (None for images that are not whole tiles)."""
+    if train.shape[-1] % TILE or train.shape[-2] % TILE:
+        return None
+    test = to_float(torch.from_numpy(np.stack(originals)).permute(0, 3, 1, 2))
+    with torch.no_grad():
+        recon = PcaModel(fit_pca(train, components))(test)
+    decoded = [(r.permute(1, 2, 0) * 255).round().byte().numpy() for r in recon]
     return {"codec": "PCA", "point": f"PCA {components} values (unquantised)", "bpp": float("nan"),
             "container_bpp": float("nan"), **_distortion(decoded, originals)}
 
 
 def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: str = "data",
-             images: int | None = None, steps=RUN_STEPS) -> list[Path]:
+             images: int | None = None, steps=RUN_STEPS, fmt: str = "png", dpi: int = DEFAULT_DPI) -> list[Path]:
     if not runs:
         raise NormcompressError("rd needs at least one run")
     try:
@@ -135,7 +133,8 @@ def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: s
     originals = [image.permute(1, 2, 0).numpy() for image in val]
     points = [p for run in runs for p in run_points(run, originals, data_dir, steps)]
     points += pillow_points(originals, "webp") + pillow_points(originals, "jpeg")
-    points.append(pca_floor(data.train, originals))
+    floor = pca_floor(data.train, originals)
+    points += [floor] if floor else []
     columns = ["codec", "point", "bpp", "container_bpp", "psnr", "ssim", "max_error_mean", "max_error_worst"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns)
@@ -151,26 +150,27 @@ def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: s
     lines += ["| " + " | ".join([p["point"], *("–" if math.isnan(p[key]) else form.format(p[key])
                                               for key, (_, form) in shown.items())]) + " |" for p in points]
     atomic_write(out / "rd.md", ("\n".join(lines) + "\n").encode())
-    _plot(points, out / "rd.png")
-    return [out / "rd.csv", out / "rd.md", out / "rd.png"]
+    return [out / "rd.csv", out / "rd.md", save_figure(_plot(points), out / "rd", fmt, dpi)]
 
 
-def _plot(points: list[dict], path: Path) -> None:
+def _plot(points: list[dict]):
+    """Three panels against whole-file bpp; one legend for all of them, below."""
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     codecs = list(dict.fromkeys(p["codec"] for p in points if p["codec"] != "PCA"))
+    pca = next((p for p in points if p["codec"] == "PCA"), None)
     for axis, key, label in zip(axes, ("psnr", "ssim", "max_error_mean"),
-                                ("PSNR (dB)", "SSIM", "mean per-image max error (levels)")):
-        for codec in codecs:
+                                ("PSNR (dB)", "SSIM (1 = identical)", "mean per-image max error (levels of 255)")):
+        for number, codec in enumerate(codecs):
             mine = sorted((p for p in points if p["codec"] == codec), key=lambda p: p["bpp"])
-            axis.plot([p["bpp"] for p in mine], [p[key] for p in mine], marker="o", label=codec)
-        pca = next(p for p in points if p["codec"] == "PCA")
-        axis.axhline(pca[key], color="gray", linestyle="--", label="PCA 256 values (unquantised)")
+            axis.plot([p["bpp"] for p in mine], [p[key] for p in mine], label=codec, **series_style(number))
+        if pca:
+            axis.axhline(pca[key], label=pca["point"], **BASELINE_STYLE)
         axis.set_xlabel("bits per pixel (whole files)")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    figure.suptitle("Rate-distortion: every image its own file; lower-left is better for max error")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    atomic_write(path, buffer.getvalue())
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8,
+                  bbox_to_anchor=(0.5, -0.08 - 0.04 * (len(labels) // 4)))
+    figure.suptitle("Rate-distortion: every image its own file; upper left is better for PSNR and SSIM, "
+                    "lower left for max error")
+    return figure

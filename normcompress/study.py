@@ -27,7 +27,9 @@ class StudyConfig:
     epochs: int = 10
     dataset: str = "sample"
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 3e-3
+    optimizer: str = "adamw"
+    schedule: str = "onecycle"
     limit: int | None = None
     model: str = "seed"
     image_size: int = 32
@@ -49,6 +51,7 @@ class StudyConfig:
     def run_configs(self) -> list[TrainConfig]:
         return [
             TrainConfig(norm=norm, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                        optimizer=self.optimizer, schedule=self.schedule,
                         device=self.devices[0], dataset=self.dataset, data_dir=self.data_dir, seed=seed,
                         limit=self.limit, model=self.model, image_size=self.image_size)
             for norm in self.norms for seed in range(self.seeds)

@@ -31,7 +31,7 @@ from .runs import Run, RunStore, Status, StoreError, Summary
 
 PREVIEW_IMAGES = 8
 _MODEL_INIT_LOCK = threading.Lock()
-SUMMARY_EXCLUDES = ("epoch", "images_per_s", "epoch_time_s", "step_losses")  # per-epoch facts, not final metrics
+SUMMARY_EXCLUDES = ("epoch", "lr", "images_per_s", "epoch_time_s", "step_losses")  # per-epoch facts, not final metrics
 
 
 def uses_channels_last(config: TrainConfig, device: torch.device) -> bool:
@@ -69,6 +69,7 @@ class _Session:
     step_model: torch.nn.Module  # what a step calls: the model, wrapped for the rate term, DDP, compile
     prior: GaussianPrior | None
     optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
     train_images: torch.Tensor  # uint8 on the device
     val_images: torch.Tensor
     preview: torch.Tensor
@@ -83,9 +84,7 @@ class _Session:
 
     @property
     def steps(self) -> int:
-        # Every rank needs an image in every step, so a last batch smaller than the world is dropped.
-        n, batch = len(self.train_images), self.config.batch_size
-        return n // batch + (1 if n % batch >= self.ranks.world else 0)
+        return _steps_per_epoch(len(self.train_images), self.config.batch_size, self.ranks)
 
 
 def train(
@@ -167,14 +166,17 @@ def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, pr
     with _MODEL_INIT_LOCK:  # runs trained side by side (a study on several devices) share torch's global RNG
         torch.manual_seed(config.seed)
         model = build_model(config.model).to(device)
+    restoring = resuming and run.checkpoint_path.exists()
+    if hasattr(model, "initialise") and not restoring:
+        model.initialise(train_images)  # pca-refine: fit PCA on the training images
     prior = GaussianPrior(latent_channels(model, config.image_size)).to(device) if config.rate_lambda > 0 else None
-    optimizer = torch.optim.Adam([*model.parameters(), *(prior.parameters() if prior else [])], lr=config.lr)
+    optimizer, scheduler = _optimizer(config, model, prior, _steps_per_epoch(len(train_images), config.batch_size, ranks))
     start_epoch, history = 0, []
     if resuming:
         before = run.summary()
         summary.wall_time_s, summary.started_at = before.wall_time_s, before.started_at or summary.started_at
-        if run.checkpoint_path.exists():
-            start_epoch = _restore(run, run.load_checkpoint(device), model, prior, optimizer, config)
+        if restoring:
+            start_epoch = _restore(run, run.load_checkpoint(device), model, prior, optimizer, scheduler, config)
         history = run.keep_metrics_through(start_epoch) if ranks.is_main else []
     summary.epochs_done, summary.metrics = start_epoch, _final(history)
     if ranks.is_main:
@@ -188,11 +190,33 @@ def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, pr
     step_model = torch.compile(step_model) if config.compile else step_model
     preview = val_images[torch.linspace(0, len(val_images) - 1, PREVIEW_IMAGES).long().unique()]
     return _Session(run if ranks.is_main else None, config, parse_norm(config.norm), model, step_model, prior,
-                    optimizer, train_images, val_images, preview, device, ranks, summary, history, start_epoch, emit,
+                    optimizer, scheduler, train_images, val_images, preview, device, ranks, summary, history, start_epoch, emit,
                     cancel, progress_interval_s)
 
 
-def _restore(run: Run, state: dict, model, prior, optimizer, config: TrainConfig) -> int:
+def _steps_per_epoch(images: int, batch: int, ranks: distributed.Ranks) -> int:
+    # Every rank needs an image in every step, so a last batch smaller than the world is dropped.
+    return images // batch + (1 if images % batch >= ranks.world else 0)
+
+
+def _optimizer(config: TrainConfig, model, prior, steps_per_epoch: int):
+    """The optimizer over the model's parameter groups (a model may ask for its own learning rates) and
+    the prior, and the learning-rate schedule stepped once per batch (None for a constant rate)."""
+    groups = model.parameter_groups(config.lr) if hasattr(model, "parameter_groups") else [
+        {"params": list(model.parameters()), "lr": config.lr}]
+    if prior is not None:
+        groups.append({"params": list(prior.parameters()), "lr": config.lr})
+    kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = kind(groups, lr=config.lr)
+    if config.schedule == "constant":
+        return optimizer, None
+    # One cycle (Smith 2018; torch's defaults): a cosine warm-up from peak/25 over the first 30% of the steps
+    # to each group's peak, then a cosine decay to peak/1e5.
+    return optimizer, torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[g["lr"] for g in groups], total_steps=config.epochs * steps_per_epoch)
+
+
+def _restore(run: Run, state: dict, model, prior, optimizer, scheduler, config: TrainConfig) -> int:
     """Load a checkpoint into the model, prior and optimizer; return its epoch. A checkpoint that does
     not fit this run (another model's weights, missing parts) is reported as damage, never trained on."""
     try:
@@ -203,6 +227,8 @@ def _restore(run: Run, state: dict, model, prior, optimizer, config: TrainConfig
         if prior is not None:
             prior.load_state_dict(state["prior"])
         optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         reason = f"lacks {exc}" if isinstance(exc, KeyError) else type(exc).__name__
@@ -271,6 +297,8 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
         s.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         s.optimizer.step()
+        if s.scheduler is not None:
+            s.scheduler.step()
         loss_sum += loss.detach() * len(target)
         step_losses[step] = loss.detach()
         local_seen += len(target)
@@ -293,6 +321,7 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
         "epoch": epoch + 1,
         "loss": (totals[0] / totals[1]).item(),
         **metrics,
+        "lr": s.optimizer.param_groups[-1]["lr"],  # the rate the epoch's last step used: the model's main group
         "images_per_s": totals[1].item() / train_time,
         "epoch_time_s": time.perf_counter() - epoch_start,
         "step_losses": [float(f"{v:.6g}") for v in reported],  # rank 0's batches under DDP
@@ -305,7 +334,8 @@ def _save_epoch(s: _Session, record: dict, wall_time_s: float) -> None:
     s.run.save_checkpoint(
         {"model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(), "epoch": record["epoch"],
          "rng": torch.get_rng_state(), "norm": s.config.norm, "model_name": s.config.model,
-         **({"prior": s.prior.state_dict()} if s.prior is not None else {})}
+         **({"prior": s.prior.state_dict()} if s.prior is not None else {}),
+         **({"scheduler": s.scheduler.state_dict()} if s.scheduler is not None else {})}
     )
     _write_preview(s.model, s.preview, s.run)
     s.summary.epochs_done, s.summary.wall_time_s, s.summary.metrics = record["epoch"], wall_time_s, _final(s.history)

@@ -111,6 +111,27 @@ class NormcompressApp(App):
                 self.notify(str(exc), severity="error")
                 return
         self.query_one(LossChart).set_overlay(info.id, info.label, records)
+        if message.on and self.query_one(LossChart).reference is None:
+            self.load_reference(info.id)
+
+    @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
+    def load_reference(self, run_id: str) -> None:
+        """The PCA baseline on a run's data, for the chart's dashed line: from the store's cache, or
+        fitted once (seconds) here, off the UI thread."""
+        from normcompress.baseline import latent_values_per_tile, pca_baseline
+        from normcompress.data import load_data
+        from normcompress.model import build_model
+
+        try:
+            run = self.store.get(run_id)
+            config = run.train_config()
+            data = load_data(run.data_source, config.data_dir, config.limit, config.image_size)
+            values = latent_values_per_tile(build_model(config.model), config.image_size)
+            baseline = pca_baseline(self.store, data, values) if values else None
+        except NormcompressError:
+            return  # the chart simply has no reference line; the run's own problems are shown elsewhere
+        if baseline is not None:
+            self.call_from_thread(self.query_one(LossChart).set_reference, baseline)
 
     @on(RunsTable.RowHighlighted)
     def run_highlighted(self, message: RunsTable.RowHighlighted) -> None:
@@ -190,6 +211,8 @@ class NormcompressApp(App):
                 self.refresh_runs()
             case RunEnded() as event:
                 progress.finished(event.status, event.message)
+                if chart.reference is None and event.status == "completed":
+                    self.load_reference(event.run_id)
                 self.notify(f"{event.run_id}: {event.message}",
                             severity="information" if event.status == "completed" else "warning")
             case Notice() as event:

@@ -1,7 +1,7 @@
 import plotext
 import pytest
 
-from normcompress.charts import draw_curves, envelope, log_ticks, smooth
+from normcompress.charts import draw_curves, envelope, log_ticks, smooth, epoch_ticks
 
 
 @pytest.mark.parametrize("log", [False, True])
@@ -58,6 +58,9 @@ class RecordingPlot:
         self.curves.append((xs, ys, style))
 
     def ylim(self, *args): ...
+    def xticks(self, *args):
+        self.x_ticks = args[0]
+
     def yticks(self, *args): ...
     def title(self, text): ...
     def xlabel(self, text): ...
@@ -75,3 +78,18 @@ def test_smoothed_curves_keep_the_raw_data_under_them():
     plain = RecordingPlot()
     draw_curves(plain, [zigzag], "loss")
     assert len(plain.curves) == 1 and plain.curves[0][2]["label"] == "L1 aaaaaa"
+    assert plain.x_ticks == [0, 5, 10, 15]  # whole epochs, evenly spaced, over 0-19.9
+
+
+def test_epoch_ticks_are_whole_and_evenly_spaced():
+    assert epoch_ticks(1, 10) == [2, 4, 6, 8, 10]
+    assert epoch_ticks(0.02, 3) == [1, 2, 3]
+    assert epoch_ticks(1, 1000) == [200, 400, 600, 800, 1000]
+    assert epoch_ticks(0.1, 0.9) == []  # within one epoch: no whole epoch to mark
+
+
+def test_the_reference_is_a_labelled_line_across_the_data():
+    plt = RecordingPlot()
+    draw_curves(plt, [("L2 aaaaaa", [1, 2, 3], [10.0, 11.0, 12.0])], "psnr", reference=("PCA (256 values)", 25.5))
+    xs, ys, style = plt.curves[-1]
+    assert (xs, ys, style["label"]) == ([1, 3], [25.5, 25.5], "PCA (256 values)")

@@ -41,6 +41,24 @@ def test_every_registered_model_keeps_the_seed_latent_budget():
     x = torch.rand(2, 3, 32, 32)
     for name in MODELS:
         model = build_model(name)
-        assert model.encoder(x).shape == (2, 64, 2, 2), name
+        assert model.encoder(x)[0].numel() == 256, name  # 64x2x2, or 256x1x1 for pca-refine
         assert model(x).shape == x.shape, name
-    assert build_model("wide-residual")(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    for name in ("wide-residual", "pca-refine"):
+        assert build_model(name)(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+
+
+def test_pca_refine_starts_as_its_pca_and_only_takes_whole_tiles():
+    from normcompress.config import TrainConfig
+    from normcompress.errors import UsageError
+    from normcompress.pca import PcaModel, fit_pca
+
+    images = (torch.rand(300, 3, 32, 32) * 255).to(torch.uint8)
+    model = build_model("pca-refine")
+    model.initialise(images)
+    x = images[:8].float() / 255
+    assert torch.allclose(model(x), PcaModel(fit_pca(images, 256))(x), atol=1e-5)  # the correction starts at zero
+    try:
+        TrainConfig(model="pca-refine", image_size=48, dataset="folder:x").validated()
+        raise AssertionError("48 px accepted")
+    except UsageError as exc:
+        assert "multiple of 32" in str(exc)

@@ -9,7 +9,8 @@ from PIL import Image
 from normcompress.errors import UsageError
 from normcompress.metrics import evaluate
 from normcompress.reconstruct import reconstruct_file, reconstruct_tensor
-from normcompress.report import _separated, mean_std_text, write_report
+from normcompress.comparison import mean_std_text
+from normcompress.report import write_report
 from normcompress.files import atomic_write_json
 from normcompress.runs import RunStore
 from normcompress.study import StudyConfig, run_study
@@ -27,16 +28,17 @@ def tiny_study(**overrides):
 def test_study_trains_every_norm_and_seed_and_writes_the_report(tmp_path):
     store = RunStore(tmp_path / "runs")
     progress = []
-    runs = run_study(tiny_study(), store, progress.append)
+    runs = run_study(tiny_study(limit=320), store, progress.append)  # 320 images: enough for a 256-value PCA
     assert [(r.train_config().norm, r.train_config().seed) for r in runs] == [
         ("L2", 0), ("L2", 1), ("0.5*L1+0.5*L2", 0), ("0.5*L1+0.5*L2", 1)]
     assert progress[-1].done == progress[-1].total == 4
-    files = write_report(runs, tmp_path / "report")
+    files, _ = write_report(runs, tmp_path / "report", store=store)
     assert {f.name for f in files} == REPORT_FILES and all(f.stat().st_size > 100 for f in files)
     html = (tmp_path / "report" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3 and 'src="curves.png"' not in html
     markdown = (tmp_path / "report" / "report.md").read_text()
-    assert "| L2 |" in markdown and "±" in markdown and "beyond seed noise" in markdown
+    assert "| L2 |" in markdown and "±" in markdown and "Welch's t, 2 vs 2 seeds" in markdown
+    assert "| PCA (256 values), reference |" in markdown
     data = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(data["summary"]["table"]) == {"L2", "0.5*L1+0.5*L2"}
     assert len(data["runs"]) == 4 and len(data["images"]["random"]) == 4 and len(data["images"]["hardest"]) == 4
@@ -103,11 +105,7 @@ def test_mean_and_std_are_rounded_to_the_spread():
     assert mean_std_text(0.012013, 0.0007495) == "0.01201 ± 0.00075"
     assert mean_std_text(11.970013, 1.7e-05) == "11.970 ± <0.001"  # a spread below the shown digits
     assert mean_std_text(0.5, 0.0) == "0.5 ± 0"
-
-
-def test_noise_rule():
-    assert _separated({"mean": 20, "std": 0.1}, {"mean": 19, "std": 0.1})
-    assert not _separated({"mean": 20, "std": 0.3}, {"mean": 19, "std": 0.3})
+    assert mean_std_text(19.2149, None) == "19.21 ± —"  # one seed: no spread to show
 
 
 def test_study_cli(run_cli, runs_dir, tmp_path):

@@ -48,7 +48,8 @@ def test_a_run_trains_saves_and_reports(tmp_path):
     assert streamed == pytest.approx([loss for r in history for loss in r["step_losses"]], rel=1e-5)
     # summary.json holds the final metrics only: not the last epoch's step losses, number or timing.
     on_disk = json.loads((run.path / "summary.json").read_text())["metrics"]
-    assert set(on_disk) == {"loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst", "best_psnr"}
+    assert set(on_disk) == {"loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst", "sharpness",
+                            "best_psnr"}
     assert on_disk["psnr"] == history[-1]["psnr"] and on_disk["best_psnr"] == max(r["psnr"] for r in history)
 
 

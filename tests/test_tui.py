@@ -1,5 +1,6 @@
 """The app driven by Textual's Pilot: real training on small data, in a temporary run store."""
 
+import json
 import os
 import signal
 import subprocess
@@ -322,3 +323,22 @@ def test_a_signal_to_the_app_process_keeps_the_run_and_ends_it(tmp_path, sig):
     # process leaves `running` on disk, which only reads as interrupted once its lock is free).
     assert process.returncode == 0, process.stderr.read()
     assert run.summary().status == "interrupted" and run.summary().message.startswith("stopped after")
+
+
+async def test_the_chart_draws_the_pca_floor_of_an_overlaid_runs_data(tmp_path):
+    store = RunStore(tmp_path)
+    train(TrainConfig(norm="L2", epochs=1, dataset="synthetic", limit=320, device="cpu"), store)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await focused_table(pilot, rows=1)
+        await pilot.press("space")
+        chart = app.query_one(LossChart)
+        await wait_for(pilot, lambda: chart.reference is not None)  # fitted in a worker, then cached
+        assert chart.reference_line() is None  # the training loss is in the run's own norm: no reference
+        await pilot.press("m")  # val PSNR
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)
+        (cached,) = (tmp_path / ".baselines").iterdir()
+        label, value = chart.reference_line()
+        assert label == "PCA (256 values) on synthetic" and value == pytest.approx(
+            json.loads(cached.read_text())["metrics"]["psnr"])
+        assert label in str(app.query_one(PlotextPlot).render())

@@ -5,6 +5,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Label, Select
 from textual_plotext import PlotextPlot
 
+from normcompress.baseline import Baseline
 from normcompress.charts import SMOOTHING_CHOICES, draw_curves, step_positions, step_series
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
 
@@ -30,6 +31,7 @@ class LossChart(Vertical):
         self.current_steps: list[tuple[float, float]] = []  # (fractional epoch, that step's training loss)
         self.current_epochs: list[dict] = []
         self.overlays: dict[str, tuple[str, list[dict]]] = {}  # run id -> (label, per-epoch records)
+        self.reference: Baseline | None = None  # PCA on the first charted run's data: a dashed line
         self._dirty = True
 
     def compose(self) -> ComposeResult:
@@ -98,6 +100,16 @@ class LossChart(Vertical):
             self.overlays[run_id] = (label, records)
         self.changed()
 
+    def set_reference(self, baseline: Baseline) -> None:
+        self.reference = baseline
+        self.changed()
+
+    def reference_line(self) -> tuple[str, float] | None:
+        """The baseline's value of the chart's metric (none for the training loss, which is in each run's norm)."""
+        if self.reference is None or self.metric not in self.reference.metrics:
+            return None
+        return f"{self.reference.label} on {self.reference.data}", self.reference.metrics[self.metric]
+
     def series(self) -> list[tuple[str, list[float], list[float]]]:
         """What the chart shows now: (label, x, y) per series, the current run first."""
         key = self.metric
@@ -133,5 +145,6 @@ class LossChart(Vertical):
             # Runs are on the chart but none has this metric: say why instead of an empty frame.
             title += (f": not measured on images under {MS_SSIM_MIN_SIZE} px" if self.metric == "ms_ssim"
                       else ": no values yet")
-        draw_curves(plt, series, title, self.log_scale, self.smoothing, width=max(plot.size.width, 20))
+        draw_curves(plt, series, title, self.log_scale, self.smoothing, width=max(plot.size.width, 20),
+                    reference=self.reference_line())
         plot.refresh()

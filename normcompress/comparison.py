@@ -1,0 +1,234 @@
+"""Comparing norms: per-norm statistics over seeds, significance tests, the PCA reference, and the
+sentences a report may say. Shared by `study`, the report and `runs compare`.
+
+No claim without the data to back it: spread needs two seeds (one seed prints "—"), a difference across
+seeds needs Welch's t-test below ALPHA, and a per-image difference is tested on the same images
+(stats.py says which test answers which question).
+"""
+
+import statistics
+from collections import defaultdict
+from dataclasses import asdict
+
+import torch
+
+from .baseline import Baseline
+from .losses import parse_norm
+from .metrics import METRICS, TABLE_METRICS
+from .runs import Run
+from .stats import ALPHA, NO_SPREAD, TestResult, across_seeds, p_text, paired_images, spread
+
+# The per-image values (from metrics.per_image_errors) whose mean over images is each table metric, or
+# near it; maxabs_worst is one image's value, so it has no paired test.
+PER_IMAGE = {"psnr": "psnr", "mse": "mse", "mae": "mae", "ssim": "ssim", "maxabs_mean": "maxabs",
+             "sharpness": "gradient_deficit"}
+SMOOTH_MAX_GOAL = (0.20, 0.5)  # worst max-abs error at least 20% below L2's, at most 0.5 dB of PSNR lost
+
+
+def per_image_values(errors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The per-image series the paired tests compare, from one run's per_image_errors."""
+    mse = errors["mse"].double()
+    return {"psnr": 10 * torch.log10(1 / mse.clamp_min(1e-10)), "mse": mse, "mae": errors["mae"].double(),
+            "ssim": errors["ssim"].double(), "maxabs": errors["maxabs"].double(),
+            "gradient": errors["gradient"].double(),
+            "gradient_deficit": (errors["gradient"] - errors["target_gradient"]).abs().double()}
+
+
+# What may differ between compared runs without a warning: what is being compared, and what does not change
+# what a run computes beyond float rounding (the device and memory layout; data_dir says where the data is,
+# the "data" fact below says which data was used).
+NOT_DIFFERENCES = ("norm", "seed", "data_dir", "dataset", "device", "channels_last", "compile")
+
+
+def config_differences(runs: list[Run]) -> dict[str, list[str]]:
+    """Every configuration key (and the data really used, and the epochs really trained) on which the runs
+    disagree, with the values seen, in run order: what a comparison must name."""
+    seen: dict[str, list[str]] = defaultdict(list)
+    for run in runs:
+        info = run.info()
+        facts = {k: v for k, v in asdict(info.config).items() if k not in NOT_DIFFERENCES} if info.config else {}
+        facts |= {"data": info.data_source, "epochs trained": info.epochs_done}
+        for key, value in facts.items():
+            if str(value) not in seen[key]:
+                seen[key].append(str(value))
+    return {key: values for key, values in seen.items() if len(values) > 1}
+
+
+def mean_std_text(mean: float, std: float | None) -> str:
+    """`mean ± std` with std to two significant digits and the mean to the same decimal (at most five
+    significant digits): 19.21 ± 0.27, 0.01201 ± 0.00075, 11.970 ± <0.001; `mean ± —` without a spread."""
+    import math
+
+    if std is None or not math.isfinite(std):
+        return f"{mean:.4g} ± —"
+    if std <= 0:
+        return f"{mean:.4g} ± 0"
+    decimals = max(0, 1 - math.floor(math.log10(std)))
+    if mean:
+        decimals = min(decimals, max(0, 4 - math.floor(math.log10(abs(mean)))))
+    shown = f"{std:.{decimals}f}"
+    if float(shown) == 0:
+        shown = f"<{10 ** -decimals:.{decimals}f}"
+    return f"{mean:.{decimals}f} ± {shown}"
+
+
+def _result(test: TestResult | None) -> dict | None:
+    return None if test is None else {"test": test.test, "p": test.p, "reason": test.reason,
+                                      "significant": test.significant}
+
+
+def summarize_runs(runs: list[Run], per_image: dict[str, dict[str, torch.Tensor]] | None = None,
+                   baseline: Baseline | None = None) -> dict:
+    """Per norm and metric: the values over seeds, mean and std (None with one seed); per metric the best
+    norm and, against each other norm, Welch's t over seeds and (given per-image errors by run id) the
+    Wilcoxon test over the same images; the PCA baseline's metrics."""
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    images: dict[str, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        info = run.info()
+        for key in TABLE_METRICS:
+            if key in info.metrics:  # runs saved before a metric existed lack it
+                values[info.norm][key].append(info.metrics[key])
+        if per_image and run.id in per_image:
+            for key, series in per_image_values(per_image[run.id]).items():
+                images[info.norm][key].append(series)
+    per_norm_images = {norm: {k: torch.stack(v).mean(0) for k, v in by_key.items()} for norm, by_key in images.items()}
+    table = {norm: {k: {"values": v, "mean": statistics.fmean(v), "std": spread(v)} for k, v in by_metric.items()}
+             for norm, by_metric in values.items()}
+    winners = {}
+    for key in TABLE_METRICS:
+        having = [n for n in table if key in table[n]]
+        if not having:
+            continue
+        metric = METRICS[key]
+        best = max(having, key=lambda n: metric.score(table[n][key]["mean"]))
+        against = {}
+        for other in having:
+            if other == best:
+                continue
+            seeds = across_seeds(table[best][key]["values"], table[other][key]["values"])
+            paired, better_on = None, None
+            series = PER_IMAGE.get(key)
+            if series and best in per_norm_images and other in per_norm_images:
+                a, b = per_norm_images[best][series], per_norm_images[other][series]
+                paired = paired_images(a.tolist(), b.tolist())
+                sign = -1 if key in ("mse", "mae", "maxabs_mean", "sharpness") else 1  # lower per-image is better
+                better_on = ((a - b) * sign > 0).double().mean().item()
+            against[other] = {"seeds": _result(seeds), "images": _result(paired), "better_on": better_on}
+        winners[key] = {"norm": best, "against": against,
+                        "significant_against": [n for n, t in against.items() if t["seeds"]["significant"]]}
+    seeds = min((len(v) for by_metric in values.values() for v in by_metric.values()), default=0)
+    return {"table": table, "winners": winners, "seeds": seeds, "per_image": per_norm_images,
+            "baseline": None if baseline is None else {"label": baseline.label, "metrics": baseline.metrics}}
+
+
+def study_table(summary: dict, mark_best: bool = True, short: bool = False) -> tuple[list[str], list[list[str]]]:
+    """The study's table, for the report and the CLI alike: a row per norm of mean ± std over seeds, the
+    best of each column in **bold** (mark_best) or named in a last row, and the PCA reference row."""
+    headers = ["norm", *(METRICS[k].column if short else METRICS[k].label for k in TABLE_METRICS)]
+    rows = []
+    for norm, stats in summary["table"].items():
+        cells = []
+        for key in TABLE_METRICS:
+            if key not in stats:
+                cells.append("-")
+                continue
+            text = mean_std_text(stats[key]["mean"], stats[key]["std"])
+            best = summary["winners"].get(key, {}).get("norm") == norm
+            cells.append(f"**{text}**" if mark_best and best else text)
+        rows.append([norm, *cells])
+    if summary["baseline"]:
+        base = summary["baseline"]
+        rows.append([f"{base['label']}, reference", *(METRICS[k].text(base["metrics"].get(k)) for k in TABLE_METRICS)])
+    if not mark_best:
+        rows.append(["best", *(summary["winners"].get(k, {}).get("norm", "-") for k in TABLE_METRICS)])
+    return headers, rows
+
+
+def claim_lines(summary: dict) -> list[str]:
+    """What the numbers say, sentence by sentence: the winner of each metric and how sure that is, the PCA
+    floor, the original study's sharpness claim and the smooth-max goal."""
+    lines = []
+    if summary["seeds"] < 2:
+        lines.append(f"No claims across seeds: {NO_SPREAD} (train with --seeds 2 or more).")
+    tests = next((t for w in summary["winners"].values() for t in w["against"].values()), None)
+    if tests:
+        images = (f"; images: {tests['images']['test']}, the same validation images under both (in brackets: "
+                  "the share of images where the best is better)") if tests["images"] else ""
+        lines.append(f"Each best norm against the others, two-sided, * where p < {ALPHA:g}. seeds: "
+                     f"{tests['seeds']['test']}{images}.")
+    for key, winner in summary["winners"].items():
+        parts = []
+        for other, tests in winner["against"].items():
+            text = f"vs {other}: seeds {_short(tests['seeds'])}"
+            if tests["images"]:
+                text += f", images {_short(tests['images'])} ({tests['better_on'] * 100:.0f}%)"
+            parts.append(text)
+        lines.append(f"{METRICS[key].label}: best **{winner['norm']}**" + (f"; {'; '.join(parts)}" if parts else ""))
+    lines += _baseline_lines(summary) + _sharpness_lines(summary) + _smooth_max_lines(summary)
+    return lines
+
+
+def _short(result: dict) -> str:
+    """A test's p-value and a star when significant; — when there is no test."""
+    return "—" if result["p"] is None else p_text(result["p"]) + ("*" if result["significant"] else "")
+
+
+def _test_text(result: dict) -> str:
+    if result["p"] is None:
+        return f"— ({result['reason']})"
+    verdict = "significant" if result["significant"] else "not significant"
+    return f"{p_text(result['p'])} ({result['test']}), {verdict}"
+
+
+def _baseline_lines(summary: dict) -> list[str]:
+    base = summary["baseline"]
+    if not base:
+        return [f"{summary['no_baseline'].capitalize()}."] if summary.get("no_baseline") else []
+    floor = base["metrics"]["psnr"]
+    above = [n for n, s in summary["table"].items() if "psnr" in s and s["psnr"]["mean"] > floor]
+    return [f"PSNR against the linear floor, {base['label']} at {floor:.2f} dB: "
+            + (f"above it: {', '.join(above)}" if above else "no norm's mean reaches it") + "."]
+
+
+def _sharpness_lines(summary: dict) -> list[str]:
+    """The original study's 'L1 is blurrier, L2 sharper', tested where both were trained."""
+    table = summary["table"]
+    if not all(n in table and "sharpness" in table[n] for n in ("L1", "L2")):
+        return []
+    l1, l2 = table["L1"]["sharpness"], table["L2"]["sharpness"]
+    test = across_seeds(l1["values"], l2["values"])
+    text = (f"Sharpness (reconstruction's gradient over the original's; 1 = as sharp): L1 {l1['mean']:.3f}, "
+            f"L2 {l2['mean']:.3f}; across seeds {_test_text(_result(test))}")
+    images = summary["per_image"]
+    if "L1" in images and "L2" in images:
+        a, b = images["L1"]["gradient"], images["L2"]["gradient"]
+        paired = paired_images(a.tolist(), b.tolist())
+        text += (f"; per image {_test_text(_result(paired))}, L1 blurrier than L2 on "
+                 f"{(a < b).double().mean().item() * 100:.0f}% of images")
+    if test.significant:
+        verdict = "L1 is blurrier than L2" if l1["mean"] < l2["mean"] else "L1 is sharper than L2"
+        text += f". The claim 'L1 blurrier, L2 sharper' is {'supported' if l1['mean'] < l2['mean'] else 'contradicted'}: {verdict}."
+    else:
+        text += ". Across seeds these runs cannot tell L1 and L2 apart in sharpness."
+    return [text]
+
+
+def _smooth_max_lines(summary: dict) -> list[str]:
+    """For each norm with a smooth maximum: is the worst pixel bounded without wrecking the rest?"""
+    table = summary["table"]
+    if "L2" not in table or "maxabs_worst" not in table["L2"]:
+        return []
+    lines = []
+    reduction_goal, cost_goal = SMOOTH_MAX_GOAL
+    for norm, stats in table.items():
+        if not any(term.startswith("Linf-smooth") for _, term in parse_norm(norm).terms) or "maxabs_worst" not in stats:
+            continue
+        reduction = 1 - stats["maxabs_worst"]["mean"] / table["L2"]["maxabs_worst"]["mean"]
+        cost = table["L2"]["psnr"]["mean"] - stats["psnr"]["mean"]
+        met = reduction >= reduction_goal and cost <= cost_goal
+        lines.append(
+            f"Smooth-max goal ({norm}, {len(stats['psnr']['values'])} seeds): worst max-abs error "
+            f"{reduction * 100:.0f}% below L2's (goal ≥ {reduction_goal * 100:.0f}%), PSNR {cost:+.2f} dB below "
+            f"L2's (goal ≤ {cost_goal:g} dB): {'met' if met else 'not met'}.")
+    return lines

@@ -1,0 +1,40 @@
+"""What every matplotlib figure shares: the style of style.py (palette, line styles, markers), integer
+epoch ticks, a dashed baseline, and one way to save in png, svg or pdf."""
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .files import atomic_write  # noqa: E402
+from .style import DEFAULT_DPI, LINE_STYLES, MARKERS, PALETTE  # noqa: E402
+
+BASELINE_STYLE = {"color": "black", "linestyle": (0, (4, 3)), "linewidth": 1.2}  # PCA, dashed, in every figure
+ERROR_COLOURMAP = "magma"  # black (no error) to white: its lightness rises steadily, so it reads in grey too
+
+
+def series_style(index: int) -> dict:
+    """Colour, line style and marker of the index-th series."""
+    return {"color": PALETTE[index % len(PALETTE)], "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
+            "marker": MARKERS[index % len(MARKERS)]}
+
+
+def integer_ticks(axis) -> None:
+    """Epoch axes: ticks on whole epochs only (no 1.2, 1.4)."""
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def save_figure(figure, path: Path, fmt: str = "png", dpi: int = DEFAULT_DPI) -> Path:
+    """Write the figure as path with the format's suffix, atomically; close it; return the path written."""
+    target = path.with_suffix(f".{fmt}")
+    buffer = io.BytesIO()
+    # A fixed creation date keeps svg and pdf files identical across runs of the same data.
+    metadata = {"Date": None} if fmt == "svg" else {"CreationDate": None} if fmt == "pdf" else None
+    figure.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+    plt.close(figure)
+    atomic_write(target, buffer.getvalue())
+    return target
