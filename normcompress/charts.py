@@ -11,13 +11,30 @@ bucket of points (one per braille column), so a single spike still shows.
 
 import math
 
-from .style import PALETTE_RGB
+from dataclasses import dataclass
+
+from .style import PALETTE_RGB, TERMINAL_MARKERS
 
 # (strong, faint) per run, in the figures' palette: the faint shade is the colour pulled toward a dark background.
 COLOURS = [(rgb, tuple(round(0.45 * c + 0.55 * 40) for c in rgb)) for rgb in PALETTE_RGB]
 REFERENCE_COLOUR = (150, 150, 150)
 SMOOTHING_CHOICES = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
 Series = tuple[str, list[float], list[float]]  # label, x, y
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """How one drawn series looks, for a legend kept outside the plot: its label, colour (None without
+    colour) and the plotext marker it is drawn with."""
+
+    label: str
+    colour: tuple[int, int, int] | None
+    marker: str
+
+    @property
+    def symbol(self) -> str:
+        """Two characters that look like the series' line: braille, or its marker where colour is absent."""
+        return {"braille": "⢕⢕", "-": "--"}.get(self.marker, self.marker * 2)
 
 
 def smooth(values: list[float], weight: float) -> list[float]:
@@ -90,35 +107,49 @@ def epoch_ticks(low: float, high: float, most: int = 8) -> list[int]:
 
 
 def draw_curves(plt, series: list[Series], title: str, log: bool = False, smoothing: float = 0.0,
-                width: int = 200, reference: tuple[str, float] | None = None) -> None:
-    """Plot each series in its own colour with a legend; values <= 0 are left out on a log axis.
+                width: int = 200, reference: tuple[str, float] | None = None, legend: bool = True,
+                colour: bool = True) -> list[LegendEntry]:
+    """Plot each series in its own colour; values <= 0 are left out on a log axis. Return the legend.
 
     With smoothing > 0 each series is drawn twice: raw and faint, then smoothed and strong (the legend
     names the smoothed one). `width` is the plot's width in characters, for thinning long series.
     `reference` (label, value) is drawn as a dashed grey line across the chart: the PCA baseline.
+    legend=False leaves the legend out of the plot (the app shows the returned entries beside it);
+    colour=False (NO_COLOR) draws each series with its own marker instead of its own colour.
     """
     shown: list[float] = []
+    entries: list[LegendEntry] = []
+
+    def draw(xs, ys, label, colour_rgb, marker) -> None:
+        style = {"marker": marker, **({"color": colour_rgb} if colour else {})}
+        if label is not None:
+            entries.append(LegendEntry(label, colour_rgb if colour else None, marker))
+            if legend:
+                style["label"] = label
+        plt.plot(xs, ys, **style)
+
     for number, (label, xs, ys) in enumerate(series):
         points = [(x, y) for x, y in zip(xs, ys) if y > 0 or not log]
         if not points:
             continue
         strong, faint = COLOURS[number % len(COLOURS)]
+        marker = "braille" if colour else TERMINAL_MARKERS[number % len(TERMINAL_MARKERS)]
         px = [p[0] for p in points]
         raw = [math.log10(p[1]) if log else p[1] for p in points]
         shown += raw
         if smoothing > 0:
-            plt.plot(*envelope(px, raw, width * 2), marker="braille", color=faint)
+            if colour:  # without colour a faint copy cannot be told from the curve: the smoothed one alone
+                draw(*envelope(px, raw, width * 2), None, faint, marker)
             # Smoothing the values (not their logs) is what TensorBoard does; the axis only maps them.
             smoothed = smooth([p[1] for p in points], smoothing)
             curve = [math.log10(v) if log else v for v in smoothed]
-            plt.plot(*envelope(px, curve, width * 2), marker="braille", color=strong,
-                     label=f"{label} (smoothed {smoothing:g})")
+            draw(*envelope(px, curve, width * 2), f"{label} (smoothed {smoothing:g})", strong, marker)
         else:
-            plt.plot(*envelope(px, raw, width * 2), marker="braille", color=strong, label=label)
+            draw(*envelope(px, raw, width * 2), label, strong, marker)
     xs = [x for _, series_x, _ in series for x in series_x]
     if reference is not None and xs and (reference[1] > 0 or not log):
         level = math.log10(reference[1]) if log else reference[1]
-        plt.plot([min(xs), max(xs)], [level, level], marker="-", color=REFERENCE_COLOUR, label=reference[0])
+        draw([min(xs), max(xs)], [level, level], reference[0], REFERENCE_COLOUR, "-")
         shown.append(level)
     ticks = epoch_ticks(min(xs), max(xs)) if xs else []
     if ticks:
@@ -130,3 +161,4 @@ def draw_curves(plt, series: list[Series], title: str, log: bool = False, smooth
             plt.yticks(*log_ticks(low, high))
     plt.title(title + (" (log scale)" if log else ""))
     plt.xlabel("epoch")
+    return entries

@@ -568,7 +568,8 @@ def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing:
     plotext.clear_figure()
     plotext.plotsize(width, height)
     plotext.theme("clear")
-    draw_curves(plotext, series, ALL_METRICS[metric].label, log, smoothing, width, reference)
+    draw_curves(plotext, series, ALL_METRICS[metric].label, log, smoothing, width, reference,
+                colour=not os.environ.get("NO_COLOR"))  # without colour, a marker per run
     return plotext.build()
 
 

@@ -28,6 +28,36 @@ def integer_ticks(axis) -> None:
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+def series_figure(series: list[tuple[str, list[float], list[float]]], metric: str, log: bool = False,
+                  smoothing: float = 0.0, reference: tuple[str, float] | None = None):
+    """Curves given as (label, x, y) as the app's chart shows them: smoothed over the faint raw values when
+    smoothing > 0, the reference dashed, a log axis when asked; epochs on x."""
+    from .charts import smooth
+    from .metrics import ALL_METRICS
+
+    figure, axis = plt.subplots(figsize=(8, 4.8))
+    for number, (label, xs, ys) in enumerate(series):
+        style = series_style(number)
+        every = max(1, len(xs) // 12)  # a marker every twelfth of a long series: the line stays readable
+        if smoothing > 0:
+            axis.plot(xs, ys, color=style["color"], alpha=0.3, linewidth=1)
+            axis.plot(xs, smooth(ys, smoothing), label=f"{label} (smoothed {smoothing:g})", linewidth=2,
+                      markevery=every, **style)
+        else:
+            axis.plot(xs, ys, label=label, linewidth=1.5, markevery=every, **style)
+    if reference is not None:
+        axis.axhline(reference[1], label=reference[0], **BASELINE_STYLE)
+    if log:
+        axis.set_yscale("log")
+    integer_ticks(axis)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(ALL_METRICS[metric].label)
+    axis.set_title(ALL_METRICS[metric].label + (" (log scale)" if log else ""))
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    return figure
+
+
 def save_figure(figure, path: Path, fmt: str = "png", dpi: int = DEFAULT_DPI) -> Path:
     """Write the figure as path with the format's suffix, atomically; close it; return the path written."""
     target = path.with_suffix(f".{fmt}")

@@ -210,7 +210,7 @@ def _html(title: str, recipe: str, summary: dict, differences: dict, metric: str
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%}}</style>
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td{{white-space:nowrap}}td:first-child{{text-align:left}}img{{max-width:100%}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
 <p>Recipe: {html.escape(recipe)}. {notes}</p>

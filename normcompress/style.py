@@ -9,6 +9,6 @@ PALETTE_RGB = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (213, 94, 0), (204,
 PALETTE = ["#%02x%02x%02x" % rgb for rgb in PALETTE_RGB]
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 3, 2, 3))]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
-TERMINAL_MARKERS = ["braille", "dot", "+", "x", "*", "o", "#", "@"]  # plotext, for terminals without colour
+TERMINAL_MARKERS = ["•", "+", "x", "o", "*", "#", "@", "%"]  # plotext markers, one per run where NO_COLOR is set
 FORMATS = ("png", "svg", "pdf")
 DEFAULT_DPI = 150

@@ -3,12 +3,13 @@
 import asyncio
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header
@@ -25,7 +26,7 @@ from normcompress.text import printable
 from normcompress.train import train
 
 from .messages import TrainingEvent
-from .screens import ConfirmScreen, DetailsScreen
+from .screens import ConfirmScreen, DetailsScreen, HelpScreen
 from .widgets.chart import LossChart
 from .widgets.controls import Controls
 from .widgets.progress import TrainingProgress
@@ -45,6 +46,8 @@ class NormcompressApp(App):
         Binding("m", "next_metric", "Metric"),
         Binding("l", "toggle_log", "Log"),
         Binding("a", "next_smoothing", "Smooth"),
+        Binding("e", "export_chart", "Export"),
+        Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -234,7 +237,59 @@ class NormcompressApp(App):
         if self._quit_when_stopped:
             self.exit()
 
-    # -- chart and quitting ------------------------------------------------------------------
+    # -- chart, help, palette and quitting ---------------------------------------------------
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen):
+        """The command palette offers the app's own actions beside Textual's."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Start a run", "Train with the settings of the Run pane (s)", self.action_start)
+        yield SystemCommand("Stop the run", "Stop after the current batch, keep it as interrupted (x)",
+                            self.action_stop)
+        yield SystemCommand("Overlay all runs", "Put every run of the store on the chart", self.overlay_all)
+        yield SystemCommand("Overlay none", "Take every run off the chart", self.overlay_none)
+        yield SystemCommand("Export the chart", "Write the chart's current view as PNG and SVG (e)",
+                            self.action_export_chart)
+        yield SystemCommand("Next metric", "Chart the next metric (m)", self.action_next_metric)
+        yield SystemCommand("Toggle log scale", "A true logarithmic y axis (l)", self.action_toggle_log)
+        yield SystemCommand("Keys and panes", "What every key does and what each pane shows (?)", self.action_help)
+
+    def overlay_all(self) -> None:
+        table = self.query_one(RunsTable)
+        for run_id in list(table.infos):
+            table.set_overlay(run_id, True)
+
+    def overlay_none(self) -> None:
+        table = self.query_one(RunsTable)
+        for run_id in list(table.overlay_ids):
+            table.set_overlay(run_id, False)
+
+    def action_export_chart(self) -> None:
+        chart = self.query_one(LossChart)
+        series = chart.series()
+        if not series:
+            self.notify("nothing on the chart to export: start a run or overlay one (space)", severity="warning")
+            return
+        self.export_chart(series, chart.metric, chart.log_scale, chart.smoothing, chart.reference_line())
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def export_chart(self, series, metric: str, log: bool, smoothing: float, reference) -> None:
+        """The chart's current view as a matplotlib figure in the figures' style, PNG and SVG, into
+        <store>/exports/; the paths in a notification. Off the UI thread: matplotlib takes a second."""
+        from normcompress.figures import save_figure, series_figure
+
+        folder = self.store.root / "exports"
+        stem = folder / f"chart-{time.strftime('%Y%m%d-%H%M%S')}-{metric}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            paths = [save_figure(series_figure(series, metric, log, smoothing, reference), stem, fmt)
+                     for fmt in ("png", "svg")]
+        except (OSError, NormcompressError) as exc:
+            self.call_from_thread(self.notify, f"cannot export the chart: {exc}", severity="error")
+            return
+        self.call_from_thread(self.notify, "chart exported: " + ", ".join(str(p) for p in paths), timeout=10)
+
     def action_next_metric(self) -> None:
         self.query_one(LossChart).next_metric()
 

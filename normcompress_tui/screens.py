@@ -73,3 +73,33 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+HELP = """\
+Panes
+  Run              the settings of the next run: a norm from the list or a custom one (Lp:3,
+                   0.5*L1+0.5*L2, Linf-smooth:0.05), epochs, batch, learning rate, seed, data, device
+  Reconstructions  the highlighted run's validation images: originals, reconstructions, error maps
+  Chart            the live run and the overlaid runs; the dashed line is PCA at the runs' latent
+                   size on their data (no line for the training loss, which is in each run's norm)
+  Runs             every run in the store, newest first, also those started from the CLI
+
+Keys
+  s  start a run            x  stop it after the current batch (kept as interrupted)
+  m  next metric            l  log scale            a  next smoothing (the raw curve stays)
+  e  export the chart as PNG and SVG (under the store's exports/ folder)
+  space  overlay the highlighted run      enter  open it      d  delete it
+  ctrl+p  command palette (every action above, overlay all or none)
+  ?  this help              q  quit (asks while a run is going)
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key and what each pane shows. Escape closes."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help"):
+            yield Static(Text(HELP), id="help-text")
+            yield Label("Escape closes", classes="note")

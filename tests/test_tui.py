@@ -9,6 +9,7 @@ import time
 
 import pytest
 import torch
+from PIL import Image
 from textual.widgets import Input, Select, Static
 from textual_plotext import PlotextPlot
 
@@ -16,7 +17,7 @@ from normcompress.runs import RunStore
 from normcompress.train import EpochEnd, StepProgress, TrainConfig, train
 from normcompress_tui import app as app_module
 from normcompress_tui.app import NormcompressApp
-from normcompress_tui.screens import ConfirmScreen, DetailsScreen
+from normcompress_tui.screens import ConfirmScreen, DetailsScreen, HelpScreen
 from normcompress_tui.widgets.chart import REDRAW_INTERVAL_S, LossChart
 from normcompress_tui.widgets.progress import TrainingProgress
 from normcompress_tui.widgets.runs_table import RunsTable
@@ -35,6 +36,11 @@ async def wait_for(pilot, condition, timeout=180.0):
 
 def quick_runs(store, norms=("L1", "L2")):
     return [train(TrainConfig(norm=n, epochs=2, dataset="synthetic", limit=128, device="cpu"), store) for n in norms]
+
+
+def legend(app) -> str:
+    """The chart's legend as the user reads it, under the plot."""
+    return str(app.query_one("#legend", Static).render()).replace("\u00a0", " ")  # no-break spaces keep entries whole
 
 
 def recording_notify(app):
@@ -96,15 +102,14 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
                                                              for run in runs]
         await pilot.press("a")  # smoothing 0.6: the smoothed curve is labelled, the raw one stays under it
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
-        assert chart.smoothing == 0.6 and f"L1 {runs[0].id[-6:]} (smoothed 0.6)" in str(
-            app.query_one(PlotextPlot).render())
+        assert chart.smoothing == 0.6 and f"L1 {runs[0].id[-6:]} (smoothed 0.6)" in legend(app)
         await pilot.press("m")  # next metric: val PSNR
         assert chart.metric == "psnr"
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)  # one throttled redraw
         labels = [label for label, _, _ in chart.series()]
         assert labels == [f"L2 {runs[1].id[-6:]}", f"L1 {runs[0].id[-6:]}"]  # the newest run is on top
-        rendered = str(app.query_one(PlotextPlot).render())
-        assert all(f"{label} (smoothed 0.6)" in rendered for label in labels) and "val PSNR" in rendered
+        assert all(f"{label} (smoothed 0.6)" in legend(app) for label in labels)
+        assert "val PSNR" in str(app.query_one(PlotextPlot).render())
         await pilot.press("l")
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         assert chart.log_scale and "log scale" in str(app.query_one(PlotextPlot).render())
@@ -341,4 +346,90 @@ async def test_the_chart_draws_the_pca_floor_of_an_overlaid_runs_data(tmp_path):
         label, value = chart.reference_line()
         assert label == "PCA (256 values) on synthetic" and value == pytest.approx(
             json.loads(cached.read_text())["metrics"]["psnr"])
-        assert label in str(app.query_one(PlotextPlot).render())
+        assert label in legend(app) and "--" in legend(app)  # drawn dashed
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_the_legend_of_four_overlays_stays_visible_outside_the_plot(tmp_path, size):
+    store = RunStore(tmp_path)
+    runs = quick_runs(store, norms=("L1", "L2", "Linf-image", "0.5*L1+0.5*L2"))
+    app = NormcompressApp(store)
+    async with app.run_test(size=size) as pilot:
+        table = await focused_table(pilot, rows=4)
+        for _ in range(4):
+            await pilot.press("space", "down")
+        await pilot.press("a")  # smoothing makes every label longer
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)
+        text = legend(app)
+        assert all(f"{r.info().norm} {r.id[-6:]} (smoothed 0.6)" in text for r in runs)
+        assert not any(r.id[-6:] in str(app.query_one(PlotextPlot).render()) for r in runs)  # not on the data
+        widget = app.query_one("#legend", Static)
+        assert widget.region.height >= 1 and widget.region.bottom <= app.query_one(LossChart).region.bottom
+        assert table.row_count == 4
+
+
+async def test_without_colour_every_run_has_its_own_marker(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    store = RunStore(tmp_path)
+    quick_runs(store, norms=("L1", "L2", "Linf-image"))
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await focused_table(pilot, rows=3)
+        await pilot.press("space", "down", "space", "down", "space")
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)
+        symbols = [line.split()[0] for line in legend(app).split("   ") if line.strip()]
+        assert len(symbols) == 3 and len(set(symbols)) == 3 and "⢕⢕" not in symbols
+        plot = str(app.query_one(PlotextPlot).render())
+        assert all(symbol[0] in plot for symbol in symbols)  # each marker is on the plot
+
+
+async def test_help_opens_with_question_mark_and_closes_with_escape(tmp_path):
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text", Static).render())
+        for key in ("s  start", "x  stop", "m  next metric", "e  export", "space  overlay", "d  delete", "q  quit"):
+            assert key in text
+        assert "dashed line is PCA" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_the_palette_offers_the_apps_actions_and_overlays_all_or_none(tmp_path):
+    store = RunStore(tmp_path)
+    runs = quick_runs(store)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await focused_table(pilot, rows=2)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for title in ("Start a run", "Stop the run", "Overlay all runs", "Overlay none", "Export the chart",
+                      "Keys and panes"):
+            assert title in titles
+        app.overlay_all()
+        await pilot.pause()
+        assert set(app.query_one(LossChart).overlays) == {r.id for r in runs}
+        app.overlay_none()
+        await pilot.pause()
+        assert app.query_one(LossChart).overlays == {} and app.query_one(RunsTable).overlay_ids == set()
+
+
+async def test_export_writes_the_charts_view_as_png_and_svg(tmp_path):
+    store = RunStore(tmp_path)
+    runs = quick_runs(store)
+    app = NormcompressApp(store)
+    notes = recording_notify(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")  # nothing on the chart yet: says so
+        assert "nothing on the chart" in notes[-1][0]
+        await focused_table(pilot, rows=2)
+        await pilot.press("space", "down", "space", "m")  # two runs, val PSNR
+        await pilot.press("e")
+        await wait_for(pilot, lambda: any("chart exported" in n for n, _ in notes))
+        png, svg = sorted((tmp_path / "exports").iterdir())
+        assert png.suffix == ".png" and svg.suffix == ".svg" and "psnr" in png.name
+        assert str(png) in notes[-1][0] and str(svg) in notes[-1][0]
+        with Image.open(png) as image:
+            assert image.size[0] > 600
+        drawn = svg.read_text()
+        assert all(f"{r.info().norm} {r.id[-6:]}" in drawn for r in runs) and "val PSNR (dB)" in drawn

@@ -83,6 +83,13 @@ def test_main_screen_after_a_run_120x36(snap_compare, fixed_store):
             await pilot.pause(0.05)
         table.focus()
         await pilot.press("space", "down", "space", "m")  # the two runs below the newest
+        chart = app.query_one(LossChart)
+        for _ in range(6000):  # the PCA reference is fitted in a worker (seconds): the picture shows it
+            if chart.reference is not None:
+                break
+            await pilot.pause(0.05)
+        assert chart.reference is not None
+        app.clear_notifications()  # the run's toast expires after seconds: whether it shows would depend on timing
         await chart_drawn(pilot)
 
     assert snap_compare(app_for(fixed_store), terminal_size=(120, 36), run_before=replay_a_run_and_overlay_two)

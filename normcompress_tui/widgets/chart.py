@@ -1,12 +1,20 @@
-"""The loss chart: the current run live, and the curves of the runs chosen for overlay (textual-plotext)."""
+"""The loss chart: the current run live, and the curves of the runs chosen for overlay (textual-plotext).
+
+The legend is a line of text under the plot, not inside it: inside, a few overlays took most of the
+plot's rows at 80x24. It wraps, and scrolls past four lines. Under NO_COLOR each run gets its own marker.
+"""
+
+import os
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Checkbox, Label, Select
+from rich.text import Text
+from textual.widgets import Checkbox, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from normcompress.baseline import Baseline
-from normcompress.charts import SMOOTHING_CHOICES, draw_curves, step_positions, step_series
+from normcompress.charts import SMOOTHING_CHOICES, LegendEntry, draw_curves, step_positions, step_series
+from normcompress.text import printable
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
 
 REDRAW_INTERVAL_S = 1.0  # redraws are throttled so that the chart never slows training down
@@ -43,6 +51,7 @@ class LossChart(Vertical):
                          allow_blank=False, id="smoothing", compact=True)
             yield Checkbox("log", id="log", compact=True)
         yield SafePlot(id="plot")
+        yield Static(id="legend")
 
     def on_mount(self) -> None:
         self.set_interval(REDRAW_INTERVAL_S, self._redraw_if_dirty)
@@ -145,6 +154,18 @@ class LossChart(Vertical):
             # Runs are on the chart but none has this metric: say why instead of an empty frame.
             title += (f": not measured on images under {MS_SSIM_MIN_SIZE} px" if self.metric == "ms_ssim"
                       else ": no values yet")
-        draw_curves(plt, series, title, self.log_scale, self.smoothing, width=max(plot.size.width, 20),
-                    reference=self.reference_line())
+        entries = draw_curves(plt, series, title, self.log_scale, self.smoothing, width=max(plot.size.width, 20),
+                              reference=self.reference_line(), legend=False, colour=not os.environ.get("NO_COLOR"))
+        self.query_one("#legend", Static).update(legend_text(entries))
         plot.refresh()
+
+
+def legend_text(entries: list[LegendEntry]) -> Text:
+    """One entry per series, in its colour (or with its marker), separated so that the line wraps between them."""
+    text = Text()
+    for entry in entries:
+        style = "rgb({},{},{})".format(*entry.colour) if entry.colour else ""
+        # No-break spaces inside an entry: a narrow chart wraps the legend between entries, not inside one.
+        text.append(entry.symbol, style)
+        text.append("\u00a0" + printable(entry.label).replace(" ", "\u00a0") + "   ")
+    return text

@@ -83,12 +83,16 @@ class RunsTable(DataTable):
         return self.infos.get(key)
 
     def action_toggle_overlay(self) -> None:
-        info = self.highlighted_info()
-        if info is None:
+        if info := self.highlighted_info():
+            self.set_overlay(info.id, info.id not in self.overlay_ids)
+
+    def set_overlay(self, run_id: str, on: bool) -> None:
+        """Put a run on the chart or take it off (and say so to the app); nothing when it already is so."""
+        info = self.infos.get(run_id)
+        if info is None or (run_id in self.overlay_ids) == on:
             return
-        on = info.id not in self.overlay_ids
-        (self.overlay_ids.add if on else self.overlay_ids.discard)(info.id)
-        self.update_cell(info.id, "overlay", "●" if on else " ")
+        (self.overlay_ids.add if on else self.overlay_ids.discard)(run_id)
+        self.update_cell(run_id, "overlay", "●" if on else " ")
         self.post_message(self.OverlayToggled(info, on))
 
     def action_details(self) -> None:
