@@ -54,7 +54,7 @@ def series_figure(series: list[tuple[str, list[float], list[float]]], metric: st
     axis.set_ylabel(ALL_METRICS[metric].label)
     axis.set_title(ALL_METRICS[metric].label + (" (log scale)" if log else ""))
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the plot, never on the data
     return figure
 
 

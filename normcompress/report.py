@@ -126,7 +126,7 @@ def _curves_figure(runs: list[Run], norms: list[str], metric: str, baseline: Bas
     axis.set_ylabel(METRICS[metric].label)
     axis.set_title(f"{METRICS[metric].label}: mean over seeds, band from min to max")
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the plot, never on the data
     return figure
 
 
@@ -209,7 +209,7 @@ def _html(title: str, recipe: str, summary: dict, differences: dict, metric: str
     notes = " ".join(paragraph(line) for line in _difference_lines(differences))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
+<style>body{{font-family:sans-serif;max-width:1300px;margin:2em auto}}table{{font-size:90%}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td{{white-space:nowrap}}td:first-child{{text-align:left}}img{{max-width:100%}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
