@@ -106,9 +106,15 @@ def epoch_ticks(low: float, high: float, most: int = 8) -> list[int]:
     return list(range(int(first), int(math.floor(high)) + 1, step))
 
 
+def series_look(slot: int, colour: bool = True) -> tuple[tuple[int, int, int], tuple[int, int, int], str]:
+    """The strong and faint colours and the plotext marker of the series in palette slot `slot`."""
+    strong, faint = COLOURS[slot % len(COLOURS)]
+    return strong, faint, "braille" if colour else TERMINAL_MARKERS[slot % len(TERMINAL_MARKERS)]
+
+
 def draw_curves(plt, series: list[Series], title: str, log: bool = False, smoothing: float = 0.0,
                 width: int = 200, reference: tuple[str, float] | None = None, legend: bool = True,
-                colour: bool = True) -> list[LegendEntry]:
+                colour: bool = True, slots: list[int] | None = None) -> list[LegendEntry]:
     """Plot each series in its own colour; values <= 0 are left out on a log axis. Return the legend.
 
     With smoothing > 0 each series is drawn twice: raw and faint, then smoothed and strong (the legend
@@ -116,6 +122,8 @@ def draw_curves(plt, series: list[Series], title: str, log: bool = False, smooth
     `reference` (label, value) is drawn as a dashed grey line across the chart: the PCA baseline.
     legend=False leaves the legend out of the plot (the app shows the returned entries beside it);
     colour=False (NO_COLOR) draws each series with its own marker instead of its own colour.
+    `slots` gives each series its place in the palette (default: its position), so that a run keeps
+    its colour while others come and go.
     """
     shown: list[float] = []
     entries: list[LegendEntry] = []
@@ -128,12 +136,11 @@ def draw_curves(plt, series: list[Series], title: str, log: bool = False, smooth
                 style["label"] = label
         plt.plot(xs, ys, **style)
 
-    for number, (label, xs, ys) in enumerate(series):
+    for position, (label, xs, ys) in enumerate(series):
         points = [(x, y) for x, y in zip(xs, ys) if y > 0 or not log]
         if not points:
             continue
-        strong, faint = COLOURS[number % len(COLOURS)]
-        marker = "braille" if colour else TERMINAL_MARKERS[number % len(TERMINAL_MARKERS)]
+        strong, faint, marker = series_look(slots[position] if slots else position, colour)
         px = [p[0] for p in points]
         raw = [math.log10(p[1]) if log else p[1] for p in points]
         shown += raw

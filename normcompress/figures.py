@@ -29,15 +29,17 @@ def integer_ticks(axis) -> None:
 
 
 def series_figure(series: list[tuple[str, list[float], list[float]]], metric: str, log: bool = False,
-                  smoothing: float = 0.0, reference: tuple[str, float] | None = None):
-    """Curves given as (label, x, y) as the app's chart shows them: smoothed over the faint raw values when
-    smoothing > 0, the reference dashed, a log axis when asked; epochs on x."""
+                  smoothing: float = 0.0, reference: tuple[str, float] | None = None,
+                  slots: list[int] | None = None):
+    """Curves given as (label, x, y) as the app's chart shows them, each in its palette slot's style (the
+    app's colours): smoothed over the faint raw values when smoothing > 0, the reference dashed, a log
+    axis when asked; epochs on x."""
     from .charts import smooth
     from .metrics import ALL_METRICS
 
     figure, axis = plt.subplots(figsize=(8, 4.8))
-    for number, (label, xs, ys) in enumerate(series):
-        style = series_style(number)
+    for position, (label, xs, ys) in enumerate(series):
+        style = series_style(slots[position] if slots else position)
         every = max(1, len(xs) // 12)  # a marker every twelfth of a long series: the line stays readable
         if smoothing > 0:
             axis.plot(xs, ys, color=style["color"], alpha=0.3, linewidth=1)

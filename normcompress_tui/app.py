@@ -113,8 +113,11 @@ class NormcompressApp(App):
             except NormcompressError as exc:
                 self.notify(str(exc), severity="error")
                 return
-        self.query_one(LossChart).set_overlay(info.id, info.label, records)
-        if message.on and self.query_one(LossChart).reference is None:
+        chart = self.query_one(LossChart)
+        chart.set_overlay(info.id, info.label, records)
+        if message.on:
+            self.query_one(RunsTable).paint(info.id, chart.swatch(info.id))
+        if message.on and chart.reference is None:
             self.load_reference(info.id)
 
     @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
@@ -267,14 +270,15 @@ class NormcompressApp(App):
 
     def action_export_chart(self) -> None:
         chart = self.query_one(LossChart)
-        series = chart.series()
-        if not series:
+        shown = [(s, slot) for s, slot in zip(chart.series(), chart.series_slots()) if s[1]]
+        if not shown:
             self.notify("nothing on the chart to export: start a run or overlay one (space)", severity="warning")
             return
-        self.export_chart(series, chart.metric, chart.log_scale, chart.smoothing, chart.reference_line())
+        self.export_chart([s for s, _ in shown], [slot for _, slot in shown], chart.metric, chart.log_scale,
+                          chart.smoothing, chart.reference_line())
 
     @work(thread=True, group="export", exit_on_error=False)
-    def export_chart(self, series, metric: str, log: bool, smoothing: float, reference) -> None:
+    def export_chart(self, series, slots, metric: str, log: bool, smoothing: float, reference) -> None:
         """The chart's current view as a matplotlib figure in the figures' style, PNG and SVG, into
         <store>/exports/; the paths in a notification. Off the UI thread: matplotlib takes a second."""
         from normcompress.figures import save_figure, series_figure
@@ -283,7 +287,7 @@ class NormcompressApp(App):
         stem = folder / f"chart-{time.strftime('%Y%m%d-%H%M%S')}-{metric}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            paths = [save_figure(series_figure(series, metric, log, smoothing, reference), stem, fmt)
+            paths = [save_figure(series_figure(series, metric, log, smoothing, reference, slots), stem, fmt)
                      for fmt in ("png", "svg")]
         except (OSError, NormcompressError) as exc:
             self.call_from_thread(self.notify, f"cannot export the chart: {exc}", severity="error")

@@ -14,6 +14,7 @@ from textual.widgets import Input, Select, Static
 from textual_plotext import PlotextPlot
 
 from normcompress.runs import RunStore
+from normcompress.style import PALETTE_RGB
 from normcompress.train import EpochEnd, StepProgress, TrainConfig, train
 from normcompress_tui import app as app_module
 from normcompress_tui.app import NormcompressApp
@@ -115,7 +116,7 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         assert chart.log_scale and "log scale" in str(app.query_one(PlotextPlot).render())
         chart.query_one("#metric", Select).value = "ms_ssim"  # 32-pixel runs have none
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
-        assert chart.series() == [] and "not measured on images under 161 px" in str(
+        assert not any(xs for _, xs, _ in chart.series()) and "not measured on images under 161 px" in str(
             app.query_one(PlotextPlot).render())
         chart.query_one("#metric", Select).value = "psnr"
         await pilot.press("up", "space")
@@ -433,3 +434,27 @@ async def test_export_writes_the_charts_view_as_png_and_svg(tmp_path):
             assert image.size[0] > 600
         drawn = svg.read_text()
         assert all(f"{r.info().norm} {r.id[-6:]}" in drawn for r in runs) and "val PSNR (dB)" in drawn
+
+
+async def test_an_overlaid_rows_mark_has_its_curves_colour_and_keeps_it(tmp_path):
+    store = RunStore(tmp_path)
+    runs = quick_runs(store, norms=("L1", "L2", "Linf-image"))
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await focused_table(pilot, rows=3)
+        await pilot.press("space", "down", "space", "down", "space")  # newest first: Linf-image, L2, L1
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)
+        chart = app.query_one(LossChart)
+        slots = dict(zip(chart.overlays, chart.series_slots()))  # no live run: one slot per overlay
+
+        def mark(run):
+            return table.get_cell(run.id, "overlay")
+
+        colours = {run.id: str(mark(run).style) for run in runs}
+        assert len(set(colours.values())) == 3 and all(c.startswith("rgb(") for c in colours.values())
+        for run in runs:  # the mark's colour is the run's curve colour in the palette
+            assert colours[run.id] == "rgb({},{},{})".format(*PALETTE_RGB[slots[run.id]])
+        await pilot.press("up", "up", "space")  # take the newest off: the others keep their colours
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)
+        assert str(mark(runs[2]).style) == "" and mark(runs[2]).plain == " "
+        assert [str(mark(r).style) for r in runs[:2]] == [colours[r.id] for r in runs[:2]]

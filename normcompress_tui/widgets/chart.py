@@ -13,7 +13,8 @@ from textual.widgets import Checkbox, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from normcompress.baseline import Baseline
-from normcompress.charts import SMOOTHING_CHOICES, LegendEntry, draw_curves, step_positions, step_series
+from normcompress.charts import (SMOOTHING_CHOICES, LegendEntry, draw_curves, series_look, step_positions,
+                                 step_series)
 from normcompress.text import printable
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
 
@@ -40,6 +41,7 @@ class LossChart(Vertical):
         self.current_epochs: list[dict] = []
         self.overlays: dict[str, tuple[str, list[dict]]] = {}  # run id -> (label, per-epoch records)
         self.reference: Baseline | None = None  # PCA on the first charted run's data: a dashed line
+        self.slots: dict[str, int] = {}  # run id -> palette slot; 0 is the live run's, overlays keep theirs
         self._dirty = True
 
     def compose(self) -> ComposeResult:
@@ -105,8 +107,11 @@ class LossChart(Vertical):
     def set_overlay(self, run_id: str, label: str, records: list[dict] | None) -> None:
         if records is None:
             self.overlays.pop(run_id, None)
+            self.slots.pop(run_id, None)
         else:
             self.overlays[run_id] = (label, records)
+            taken = set(self.slots.values())
+            self.slots.setdefault(run_id, next(n for n in range(1, len(taken) + 2) if n not in taken))
         self.changed()
 
     def set_reference(self, baseline: Baseline) -> None:
@@ -131,7 +136,17 @@ class LossChart(Vertical):
         for label, records in self.overlays.values():
             steps = step_series(label, records) if key == "loss" else None
             result.append(steps or self._per_epoch(label, records, key))
-        return [s for s in result if s[1]]
+        return result
+
+    def series_slots(self) -> list[int]:
+        """Each series' palette slot, in the order of series(): the live run 0, each overlay its own."""
+        live = [0] if (self.metric == "loss" and self.current_steps) or self.current_epochs else []
+        return live + [self.slots[run_id] for run_id in self.overlays]
+
+    def swatch(self, run_id: str) -> Text:
+        """The overlay mark of a run in the runs table: a dot in its curve's colour, or its marker without colour."""
+        strong, _, marker = series_look(self.slots[run_id], colour=not os.environ.get("NO_COLOR"))
+        return Text("●", style="rgb({},{},{})".format(*strong)) if marker == "braille" else Text(marker)
 
     @staticmethod
     def _per_epoch(label: str, records: list[dict], key: str) -> tuple[str, list[float], list[float]]:
@@ -150,12 +165,13 @@ class LossChart(Vertical):
         plt.clear_data()
         series = self.series()
         title = ALL_METRICS[self.metric].label
-        if not series and (self.current_epochs or self.overlays):
+        if not any(xs for _, xs, _ in series) and (self.current_epochs or self.overlays):
             # Runs are on the chart but none has this metric: say why instead of an empty frame.
             title += (f": not measured on images under {MS_SSIM_MIN_SIZE} px" if self.metric == "ms_ssim"
                       else ": no values yet")
         entries = draw_curves(plt, series, title, self.log_scale, self.smoothing, width=max(plot.size.width, 20),
-                              reference=self.reference_line(), legend=False, colour=not os.environ.get("NO_COLOR"))
+                              reference=self.reference_line(), legend=False, colour=not os.environ.get("NO_COLOR"),
+                              slots=self.series_slots())
         self.query_one("#legend", Static).update(legend_text(entries))
         plot.refresh()
 

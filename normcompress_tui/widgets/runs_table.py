@@ -39,6 +39,7 @@ class RunsTable(DataTable):
         super().__init__(id="runs", cursor_type="row", zebra_stripes=True)
         self.infos: dict[str, RunInfo] = {}
         self.overlay_ids: set[str] = set()
+        self.swatches: dict[str, Text] = {}  # run id -> its curve's colour (or marker), set by the app
 
     def on_mount(self) -> None:
         for label, key in zip(COLUMNS, COLUMN_KEYS):
@@ -72,9 +73,17 @@ class RunsTable(DataTable):
     def _cells(self, info: RunInfo) -> tuple[Text, ...]:
         """The row's cells as plain text: a norm or an id is data, never markup."""
         psnr = "-" if info.psnr is None else f"{info.psnr:.2f}"
-        cells = ("●" if info.id in self.overlay_ids else " ", info.norm, str(info.status),
-                 f"{info.epochs_done}/{info.epochs}", psnr, info.duration_text, info.id)
-        return tuple(Text(printable(c, keep_newlines=False)) for c in cells)
+        cells = (info.norm, str(info.status), f"{info.epochs_done}/{info.epochs}", psnr, info.duration_text, info.id)
+        return (self._mark(info.id), *(Text(printable(c, keep_newlines=False)) for c in cells))
+
+    def _mark(self, run_id: str) -> Text:
+        return self.swatches.get(run_id, Text("●")) if run_id in self.overlay_ids else Text(" ")
+
+    def paint(self, run_id: str, swatch: Text) -> None:
+        """Show an overlaid run's mark in its curve's colour, so that a row and a curve match at a glance."""
+        self.swatches[run_id] = swatch
+        if run_id in self.infos:
+            self.update_cell(run_id, "overlay", self._mark(run_id))
 
     def highlighted_info(self) -> RunInfo | None:
         if not self.row_count:
@@ -92,7 +101,9 @@ class RunsTable(DataTable):
         if info is None or (run_id in self.overlay_ids) == on:
             return
         (self.overlay_ids.add if on else self.overlay_ids.discard)(run_id)
-        self.update_cell(run_id, "overlay", "●" if on else " ")
+        if not on:
+            self.swatches.pop(run_id, None)
+        self.update_cell(run_id, "overlay", self._mark(run_id))
         self.post_message(self.OverlayToggled(info, on))
 
     def action_details(self) -> None:
