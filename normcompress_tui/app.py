@@ -157,6 +157,9 @@ class NormcompressApp(App):
     @on(RunsTable.DeleteRequested)
     def delete_run(self, message: RunsTable.DeleteRequested) -> None:
         info = message.info
+        if self.training and self.current_run is not None and self.current_run.path.name == info.id:
+            self.notify(f"{info.id} is being trained: stop it first (x)", severity="warning")
+            return  # asking first, then refusing, was the old way
 
         def answered(yes: bool | None) -> None:
             if not yes:

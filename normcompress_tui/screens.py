@@ -5,7 +5,7 @@ from dataclasses import asdict
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
@@ -32,7 +32,7 @@ class DetailsScreen(ModalScreen[None]):
         config = "  ".join(f"{k}={v}" for k, v in (asdict(info.config) if info.config else {}).items())
         summary = info.summary
         message = summary.message if summary else ""
-        with Vertical(id="details"):
+        with VerticalScroll(id="details"):  # scrolls: on a short terminal the error maps are below the fold
             yield Static(Text.assemble((info.id, "bold"), f"  {info.status}  ", printable(message)), id="details-title")
             where = f"data={info.data_source}  device={summary.device if summary else '-'}"
             yield Static(Text.assemble(printable(f"{config}\n{where}"),

@@ -458,3 +458,35 @@ async def test_an_overlaid_rows_mark_has_its_curves_colour_and_keeps_it(tmp_path
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         assert str(mark(runs[2]).style) == "" and mark(runs[2]).plain == " "
         assert [str(mark(r).style) for r in runs[:2]] == [colours[r.id] for r in runs[:2]]
+
+
+async def test_deleting_the_run_being_trained_is_refused_at_once(tmp_path):
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    notes = recording_notify(app)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await set_fields(pilot, epochs="200", dataset="synthetic", **{"batch-size": "32"})
+        await press_start(pilot)
+        table = await focused_table(pilot, rows=1)
+        await pilot.press("d")
+        assert not isinstance(app.screen, ConfirmScreen)  # no question whose answer is refused
+        assert any("is being trained: stop it first" in n for n, _ in notes)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+        assert table.row_count == 1 and len(store.runs()) == 1
+
+
+async def test_the_details_screen_scrolls_to_the_error_maps_on_a_small_terminal(tmp_path):
+    store = RunStore(tmp_path)
+    quick_runs(store, norms=("L1",))
+    app = NormcompressApp(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await focused_table(pilot, rows=1)
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailsScreen)
+        container = app.screen.query_one("#details")
+        preview = app.screen.query_one("#details-preview")
+        assert container.max_scroll_y > 0 and preview.region.bottom > 24  # below the fold at first
+        container.scroll_end(animate=False)
+        await pilot.pause()
+        assert 0 < preview.region.bottom <= 24 and preview.region.height > 0
