@@ -261,6 +261,17 @@ class NormcompressApp(App):
         yield SystemCommand("Toggle log scale", "A true logarithmic y axis (l)", self.action_toggle_log)
         yield SystemCommand("Keys and panes", "What every key does and what each pane shows (?)", self.action_help)
 
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """The palette's Screenshot, saved as SVG into <store>/exports/ beside the chart exports: Textual's
+        default folder, ~/Downloads, does not exist on many servers, and the screenshot then failed."""
+        folder = Path(path) if path else self.store.root / "exports"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.notify(f"cannot save a screenshot in {folder}: {exc.strerror or exc}", severity="error")
+            return
+        self.deliver_screenshot(filename, str(folder))
+
     def overlay_all(self) -> None:
         table = self.query_one(RunsTable)
         for run_id in list(table.infos):

@@ -490,3 +490,15 @@ async def test_the_details_screen_scrolls_to_the_error_maps_on_a_small_terminal(
         container.scroll_end(animate=False)
         await pilot.pause()
         assert 0 < preview.region.bottom <= 24 and preview.region.height > 0
+
+
+async def test_a_screenshot_goes_to_the_stores_exports_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home-without-downloads"))
+    store = RunStore(tmp_path / "runs")
+    app = NormcompressApp(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.action_screenshot()
+        await wait_for(pilot, lambda: (tmp_path / "runs" / "exports").is_dir()
+                       and any((tmp_path / "runs" / "exports").glob("*.svg")))
+        (svg,) = (tmp_path / "runs" / "exports").glob("*.svg")
+        assert svg.read_text().startswith("<svg") and "normcompress" in svg.read_text()
