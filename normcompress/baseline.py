@@ -16,8 +16,9 @@ from .data import ImageData
 from .errors import NormcompressError
 from .files import FileError, atomic_write_json, read_regular
 from .metrics import TABLE_METRICS, evaluate
+from .model import build_model
 from .pca import TILE, PcaModel, fit_pca
-from .runs import RunStore
+from .runs import Run, RunStore
 
 BASELINES_DIR = ".baselines"
 MAX_BASELINE_BYTES = 64 << 10
@@ -81,6 +82,15 @@ def pca_baseline(store: RunStore, data: ImageData, components: int | None) -> Ba
     except (OSError, NormcompressError):
         pass  # a read-only or full store: the baseline is still right, only not kept
     return Baseline(components, data.source, metrics)
+
+
+def run_baseline(store: RunStore, run: Run, data: ImageData) -> tuple[Baseline | None, str | None]:
+    """PCA at a run's latent size on `data` (the images the run used): the baseline, or None and why not.
+    The latent size is the architecture's, so a fresh model of the run's kind answers it; no weights load."""
+    config = run.train_config()
+    values = latent_values_per_tile(build_model(config.model), config.image_size)
+    reason = why_no_baseline(data, values)
+    return (None, reason) if reason else (pca_baseline(store, data, values), None)
 
 
 def _read(path, key: str, components: int) -> dict[str, float] | None:

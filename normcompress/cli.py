@@ -25,7 +25,7 @@ from . import distributed
 from . import train as engine
 from .charts import draw_curves, step_series
 from .console import ConsoleReport, err, notice, out
-from .data import DATASETS, load_data
+from .data import DATASETS, load_data, load_run_data
 from .devices import DEVICE_FORMS, resolve_device
 from .errors import NormcompressError, UsageError
 from .files import atomic_write, read_regular
@@ -503,7 +503,8 @@ def runs_compare(
     usable = [(run, info) for run, info in zip(runs, infos) if not info.problem]
     for key, values in config_differences([run for run, _ in usable]).items():
         err.print(f"warning: the runs differ in {key} ({', '.join(values)}), not only in norm and seed")
-    reference, data = _reference(store, usable[0][0], str(data_dir)) if usable and (baseline or paired) else (None, None)
+    data = load_run_data(usable[0][0], data_dir, notice) if usable and (baseline or paired) else None
+    reference = _reference(store, usable[0][0], data) if data is not None and baseline else None
     labels = [f"{i.label}  " for i in infos] + ([f"{reference.label}  "] if reference else [])
     rows = []
     for key, m in ALL_METRICS.items():
@@ -520,22 +521,19 @@ def runs_compare(
                                                                 else ")\n"))
     out.print(_columns(["metric", *labels], rows))
     if paired and data is not None:
-        out.print("\n" + _paired_lines([run for run, _ in usable], data))
+        out.print("\n" + _paired_lines(usable, data))
     line = (f"{reference.label}", reference.metrics[metric.value]) if reference and metric.value in reference.metrics else None
     out.print(Text.from_ansi(chart_text(usable, metric.value, log, width, height, smoothing, line)))
 
 
-def _reference(store: RunStore, run, data_dir: str):
-    """The PCA baseline on a run's data (None when its images are not whole 32x32 tiles) and that data."""
-    from .baseline import latent_values_per_tile, pca_baseline, why_no_baseline
+def _reference(store: RunStore, run, data):
+    """The PCA baseline on a run's data, or None with a notice saying why."""
+    from .baseline import run_baseline
 
-    config = run.train_config()
-    data = load_data(run.data_source, data_dir, config.limit, config.image_size, notice)
-    values = latent_values_per_tile(load_model(run), config.image_size)
-    reason = why_no_baseline(data, values)
+    baseline, reason = run_baseline(store, run, data)
     if reason:
         notice(reason)
-    return pca_baseline(store, data, values), data
+    return baseline
 
 
 def _paired_lines(runs, data) -> str:
@@ -544,12 +542,12 @@ def _paired_lines(runs, data) -> str:
     from .metrics import per_image_errors
     from .stats import paired_images
 
-    psnr = [per_image_values(per_image_errors(load_model(run), data.val))["psnr"] for run in runs]
-    lines = [f"per-image PSNR against {runs[0].info().label} on the same {len(data.val)} {data.source} images:"]
-    for run, values in zip(runs[1:], psnr[1:]):
+    psnr = [per_image_values(per_image_errors(load_model(run), data.val))["psnr"] for run, _ in runs]
+    lines = [f"per-image PSNR against {runs[0][1].label} on the same {len(data.val)} {data.source} images:"]
+    for (_, info), values in zip(runs[1:], psnr[1:]):
         test = paired_images(values.tolist(), psnr[0].tolist())
         better = (values > psnr[0]).double().mean().item() * 100
-        lines.append(f"  {run.info().label}: better on {better:.0f}% of images, mean difference "
+        lines.append(f"  {info.label}: better on {better:.0f}% of images, mean difference "
                      f"{(values - psnr[0]).mean().item():+.3f} dB, {test.text()} ({test.test})")
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ seeds needs Welch's t-test below ALPHA, and a per-image difference is tested on 
 (stats.py says which test answers which question).
 """
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import asdict
@@ -57,8 +58,6 @@ def config_differences(runs: list[Run]) -> dict[str, list[str]]:
 def mean_std_text(mean: float, std: float | None) -> str:
     """`mean ± std` with std to two significant digits and the mean to the same decimal (at most five
     significant digits): 19.21 ± 0.27, 0.01201 ± 0.00075, 11.970 ± <0.001; `mean ± —` without a spread."""
-    import math
-
     if std is None or not math.isfinite(std):
         return f"{mean:.4g} ± —"
     if std <= 0:
@@ -78,10 +77,10 @@ def _result(test: TestResult | None) -> dict | None:
 
 
 def summarize_runs(runs: list[Run], per_image: dict[str, dict[str, torch.Tensor]] | None = None,
-                   baseline: Baseline | None = None) -> dict:
+                   baseline: Baseline | None = None, no_baseline: str | None = None) -> dict:
     """Per norm and metric: the values over seeds, mean and std (None with one seed); per metric the best
     norm and, against each other norm, Welch's t over seeds and (given per-image errors by run id) the
-    Wilcoxon test over the same images; the PCA baseline's metrics."""
+    Wilcoxon test over the same images; the PCA baseline's metrics, or why there is none."""
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     images: dict[str, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
@@ -119,7 +118,8 @@ def summarize_runs(runs: list[Run], per_image: dict[str, dict[str, torch.Tensor]
                         "significant_against": [n for n, t in against.items() if t["seeds"]["significant"]]}
     seeds = min((len(v) for by_metric in values.values() for v in by_metric.values()), default=0)
     return {"table": table, "winners": winners, "seeds": seeds, "per_image": per_norm_images,
-            "baseline": None if baseline is None else {"label": baseline.label, "metrics": baseline.metrics}}
+            "baseline": None if baseline is None else {"label": baseline.label, "metrics": baseline.metrics},
+            "no_baseline": no_baseline}
 
 
 def study_table(summary: dict, mark_best: bool = True, short: bool = False) -> tuple[list[str], list[list[str]]]:
@@ -184,7 +184,7 @@ def _test_text(result: dict) -> str:
 def _baseline_lines(summary: dict) -> list[str]:
     base = summary["baseline"]
     if not base:
-        return [f"{summary['no_baseline'].capitalize()}."] if summary.get("no_baseline") else []
+        return [f"{summary['no_baseline'].capitalize()}."] if summary["no_baseline"] else []
     floor = base["metrics"]["psnr"]
     above = [n for n, s in summary["table"].items() if "psnr" in s and s["psnr"]["mean"] > floor]
     return [f"PSNR against the linear floor, {base['label']} at {floor:.2f} dB: "

@@ -78,6 +78,13 @@ def load_data(
     return data
 
 
+def load_run_data(run, data_dir: str | Path = "data", notify: Callable[[str], None] | None = None) -> ImageData:
+    """The images a run was trained and validated on: its recorded source (the sample after a CIFAR-10
+    fallback), its --limit and its crop size."""
+    config = run.train_config()
+    return load_data(run.data_source, data_dir, config.limit, config.image_size, notify)
+
+
 def load_sample() -> ImageData:
     if not SAMPLE_FILE.exists():
         raise DataError(f"the embedded sample {SAMPLE_FILE} is missing; reinstall normcompress from its repository")

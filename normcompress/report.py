@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from .baseline import Baseline, latent_values_per_tile, pca_baseline, why_no_baseline
+from .baseline import Baseline, run_baseline
 from .comparison import claim_lines, config_differences, study_table, summarize_runs
-from .data import load_data
+from .data import load_run_data
 from .errors import NormcompressError
 from .figures import (BASELINE_STYLE, DEFAULT_DPI, ERROR_COLOURMAP, integer_ticks, plt, save_figure,
                       series_style)
@@ -29,7 +29,6 @@ from .model import load_model
 from .runs import Run, RunStore
 
 RANDOM_IMAGES, HARDEST_IMAGES = 4, 4
-FIGURES = ("curves", "reconstructions", "errors")
 
 
 def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str = "data",
@@ -43,16 +42,13 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
     if not runs:
         raise NormcompressError("the study has no completed runs to report")
     config = runs[0].train_config()
-    data = load_data(runs[0].data_source, data_dir, limit=config.limit, image_size=config.image_size)
+    data = load_run_data(runs[0], data_dir)
     images = data.val
     models = {run.id: load_model(run) for run in runs}
     errors = {run_id: per_image_errors(model, images) for run_id, model in models.items()}
-    baseline, missing = None, "no PCA reference: no run store to keep it in"
-    if store is not None:
-        values = latent_values_per_tile(next(iter(models.values())), config.image_size)
-        baseline, missing = pca_baseline(store, data, values), why_no_baseline(data, values)
-    summary = summarize_runs(runs, errors, baseline)
-    summary["no_baseline"] = missing if baseline is None else None
+    baseline, missing = (None, "no PCA reference: no run store to keep it in") if store is None else \
+        run_baseline(store, runs[0], data)
+    summary = summarize_runs(runs, errors, baseline, missing)
     norms = list(summary["table"])
     first_seed: dict[str, Run] = {}
     for run in runs:

@@ -321,7 +321,7 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
         "epoch": epoch + 1,
         "loss": (totals[0] / totals[1]).item(),
         **metrics,
-        "lr": s.optimizer.param_groups[-1]["lr"],  # the rate the epoch's last step used: the model's main group
+        "lr": s.optimizer.param_groups[-1]["lr"],  # the last step's rate; the last group runs at the full rate
         "images_per_s": totals[1].item() / train_time,
         "epoch_time_s": time.perf_counter() - epoch_start,
         "step_losses": [float(f"{v:.6g}") for v in reported],  # rank 0's batches under DDP

@@ -124,16 +124,12 @@ class NormcompressApp(App):
     def load_reference(self, run_id: str) -> None:
         """The PCA baseline on a run's data, for the chart's dashed line: from the store's cache, or
         fitted once (seconds) here, off the UI thread."""
-        from normcompress.baseline import latent_values_per_tile, pca_baseline
-        from normcompress.data import load_data
-        from normcompress.model import build_model
+        from normcompress.baseline import run_baseline
+        from normcompress.data import load_run_data
 
         try:
             run = self.store.get(run_id)
-            config = run.train_config()
-            data = load_data(run.data_source, config.data_dir, config.limit, config.image_size)
-            values = latent_values_per_tile(build_model(config.model), config.image_size)
-            baseline = pca_baseline(self.store, data, values) if values else None
+            baseline, _ = run_baseline(self.store, run, load_run_data(run, run.train_config().data_dir))
         except NormcompressError:
             return  # the chart simply has no reference line; the run's own problems are shown elsewhere
         if baseline is not None:

@@ -181,8 +181,9 @@ def test_compare_names_every_differing_config_key(tmp_path, run_cli, runs_dir):
     assert "warning: the runs differ in epochs (1, 2)" in err and "lr (0.003, 0.001)" in err
     assert "PCA (256 values)" in out and "per-image PSNR against" in out and "Wilcoxon" in out
     same = train(TrainConfig(norm="L1", dataset="synthetic", limit=300, epochs=1, device="cpu", seed=3), store)
-    code, _, err = run_cli("runs", "compare", first.id, same.id, "--no-baseline")
+    code, out, err = run_cli("runs", "compare", first.id, same.id, "--no-baseline", "--paired")
     assert code == 0 and "warning" not in err
+    assert "per-image PSNR against" in out and "PCA" not in out  # --paired does not bring the baseline back
 
 
 def test_gradient_magnitude_by_hand_and_sharpness_ranks_a_blur_below_the_original(sample):

@@ -10,7 +10,7 @@ import constriction
 import numpy as np
 import torch
 
-from ..data import load_data
+from ..data import load_run_data
 from ..files import atomic_write_json
 from ..metrics import to_float
 from ..prior import latent_channels
@@ -59,7 +59,7 @@ class EntropyModel:
         saved = _saved_entropy(run, channels)
         if saved is not None:
             return cls(saved[0], saved[1], saved[1])
-        data = load_data(run.data_source, data_dir, config.limit, config.image_size)
+        data = load_run_data(run, data_dir)
         device = next(model.parameters()).device
         with torch.no_grad():
             latents = in_batches(model.encoder, to_float(data.train), device)
