@@ -10,10 +10,17 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         from normcompress.cli import main as cli_main
-    except KeyboardInterrupt:
+
+        cli_main()
+        code = 0
+    except KeyboardInterrupt:  # during the imports, or after the command while it exits
         sys.stderr.write("normcompress: interrupted\n")
-        sys.exit(130)
-    cli_main()
+        code = 130
+    except SystemExit as exc:
+        code = exc.code
+    # The work is done: a Ctrl-C now would turn the exit into a traceback, or kill the process by signal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
