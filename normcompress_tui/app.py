@@ -4,6 +4,7 @@ import asyncio
 import signal
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -259,14 +260,20 @@ class NormcompressApp(App):
 
     def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
         """The palette's Screenshot, saved as SVG into <store>/exports/ beside the chart exports: Textual's
-        default folder, ~/Downloads, does not exist on many servers, and the screenshot then failed."""
+        default folder, ~/Downloads, does not exist on many servers, and the screenshot then failed. Written
+        through a temporary file and a rename like every file of the store, never seen half-written."""
+        from normcompress.files import FileError, atomic_write
+
         folder = Path(path) if path else self.store.root / "exports"
+        target = folder / (filename or f"normcompress_{datetime.now():%Y-%m-%dT%H_%M_%S_%f}.svg")
         try:
             folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self.notify(f"cannot save a screenshot in {folder}: {exc.strerror or exc}", severity="error")
+            atomic_write(target, self.export_screenshot().encode())
+        except (OSError, FileError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            self.notify(f"cannot save a screenshot in {folder}: {reason or exc}", severity="error")
             return
-        self.deliver_screenshot(filename, str(folder))
+        self.notify(f"screenshot saved to {target}", title="Screenshot")
 
     def overlay_all(self) -> None:
         table = self.query_one(RunsTable)
