@@ -420,13 +420,14 @@ def runs_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Every run in the store: id, norm, status, epochs, val PSNR, duration; damaged runs with the reason."""
+    """Every run in the store: id, norm, status, epochs, val PSNR, duration, tags; damaged runs with the reason."""
     store = _store(runs_dir)
     infos = store.infos()
     if as_json:
         rows = [
             {"id": i.id, "norm": i.norm, "status": str(i.status), "epochs_done": i.epochs_done, "epochs": i.epochs,
-             "psnr": i.psnr, "duration_s": i.duration_s, "problem": i.problem, "path": str(i.path)}
+             "psnr": i.psnr, "duration_s": i.duration_s, "tags": list(i.tags), "problem": i.problem,
+             "path": str(i.path)}
             for i in infos
         ]
         out.print_json(json.dumps(rows))
@@ -436,10 +437,10 @@ def runs_list(
         return
     rows = [
         [i.id, i.norm, str(i.status), f"{i.epochs_done}/{i.epochs}", "-" if i.psnr is None else f"{i.psnr:.2f}",
-         i.duration_text]
+         i.duration_text, " ".join(i.tags)]
         for i in infos
     ]
-    out.print(_columns(["id", "norm", "status", "epochs", "val PSNR", "duration"], rows, left=3))
+    out.print(_columns(["id", "norm", "status", "epochs", "val PSNR", "duration", "tags"], rows, left=3))
     for i in infos:
         if i.problem:
             err.print(f"{i.id} is damaged: {i.problem}")
@@ -461,6 +462,10 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
                   f"\n  {'wall time':<12} {info.duration_text}")
         if s.message:
             out.print(f"  {'message':<12} {s.message}")
+    try:
+        out.print(f"  {'tags':<12} {' '.join(run.tags()) or '-'}")
+    except NormcompressError as exc:
+        err.print(f"tags: {exc}")
     records = run.metrics()
     if records:
         headers = ["epoch", *(ALL_METRICS[k].column for k in EPOCH_METRICS), "img/s"]
@@ -586,11 +591,12 @@ def runs_export(
             records = run.metrics()
         except NormcompressError:
             records = []
-        runs.append({"id": info.id, "status": str(info.status), "problem": info.problem,
+        runs.append({"id": info.id, "status": str(info.status), "problem": info.problem, "tags": list(info.tags),
                      "config": asdict(info.config) if info.config else None,
                      "summary": info.summary.to_json() if info.summary else None, "epochs": records})
         rows += [{"run": info.id, "norm": info.norm, "status": str(info.status),
                   "seed": info.config.seed if info.config else None, "dataset": info.data_source,
+                  "tags": " ".join(info.tags),
                   **{k: v for k, v in r.items() if k != "step_losses"}}
                  for r in records]
     if path.suffix == ".json":
@@ -604,6 +610,30 @@ def runs_export(
         data = buffer.getvalue().encode()
     atomic_write(path, data)
     err.print(f"exported {len(runs)} runs ({len(rows)} epoch rows) to {path}")
+
+
+@runs_app.command("tag")
+def runs_tag(
+    run_id: RunRef,
+    tags: Annotated[list[str] | None, typer.Argument(metavar="TAG...", help="Words to add (letters, digits, "
+                                                     ". : + = @ - _; 32 characters at most).")] = None,
+    remove: Annotated[bool, typer.Option("--remove", "-r", help="Remove the given tags instead.")] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove every tag of the run.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Tag a run with words of your own (`baseline`, `lr-sweep`), to find it again: the app's `/` filter
+    searches them, `runs list` and `runs show` print them. The app's `t` edits the same tags."""
+    run = _store(runs_dir).get(run_id)
+    current = run.tags()
+    words = tags or []
+    if clear:
+        new: tuple[str, ...] | list[str] = []
+    elif remove:
+        new = [t for t in current if t not in words]
+    else:
+        new = [*current, *words]
+    run.set_tags(new)
+    err.print(f"{run.id}: {' '.join(run.tags()) or 'no tags'}")
 
 
 @runs_app.command("rm")

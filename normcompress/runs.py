@@ -8,6 +8,7 @@
         summary.json    status, final metrics, wall time, device, data really used, versions
         recon.png       fixed validation images, their reconstructions and error maps
         entropy.json    the codec's entropy model, fitted the first time the run compresses a file
+        tags.json       the words a user tagged the run with (`runs tag`, `t` in the app), if any
         run.lock        held (flock) by the process training the run
 
 A run id is `<date>-<time>.<ms>-<norm slug>-<6 hex>`; nothing else in the root is a run, and a run
@@ -40,6 +41,7 @@ from pathlib import Path
 
 from .config import ConfigError, TrainConfig
 from .errors import NormcompressError, UsageError
+from .text import printable
 from .files import (FileError, MissingFileError, atomic_write, atomic_write_json, describe_os_error, is_stale,
                     read_regular)
 
@@ -48,6 +50,8 @@ RUN_ID = re.compile(r"\d{8}-\d{6}\.\d{3}-[A-Za-z0-9.+\-]{1,48}-[0-9a-f]{6}")
 MAX_JSON_BYTES = 1 << 20
 MAX_METRICS_BYTES = 64 << 20  # about 15,000 epochs of CIFAR-10 step losses
 MAX_CHECKPOINT_BYTES = 1 << 30
+TAG = re.compile(r"[\w.:+=@-]{1,32}")
+MAX_TAGS = 16
 
 
 class StoreError(NormcompressError):
@@ -151,6 +155,20 @@ def _parse_json(data: bytes) -> object:
     return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
 
 
+def check_tags(words: object) -> tuple[str, ...]:
+    """Tags as stored and typed: at most 16 distinct words of letters, digits and . : + = @ - _,
+    1 to 32 characters each, in the order given; RecordError says which one is not."""
+    if not isinstance(words, list | tuple):
+        raise RecordError("tags must be a list of words")
+    if len(words) > MAX_TAGS:
+        raise RecordError(f"a run has at most {MAX_TAGS} tags, not {len(words)}")
+    for word in words:
+        if not isinstance(word, str) or not TAG.fullmatch(word):
+            shown = printable(word)[:40] if isinstance(word, str) else type(word).__name__
+            raise RecordError(f"{shown!r} is not a tag: use 1 to 32 letters, digits or . : + = @ - _")
+    return tuple(dict.fromkeys(words))
+
+
 @dataclass
 class RunInfo:
     """What a listing shows of a run, read from summary.json and config.json alone (fast for many runs).
@@ -164,6 +182,7 @@ class RunInfo:
     config: TrainConfig | None
     summary: Summary | None
     problem: str | None  # why a run is damaged, or None
+    tags: tuple[str, ...] = ()
 
     @property
     def norm(self) -> str:
@@ -261,6 +280,27 @@ class Run:
 
     def write_summary(self, summary: Summary) -> None:
         atomic_write_json(self.path / "summary.json", summary.to_json())
+
+    def tags(self) -> tuple[str, ...]:
+        """The run's tags; none when it was never tagged."""
+        try:
+            value = self._read_json("tags.json")
+        except MissingRunFile:
+            return ()
+        try:
+            return check_tags(value.get("tags") if isinstance(value, dict) else None)
+        except RecordError as exc:
+            raise StoreError(f"run {self.id} is damaged: tags.json: {exc}") from None
+
+    def set_tags(self, tags: tuple[str, ...] | list[str]) -> None:
+        """Replace the run's tags (checked first: a bad word is a UsageError and nothing is written).
+        tags.json is the only file of a run that changes after training, and it is written by rename, so
+        tagging a run while it trains is safe."""
+        try:
+            tags = check_tags(list(tags))
+        except RecordError as exc:
+            raise UsageError(str(exc)) from None
+        atomic_write_json(self.path / "tags.json", {"tags": list(tags)})
 
     def metrics(self) -> list[dict]:
         """Per-epoch records, checked; a cut-off, garbled or ill-typed line makes the run damaged."""
@@ -376,7 +416,11 @@ class Run:
         status = Status.DAMAGED if problem or summary is None else summary.status
         if status == Status.RUNNING and not self.is_live():
             status = Status.INTERRUPTED
-        return RunInfo(self.id, self.path, status, config, summary, problem)
+        try:
+            tags = self.tags()
+        except StoreError:  # tags are the user's notes, not the run: listed untagged (`runs show` says why)
+            tags = ()
+        return RunInfo(self.id, self.path, status, config, summary, problem, tags)
 
     def _quick_damage_check(self, summary: Summary) -> str | None:
         """Cheap checks only (a stat and the last bytes of a file), so listing stays fast."""

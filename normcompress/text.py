@@ -20,3 +20,8 @@ def printable(text: object, keep_newlines: bool = True) -> str:
             code = ord(char)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
     return "".join(out)
+
+
+def count(number: int, noun: str) -> str:
+    """`1 epoch`, `3 epochs`: a count with its noun in the right number."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

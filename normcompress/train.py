@@ -26,6 +26,7 @@ from .images import comparison_grid, write_png
 from .losses import Norm, parse_norm
 from .metrics import per_image_errors, summarize, to_float
 from .model import build_model
+from .text import count
 from .prior import GaussianPrior, RateTraining, latent_channels
 from .runs import Run, RunStore, Status, StoreError, Summary
 
@@ -143,7 +144,7 @@ def _resumable(store: RunStore, ref: str) -> tuple[Run, TrainConfig]:
     run = store.get(ref)
     previous = run.info()
     if previous.status == Status.COMPLETED:
-        raise UsageError(f"run {run.id} is already completed ({previous.epochs_done} epochs)")
+        raise UsageError(f"run {run.id} is already completed ({count(previous.epochs_done, 'epoch')})")
     if previous.problem and "checkpoint.pt" not in previous.problem:
         raise StoreError(f"run {run.id} is damaged: {previous.problem}")
     config = run.train_config()
@@ -249,11 +250,11 @@ def _train_loop(s: _Session) -> None:
             s.history.append(record)
             if s.run:
                 _save_epoch(s, record, wall_before + time.perf_counter() - started)
-        status, message = Status.COMPLETED, f"completed {s.config.epochs} epochs"
+        status, message = Status.COMPLETED, f"completed {count(s.config.epochs, 'epoch')}"
     except Cancelled:
-        status, message = Status.INTERRUPTED, f"stopped after {s.summary.epochs_done} complete epoch(s)"
+        status, message = Status.INTERRUPTED, f"stopped after {count(s.summary.epochs_done, 'complete epoch')}"
     except KeyboardInterrupt:
-        status, message = Status.INTERRUPTED, f"interrupted after {s.summary.epochs_done} complete epoch(s)"
+        status, message = Status.INTERRUPTED, f"interrupted after {count(s.summary.epochs_done, 'complete epoch')}"
         raise
     except TrainingFailed as exc:
         status, message = Status.FAILED, str(exc)

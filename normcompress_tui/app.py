@@ -13,7 +13,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Footer, Header
+from textual.widgets import Button, Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
 # textual-image asks the terminal what it can draw; it must do so before Textual takes the terminal over.
@@ -27,7 +27,7 @@ from normcompress.text import printable
 from normcompress.train import train
 
 from .messages import TrainingEvent
-from .screens import ConfirmScreen, DetailsScreen, HelpScreen
+from .screens import ConfirmScreen, DetailsScreen, HelpScreen, TagScreen
 from .widgets.chart import LossChart
 from .widgets.controls import Controls
 from .widgets.progress import TrainingProgress
@@ -48,7 +48,10 @@ class NormcompressApp(App):
         Binding("l", "toggle_log", "Log"),
         Binding("a", "next_smoothing", "Smooth"),
         Binding("e", "export_chart", "Export"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("t", "tag", "Tag"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("escape", "leave_field", "Leave field", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -71,6 +74,8 @@ class NormcompressApp(App):
             with Vertical(id="right"):
                 yield LossChart()
                 yield TrainingProgress()
+                yield Input(placeholder="filter: words of an id, norm, tag or setting (escape clears)", id="filter",
+                            compact=True)
                 yield RunsTable()
         yield Footer(compact=True, show_command_palette=False)
 
@@ -120,6 +125,62 @@ class NormcompressApp(App):
             self.query_one(RunsTable).paint(info.id, chart.swatch(info.id))
         if message.on and chart.reference is None:
             self.load_reference(info.id)
+
+    # -- finding runs: filter, sort, tags --------------------------------------------------------
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(RunsTable).set_query(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def filter_submitted(self) -> None:
+        self.query_one(RunsTable).focus()  # the filter stays; `/` again edits it
+
+    def action_leave_field(self) -> None:
+        """Escape in a text field gives the keys back to the runs table; in the filter it also clears it."""
+        if isinstance(self.focused, Input) and self.focused.id == "filter":
+            self.clear_filter()
+        elif isinstance(self.focused, Input):
+            self.query_one(RunsTable).focus()
+
+    def clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        field.display = False
+        self.query_one(RunsTable).set_query("")
+        self.query_one(RunsTable).focus()
+
+    def action_tag(self) -> None:
+        info = self.query_one(RunsTable).highlighted_info()
+        if info is None:
+            return
+        try:
+            run = self.store.get(info.id)
+        except NormcompressError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        try:
+            tags = run.tags()
+        except NormcompressError as exc:  # saving replaces the damaged file
+            self.notify(f"{exc}; saving replaces them", severity="warning")
+            tags = ()
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                run.set_tags(text.split())
+            except NormcompressError as exc:
+                self.notify(str(exc), title="Tags not saved", severity="error")
+                return
+            self.notify(f"{info.id}: {' '.join(text.split()) or 'no tags'}", title="Tags saved")
+            self.refresh_runs()
+
+        self.push_screen(TagScreen(info.id, tags), answered)
 
     @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
     def load_reference(self, run_id: str) -> None:

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, Static
 
 from normcompress.errors import NormcompressError
 from normcompress.metrics import ALL_METRICS, EPOCH_METRICS
@@ -75,6 +75,25 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(answer)
 
 
+class TagScreen(ModalScreen[str | None]):
+    """Edit a run's tags: words separated by spaces; Enter saves, Escape leaves them as they were."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, run_id: str, tags: tuple[str, ...]) -> None:
+        super().__init__()
+        self.run_id, self.tags = run_id, tags
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="tagging"):
+            yield Label(Text(printable(f"Tags of {self.run_id}")))
+            yield Input(" ".join(self.tags), placeholder="baseline lr-sweep …", id="tags-input")
+            yield Label("words separated by spaces · Enter saves · Escape cancels", classes="note")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+
 HELP = """\
 Panes
   Run              the settings of the next run: a norm from the list or a custom one (Lp:3,
@@ -82,13 +101,18 @@ Panes
   Reconstructions  the highlighted run's validation images: originals, reconstructions, error maps
   Chart            the live run and the overlaid runs; the dashed line is PCA at the runs' latent
                    size on their data (no line for the training loss, which is in each run's norm)
-  Runs             every run in the store, newest first, also those started from the CLI
+  Runs             every run in the store, also those started from the CLI: the overlay mark in the
+                   run's curve colour, the short id the legend shows, norm, seed, status, epochs,
+                   validation PSNR, then tags, lr, time, model, data, batch, device, id as width allows
 
 Keys
   s  start a run            x  stop it after the current batch (kept as interrupted)
   m  next metric            l  log scale            a  next smoothing (the raw curve stays)
   e  export the chart as PNG and SVG (under the store's exports/ folder)
   space  overlay the highlighted run      enter  open it      d  delete it
+  t  tag it (words of your own; `normcompress runs tag` does the same)
+  /  filter runs by id, norm, tags or settings (every word must match; escape clears)
+  o  sort by the next column (or click a header; again to turn the order round)
   ctrl+p  command palette (every action above, overlay all or none)
   ?  this help              q  quit (asks while a run is going)
 """

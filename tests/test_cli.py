@@ -74,6 +74,33 @@ def test_runs_list_show_compare(run_cli, two_runs):
     assert code == 2 and "--smooth" in err
 
 
+def test_tags_are_saved_listed_shown_and_exported(run_cli, two_runs, runs_dir, tmp_path):
+    first, second = two_runs
+    assert run_cli("runs", "tag", first, "baseline", "lr-sweep")[0] == 0
+    assert run_cli("runs", "tag", second, "lr-sweep")[0] == 0
+    assert json.loads((runs_dir / first / "tags.json").read_text()) == {"tags": ["baseline", "lr-sweep"]}
+    code, out, _ = run_cli("runs", "list")
+    line = next(line for line in out.splitlines() if line.startswith(first))
+    assert line.endswith("baseline lr-sweep")
+    assert [r["tags"] for r in json.loads(run_cli("runs", "list", "--json")[1])] == [["baseline", "lr-sweep"],
+                                                                                   ["lr-sweep"]]
+    assert "tags         baseline lr-sweep" in run_cli("runs", "show", first)[1]
+    run_cli("runs", "tag", first, "baseline", "--remove")
+    assert "tags         lr-sweep" in run_cli("runs", "show", first)[1]
+    run_cli("runs", "export", str(tmp_path / "all.csv"))
+    assert [r["tags"] for r in csv.DictReader(open(tmp_path / "all.csv"))] == ["lr-sweep", "lr-sweep"]
+    code, _, err = run_cli("runs", "tag", first, "[bold]x")  # not a word: refused, nothing written
+    assert_one_line_error(code, err, 2, "is not a tag")
+    assert json.loads((runs_dir / first / "tags.json").read_text()) == {"tags": ["lr-sweep"]}
+    run_cli("runs", "tag", first, "--clear")
+    assert "tags         -" in run_cli("runs", "show", first)[1]
+    (runs_dir / second / "tags.json").write_text('{"tags": "not a list"}')  # damaged: the run is still listed
+    code, out, _ = run_cli("runs", "list")
+    assert code == 0 and second in out
+    code, out, err = run_cli("runs", "show", second)
+    assert code == 0 and "tags.json: tags must be a list of words" in err
+
+
 def test_runs_export_every_run(run_cli, two_runs, tmp_path):
     code, _, err = run_cli("runs", "export", str(tmp_path / "all.csv"))
     assert code == 0 and "exported 2 runs (2 epoch rows)" in err

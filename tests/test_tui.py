@@ -197,7 +197,7 @@ async def test_runs_started_elsewhere_appear(tmp_path, monkeypatch):
         assert table.row_count == 0
         (run,) = quick_runs(RunStore(tmp_path), norms=("Linf-image",))  # as the CLI would
         await wait_for(pilot, lambda: run.id in table.infos)
-        assert table.get_row(run.id)[1].plain == "Linf-image"
+        assert table.get_cell(run.id, "norm").plain == "Linf-image"
 
 
 async def test_details_and_delete(tmp_path):
@@ -502,3 +502,84 @@ async def test_a_screenshot_goes_to_the_stores_exports_folder(tmp_path, monkeypa
                        and any((tmp_path / "runs" / "exports").glob("*.svg")))
         (svg,) = (tmp_path / "runs" / "exports").glob("*.svg")
         assert svg.read_text().startswith("<svg") and "normcompress" in svg.read_text()
+
+
+def row_texts(table) -> list[str]:
+    """Each row as the user reads it: its cells' text, in the order shown."""
+    return [" ".join(cell.plain.strip() for cell in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_the_runs_table_tells_runs_apart_at_any_width(tmp_path, size):
+    store = RunStore(tmp_path)
+    runs = quick_runs(store, norms=("L1", "0.5*L1+0.5*L2"))
+    runs[0].set_tags(["baseline"])
+    app = NormcompressApp(store)
+    async with app.run_test(size=size) as pilot:
+        table = await focused_table(pilot, rows=2)
+        await pilot.press("space", "down", "space")
+        await pilot.pause(REDRAW_INTERVAL_S + 0.3)
+        keys = [c.key for c in table.shown_columns]
+        assert keys[:7] == ["overlay", "short", "norm", "seed", "status", "epochs", "psnr"]
+        assert table.virtual_size.width <= table.scrollable_content_region.width  # nothing scrolled out of view
+        for run, text in zip(reversed(runs), row_texts(table)):  # newest first
+            info = run.info()
+            assert text.startswith(f"● {run.id[-6:]} ")  # the id the legend shows, beside the overlay mark
+            assert f"{info.psnr:.2f}" in text and "2/2" in text
+            assert f"{info.norm[:9]}" in text
+            assert f"{info.norm} {run.id[-6:]}" in legend(app)
+        if size[0] >= 200:  # wide: the rest of what tells runs apart, in full
+            assert {"tags", "lr", "model", "dataset", "batch"} <= set(keys)
+            assert "completed" in row_texts(table)[0] and "baseline" in row_texts(table)[1]
+        else:  # narrow: the status as a mark, a long norm cut
+            assert "✓" in row_texts(table)[0] and "0.5*L1+0.…" in row_texts(table)[0]
+
+
+async def test_sort_by_a_column_and_filter_by_text(tmp_path):
+    store = RunStore(tmp_path)
+    runs = quick_runs(store, norms=("L2", "L1", "Linf-image"))
+    runs[2].set_tags(["keep-me"])
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await focused_table(pilot, rows=3)
+        assert [t.split()[0] for t in row_texts(table)] == [r.id[-6:] for r in reversed(runs)]  # newest first
+        await pilot.press("o", "o")  # id -> the short id -> the norm
+        assert table.sort_key == "norm"
+        assert [t.split()[0] for t in row_texts(table)] == [r.id[-6:] for r in (runs[1], runs[0], runs[2])]
+        await pilot.press("o")  # seed: equal for all, ties stay newest first
+        table.sort_by("norm")
+        table.sort_by("norm")  # the same column again turns the order round
+        assert [t.split()[1] for t in row_texts(table)] == ["Linf-image", "L2", "L1"]
+        await pilot.press("slash")
+        assert app.focused.id == "filter"
+        await pilot.press(*"l1")
+        assert [t.split()[1] for t in row_texts(table)] == ["L1"]
+        assert "1 of 3 match 'l1'" in table.border_subtitle
+        app.query_one("#filter", Input).value = "keep"  # tags are searched
+        await pilot.pause()
+        assert [t.split()[0] for t in row_texts(table)] == [runs[2].id[-6:]]
+        app.query_one("#filter", Input).value = "lr=0.003 epochs=2 L2"  # settings too, every word must match
+        await pilot.pause()
+        assert [t.split()[1] for t in row_texts(table)] == ["L2"]
+        await pilot.press("escape")
+        assert table.row_count == 3 and app.focused is table and not app.query_one("#filter").display
+
+
+async def test_a_tag_typed_in_the_app_is_saved_in_the_store(tmp_path):
+    store = RunStore(tmp_path)
+    (run,) = quick_runs(store, norms=("L1",))
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await focused_table(pilot, rows=1)
+        await pilot.press("t")
+        await pilot.press(*"best", "space", *"[red]x")  # a word that is not a tag: refused, nothing saved
+        await pilot.press("enter")
+        await pilot.pause()
+        assert run.tags() == () and not (run.path / "tags.json").exists()
+        await pilot.press("t", *"best", "space", *"lr-sweep", "enter")
+        await wait_for(pilot, lambda: table.infos[run.id].tags == ("best", "lr-sweep"))
+        assert RunStore(tmp_path).get(run.id).tags() == ("best", "lr-sweep")
+        assert "tags" in [c.key for c in table.shown_columns] and "best lr-sweep" in row_texts(table)[0]
+        await pilot.press("t", "escape")  # Escape leaves them as they were
+        await pilot.pause()
+        assert run.tags() == ("best", "lr-sweep")

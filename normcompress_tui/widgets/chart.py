@@ -1,7 +1,7 @@
 """The loss chart: the current run live, and the curves of the runs chosen for overlay (textual-plotext).
 
 The legend is a line of text under the plot, not inside it: inside, a few overlays took most of the
-plot's rows at 80x24. It wraps, and scrolls past four lines. Under NO_COLOR each run gets its own marker.
+plot's rows at 80x24. It breaks between entries, and scrolls past four lines. Under NO_COLOR each run gets its own marker.
 """
 
 import os
@@ -83,13 +83,20 @@ class LossChart(Vertical):
         self.query_one("#log", Checkbox).toggle()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        self.changed()
+        self.changed(now=True)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        self.changed()
+        self.changed(now=True)
 
-    def changed(self) -> None:
+    def on_resize(self) -> None:
+        self.changed(now=True)
+
+    def changed(self, now: bool = False) -> None:
+        """Mark the chart for a redraw: at the next tick for training progress (at most one redraw a
+        second, so the chart never slows training), at once for what the user did (a key, an overlay)."""
         self._dirty = True
+        if now:
+            self.call_later(self._redraw_if_dirty)
 
     def start_run(self, label: str) -> None:
         self.current_label, self.current_steps, self.current_epochs = label, [], []
@@ -112,11 +119,11 @@ class LossChart(Vertical):
             self.overlays[run_id] = (label, records)
             taken = set(self.slots.values())
             self.slots.setdefault(run_id, next(n for n in range(1, len(taken) + 2) if n not in taken))
-        self.changed()
+        self.changed(now=True)
 
     def set_reference(self, baseline: Baseline) -> None:
         self.reference = baseline
-        self.changed()
+        self.changed(now=True)
 
     def reference_line(self) -> tuple[str, float] | None:
         """The baseline's value of the chart's metric (none for the training loss, which is in each run's norm)."""
@@ -172,16 +179,28 @@ class LossChart(Vertical):
         entries = draw_curves(plt, series, title, self.log_scale, self.smoothing, width=max(plot.size.width, 20),
                               reference=self.reference_line(), legend=False, colour=not os.environ.get("NO_COLOR"),
                               slots=self.series_slots())
-        self.query_one("#legend", Static).update(legend_text(entries))
+        legend = self.query_one("#legend", Static)
+        legend.update(legend_text(entries, max(legend.content_region.width or plot.size.width, 20)))
         plot.refresh()
 
 
-def legend_text(entries: list[LegendEntry]) -> Text:
-    """One entry per series, in its colour (or with its marker), separated so that the line wraps between them."""
-    text = Text()
+def legend_text(entries: list[LegendEntry], width: int) -> Text:
+    """One entry per series, in its colour (or with its marker), packed into lines of `width` cells:
+    a line breaks between entries, never inside one (an entry wider than the line is cut with …)."""
+    text, used = Text(), 0
     for entry in entries:
-        style = "rgb({},{},{})".format(*entry.colour) if entry.colour else ""
-        # No-break spaces inside an entry: a narrow chart wraps the legend between entries, not inside one.
-        text.append(entry.symbol, style)
-        text.append("\u00a0" + printable(entry.label).replace(" ", "\u00a0") + "   ")
+        label = printable(entry.label, keep_newlines=False)
+        size = len(entry.symbol) + 1 + len(label)
+        if size > width:
+            label = label[: max(width - len(entry.symbol) - 2, 1)] + "…"
+            size = len(entry.symbol) + 1 + len(label)
+        if used and used + 3 + size > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append("   ")
+            used += 3
+        text.append(entry.symbol, "rgb({},{},{})".format(*entry.colour) if entry.colour else "")
+        text.append(" " + label)
+        used += size
     return text

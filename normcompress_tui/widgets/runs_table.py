@@ -1,4 +1,13 @@
-"""The run store as a table: Space marks a run for the chart overlay, Enter opens it, d deletes it."""
+"""The run store as a table: Space marks a run for the chart overlay, Enter opens it, d deletes it.
+
+The columns that tell runs apart come first and are always shown: the overlay mark in the run's curve
+colour, the short id that the chart's legend shows, norm, seed, status, epochs and validation PSNR;
+the others appear as the table's width allows. A click on a header (or `o`) sorts by that column; the
+filter (`/` in the app) keeps the runs whose id, norm, tags or settings hold every word typed.
+"""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 from rich.text import Text
 from textual.binding import Binding
@@ -8,8 +17,95 @@ from textual.widgets import DataTable
 from normcompress.runs import RunInfo
 from normcompress.text import printable
 
-COLUMNS = ("", "norm", "status", "epochs", "val PSNR", "duration", "id")  # the long id last
-COLUMN_KEYS = ("overlay", *COLUMNS[1:])
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    text: Callable[[RunInfo], str]
+    sort: Callable[[RunInfo], object]  # a value of one type for every run, so that any two compare
+    always: bool = False  # shown at any width; the others come in order while they fit
+    brief: Callable[[RunInfo], str] | None = None  # a narrower text for narrow tables
+    brief_header: str | None = None
+
+    def cell(self, info: RunInfo, compact: bool) -> str:
+        return (self.brief if compact and self.brief else self.text)(info)
+
+    def title(self, compact: bool) -> str:
+        return self.brief_header if compact and self.brief_header is not None else self.header
+
+
+def _config(name: str, missing=None) -> Callable[[RunInfo], object]:
+    return lambda info: getattr(info.config, name) if info.config else missing
+
+
+def _number(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _clip(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+STATUS_MARKS = {"completed": "✓", "running": "▶", "interrupted": "‖", "failed": "✗", "damaged": "!"}
+NARROW_NORM = 10  # characters of a norm shown in a narrow table (0.5*L1+0.…)
+
+
+COLUMNS = (
+    Column("overlay", "", lambda i: "", lambda i: 0, always=True),
+    Column("short", "run", lambda i: i.id[-6:], lambda i: i.id[-6:], always=True),
+    Column("norm", "norm", lambda i: i.norm, lambda i: i.norm, always=True,
+           brief=lambda i: _clip(i.norm, NARROW_NORM)),
+    Column("seed", "seed", lambda i: _number(_config("seed")(i), "d"), lambda i: _config("seed", -1)(i), always=True),
+    Column("status", "status", lambda i: str(i.status), lambda i: str(i.status), always=True,
+           brief=lambda i: STATUS_MARKS.get(str(i.status), "?"), brief_header=""),
+    Column("epochs", "epochs", lambda i: f"{i.epochs_done}/{i.epochs}", lambda i: (i.epochs_done, i.epochs),
+           always=True, brief_header="ep"),
+    Column("psnr", "PSNR dB", lambda i: _number(i.psnr, ".2f"), lambda i: -1e9 if i.psnr is None else i.psnr,
+           always=True, brief_header="PSNR"),
+    Column("tags", "tags", lambda i: " ".join(i.tags), lambda i: " ".join(i.tags)),
+    Column("lr", "lr", lambda i: _number(_config("lr")(i), "g"), lambda i: _config("lr", 0.0)(i)),
+    Column("duration", "time", lambda i: i.duration_text, lambda i: i.duration_s or 0.0),
+    Column("model", "model", lambda i: str(_config("model", "?")(i)), lambda i: str(_config("model", "")(i))),
+    Column("dataset", "data", lambda i: i.data_source, lambda i: i.data_source),
+    Column("batch", "batch", lambda i: _number(_config("batch_size")(i), "d"), lambda i: _config("batch_size", 0)(i)),
+    Column("device", "device", lambda i: (i.summary.device if i.summary else "") or "-",
+           lambda i: (i.summary.device if i.summary else "") or ""),
+    Column("id", "id", lambda i: i.id, lambda i: i.id),
+)
+BY_KEY = {c.key: c for c in COLUMNS}
+CELL_PADDING = 1  # DataTable's default, each side of a cell
+
+
+def fitting_columns(infos: list[RunInfo], width: int) -> tuple[list[Column], bool]:
+    """The columns shown at `width` cells, and whether they are the narrow forms: every `always` column
+    (narrowed, with one space between columns, when they do not fit as they are), then the others in
+    order while they fit."""
+    def needed(column: Column, compact: bool) -> int:
+        cells = [column.title(compact) + "▼", *(printable(column.cell(i, compact), keep_newlines=False)
+                                               for i in infos)]
+        return max(len(c) for c in cells) + (1 if compact else 2 * CELL_PADDING)
+
+    always = [c for c in COLUMNS if c.always]
+    compact = sum(needed(c, False) for c in always) > width
+    chosen, used = always, sum(needed(c, compact) for c in always)
+    for column in COLUMNS:
+        if not column.always and used + needed(column, compact) <= width:
+            chosen.append(column)
+            used += needed(column, compact)
+    return sorted(chosen, key=COLUMNS.index), compact
+
+
+def search_text(info: RunInfo) -> str:
+    """What the filter searches: the id, norm, status, tags, data and every setting, in lower case."""
+    settings = " ".join(f"{k}={v}" for k, v in asdict(info.config).items()) if info.config else ""
+    return " ".join([info.id, info.norm, str(info.status), *info.tags, info.data_source, settings]).lower()
+
+
+def matches(info: RunInfo, query: str) -> bool:
+    """Whether a run holds every word of the query (case-insensitive); an empty query keeps every run."""
+    text = search_text(info)
+    return all(word in text for word in query.lower().split())
 
 
 class RunsTable(DataTable):
@@ -18,6 +114,7 @@ class RunsTable(DataTable):
         Binding("space", "toggle_overlay", "Overlay"),
         Binding("enter", "details", "Open"),
         Binding("d", "delete", "Delete"),
+        Binding("o", "next_sort", "Sort"),
     ]
 
     class OverlayToggled(Message):
@@ -37,53 +134,118 @@ class RunsTable(DataTable):
 
     def __init__(self) -> None:
         super().__init__(id="runs", cursor_type="row", zebra_stripes=True)
-        self.infos: dict[str, RunInfo] = {}
+        self.infos: dict[str, RunInfo] = {}  # every run of the store, shown or filtered out
         self.overlay_ids: set[str] = set()
         self.swatches: dict[str, Text] = {}  # run id -> its curve's colour (or marker), set by the app
+        self.sort_key, self.sort_reverse = "id", True  # ids begin with their start time: newest on top
+        self.query_text = ""
+        self.shown_columns: list[Column] = []
+        self._headers: list[Text] = []
+        self._shown_ids: list[str] = []
+        self._cells: dict[str, tuple[Text, ...]] = {}
 
-    def on_mount(self) -> None:
-        for label, key in zip(COLUMNS, COLUMN_KEYS):
-            self.add_column(label, key=key)
-
+    # -- what is shown -------------------------------------------------------------------------
     def update_runs(self, infos: list[RunInfo]) -> None:
-        """Add, update and remove rows in place, newest first, so the cursor stays on the run the user left it on."""
-        highlighted = self.highlighted_info()
-        added = False
-        fresh = {i.id: i for i in infos}
-        for gone in set(self.infos) - set(fresh):
-            self.remove_row(gone)
-            self.overlay_ids.discard(gone)
-        for info in infos:
-            if self.infos.get(info.id) is info:
-                continue  # the store hands back the same object for a run that did not change
-            cells = self._cells(info)
-            if info.id in self.infos:
-                if self._cells(self.infos[info.id]) != cells:
-                    for column, value in zip(COLUMN_KEYS, cells):
-                        self.update_cell(info.id, column, value)
-            else:
-                self.add_row(*cells, key=info.id)
-                added = True
-        self.infos = fresh
-        if added:
-            self.sort("id", key=lambda cell: cell.plain, reverse=True)  # ids begin with their start time: newest on top
-            if highlighted is not None and highlighted.id in fresh:
-                self.move_cursor(row=self.get_row_index(highlighted.id), animate=False)
+        """Take the store's listing: rows change in place when the same runs are shown in the same
+        order, so the cursor stays on the run the user left it on."""
+        self.infos = {i.id: i for i in infos}
+        self.overlay_ids &= set(self.infos)
+        self._show()
 
-    def _cells(self, info: RunInfo) -> tuple[Text, ...]:
-        """The row's cells as plain text: a norm or an id is data, never markup."""
-        psnr = "-" if info.psnr is None else f"{info.psnr:.2f}"
-        cells = (info.norm, str(info.status), f"{info.epochs_done}/{info.epochs}", psnr, info.duration_text, info.id)
-        return (self._mark(info.id), *(Text(printable(c, keep_newlines=False)) for c in cells))
+    def set_query(self, text: str) -> None:
+        self.query_text = text
+        self._show()
 
-    def _mark(self, run_id: str) -> Text:
-        return self.swatches.get(run_id, Text("●")) if run_id in self.overlay_ids else Text(" ")
+    def sort_by(self, key: str, reverse: bool | None = None) -> None:
+        """Sort by a column; sorting again by the same column turns the order round."""
+        if reverse is None:
+            reverse = not self.sort_reverse if key == self.sort_key else key in ("psnr", "epochs", "duration")
+        self.sort_key, self.sort_reverse = key, reverse
+        self._show()
+
+    def action_next_sort(self) -> None:
+        keys = [c.key for c in self.shown_columns if c.key != "overlay"]
+        if keys:
+            self.sort_by(keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else keys[0])
+            self.app.notify(f"runs sorted by {BY_KEY[self.sort_key].header or self.sort_key}"
+                            f"{' (descending)' if self.sort_reverse else ''}", timeout=2)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        if event.column_key.value != "overlay":
+            self.sort_by(event.column_key.value)
+
+    def on_resize(self) -> None:
+        self._show()
+
+    def visible_infos(self) -> list[RunInfo]:
+        """The runs shown, in the order shown: filtered, then sorted (ties by id, newest first)."""
+        shown = [i for i in self.infos.values() if matches(i, self.query_text)]
+        column = BY_KEY[self.sort_key]
+        shown.sort(key=lambda i: i.id, reverse=True)
+        shown.sort(key=column.sort, reverse=self.sort_reverse)
+        return shown
+
+    def _show(self) -> None:
+        if not self.is_mounted:
+            return
+        visible = self.visible_infos()
+        columns, compact = fitting_columns(visible, self.scrollable_content_region.width or self.size.width)
+        self.cell_padding = 0 if compact else CELL_PADDING  # narrow: one space before each cell instead
+        headers = [self._header(c, compact) for c in columns]
+        ids = [i.id for i in visible]
+        cells = {i.id: self._row(i, columns, compact) for i in visible}
+        if headers == self._headers and ids == self._shown_ids:
+            for run_id, row in cells.items():
+                if row != self._cells.get(run_id):
+                    for column, value in zip(columns, row):
+                        self.update_cell(run_id, column.key, value)
+        else:
+            highlighted = self.highlighted_info()
+            self.clear(columns=headers != self._headers)
+            if headers != self._headers:
+                for column, header in zip(columns, headers):
+                    self.add_column(header, key=column.key)
+            for run_id in ids:
+                self.add_row(*cells[run_id], key=run_id)
+            if highlighted is not None and highlighted.id in cells:
+                self.move_cursor(row=ids.index(highlighted.id), animate=False)
+        self.shown_columns, self._headers, self._shown_ids, self._cells = columns, headers, ids, cells
+        total = len(self.infos)
+        count = (f"{len(ids)} of {total} match {self.query_text.strip()!r}" if self.query_text.strip()
+                 else f"{total} run{'s' * (total != 1)}")
+        order = f"by {BY_KEY[self.sort_key].header or self.sort_key} {'▼' if self.sort_reverse else '▲'}"
+        self.border_subtitle = printable(f"{count} · {order}", keep_newlines=False)
+
+    def _header(self, column: Column, compact: bool) -> Text:
+        """The column's name, with an arrow on the column the rows are sorted by."""
+        lead = " " if compact else ""
+        if column.key != self.sort_key:
+            return Text(lead + column.title(compact))
+        return Text(lead + column.title(compact) + ("▼" if self.sort_reverse else "▲"), style="bold")
+
+    def _row(self, info: RunInfo, columns: list[Column], compact: bool) -> tuple[Text, ...]:
+        """The row's cells as plain text: a norm, an id or a tag is data, never markup."""
+        lead = " " if compact else ""
+        return tuple(self._mark(info.id, compact) if c.key == "overlay"
+                     else Text(lead + printable(c.cell(info, compact), keep_newlines=False)) for c in columns)
+
+    def _mark(self, run_id: str, compact: bool) -> Text:
+        """The overlay column's cell: the run's swatch when it is on the chart (a space before it when
+        narrow, as before every narrow cell)."""
+        mark = self.swatches.get(run_id, Text("●")) if run_id in self.overlay_ids else Text(" ")
+        return Text(" " * compact + mark.plain, style=mark.style)
+
+    def _update_mark(self, run_id: str) -> None:
+        if run_id in self._cells:
+            mark = self._mark(run_id, compact=self.cell_padding == 0)
+            self.update_cell(run_id, "overlay", mark)
+            self._cells[run_id] = (mark, *self._cells[run_id][1:])
 
     def paint(self, run_id: str, swatch: Text) -> None:
         """Show an overlaid run's mark in its curve's colour, so that a row and a curve match at a glance."""
         self.swatches[run_id] = swatch
-        if run_id in self.infos:
-            self.update_cell(run_id, "overlay", self._mark(run_id))
+        self._update_mark(run_id)
 
     def highlighted_info(self) -> RunInfo | None:
         if not self.row_count:
@@ -91,6 +253,7 @@ class RunsTable(DataTable):
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         return self.infos.get(key)
 
+    # -- actions ---------------------------------------------------------------------------------
     def action_toggle_overlay(self) -> None:
         if info := self.highlighted_info():
             self.set_overlay(info.id, info.id not in self.overlay_ids)
@@ -103,7 +266,7 @@ class RunsTable(DataTable):
         (self.overlay_ids.add if on else self.overlay_ids.discard)(run_id)
         if not on:
             self.swatches.pop(run_id, None)
-        self.update_cell(run_id, "overlay", self._mark(run_id))
+        self._update_mark(run_id)
         self.post_message(self.OverlayToggled(info, on))
 
     def action_details(self) -> None:
