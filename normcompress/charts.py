@@ -85,6 +85,39 @@ def step_series(label: str, records: list[dict]) -> Series | None:
     return label, xs, ys
 
 
+X_AXES = ("epoch", "step", "time")  # what a chart's x axis can count
+
+
+def time_unit(seconds_max: float) -> tuple[str, float]:
+    """The unit a time axis reads best in, and seconds per unit: s up to 10 minutes, then min, then h."""
+    return ("s", 1.0) if seconds_max <= 600 else ("min", 60.0) if seconds_max <= 36000 else ("h", 3600.0)
+
+
+def epoch_mapping(records: list[dict], axis: str, steps_per_epoch: int | None = None):
+    """A function from a fractional epoch (3.5 = half-way through epoch 4) to `axis`: the step count
+    (from each epoch's recorded step losses) or the training time in seconds (from each epoch's
+    epoch_time_s, spread evenly over its steps). Past the last record the last epoch's figures are
+    used (`steps_per_epoch` when there is none). None when the records lack what the axis needs."""
+    if axis == "epoch":
+        return lambda x: x
+    key = "step_losses" if axis == "step" else "epoch_time_s"
+    sizes = [float(len(r[key]) if axis == "step" else r[key]) for r in records if r.get(key)]
+    if len(sizes) != len(records) or not (sizes or (axis == "step" and steps_per_epoch)):
+        return None
+    last = sizes[-1] if sizes else float(steps_per_epoch)
+    starts = [0.0]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+
+    def to_axis(x: float) -> float:
+        epoch = max(math.ceil(x) - 1, 0)  # the 0-based epoch that x falls in
+        if epoch < len(sizes):
+            return starts[epoch] + (x - epoch) * sizes[epoch]
+        return starts[-1] + (x - len(sizes)) * last
+
+    return to_axis
+
+
 def padded_limits(values: list[float]) -> tuple[float, float]:
     """y limits a little wider than the data, so no point sits on (or, after rounding, past) the frame."""
     low, high = min(values), max(values)
@@ -92,10 +125,50 @@ def padded_limits(values: list[float]) -> tuple[float, float]:
     return low - margin, high + margin
 
 
-def log_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], list[str]]:
-    """Tick positions in log10 space, labelled with the real values they stand for."""
-    positions = [low + (high - low) * i / (count - 1) for i in range(count)]
-    return positions, [f"{10 ** p:.3g}" for p in positions]
+def _round_step(span: float, most: int) -> float:
+    """The smallest of 1, 2, 5 x 10^k that cuts `span` into at most most-1 intervals."""
+    rough = span / max(most - 1, 1)
+    exponent = math.floor(math.log10(rough))
+    return next(m * 10.0 ** exponent for m in (1, 2, 5, 10) if m * 10.0 ** exponent >= rough * (1 - 1e-9))
+
+
+def _decimals(step: float) -> int:
+    """Decimals that show every multiple of `step` exactly and alike (0.25 -> 2, 5 -> 0)."""
+    return max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
+
+
+def nice_ticks(low: float, high: float, most: int = 6) -> tuple[list[float], list[str]]:
+    """Round, evenly spaced ticks within [low, high] (multiples of 1, 2 or 5 x 10^k), at most `most`,
+    all labelled with the same number of decimals."""
+    if not high > low:
+        return [low], [f"{low:.3g}"]
+    step = _round_step(high - low, most)
+    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+    values = [round(k * step, 12) for k in range(first, last + 1)]
+    decimals = _decimals(step)
+    return values, [f"{v:.{decimals}f}" for v in values]
+
+
+def log_ticks(low: float, high: float, most: int = 6) -> tuple[list[float], list[str]]:
+    """Ticks for a log axis spanning log10 values [low, high]: positions in log10 space, labelled with
+    the round real values they stand for (1, 2, 5 x 10^k; only powers of ten over many decades;
+    evenly spaced real values when the range holds fewer than two such numbers)."""
+    decades = range(math.floor(low) - 1, math.ceil(high) + 1)
+    for mantissas in ((1, 2, 5), (1,)):
+        values = [m * 10.0 ** e for e in decades for m in mantissas if low - 1e-9 <= math.log10(m) + e <= high + 1e-9]
+        if len(values) > most and mantissas == (1,):
+            every = math.ceil(len(values) / most)
+            values = values[::every]
+        if 2 <= len(values) <= most:
+            break
+    else:
+        values, labels = nice_ticks(10 ** low, 10 ** high, most)
+        kept = [(v, t) for v, t in zip(values, labels) if v > 0]
+        return [math.log10(v) for v, _ in kept], [t for _, t in kept]
+    if max(values) / min(values) >= 1000:  # many decades: 1e-05 reads better than 0.00001000
+        return [math.log10(v) for v in values], [f"{v:g}" for v in values]
+    decimals = max(0, -math.floor(math.log10(min(values)) + 1e-9))
+    return [math.log10(v) for v in values], [f"{v:.{decimals}f}" for v in values]
 
 
 def epoch_ticks(low: float, high: float, most: int = 8) -> list[int]:
@@ -114,7 +187,8 @@ def series_look(slot: int, colour: bool = True) -> tuple[tuple[int, int, int], t
 
 def draw_curves(plt, series: list[Series], title: str, log: bool = False, smoothing: float = 0.0,
                 width: int = 200, reference: tuple[str, float] | None = None, legend: bool = True,
-                colour: bool = True, slots: list[int] | None = None) -> list[LegendEntry]:
+                colour: bool = True, slots: list[int] | None = None, x_axis: str = "epoch",
+                x_title: str | None = None) -> list[LegendEntry]:
     """Plot each series in its own colour; values <= 0 are left out on a log axis. Return the legend.
 
     With smoothing > 0 each series is drawn twice: raw and faint, then smoothed and strong (the legend
@@ -123,7 +197,8 @@ def draw_curves(plt, series: list[Series], title: str, log: bool = False, smooth
     legend=False leaves the legend out of the plot (the app shows the returned entries beside it);
     colour=False (NO_COLOR) draws each series with its own marker instead of its own colour.
     `slots` gives each series its place in the palette (default: its position), so that a run keeps
-    its colour while others come and go.
+    its colour while others come and go. `x_axis` names what x counts: whole epochs are ticked as
+    such, a step or time axis gets round evenly spaced ticks; `x_title` labels it (default: x_axis).
     """
     shown: list[float] = []
     entries: list[LegendEntry] = []
@@ -158,14 +233,16 @@ def draw_curves(plt, series: list[Series], title: str, log: bool = False, smooth
         level = math.log10(reference[1]) if log else reference[1]
         draw([min(xs), max(xs)], [level, level], reference[0], REFERENCE_COLOUR, "-")
         shown.append(level)
-    ticks = epoch_ticks(min(xs), max(xs)) if xs else []
-    if ticks:
-        plt.xticks(ticks)
+    if xs and x_axis == "epoch":
+        ticks = epoch_ticks(min(xs), max(xs))
+        if ticks:
+            plt.xticks(ticks)
+    elif xs:
+        plt.xticks(*nice_ticks(min(xs), max(xs)))
     if shown:
         low, high = padded_limits(shown)
         plt.ylim(low, high)
-        if log:
-            plt.yticks(*log_ticks(low, high))
+        plt.yticks(*(log_ticks if log else nice_ticks)(low, high))
     plt.title(title + (" (log scale)" if log else ""))
-    plt.xlabel("epoch")
+    plt.xlabel(x_title or x_axis)
     return entries

@@ -30,10 +30,11 @@ def integer_ticks(axis) -> None:
 
 def series_figure(series: list[tuple[str, list[float], list[float]]], metric: str, log: bool = False,
                   smoothing: float = 0.0, reference: tuple[str, float] | None = None,
-                  slots: list[int] | None = None):
+                  slots: list[int] | None = None, x_title: str = "epoch", title_note: str = ""):
     """Curves given as (label, x, y) as the app's chart shows them, each in its palette slot's style (the
     app's colours): smoothed over the faint raw values when smoothing > 0, the reference dashed, a log
-    axis when asked; epochs on x."""
+    axis when asked; x titled `x_title` (whole ticks when it counts epochs or steps); `title_note`
+    ends the title (the app's zoom)."""
     from .charts import smooth
     from .metrics import ALL_METRICS
 
@@ -51,10 +52,11 @@ def series_figure(series: list[tuple[str, list[float], list[float]]], metric: st
         axis.axhline(reference[1], label=reference[0], **BASELINE_STYLE)
     if log:
         axis.set_yscale("log")
-    integer_ticks(axis)
-    axis.set_xlabel("epoch")
+    if x_title in ("epoch", "step"):
+        integer_ticks(axis)
+    axis.set_xlabel(x_title)
     axis.set_ylabel(ALL_METRICS[metric].label)
-    axis.set_title(ALL_METRICS[metric].label + (" (log scale)" if log else ""))
+    axis.set_title(ALL_METRICS[metric].label + title_note + (" (log scale)" if log else ""))
     axis.grid(alpha=0.3)
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the plot, never on the data
     return figure

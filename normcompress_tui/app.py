@@ -27,8 +27,8 @@ from normcompress.text import printable
 from normcompress.train import train
 
 from .messages import TrainingEvent
-from .screens import ConfirmScreen, DetailsScreen, HelpScreen, TagScreen
-from .widgets.chart import LossChart
+from .screens import ConfirmScreen, DetailsScreen, HelpScreen, PromptScreen
+from .widgets.chart import LossChart, parse_zoom, zoom_spec
 from .widgets.controls import Controls
 from .widgets.progress import TrainingProgress
 from .widgets.runs_table import RunsTable
@@ -48,6 +48,9 @@ class NormcompressApp(App):
         Binding("l", "toggle_log", "Log"),
         Binding("a", "next_smoothing", "Smooth"),
         Binding("e", "export_chart", "Export"),
+        Binding("v", "next_x_axis", "X axis"),
+        Binding("z", "next_zoom", "Zoom"),
+        Binding("Z", "zoom_range", "Zoom range", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("t", "tag", "Tag"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -180,7 +183,7 @@ class NormcompressApp(App):
             self.notify(f"{info.id}: {' '.join(text.split()) or 'no tags'}", title="Tags saved")
             self.refresh_runs()
 
-        self.push_screen(TagScreen(info.id, tags), answered)
+        self.push_screen(PromptScreen(f"Tags of {info.id}", " ".join(tags), "words separated by spaces"), answered)
 
     @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
     def load_reference(self, run_id: str) -> None:
@@ -348,15 +351,18 @@ class NormcompressApp(App):
 
     def action_export_chart(self) -> None:
         chart = self.query_one(LossChart)
-        shown = [(s, slot) for s, slot in zip(chart.series(), chart.series_slots()) if s[1]]
+        series, slots, x_title = chart.view()
+        shown = [(s, slot) for s, slot in zip(series, slots) if s[1]]
         if not shown:
             self.notify("nothing on the chart to export: start a run or overlay one (space)", severity="warning")
             return
+        note = "" if chart.zoom is None else f", {chart.zoom_text()}"
         self.export_chart([s for s, _ in shown], [slot for _, slot in shown], chart.metric, chart.log_scale,
-                          chart.smoothing, chart.reference_line())
+                          chart.smoothing, chart.reference_line(), x_title, note)
 
     @work(thread=True, group="export", exit_on_error=False)
-    def export_chart(self, series, slots, metric: str, log: bool, smoothing: float, reference) -> None:
+    def export_chart(self, series, slots, metric: str, log: bool, smoothing: float, reference, x_title: str,
+                     note: str) -> None:
         """The chart's current view as a matplotlib figure in the figures' style, PNG and SVG, into
         <store>/exports/; the paths in a notification. Off the UI thread: matplotlib takes a second."""
         from normcompress.figures import save_figure, series_figure
@@ -365,8 +371,8 @@ class NormcompressApp(App):
         stem = folder / f"chart-{time.strftime('%Y%m%d-%H%M%S')}-{metric}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            paths = [save_figure(series_figure(series, metric, log, smoothing, reference, slots), stem, fmt)
-                     for fmt in ("png", "svg")]
+            paths = [save_figure(series_figure(series, metric, log, smoothing, reference, slots, x_title, note),
+                                 stem, fmt) for fmt in ("png", "svg")]
         except (OSError, NormcompressError) as exc:
             self.call_from_thread(self.notify, f"cannot export the chart: {exc}", severity="error")
             return
@@ -380,6 +386,33 @@ class NormcompressApp(App):
 
     def action_toggle_log(self) -> None:
         self.query_one(LossChart).toggle_log()
+
+    def action_next_x_axis(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.next_x_axis()
+        self.notify(f"x axis: {chart.x_axis}", timeout=2)
+
+    def action_next_zoom(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.next_zoom()
+        self.notify(f"chart shows {chart.zoom_text()}", timeout=2)
+
+    def action_zoom_range(self) -> None:
+        """Z: type the epochs to show (3-7), a last N (5), or nothing for every epoch."""
+        chart = self.query_one(LossChart)
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                chart.set_zoom(parse_zoom(text))
+            except ValueError as exc:
+                self.notify(str(exc), title="Zoom", severity="error")
+                return
+            self.notify(f"chart shows {chart.zoom_text()}", timeout=2)
+
+        self.push_screen(PromptScreen("Epochs to show", zoom_spec(chart.zoom),
+                                      "3-7 (a range), 5 (the last 5), or empty (all)"), answered)
 
     async def action_quit(self) -> None:
         """q, ctrl+q and the palette's Quit: ask while a run is in progress, then stop it and quit."""

@@ -75,22 +75,23 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class TagScreen(ModalScreen[str | None]):
-    """Edit a run's tags: words separated by spaces; Enter saves, Escape leaves them as they were."""
+class PromptScreen(ModalScreen[str | None]):
+    """One line of text asked for: Enter answers with it, Escape with None (nothing changes)."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, run_id: str, tags: tuple[str, ...]) -> None:
+    def __init__(self, title: str, value: str, hint: str) -> None:
         super().__init__()
-        self.run_id, self.tags = run_id, tags
+        self.title_text, self.value, self.hint = title, value, hint
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="tagging"):
-            yield Label(Text(printable(f"Tags of {self.run_id}")))
-            yield Input(" ".join(self.tags), placeholder="baseline lr-sweep …", id="tags-input")
-            yield Label("words separated by spaces · Enter saves · Escape cancels", classes="note")
+        with Vertical(id="prompt"):
+            yield Label(Text(printable(self.title_text, keep_newlines=False)))
+            yield Input(self.value, id="prompt-input")
+            yield Label(Text(f"{self.hint} · Enter saves · Escape cancels"), classes="note")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
         self.dismiss(event.value)
 
 
@@ -108,7 +109,9 @@ Panes
 Keys
   s  start a run            x  stop it after the current batch (kept as interrupted)
   m  next metric            l  log scale            a  next smoothing (the raw curve stays)
-  e  export the chart as PNG and SVG (under the store's exports/ folder)
+  v  x axis: epoch, step, training time       z  zoom: all, the last 10, 5, 2, 1 epochs
+  Z  zoom to a range of epochs (3-7)          e  export the chart's view as PNG and SVG
+                                                 (under the store's exports/ folder)
   space  overlay the highlighted run      enter  open it      d  delete it
   t  tag it (words of your own; `normcompress runs tag` does the same)
   /  filter runs by id, norm, tags or settings (every word must match; escape clears)

@@ -1,7 +1,9 @@
+import math
+
 import plotext
 import pytest
 
-from normcompress.charts import draw_curves, envelope, log_ticks, smooth, epoch_ticks
+from normcompress.charts import draw_curves, envelope, epoch_mapping, epoch_ticks, log_ticks, nice_ticks, smooth
 
 
 @pytest.mark.parametrize("log", [False, True])
@@ -16,9 +18,39 @@ def test_narrow_ranges_draw_on_linear_and_log_axes(log):
     assert "12.2" in text  # ticks read in real values on both axes
 
 
-def test_log_ticks_are_real_values_at_even_log_steps():
-    positions, labels = log_ticks(-3, 0, count=4)
+def test_log_ticks_are_round_real_values():
+    positions, labels = log_ticks(-3, 0)  # three decades: the powers of ten
     assert positions == [-3, -2, -1, 0] and labels == ["0.001", "0.01", "0.1", "1"]
+    positions, labels = log_ticks(math.log10(0.04), math.log10(0.6))  # 1-2-5 within, one precision
+    assert labels == ["0.05", "0.10", "0.20", "0.50"]
+    assert positions == pytest.approx([math.log10(v) for v in (0.05, 0.1, 0.2, 0.5)])
+    _, labels = log_ticks(math.log10(12.05), math.log10(12.35))  # no 1-2-5 number inside: even steps
+    assert labels == ["12.1", "12.2", "12.3"]
+    assert len(log_ticks(-12, 12)[0]) <= 6
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (11.2, 26.2, ["15", "20", "25"]),
+    (0.032, 0.524, ["0.1", "0.2", "0.3", "0.4", "0.5"]),
+    (12.2277, 12.2297, ["12.2280", "12.2285", "12.2290", "12.2295"]),
+    (0, 1000, ["0", "200", "400", "600", "800", "1000"]),
+])
+def test_linear_ticks_are_round_evenly_spaced_and_alike(low, high, expected):
+    values, labels = nice_ticks(low, high)
+    assert labels == expected
+    gaps = {round(b - a, 9) for a, b in zip(values, values[1:])}
+    assert len(gaps) == 1 and low <= values[0] and values[-1] <= high
+
+
+def test_an_epoch_maps_to_its_steps_and_training_time():
+    records = [{"epoch": 1, "step_losses": [0.1] * 10, "epoch_time_s": 2.0},
+               {"epoch": 2, "step_losses": [0.1] * 8, "epoch_time_s": 3.0}]
+    steps, seconds = epoch_mapping(records, "step"), epoch_mapping(records, "time")
+    assert [steps(x) for x in (0.1, 1.0, 1.5, 2.0, 2.5)] == pytest.approx([1, 10, 14, 18, 22])  # past: 8 a epoch
+    assert [seconds(x) for x in (0.5, 1.0, 1.5, 2.0, 3.0)] == pytest.approx([1, 2, 3.5, 5, 8])
+    assert epoch_mapping(records, "epoch")(1.5) == 1.5
+    assert epoch_mapping([{"epoch": 1, "loss": 0.1}], "time") is None  # saved without times: not on a time axis
+    assert epoch_mapping([], "step", steps_per_epoch=5)(0.4) == pytest.approx(2)  # a live run's first epoch
 
 
 def test_non_positive_values_are_left_out_of_a_log_axis():

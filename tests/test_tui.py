@@ -583,3 +583,43 @@ async def test_a_tag_typed_in_the_app_is_saved_in_the_store(tmp_path):
         await pilot.press("t", "escape")  # Escape leaves them as they were
         await pilot.pause()
         assert run.tags() == ("best", "lr-sweep")
+
+
+async def test_the_x_axis_counts_epochs_steps_or_time_and_the_zoom_cuts_epochs(tmp_path):
+    store = RunStore(tmp_path)
+    runs = [train(TrainConfig(norm=n, epochs=3, dataset="synthetic", limit=128, batch_size=32, device="cpu"), store)
+            for n in ("L1", "L2")]
+    seconds = {r.id: sum(rec["epoch_time_s"] for rec in r.metrics()) for r in runs}
+    app = NormcompressApp(store)
+    notes = recording_notify(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await focused_table(pilot, rows=2)
+        await pilot.press("space", "down", "space")
+        chart = app.query_one(LossChart)
+        plot = app.query_one(PlotextPlot)
+
+        def ends() -> list[float]:
+            return [max(xs) for _, xs, _ in chart.view()[0]]
+
+        assert ends() == pytest.approx([3, 3])
+        await pilot.press("v")  # steps: 128 images in batches of 32 = 4 a epoch
+        assert chart.x_axis == "step" and ends() == pytest.approx([12, 12])
+        assert "step" in str(plot.render())
+        await pilot.press("v")  # training time, from each epoch's recorded time
+        assert chart.view()[2] == "training time (s)"
+        assert ends() == pytest.approx([seconds[runs[1].id], seconds[runs[0].id]])  # newest first
+        await pilot.press("v")
+        assert chart.x_axis == "epoch"
+        await pilot.press("Z", *"2-3", "enter")
+        assert chart.zoom == (2.0, 3.0)
+        starts = [min(xs) for _, xs, _ in chart.view()[0]]
+        assert all(x > 1.0 for x in starts)  # only the steps of epochs 2 and 3
+        assert "epochs 2-3" in str(plot.render())
+        await pilot.press("Z", *"abc", "enter")  # not a zoom: said, and the zoom stays
+        assert chart.zoom == (2.0, 3.0) and "is not a zoom" in notes[-1][0]
+        await pilot.press("z")  # z steps on from wherever the zoom is: every epoch first
+        assert chart.zoom == 10
+        await pilot.press("v", "v", "e")  # the export is the view: time axis, zoomed
+        await wait_for(pilot, lambda: any("chart exported" in n for n, _ in notes))
+        (svg,) = (tmp_path / "exports").glob("*.svg")
+        assert "training time (s)" in svg.read_text() and "last 10 epochs" in svg.read_text()

@@ -65,7 +65,7 @@ def test_idle_main_screen_80x24(snap_compare, tmp_path):
     assert snap_compare(app_for(RunStore(tmp_path)), terminal_size=(80, 24), run_before=chart_drawn)
 
 
-def test_main_screen_after_a_run_120x36(snap_compare, fixed_store):
+def test_main_screen_after_a_run_160x48(snap_compare, fixed_store):
     async def replay_a_run_and_overlay_two(pilot):
         app = pilot.app
         current = fixed_store.runs()[0]
@@ -92,4 +92,4 @@ def test_main_screen_after_a_run_120x36(snap_compare, fixed_store):
         app.clear_notifications()  # the run's toast expires after seconds: whether it shows would depend on timing
         await chart_drawn(pilot)
 
-    assert snap_compare(app_for(fixed_store), terminal_size=(120, 36), run_before=replay_a_run_and_overlay_two)
+    assert snap_compare(app_for(fixed_store), terminal_size=(160, 48), run_before=replay_a_run_and_overlay_two)

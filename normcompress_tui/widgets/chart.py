@@ -4,7 +4,10 @@ The legend is a line of text under the plot, not inside it: inside, a few overla
 plot's rows at 80x24. It breaks between entries, and scrolls past four lines. Under NO_COLOR each run gets its own marker.
 """
 
+import bisect
+import math
 import os
+import time
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -13,12 +16,13 @@ from textual.widgets import Checkbox, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from normcompress.baseline import Baseline
-from normcompress.charts import (SMOOTHING_CHOICES, LegendEntry, draw_curves, series_look, step_positions,
-                                 step_series)
+from normcompress.charts import (SMOOTHING_CHOICES, X_AXES, LegendEntry, draw_curves, epoch_mapping, series_look,
+                                 step_positions, step_series, time_unit)
 from normcompress.text import printable
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
 
 REDRAW_INTERVAL_S = 1.0  # redraws are throttled so that the chart never slows training down
+ZOOM_LAST = (None, 10, 5, 2, 1)  # z steps through: every epoch, then the last N
 
 
 class SafePlot(PlotextPlot):
@@ -42,6 +46,11 @@ class LossChart(Vertical):
         self.overlays: dict[str, tuple[str, list[dict]]] = {}  # run id -> (label, per-epoch records)
         self.reference: Baseline | None = None  # PCA on the first charted run's data: a dashed line
         self.slots: dict[str, int] = {}  # run id -> palette slot; 0 is the live run's, overlays keep theirs
+        self.x_axis = "epoch"
+        self.zoom: tuple[float, float] | int | None = None  # epochs (first, last), the last N, or all
+        self._live_clock: list[tuple[float, float]] = []  # (fractional epoch, seconds since the live run began)
+        self._live_steps: int | None = None  # the live run's steps per epoch
+        self._live_started = 0.0
         self._dirty = True
 
     def compose(self) -> ComposeResult:
@@ -100,12 +109,75 @@ class LossChart(Vertical):
 
     def start_run(self, label: str) -> None:
         self.current_label, self.current_steps, self.current_epochs = label, [], []
+        self._live_clock, self._live_started = [(0.0, 0.0)], time.monotonic()
         self.changed()
 
     def add_steps(self, epoch: int, step: int, steps: int, losses: list[float]) -> None:
         """Each step's loss, the last of them at `step` of `steps` in (1-based) `epoch`."""
         self.current_steps += zip(step_positions(epoch, step - len(losses), len(losses), steps), losses)
+        self._live_clock.append((epoch - 1 + step / steps, time.monotonic() - self._live_started))
+        self._live_steps = steps
         self.changed()
+
+    # -- the view: x axis and zoom ---------------------------------------------------------------
+    def next_x_axis(self) -> None:
+        self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
+        self.changed(now=True)
+
+    def next_zoom(self) -> None:
+        """Every epoch, then the last 10, 5, 2 and 1 epochs (of the longest run on the chart)."""
+        position = ZOOM_LAST.index(self.zoom) if self.zoom in ZOOM_LAST else 0
+        self.set_zoom(ZOOM_LAST[(position + 1) % len(ZOOM_LAST)])
+
+    def set_zoom(self, zoom: tuple[float, float] | int | None) -> None:
+        self.zoom = zoom
+        self.changed(now=True)
+
+    def zoom_text(self) -> str:
+        if self.zoom is None:
+            return "all epochs"
+        if isinstance(self.zoom, int):
+            return f"last {self.zoom} epoch{'s' * (self.zoom != 1)}"
+        return f"epochs {self.zoom[0]:g}-{self.zoom[1]:g}"
+
+    def view(self) -> tuple[list[tuple[str, list[float], list[float]]], list[int], str]:
+        """What is drawn: series() cut to the zoom and moved onto the x axis, their palette slots, and the
+        axis title. A run without what the axis needs (no recorded times) is left out of a time axis."""
+        series, slots = self.series(), self.series_slots()
+        ends = [max(xs) for _, xs, _ in series if xs]
+        if isinstance(self.zoom, int) and ends:
+            window = (max(ends) - self.zoom, max(ends))
+        elif isinstance(self.zoom, tuple):
+            window = (self.zoom[0] - 1, self.zoom[1])  # epochs 3-5: from the start of 3 to the end of 5
+        else:
+            window = (-math.inf, math.inf)
+        mappings = self._mappings()
+        shown, shown_slots = [], []
+        for (label, xs, ys), slot, mapping in zip(series, slots, mappings):
+            if mapping is None:
+                continue
+            points = [(mapping(x), y) for x, y in zip(xs, ys) if window[0] < x <= window[1]]
+            shown.append((label, [p[0] for p in points], [p[1] for p in points]))
+            shown_slots.append(slot)
+        title = self.x_axis
+        if self.x_axis == "time":
+            longest = max((max(xs) for _, xs, _ in shown if xs), default=0.0)
+            unit, seconds = time_unit(longest)
+            shown = [(label, [x / seconds for x in xs], ys) for label, xs, ys in shown]
+            title = f"training time ({unit})"
+        return shown, shown_slots, title
+
+    def _mappings(self) -> list:
+        """For each series of series(), its function from epochs to the x axis (None: cannot be shown)."""
+        live = bool((self.metric == "loss" and self.current_steps) or self.current_epochs)
+        mappings = []
+        if live:
+            if self.x_axis == "time":  # the wall clock as the steps arrived (epoch records lag a whole epoch)
+                mappings.append(_interpolation(sorted(self._live_clock)))
+            else:
+                mappings.append(epoch_mapping(self.current_epochs, self.x_axis, self._live_steps))
+        mappings += [epoch_mapping(records, self.x_axis) for _, records in self.overlays.values()]
+        return mappings
 
     def add_epoch(self, record: dict) -> None:
         self.current_epochs.append(record)
@@ -170,18 +242,62 @@ class LossChart(Vertical):
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
-        series = self.series()
-        title = ALL_METRICS[self.metric].label
+        series, slots, x_title = self.view()
+        title = ALL_METRICS[self.metric].label + ("" if self.zoom is None else f", {self.zoom_text()}")
         if not any(xs for _, xs, _ in series) and (self.current_epochs or self.overlays):
             # Runs are on the chart but none has this metric: say why instead of an empty frame.
             title += (f": not measured on images under {MS_SSIM_MIN_SIZE} px" if self.metric == "ms_ssim"
+                      else ": nothing in this zoom" if self.zoom is not None and any(xs for _, xs, _ in self.series())
                       else ": no values yet")
         entries = draw_curves(plt, series, title, self.log_scale, self.smoothing, width=max(plot.size.width, 20),
                               reference=self.reference_line(), legend=False, colour=not os.environ.get("NO_COLOR"),
-                              slots=self.series_slots())
+                              slots=slots, x_axis=self.x_axis, x_title=x_title)
         legend = self.query_one("#legend", Static)
         legend.update(legend_text(entries, max(legend.content_region.width or plot.size.width, 20)))
         plot.refresh()
+
+
+def parse_zoom(text: str) -> tuple[float, float] | int | None:
+    """What the zoom prompt takes: `3-7` (epochs 3 to 7), `5` (the last 5 epochs), or nothing (all);
+    ValueError with a sentence otherwise."""
+    text = text.strip()
+    if not text:
+        return None
+    first, dash, last = text.partition("-")
+    try:
+        if not dash:
+            count = int(text)
+            if count >= 1:
+                return count
+        elif 1 <= float(first) <= float(last):
+            return float(first), float(last)
+    except ValueError:
+        pass
+    raise ValueError(f"{printable(text, keep_newlines=False)!r} is not a zoom: give 3-7 (epochs 3 to 7), "
+                     f"5 (the last 5 epochs) or nothing (every epoch)")
+
+
+def zoom_spec(zoom: tuple[float, float] | int | None) -> str:
+    """A zoom as the prompt takes it (the inverse of parse_zoom)."""
+    if zoom is None:
+        return ""
+    return str(zoom) if isinstance(zoom, int) else f"{zoom[0]:g}-{zoom[1]:g}"
+
+
+def _interpolation(points: list[tuple[float, float]]):
+    """The function through `points` (sorted by x), straight between them, level past either end."""
+    xs = [p[0] for p in points]
+
+    def at(x: float) -> float:
+        i = bisect.bisect_left(xs, x)
+        if i == 0:
+            return points[0][1]
+        if i == len(points):
+            return points[-1][1]
+        (x0, y0), (x1, y1) = points[i - 1], points[i]
+        return y1 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+    return at
 
 
 def legend_text(entries: list[LegendEntry], width: int) -> Text:
