@@ -623,3 +623,40 @@ async def test_the_x_axis_counts_epochs_steps_or_time_and_the_zoom_cuts_epochs(t
         await wait_for(pilot, lambda: any("chart exported" in n for n, _ in notes))
         (svg,) = (tmp_path / "exports").glob("*.svg")
         assert "training time (s)" in svg.read_text() and "last 10 epochs" in svg.read_text()
+
+
+def test_the_preview_lays_the_reconstructions_out_again_to_fill_its_pane():
+    from normcompress_tui.widgets.preview import best_band_width, grid_columns, relayout
+
+    side, pad, columns = 6, 2, 8  # a recon.png as comparison_grid draws it: 3 rows of 8 tiles, 2 px apart
+    step = side + pad
+    grid = Image.new("RGB", (columns * step + pad, 3 * step + pad), "white")
+    for row in range(3):
+        for column in range(columns):
+            grid.paste((column * 30, row * 100, 7), (pad + column * step, pad + row * step,
+                                                     pad + column * step + side, pad + row * step + side))
+    assert grid_columns(grid.size) == (columns, side)
+    assert grid_columns((100, 57)) is None  # not our layout: shown as it is
+    assert best_band_width(columns, width_cells=150, height_cells=20) == 8  # wide: one band
+    assert best_band_width(columns, width_cells=34, height_cells=30) in (2, 4)  # tall: bands of fewer, larger
+    two_bands = relayout(grid, 4)
+    assert two_bands.size == (4 * step + pad, 2 * (3 * step + pad) + 2 * pad)
+    for column in range(columns):  # each tile of the second band sits under its band's first row
+        band, place = divmod(column, 4)
+        for row in range(3):
+            x = pad + place * step + side // 2
+            y = band * (3 * step + pad + 2 * pad) + pad + row * step + side // 2
+            assert two_bands.getpixel((x, y)) == (column * 30, row * 100, 7)
+
+
+@pytest.mark.parametrize("size, one_band", [((200, 30), True), ((90, 60), False)])
+async def test_the_preview_grows_with_its_pane(tmp_path, size, one_band):
+    store = RunStore(tmp_path)
+    quick_runs(store, norms=("L1",))
+    app = NormcompressApp(store)
+    async with app.run_test(size=size) as pilot:
+        preview = app.query_one("#preview")
+        await wait_for(pilot, lambda: preview.per_band is not None)
+        assert (preview.per_band == 8) == one_band  # a wide pane: one band of 8; a tall one: several
+        image = app.query_one("#preview-image")
+        assert image.region.bottom <= preview.region.bottom and image.region.right <= preview.region.right

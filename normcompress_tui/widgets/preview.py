@@ -1,10 +1,15 @@
 """Reconstructions drawn in the terminal: originals, reconstructions and error maps of a run.
 
 textual-image picks the terminal's best method (Kitty graphics, Sixel) and falls back to coloured
-half-block characters, which work over plain SSH.
+half-block characters, which work over plain SSH. A run's recon.png holds three rows (originals,
+reconstructions, error maps) of N images; the preview lays those columns out again in as many
+bands as make each image largest in the pane: one band of N in a wide pane, two of N/2 in a tall one.
 """
 
+import math
 from pathlib import Path
+
+from PIL import Image as PILImage
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,11 +17,56 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual_image.widget import Image
 
-from normcompress.images import ImageFileError, open_image
+from normcompress.images import PADDING, ImageFileError, open_image
 from normcompress.text import printable
 
 MAX_PREVIEW_BYTES = 16 * 2**20
 MAX_PREVIEW_PIXELS = 4 * 2**20  # a recon.png is a few hundred pixels a side; a larger one is not ours
+
+
+ROWS = 3  # originals, reconstructions, error maps
+CELL_ASPECT = 2.0  # a terminal cell is about twice as tall as it is wide
+
+
+def grid_columns(size: tuple[int, int]) -> tuple[int, int] | None:
+    """(columns, tile side) of a recon.png laid out as comparison_grid does (3 rows of square tiles
+    with PADDING around each), or None for an image of another layout."""
+    width, height = size
+    side, extra = divmod(height - (ROWS + 1) * PADDING, ROWS)
+    if side <= 0 or extra:
+        return None
+    columns, extra = divmod(width - PADDING, side + PADDING)
+    return (columns, side) if columns >= 1 and not extra else None
+
+
+def best_band_width(columns: int, width_cells: int, height_cells: int) -> int:
+    """How many of the grid's columns to put side by side so that each image is drawn largest in a pane
+    of width_cells x height_cells (ties go to fewer bands)."""
+    def tile_cells(per_band: int) -> float:
+        bands = math.ceil(columns / per_band)
+        across = width_cells / per_band  # a tile's width in cells, when the width decides
+        down = height_cells * CELL_ASPECT / (ROWS * bands)  # ... when the height does
+        return min(across, down)
+
+    return max(range(columns, 0, -1), key=tile_cells)
+
+
+def relayout(image: PILImage.Image, per_band: int) -> PILImage.Image:
+    """The recon.png's columns in bands of `per_band`, each band its three rows, a wider gap between bands."""
+    layout = grid_columns(image.size)
+    if layout is None or per_band >= layout[0]:
+        return image
+    columns, side = layout
+    step = side + PADDING
+    bands = math.ceil(columns / per_band)
+    band_height = ROWS * step + PADDING
+    out = PILImage.new(image.mode, (per_band * step + PADDING, bands * band_height + (bands - 1) * 2 * PADDING),
+                       "white")
+    for column in range(columns):
+        band, place = divmod(column, per_band)
+        strip = image.crop((column * step, 0, column * step + step + PADDING, band_height))
+        out.paste(strip, (place * step, band * (band_height + 2 * PADDING)))
+    return out
 
 
 class ReconstructionPreview(Vertical):
@@ -25,6 +75,8 @@ class ReconstructionPreview(Vertical):
     def __init__(self, id: str = "preview") -> None:
         super().__init__(id=id)
         self.shown: Path | None = None
+        self.original: PILImage.Image | None = None  # the recon.png as read; laid out again on resize
+        self.per_band: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("no run yet: originals, reconstructions and error maps appear here", id="preview-caption")
@@ -38,8 +90,32 @@ class ReconstructionPreview(Vertical):
         except ImageFileError:
             caption_widget.update(Text(printable(f"{caption}: no reconstruction yet")))
             self.query_one(Image).image = None
-            self.shown = None
+            self.shown = self.original = None
             return
         caption_widget.update(Text(printable(caption)))
-        self.query_one(Image).image = image
-        self.shown = path
+        self.original, self.per_band, self.shown = image, None, path
+        self._lay_out()
+
+    def on_resize(self) -> None:
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        """Draw the image in the band width that makes its tiles largest in the pane as it is now, as wide
+        as the pane allows without running past its bottom."""
+        if self.original is None:
+            return
+        layout = grid_columns(self.original.size)
+        region = self.content_region
+        height = max(region.height - self.query_one("#preview-caption", Static).outer_size.height, 1)
+        widget = self.query_one(Image)
+        if not layout or not region.width:
+            widget.image, self.per_band = self.original, None
+            return
+        per_band = best_band_width(layout[0], region.width, height)
+        image = relayout(self.original, per_band) if per_band != self.per_band or widget.image is None else None
+        if image is not None:
+            self.per_band = per_band
+            widget.image = image
+        shown = widget.image
+        fitting_width = int(height * CELL_ASPECT * shown.width / shown.height)  # the width at which it fills the height
+        widget.styles.width = min(region.width, max(fitting_width, 1))
