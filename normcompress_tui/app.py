@@ -12,6 +12,7 @@ import typer
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header, Input
 from textual.worker import Worker, WorkerState
@@ -27,6 +28,7 @@ from normcompress.text import printable
 from normcompress.train import train
 
 from .messages import TrainingEvent
+from .state import load_state, save_state, section, state_path
 from .screens import ConfirmScreen, DetailsScreen, HelpScreen, PromptScreen
 from .widgets.chart import LossChart, parse_zoom, zoom_spec
 from .widgets.controls import Controls
@@ -34,6 +36,8 @@ from .widgets.progress import TrainingProgress
 from .widgets.runs_table import RunsTable
 
 STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) are picked up
+STATE_SAVE_S = 2.0  # how often the form, the chart's view and the overlays are saved when they changed
+MAX_SAVED_OVERLAYS = 100
 PROGRESS_INTERVAL_S = 0.5  # engine progress events; each one costs the UI thread a repaint
 QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -67,6 +71,8 @@ class NormcompressApp(App):
         self.training = False
         self.current_run: Run | None = None
         self._quit_when_stopped = False
+        self._overlays_to_restore: list[str] = []
+        self._saved_state: dict | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -88,8 +94,10 @@ class NormcompressApp(App):
         super().notify(printable(message), title=printable(title), severity=severity, timeout=timeout, markup=False)
 
     def on_mount(self) -> None:
+        self.restore_state()
         self.refresh_runs()
         self.set_interval(STORE_POLL_S, self.refresh_runs)
+        self.set_interval(STATE_SAVE_S, self.save_state)
         self.query_one(RunsTable).focus()
         loop = asyncio.get_running_loop()
         for sig in QUIT_SIGNALS:  # `kill`, and the SSH session dropping
@@ -102,6 +110,41 @@ class NormcompressApp(App):
         for sig in QUIT_SIGNALS:
             loop.remove_signal_handler(sig)
 
+    # -- what is kept between launches ------------------------------------------------------------
+    def current_state(self) -> dict:
+        table = self.query_one(RunsTable)
+        return {"form": self.query_one(Controls).form_state(), "chart": self.query_one(LossChart).view_state(),
+                "runs": {**table.order_state(), "overlays": sorted(table.overlay_ids)[:MAX_SAVED_OVERLAYS]}}
+
+    def restore_state(self) -> None:
+        """The form, the chart's view, the table's order and (once the runs are listed) the overlays of the
+        last session; a damaged state file is ignored with a notice."""
+        state, problem = load_state(state_path(self.store.root))
+        if problem:
+            self.notify(problem, severity="warning", timeout=10)
+        if self.defaults is None:  # settings given on the command line win over the saved form
+            self.query_one(Controls).restore(section(state, "form"))
+        self.query_one(LossChart).restore_view(section(state, "chart"))
+        runs = section(state, "runs")
+        self.query_one(RunsTable).restore_order(runs)
+        overlays = runs.get("overlays")
+        if isinstance(overlays, list):
+            self._overlays_to_restore = [i for i in overlays[:MAX_SAVED_OVERLAYS] if isinstance(i, str)]
+        self._saved_state = self.current_state()  # written again only once something changes
+
+    def save_state(self) -> None:
+        """Write the state when it changed since it was last written (cheap to call every few seconds)."""
+        try:
+            state = self.current_state()
+        except NoMatches:  # the app is already being taken down: the last save stands
+            return
+        if state == self._saved_state:
+            return
+        problem = save_state(state_path(self.store.root), state)
+        if problem and self._saved_state is not None:  # say it once, not every two seconds
+            self.notify(problem, severity="warning")
+        self._saved_state = state if not problem else None
+
     # -- the run store -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="store", exit_on_error=False)
     def refresh_runs(self) -> None:
@@ -110,7 +153,14 @@ class NormcompressApp(App):
         except NormcompressError as exc:  # the store's folder is unreadable: say so, keep the app
             self.call_from_thread(self.notify, str(exc), severity="error")
             return
-        self.call_from_thread(self.query_one(RunsTable).update_runs, infos)
+        self.call_from_thread(self.runs_listed, infos)
+
+    def runs_listed(self, infos) -> None:
+        table = self.query_one(RunsTable)
+        table.update_runs(infos)
+        overlays, self._overlays_to_restore = self._overlays_to_restore, []
+        for run_id in overlays:  # the last session's overlays, once their runs are known
+            table.set_overlay(run_id, True)
 
     @on(RunsTable.OverlayToggled)
     def overlay_toggled(self, message: RunsTable.OverlayToggled) -> None:
@@ -413,6 +463,11 @@ class NormcompressApp(App):
 
         self.push_screen(PromptScreen("Epochs to show", zoom_spec(chart.zoom),
                                       "3-7 (a range), 5 (the last 5), or empty (all)"), answered)
+
+    def exit(self, *args, **kwargs) -> None:
+        """Every way out saves the state first (the timer may not have run since the last change)."""
+        self.save_state()
+        super().exit(*args, **kwargs)
 
     async def action_quit(self) -> None:
         """q, ctrl+q and the palette's Quit: ask while a run is in progress, then stop it and quit."""

@@ -181,7 +181,7 @@ async def test_errors_are_notifications_and_the_app_stays_usable(tmp_path):
         assert any("does not exist" in message and severity == "error" for message, severity in notes), notes
         await set_fields(pilot, epochs="abc")
         await press_start(pilot)
-        assert "epochs: 'abc' is not a number" in notes[-1][0]
+        assert "Epochs: 'abc' is not a whole number" in notes[-1][0]
         await set_fields(pilot, dataset="synthetic", epochs="1")
         await press_start(pilot)
         await wait_for(pilot, lambda: not app.training)
@@ -660,3 +660,72 @@ async def test_the_preview_grows_with_its_pane(tmp_path, size, one_band):
         assert (preview.per_band == 8) == one_band  # a wide pane: one band of 8; a tall one: several
         image = app.query_one("#preview-image")
         assert image.region.bottom <= preview.region.bottom and image.region.right <= preview.region.right
+
+
+async def test_the_form_the_view_and_the_overlays_come_back_at_the_next_launch(tmp_path):
+    store = RunStore(tmp_path)
+    runs = quick_runs(store)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await focused_table(pilot, rows=2)
+        await set_fields(pilot, epochs="7", seed="3", **{"custom-norm": "Lp:3"})
+        await pilot.press("space", "m", "a", "l", "v", "z")  # overlay the newest; psnr, smooth, log, step, zoom
+        app.query_one(RunsTable).sort_by("norm", reverse=False)
+        await pilot.press("q")
+    saved = json.loads((tmp_path / ".app-state.json").read_text())
+    assert saved["form"]["epochs"] == "7" and saved["runs"]["overlays"] == [runs[1].id]
+    assert [r.id for r in store.runs()] == [r.id for r in runs]  # the state file is not a run
+
+    again = NormcompressApp(RunStore(tmp_path))
+    async with again.run_test(size=(120, 40)) as pilot:
+        table = again.query_one(RunsTable)
+        chart = again.query_one(LossChart)
+        await wait_for(pilot, lambda: table.overlay_ids == {runs[1].id} and set(chart.overlays) == {runs[1].id})
+        assert (chart.metric, chart.smoothing, chart.log_scale, chart.x_axis, chart.zoom) == ("psnr", 0.6, True,
+                                                                                            "step", 10)
+        assert again.query_one("#epochs", Input).value == "7" and again.query_one("#seed", Input).value == "3"
+        config = again.query_one("Controls").config()
+        assert config.norm == "Lp:3" and config.epochs == 7 and config.seed == 3
+        assert (table.sort_key, table.sort_reverse) == ("norm", False)
+
+
+@pytest.mark.parametrize("content", [
+    b"\x00\xffnot json",
+    b'{"version": 1, "form": {"epochs": "' + b"9" * 5000 + b'", "norm": "[red]x", "device": "cuda:9"}, '
+    b'"chart": {"metric": "[bold]", "smoothing": true, "log": "yes", "x_axis": "../etc", "zoom": "-3"}, '
+    b'"runs": {"overlays": ["../../etc", 7, null], "sort": "overlay", "descending": 1}}',
+    b"[1, 2, 3]",
+])
+async def test_a_damaged_or_hostile_state_file_is_ignored(tmp_path, content):
+    store = RunStore(tmp_path)
+    quick_runs(store, norms=("L1",))
+    (tmp_path / ".app-state.json").write_bytes(content)
+    app = NormcompressApp(store)
+    notes = recording_notify(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await focused_table(pilot, rows=1)
+        await pilot.pause()
+        chart = app.query_one(LossChart)
+        assert (chart.metric, chart.smoothing, chart.log_scale, chart.x_axis, chart.zoom) == ("loss", 0.0, False,
+                                                                                            "epoch", None)
+        assert app.query_one("Controls").config().epochs == 10 and table.overlay_ids == set()
+        assert table.sort_key == "id"
+        if not content.startswith(b'{"version"'):
+            assert any("saved state was ignored" in n for n, _ in notes)
+
+
+async def test_the_form_says_what_is_wrong_as_you_type_in_its_own_words(tmp_path):
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(100, 32)) as pilot:
+        notes = recording_notify(app)
+        await set_fields(pilot, epochs="0", lr="-1")
+        status = str(app.query_one("#form-status", Static).render())
+        assert "Epochs must be between 1 and 100,000" in status and "LR must be a positive number" in status
+        await press_start(pilot)
+        assert not app.training and "Epochs must be between 1 and 100,000" in notes[-1][0]
+        await set_fields(pilot, epochs="3", lr="0.01")
+        assert not app.query_one("#form-status").display
+        assert not app.query_one("#norm").disabled
+        await set_fields(pilot, **{"custom-norm": "0.5*L1+0.5*L2"})
+        assert app.query_one("#norm").disabled  # the custom norm is what trains: the list is not in play
+        assert "trains instead of the Norm list" in str(app.query_one("#norm-status", Static).render())

@@ -119,7 +119,28 @@ class LossChart(Vertical):
         self._live_steps = steps
         self.changed()
 
-    # -- the view: x axis and zoom ---------------------------------------------------------------
+    # -- the view: x axis and zoom, kept between launches --------------------------------------------
+    def view_state(self) -> dict:
+        return {"metric": self.metric, "smoothing": self.smoothing, "log": self.log_scale, "x_axis": self.x_axis,
+                "zoom": zoom_spec(self.zoom)}
+
+    def restore_view(self, state: dict) -> None:
+        """Take back a saved view; a value that is not one the chart offers is left at its default."""
+        if state.get("metric") in ALL_METRICS:
+            self.query_one("#metric", Select).value = state["metric"]
+        if state.get("smoothing") in SMOOTHING_CHOICES and not isinstance(state["smoothing"], bool):
+            self.query_one("#smoothing", Select).value = float(state["smoothing"])
+        if isinstance(state.get("log"), bool):
+            self.query_one("#log", Checkbox).value = state["log"]
+        if state.get("x_axis") in X_AXES:
+            self.x_axis = state["x_axis"]
+        if isinstance(state.get("zoom"), str):
+            try:
+                self.zoom = parse_zoom(state["zoom"][:40])
+            except ValueError:
+                pass
+        self.changed(now=True)
+
     def next_x_axis(self) -> None:
         self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
         self.changed(now=True)

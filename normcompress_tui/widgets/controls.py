@@ -1,5 +1,9 @@
-"""The run's settings: norm (registered or custom, validated as you type), epochs, batch, lr, data, device."""
+"""The run's settings: norm (registered or custom), epochs, batch, lr, seed, data, device, each checked
+as it is typed and named as the form names it."""
 
+import math
+
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.validation import ValidationResult, Validator
@@ -8,9 +12,43 @@ from textual.widgets import Button, Input, Label, Select, Static
 from normcompress.devices import device_options
 from normcompress.errors import UsageError
 from normcompress.losses import norm_names, parse_norm
-from normcompress.config import TrainConfig
+from normcompress.config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, TrainConfig
+from normcompress.text import printable
 
 DATASET_CHOICES = [("cifar10", "cifar10"), ("sample", "sample"), ("synthetic", "synthetic"), ("folder…", "folder")]
+
+
+NUMBER_FIELDS = {  # field id: (its label, the type typed, lowest, highest)
+    "epochs": ("Epochs", int, 1, MAX_EPOCHS),
+    "batch-size": ("Batch", int, 1, MAX_BATCH),
+    "lr": ("LR", float, 0.0, math.inf),  # above 0
+    "seed": ("Seed", int, 0, MAX_SEED),
+}
+FORM_FIELDS = ("norm", "custom-norm", "epochs", "batch-size", "lr", "seed", "dataset", "folder", "device")
+
+
+def number_problem(field: str, text: str) -> str | None:
+    """Why the text of a number field cannot be used, in the form's words; None when it can."""
+    label, kind, low, high = NUMBER_FIELDS[field]
+    try:
+        value = kind(text)
+    except ValueError:
+        return f"{label}: {text.strip()!r} is not {'a whole number' if kind is int else 'a number'}"
+    if kind is float and not (low < value < high):
+        return f"{label} must be a positive number"
+    if not low <= value <= high:
+        return f"{label} must be between {low:,} and {high:,}"
+    return None
+
+
+class NumberValidator(Validator):
+    def __init__(self, field: str) -> None:
+        super().__init__()
+        self.field = field
+
+    def validate(self, value: str) -> ValidationResult:
+        problem = number_problem(self.field, value)
+        return self.failure(problem) if problem else self.success()
 
 
 class NormValidator(Validator):
@@ -46,14 +84,15 @@ class Controls(Vertical):
         yield Static("", id="norm-status", classes="note")
         with Horizontal(classes="row"):
             yield Label("Epochs")
-            yield Input(str(d.epochs), type="integer", id="epochs", compact=True)
+            yield self._number_input(str(d.epochs), "epochs")
             yield Label("Batch", classes="second")
-            yield Input(str(d.batch_size), type="integer", id="batch-size", compact=True)
+            yield self._number_input(str(d.batch_size), "batch-size")
         with Horizontal(classes="row"):
             yield Label("LR")
-            yield Input(f"{d.lr:g}", type="number", id="lr", compact=True)
+            yield self._number_input(f"{d.lr:g}", "lr")
             yield Label("Seed", classes="second")
-            yield Input(str(d.seed), type="integer", id="seed", compact=True)
+            yield self._number_input(str(d.seed), "seed")
+        yield Static("", id="form-status", classes="note")
         with Horizontal(classes="row"):
             yield Label("Data")
             yield Select(DATASET_CHOICES, value=d.dataset if d.dataset in dict(DATASET_CHOICES).values() else "cifar10",
@@ -71,10 +110,17 @@ class Controls(Vertical):
             yield Button("Start", id="start", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
 
+    @staticmethod
+    def _number_input(value: str, field: str) -> Input:
+        kind = NUMBER_FIELDS[field][1]
+        return Input(value, type="integer" if kind is int else "number", id=field, compact=True,
+                     validators=[NumberValidator(field)])
+
     def on_mount(self) -> None:
         self._show_folder(False)
         self.query_one("#device-note").display = bool(self.query_one("#device-note", Static).content)
         self.query_one("#norm-status").display = False
+        self.query_one("#form-status").display = False
 
     def _show_folder(self, show: bool) -> None:
         self.query_one("#folder-row").display = show
@@ -84,16 +130,48 @@ class Controls(Vertical):
             self._show_folder(event.value == "folder")
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id in NUMBER_FIELDS:
+            self._show_number_problems()
         if event.input.id != "custom-norm":
             return
         status = self.query_one("#norm-status", Static)
         status.display = bool(event.value.strip())
+        valid = bool(event.value.strip()) and not (event.validation_result and not event.validation_result.is_valid)
+        self.query_one("#norm", Select).disabled = valid  # a valid custom norm is what trains, not the list's
         if not event.value.strip():
             status.update("")
-        elif event.validation_result and not event.validation_result.is_valid:
-            status.update(f"[red]✗ {event.validation_result.failure_descriptions[0]}[/]")
+        elif not valid:
+            status.update(Text(printable(f"✗ {event.validation_result.failure_descriptions[0]}"), style="red"))
         else:
-            status.update(f"[green]✓ {parse_norm(event.value).name}[/]")
+            status.update(Text(printable(f"✓ {parse_norm(event.value).name} (trains instead of the Norm list)"),
+                               style="green"))
+
+    def _show_number_problems(self) -> None:
+        problems = [p for f in NUMBER_FIELDS if (p := number_problem(f, self.query_one(f"#{f}", Input).value))]
+        note = self.query_one("#form-status", Static)
+        note.display = bool(problems)
+        note.update(Text(printable("✗ " + "; ".join(problems)), style="red") if problems else "")
+
+    def form_state(self) -> dict[str, str]:
+        """Every field's value as typed, to be restored at the next launch."""
+        return {f: str(self.query_one(f"#{f}").value) for f in FORM_FIELDS}
+
+    def restore(self, state: dict) -> list[str]:
+        """Put saved values back where they still fit (a choice still offered, text of a sane length);
+        return the fields left as they were."""
+        skipped = []
+        for field in FORM_FIELDS:
+            value = state.get(field)
+            widget = self.query_one(f"#{field}")
+            if not isinstance(value, str) or len(value) > 1000:
+                skipped += [field] if field in state else []
+                continue
+            if isinstance(widget, Select):
+                if value not in {str(v) for _, v in widget._options}:
+                    skipped.append(field)
+                    continue
+            widget.value = value
+        return skipped
 
     def config(self) -> TrainConfig:
         """The configuration the fields describe; raises UsageError naming the first bad field."""
@@ -116,10 +194,9 @@ class Controls(Vertical):
 
     def _number(self, field: str, kind: type):
         text = self.query_one(f"#{field}", Input).value
-        try:
-            return kind(text)
-        except ValueError:
-            raise UsageError(f"{field.replace('-', ' ')}: {text!r} is not a number") from None
+        if problem := number_problem(field, text):
+            raise UsageError(problem)
+        return kind(text)
 
     def set_running(self, running: bool) -> None:
         self.query_one("#start", Button).disabled = running

@@ -163,6 +163,13 @@ class RunsTable(DataTable):
         self.sort_key, self.sort_reverse = key, reverse
         self._show()
 
+    def order_state(self) -> dict:
+        return {"sort": self.sort_key, "descending": self.sort_reverse}
+
+    def restore_order(self, state: dict) -> None:
+        if state.get("sort") in BY_KEY and state["sort"] != "overlay" and isinstance(state.get("descending"), bool):
+            self.sort_by(state["sort"], state["descending"])
+
     def action_next_sort(self) -> None:
         keys = [c.key for c in self.shown_columns if c.key != "overlay"]
         if keys:
