@@ -21,19 +21,16 @@ import plotext
 import typer
 from rich.text import Text
 
-from . import distributed
-from . import train as engine
 from .charts import draw_curves, step_series
+from .config import TrainConfig
 from .console import ConsoleReport, err, notice, out
 from .data import DATASETS, load_data, load_run_data
 from .devices import DEVICE_FORMS, resolve_device
 from .errors import NormcompressError, UsageError
 from .files import atomic_write, read_regular
-from .images import save_png
 from .losses import VALID_FORMS
 from .metrics import ALL_METRICS, EPOCH_METRICS, METRICS, evaluate
 from .model import MODELS, load_model
-from .reconstruct import reconstruct_file
 from .runs import RUNS_DIR_ENV, RunStore, Status
 from .style import DEFAULT_DPI, FORMATS
 from .text import printable
@@ -139,12 +136,15 @@ def train(
 
     With no network, --dataset cifar10 falls back to the embedded sample and says so.
     """
-    config = engine.TrainConfig(
+    config = TrainConfig(
         norm=norm, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
         device=device, dataset=dataset,
         data_dir=str(data_dir), seed=seed, limit=limit, model=model, image_size=image_size, amp=amp,
         channels_last=channels_last, compile=compile_model, rate_lambda=rate_lambda,
-    )
+    ).validated()  # a bad option is refused before torch is imported
+    from . import distributed
+    from . import train as engine  # torch: imported by the commands that need it, so --help stays fast
+
     store = _store(runs_dir)
     quiet = quiet or not distributed.from_environment().is_main  # under torchrun, rank 0 reports
     report = ConsoleReport(quiet=quiet, epoch_lines=True)
@@ -206,6 +206,8 @@ def reconstruct(
     Gray images come back gray, RGBA images keep their alpha; unreadable files are reported and skipped.
     Images over 4096x4096 pixels are refused before they are decoded.
     """
+    from .reconstruct import reconstruct_file
+
     run = _store(runs_dir).get(run_id)
     tile = run.train_config().image_size
     model = load_model(run, resolve_device(device))
@@ -307,6 +309,7 @@ def decompress(
     Files over 64 MiB, or claiming more pixels than their size can hold, are refused before decoding.
     """
     from .codec import MAX_FILE_BYTES, decode
+    from .images import save_png
 
     store = _store(runs_dir)
     targets = _targets(files, _out_dir(out_dir), ".png", force)

@@ -8,18 +8,21 @@ Sources, named by one string:
     folder:PATH    any tree of images; gray/RGBA/palette -> RGB, resized and centre-cropped
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import NormcompressError, UsageError
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "data" / "cifar10-sample.npz"
+if TYPE_CHECKING:  # numpy and torch load with the data, not with the names (config checks, --help)
+    import torch
+
 DATASETS = ("cifar10", "sample", "synthetic", "folder:PATH")
 VALIDATION_FRACTION = 0.1
 SYNTHETIC_SIZES = (4096, 512)  # train, validation
@@ -86,6 +89,9 @@ def load_run_data(run, data_dir: str | Path = "data", notify: Callable[[str], No
 
 
 def load_sample() -> ImageData:
+    import numpy as np
+    import torch
+
     if not SAMPLE_FILE.exists():
         raise DataError(f"the embedded sample {SAMPLE_FILE} is missing; reinstall normcompress from its repository")
     with np.load(SAMPLE_FILE) as npz:
@@ -95,6 +101,7 @@ def load_sample() -> ImageData:
 
 
 def _cifar10(root: Path) -> ImageData:
+    import torch
     import torchvision
 
     existed = root.exists()
@@ -116,6 +123,8 @@ def _cifar10(root: Path) -> ImageData:
 
 def synthetic_images(count: int, size: int = 32, seed: int = 0) -> torch.Tensor:
     """Gradients with rectangles and discs and a little noise: structured enough to learn from."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     rand = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
     ys, xs = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
@@ -135,6 +144,8 @@ def synthetic_images(count: int, size: int = 32, seed: int = 0) -> torch.Tensor:
 
 
 def _folder(root: Path, image_size: int) -> ImageData:
+    import numpy as np
+    import torch
     from PIL import Image, ImageOps
 
     from .images import ImageFileError, open_image
@@ -187,6 +198,8 @@ def _split_in_place(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     The held-out rows are swapped to the end. The choice depends on the image count alone (not the
     run's seed), so every run on one folder shares its validation set.
     """
+    import torch
+
     count = len(images)
     n_val = max(1, round(count * VALIDATION_FRACTION))
     held_out = set(torch.randperm(count, generator=torch.Generator().manual_seed(0))[:n_val].tolist())

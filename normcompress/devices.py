@@ -1,11 +1,15 @@
 """Training devices: what is really there, and turning `auto`/`cpu`/`cuda`/`cuda:N` into a torch.device."""
 
+from __future__ import annotations
+
 import re
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import NormcompressError, UsageError
+
+if TYPE_CHECKING:  # torch is imported when a device is asked about, not when the names are read
+    import torch
 
 DEVICE_FORMS = "auto, cpu, cuda or cuda:N"
 
@@ -23,6 +27,8 @@ class DeviceOption:
 
 
 def cuda_unavailable_reason() -> str | None:
+    import torch
+
     if torch.cuda.is_available():
         return None
     if torch.version.cuda is None:
@@ -32,6 +38,8 @@ def cuda_unavailable_reason() -> str | None:
 
 def device_options() -> list[DeviceOption]:
     """CPU, then each CUDA device by index and name; CUDA as unavailable, with the reason, when absent."""
+    import torch
+
     options = [DeviceOption("cpu", "CPU", True)]
     reason = cuda_unavailable_reason()
     if reason:
@@ -44,6 +52,8 @@ def device_options() -> list[DeviceOption]:
 
 def resolve_device(spec: str) -> torch.device:
     """`auto` picks CUDA when present; an explicit CUDA request without CUDA is an error, never a fallback."""
+    import torch
+
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec == "cpu":

@@ -5,11 +5,13 @@ Built with plain torch and Pillow: importing torchvision for two helpers would c
 process about 160 MB of resident memory.
 """
 
+from __future__ import annotations
+
 import io
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import NormcompressError
@@ -17,6 +19,9 @@ from .files import FileError, atomic_write, read_regular
 
 # The largest image any command decodes: 4096x4096. The size is read from the header and checked
 # before the pixels are (a 140 KB PNG can claim 12000x12000 and take 10 GB to decode).
+if TYPE_CHECKING:  # opening an image file (the app's preview) does not need torch; the grids do
+    import torch
+
 MAX_PIXELS = 16 * 2**20
 MAX_FILE_BYTES = 256 * 2**20  # above any 16-megapixel image file, even uncompressed 16-bit RGBA
 
@@ -71,11 +76,15 @@ def error_map(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     A fixed scale, not one per image, so that maps from different norms can be compared by eye.
     """
     e = ((output - target).abs().mean(1, keepdim=True) / ERROR_MAP_FULL_SCALE).clamp(0, 1)
+    import torch
+
     return torch.cat([(3 * e).clamp(0, 1), (3 * e - 1).clamp(0, 1), (3 * e - 2).clamp(0, 1)], dim=1)
 
 
 def comparison_grid(target: torch.Tensor, output: torch.Tensor, scale: int = 3) -> torch.Tensor:
     """Rows: originals, reconstructions, error maps; float images in [0, 1], shape (N, 3, H, W) each."""
+    import torch
+
     rows = torch.cat([target, output.clamp(0, 1), error_map(output, target)]).float().cpu()
     if scale > 1:
         rows = torch.nn.functional.interpolate(rows, scale_factor=scale, mode="nearest")
@@ -91,5 +100,7 @@ def comparison_grid(target: torch.Tensor, output: torch.Tensor, scale: int = 3) 
 
 def write_png(image: torch.Tensor, path: Path) -> None:
     """A float (3, H, W) image in [0, 1] as a PNG, written atomically."""
+    import torch
+
     pixels = image.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     save_png(Image.fromarray(pixels, "RGB"), path)

@@ -7,17 +7,20 @@ Grammar (names are case-insensitive, the canonical spelling is stored):
     <w>*<term> + <w>*<term> ...            a weighted hybrid of the above, e.g. 0.5*L1+0.5*L2
 """
 
+from __future__ import annotations
+
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
-from pytorch_msssim import ssim
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:  # the losses use tensor methods only: parsing a norm (and --help) does not import torch
+    import torch
+
+Loss = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
 def l2(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -53,13 +56,15 @@ def linf_smooth(temperature: float) -> Loss:
 
     def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         scaled = (output - target).abs().flatten(1) / temperature
-        return temperature * (torch.logsumexp(scaled, dim=1) - math.log(scaled.shape[1])).mean()
+        return temperature * (scaled.logsumexp(dim=1) - math.log(scaled.shape[1])).mean()
 
     return loss
 
 
 def ssim_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1 - SSIM (pytorch-msssim, Gaussian window 11, data range 1); needs images of at least 11x11."""
+    from pytorch_msssim import ssim
+
     return 1 - ssim(output.float(), target.float(), data_range=1.0, size_average=True)
 
 

@@ -25,7 +25,6 @@ from normcompress.errors import NormcompressError
 from normcompress.events import EpochEnd, Notice, RunEnded, RunStarted, StepProgress
 from normcompress.runs import RUNS_DIR_ENV, Run, RunStore, run_label
 from normcompress.text import printable
-from normcompress.train import train
 
 from .messages import TrainingEvent
 from .state import load_state, save_state, section, state_path
@@ -309,6 +308,8 @@ class NormcompressApp(App):
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def run_training(self, config: TrainConfig) -> None:
+        from normcompress.train import train  # torch: imported when the first run starts, not at launch
+
         train(config, self.store, lambda event: self.post_message(TrainingEvent(event)), self.cancel,
               progress_interval_s=PROGRESS_INTERVAL_S)
 

@@ -197,3 +197,16 @@ def test_ctrl_c_mid_epoch_keeps_the_run_and_resume_finishes_it(runs_dir):
     # --epochs is ignored on resume: the run continues to its own target
     assert resumed.returncode == 0, resumed.stderr
     assert run.info().status == "completed" and len(run.metrics()) == epochs
+
+
+def test_help_and_argument_errors_do_not_wait_for_torch():
+    """--help, an argument error and the app's first screen must not import torch (1.7 s here): the
+    registries of norms, metrics, models, datasets and devices are read without it."""
+    probe = ("import sys, normcompress.cli, normcompress.config, normcompress_tui.app; "
+             "from normcompress.config import TrainConfig; TrainConfig(norm='0.5*L1+0.5*L2').validated(); "
+             "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+    result = subprocess.run([sys.executable, "-m", "normcompress", "train", "--norm", "L7x", "--epochs", "0"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr

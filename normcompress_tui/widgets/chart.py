@@ -4,10 +4,13 @@ The legend is a line of text under the plot, not inside it: inside, a few overla
 plot's rows at 80x24. It breaks between entries, and scrolls past four lines. Under NO_COLOR each run gets its own marker.
 """
 
+from __future__ import annotations
+
 import bisect
 import math
 import os
 import time
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -15,11 +18,13 @@ from rich.text import Text
 from textual.widgets import Checkbox, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from normcompress.baseline import Baseline
 from normcompress.charts import (SMOOTHING_CHOICES, X_AXES, LegendEntry, draw_curves, epoch_mapping, series_look,
                                  step_positions, step_series, time_unit)
 from normcompress.text import printable
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
+
+if TYPE_CHECKING:  # the baseline's numbers arrive from a worker; its module (torch) is not needed here
+    from normcompress.baseline import Baseline
 
 REDRAW_INTERVAL_S = 1.0  # redraws are throttled so that the chart never slows training down
 ZOOM_LAST = (None, 10, 5, 2, 1)  # z steps through: every epoch, then the last N

@@ -4,12 +4,13 @@ as it is typed and named as the form names it."""
 import math
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Select, Static
 
-from normcompress.devices import device_options
+from normcompress.devices import DeviceOption, device_options
 from normcompress.errors import UsageError
 from normcompress.losses import norm_names, parse_norm
 from normcompress.config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, TrainConfig
@@ -70,10 +71,11 @@ class Controls(Vertical):
     def __init__(self, config: TrainConfig | None = None) -> None:
         super().__init__(id="controls")
         self.defaults = config or TrainConfig()
+        self.devices_known = False  # the device list is filled in by a worker once torch has loaded
+        self._saved_device: str | None = None  # a restored choice waiting for its option to exist
 
     def compose(self) -> ComposeResult:
         d = self.defaults
-        options = device_options()
         with Horizontal(classes="row"):
             yield Label("Norm")
             yield Select([(n, n) for n in norm_names()], value="L2", allow_blank=False, id="norm", compact=True)
@@ -102,10 +104,9 @@ class Controls(Vertical):
             yield Input(placeholder="path to a folder of images", id="folder", compact=True)
         with Horizontal(classes="row"):
             yield Label("Device")
-            yield Select([("auto", "auto")] + [(o.label, o.key) for o in options if o.available], value="auto",
-                         allow_blank=False, id="device", compact=True)
-        unavailable = [o for o in options if not o.available]
-        yield Static("\n".join(f"{o.label}: {o.reason}" for o in unavailable), id="device-note", classes="note")
+            yield Select([("auto", "auto"), ("CPU", "cpu")], value="auto", allow_blank=False, id="device",
+                         compact=True)
+        yield Static("looking for CUDA devices…", id="device-note", classes="note")
         with Horizontal(id="buttons"):
             yield Button("Start", id="start", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
@@ -118,9 +119,29 @@ class Controls(Vertical):
 
     def on_mount(self) -> None:
         self._show_folder(False)
-        self.query_one("#device-note").display = bool(self.query_one("#device-note", Static).content)
+        self.probe_devices()
         self.query_one("#norm-status").display = False
         self.query_one("#form-status").display = False
+
+    @work(thread=True, exit_on_error=False, group="devices")
+    def probe_devices(self) -> None:
+        """Ask torch which devices there are, off the UI thread: importing torch takes a second or more,
+        and the app's first screen does not wait for it (it also warms torch up for the first run)."""
+        options = device_options()
+        self.app.call_from_thread(self.set_device_options, options)
+
+    def set_device_options(self, options: list[DeviceOption]) -> None:
+        select = self.query_one("#device", Select)
+        chosen = select.value
+        keys = ["auto"] + [o.key for o in options if o.available]
+        select.set_options([("auto", "auto")] + [(o.label, o.key) for o in options if o.available])
+        wanted = self._saved_device or chosen
+        select.value = wanted if wanted in keys else "auto"
+        unavailable = [o for o in options if not o.available]
+        note = self.query_one("#device-note", Static)
+        note.update(Text("\n".join(f"{o.label}: {o.reason}" for o in unavailable)))
+        note.display = bool(unavailable)
+        self.devices_known = True
 
     def _show_folder(self, show: bool) -> None:
         self.query_one("#folder-row").display = show
@@ -167,6 +188,9 @@ class Controls(Vertical):
                 skipped += [field] if field in state else []
                 continue
             if isinstance(widget, Select):
+                if field == "device" and not self.devices_known:
+                    self._saved_device = value  # chosen once the devices are known (a CUDA device may be)
+                    continue
                 if value not in {str(v) for _, v in widget._options}:
                     skipped.append(field)
                     continue

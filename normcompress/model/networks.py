@@ -1,12 +1,9 @@
-"""Autoencoders, registered by name so that runs, the CLI and the TUI can ask for one."""
-
-from collections.abc import Callable
+"""The autoencoders themselves (torch modules); normcompress.model names them and builds them."""
 
 import torch
 from torch import nn
 
-from .errors import UsageError
-from .pca import TILE, fit_pca
+from ..pca import TILE, fit_pca
 
 
 class SeedAutoencoder(nn.Module):
@@ -84,7 +81,6 @@ class PcaRefineAutoencoder(nn.Module):
     learning, at LINEAR_LR_SCALE of the learning rate: at the full rate the first steps undo the fit.
     """
 
-    size_multiple, min_size = TILE, TILE
     LATENT = 256
     LINEAR_LR_SCALE = 0.01
 
@@ -161,53 +157,8 @@ class WideResidualAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-MODELS: dict[str, Callable[[], nn.Module]] = {
+NETWORKS = {
     "seed": SeedAutoencoder,
     "wide-residual": WideResidualAutoencoder,
     "pca-refine": PcaRefineAutoencoder,
 }
-DEFAULT_MODEL = "seed"
-# The seed and wide models halve the image twice and then apply a 7x7 convolution without padding, so an
-# image side must be a multiple of 4 and at least 28 for the output to match the input (pca-refine codes
-# whole 32x32 tiles); 1024 bounds the memory.
-IMAGE_SIZE_MULTIPLE, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 28, 1024
-
-
-def check_image_size(size: int, model: str = DEFAULT_MODEL) -> int:
-    """Refuse a crop size the model cannot reproduce (UsageError with the valid range)."""
-    kind = MODELS.get(model)
-    multiple = getattr(kind, "size_multiple", IMAGE_SIZE_MULTIPLE)
-    low = getattr(kind, "min_size", MIN_IMAGE_SIZE)
-    if not (low <= size <= MAX_IMAGE_SIZE and size % multiple == 0):
-        raise UsageError(f"--image-size {size} does not fit model {model}: use a multiple of "
-                         f"{multiple} from {low} to {MAX_IMAGE_SIZE}")
-    return size
-
-
-def build_model(name: str = DEFAULT_MODEL) -> nn.Module:
-    try:
-        return MODELS[name]()
-    except KeyError:
-        raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
-
-
-def load_model(run, device="cpu") -> nn.Module:
-    """A run's model with its last checkpoint's weights, in eval mode. A checkpoint that holds no
-    weights, another model's weights or non-finite ones is a StoreError naming the run."""
-    import torch
-
-    from .runs import StoreError
-
-    config = run.train_config()
-    model = build_model(config.model).to(device)
-    weights = run.load_checkpoint(device).get("model")
-    try:
-        if not isinstance(weights, dict):
-            raise TypeError("no weights")
-        model.load_state_dict(weights)
-    except (RuntimeError, TypeError, KeyError) as exc:
-        reason = "it holds no weights" if isinstance(exc, TypeError) else f"they are not a {config.model} model's"
-        raise StoreError(f"run {run.id} is damaged: checkpoint.pt does not hold this run's weights ({reason})") from None
-    if not all(torch.isfinite(t).all() for t in model.state_dict().values()):
-        raise StoreError(f"run {run.id} is damaged: checkpoint.pt holds non-finite weights")
-    return model.eval()

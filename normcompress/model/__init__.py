@@ -1,0 +1,69 @@
+"""Autoencoders, registered by name so that runs, the CLI and the TUI can ask for one.
+
+The names and the image sizes each model can reproduce are here, without torch, so that checking a
+configuration (and `normcompress --help`) does not wait for torch to import; the networks are in
+`networks.py` and are imported when a model is built.
+"""
+
+from ..errors import UsageError
+
+# name -> (an image side must be a multiple of this, and at least this). The seed and wide models halve
+# the image twice and then apply a 7x7 convolution without padding, so a side must be a multiple of 4 and
+# at least 28 for the output to match the input; pca-refine codes whole 32x32 tiles (pca.TILE).
+MODEL_SIZES = {"seed": (4, 28), "wide-residual": (4, 28), "pca-refine": (32, 32)}
+MODELS = tuple(MODEL_SIZES)
+DEFAULT_MODEL = "seed"
+MAX_IMAGE_SIZE = 1024  # bounds the memory
+
+
+def check_image_size(size: int, model: str = DEFAULT_MODEL) -> int:
+    """Refuse a crop size the model cannot reproduce (UsageError with the valid range)."""
+    multiple, low = MODEL_SIZES.get(model, MODEL_SIZES[DEFAULT_MODEL])
+    if not (low <= size <= MAX_IMAGE_SIZE and size % multiple == 0):
+        raise UsageError(f"--image-size {size} does not fit model {model}: use a multiple of "
+                         f"{multiple} from {low} to {MAX_IMAGE_SIZE}")
+    return size
+
+
+def build_model(name: str = DEFAULT_MODEL):
+    """A freshly initialised model (a torch.nn.Module) of the registered name."""
+    if name not in MODEL_SIZES:
+        raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    from .networks import NETWORKS
+
+    return NETWORKS[name]()
+
+
+def load_model(run, device="cpu"):
+    """A run's model with its last checkpoint's weights, in eval mode. A checkpoint that holds no
+    weights, another model's weights or non-finite ones is a StoreError naming the run."""
+    import torch
+
+    from ..runs import StoreError
+
+    config = run.train_config()
+    model = build_model(config.model).to(device)
+    weights = run.load_checkpoint(device).get("model")
+    try:
+        if not isinstance(weights, dict):
+            raise TypeError("no weights")
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, KeyError) as exc:
+        reason = "it holds no weights" if isinstance(exc, TypeError) else f"they are not a {config.model} model's"
+        raise StoreError(f"run {run.id} is damaged: checkpoint.pt does not hold this run's weights ({reason})") from None
+    if not all(torch.isfinite(t).all() for t in model.state_dict().values()):
+        raise StoreError(f"run {run.id} is damaged: checkpoint.pt holds non-finite weights")
+    return model.eval()
+
+
+def __getattr__(name: str):
+    """The network classes (SeedAutoencoder, PcaRefineAutoencoder, ...) by name, imported on first use."""
+    import importlib
+
+    if name.startswith("_") or name == "networks":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    networks = importlib.import_module(f"{__name__}.networks")
+    try:
+        return getattr(networks, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
