@@ -56,6 +56,7 @@ class NormcompressApp(App):
         Binding("Z", "zoom_range", "Zoom range", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("t", "tag", "Tag"),
+        Binding("r", "resume", "Resume"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("q", "quit", "Quit"),
@@ -70,6 +71,7 @@ class NormcompressApp(App):
         self.training = False
         self.current_run: Run | None = None
         self._quit_when_stopped = False
+        self._resuming: str | None = None  # the id of the run being resumed
         self._overlays_to_restore: list[str] = []
         self._saved_state: dict | None = None
 
@@ -295,10 +297,29 @@ class NormcompressApp(App):
         except NormcompressError as exc:
             self.notify(str(exc), title="Cannot start", severity="error")
             return
+        self.begin_training(config)
+
+    def action_resume(self) -> None:
+        """r: train the highlighted interrupted (or failed) run on from its last complete epoch, with its
+        own settings; the chart shows the epochs it had before the new ones."""
+        info = self.query_one(RunsTable).highlighted_info()
+        if info is None:
+            return
+        if self.training:
+            self.notify("a run is being trained: stop it first (x), then resume", severity="warning")
+            return
+        if info.status not in ("interrupted", "failed"):
+            self.notify(f"{info.id} is {info.status}: only an interrupted or failed run can be resumed",
+                        severity="warning")
+            return
+        self.begin_training(info.config, resume=info.id)
+
+    def begin_training(self, config: TrainConfig | None, resume: str | None = None) -> None:
         self.training = True
         self.cancel = threading.Event()
+        self._resuming = resume
         self.query_one(Controls).set_running(True)
-        self.run_training(config)
+        self.run_training(config, resume)
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
@@ -307,11 +328,11 @@ class NormcompressApp(App):
             self.notify("stopping after the current batch…")
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
-    def run_training(self, config: TrainConfig) -> None:
+    def run_training(self, config: TrainConfig | None, resume: str | None = None) -> None:
         from normcompress.train import train  # torch: imported when the first run starts, not at launch
 
         train(config, self.store, lambda event: self.post_message(TrainingEvent(event)), self.cancel,
-              progress_interval_s=PROGRESS_INTERVAL_S)
+              resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
 
     def on_training_event(self, message: TrainingEvent) -> None:
         progress, chart = self.query_one(TrainingProgress), self.query_one(LossChart)
@@ -327,7 +348,13 @@ class NormcompressApp(App):
                 self.refresh_runs()
             case RunStarted() as event:
                 self.current_run = Run(self.store.root / event.run_id)
-                chart.start_run(run_label(event.config.norm, event.run_id))
+                earlier = []
+                if self._resuming == event.run_id:  # the epochs before the stop stay on the chart
+                    try:
+                        earlier = self.current_run.metrics()
+                    except NormcompressError:
+                        earlier = []
+                chart.start_run(run_label(event.config.norm, event.run_id), earlier)
                 progress.started(event)
                 self.refresh_runs()
             case RunEnded() as event:
@@ -365,6 +392,8 @@ class NormcompressApp(App):
         yield SystemCommand("Start a run", "Train with the settings of the Run pane (s)", self.action_start)
         yield SystemCommand("Stop the run", "Stop after the current batch, keep it as interrupted (x)",
                             self.action_stop)
+        yield SystemCommand("Resume the run", "Train the highlighted interrupted run on from its last epoch (r)",
+                            self.action_resume)
         yield SystemCommand("Overlay all runs", "Put every run of the store on the chart", self.overlay_all)
         yield SystemCommand("Overlay none", "Take every run off the chart", self.overlay_none)
         yield SystemCommand("Export the chart", "Write the chart's current view as PNG and SVG (e)",

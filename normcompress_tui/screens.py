@@ -114,6 +114,7 @@ Keys
                                                  (under the store's exports/ folder)
   space  overlay the highlighted run      enter  open it      d  delete it
   t  tag it (words of your own; `normcompress runs tag` does the same)
+  r  resume it: an interrupted or failed run trains on from its last complete epoch
   /  filter runs by id, norm, tags or settings (every word must match; escape clears)
   o  sort by the next column (or click a header; again to turn the order round)
   ctrl+p  command palette (every action above, overlay all or none)

@@ -729,3 +729,30 @@ async def test_the_form_says_what_is_wrong_as_you_type_in_its_own_words(tmp_path
         await set_fields(pilot, **{"custom-norm": "0.5*L1+0.5*L2"})
         assert app.query_one("#norm").disabled  # the custom norm is what trains: the list is not in play
         assert "trains instead of the Norm list" in str(app.query_one("#norm-status", Static).render())
+
+
+async def test_r_resumes_an_interrupted_run_from_its_last_epoch(tmp_path):
+    import threading
+
+    store = RunStore(tmp_path)
+    stop = threading.Event()
+    config = TrainConfig(norm="L1", epochs=3, dataset="synthetic", limit=128, device="cpu")
+    run = train(config, store, lambda e: stop.set() if isinstance(e, EpochEnd) else None, stop)
+    assert run.info().status == "interrupted" and run.info().epochs_done == 1
+    (done,) = [train(TrainConfig(norm="L2", epochs=1, dataset="synthetic", limit=128, device="cpu"), store)]
+    app = NormcompressApp(store)
+    notes = recording_notify(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await focused_table(pilot, rows=2)
+        assert table.highlighted_info().id == done.id
+        await pilot.press("r")  # the newest, completed: nothing to resume
+        assert not app.training and "only an interrupted or failed run can be resumed" in notes[-1][0], notes
+        await pilot.press("down", "r")
+        chart = app.query_one(LossChart)
+        await wait_for(pilot, lambda: not app.training)
+        assert not any(severity == "error" for _, severity in notes), notes
+        info = RunStore(tmp_path).get(run.id).info()
+        assert info.status == "completed" and info.epochs_done == 3
+        assert [r["epoch"] for r in run.metrics()] == [1, 2, 3]
+        assert [r["epoch"] for r in chart.current_epochs] == [1, 2, 3]  # the first epoch stayed on the chart
+        assert len(RunStore(tmp_path).runs()) == 2 and table.row_count == 2  # no new run

@@ -112,9 +112,15 @@ class LossChart(Vertical):
         if now:
             self.call_later(self._redraw_if_dirty)
 
-    def start_run(self, label: str) -> None:
-        self.current_label, self.current_steps, self.current_epochs = label, [], []
-        self._live_clock, self._live_started = [(0.0, 0.0)], time.monotonic()
+    def start_run(self, label: str, earlier: list[dict] | None = None) -> None:
+        """A new live run; a resumed one brings the records of its epochs before the stop."""
+        earlier = earlier or []
+        steps = step_series(label, earlier) if earlier else None
+        self.current_label, self.current_epochs = label, list(earlier)
+        self.current_steps = list(zip(steps[1], steps[2])) if steps else []
+        seconds = sum(r.get("epoch_time_s") or 0.0 for r in earlier)
+        self._live_clock = [(0.0, 0.0)] + ([(float(len(earlier)), seconds)] if earlier else [])
+        self._live_started = time.monotonic() - seconds
         self.changed()
 
     def add_steps(self, epoch: int, step: int, steps: int, losses: list[float]) -> None:
