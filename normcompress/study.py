@@ -8,12 +8,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .errors import UsageError
+from .errors import NormcompressError, UsageError
 from .losses import parse_norm
 from .config import TrainConfig
 from .events import Event
 from .runs import Run, RunStore, Status
-from .train import train
 
 # Fields that do not change what a run computes (beyond float rounding: the device, the memory
 # layout, compilation), so a run that differs only in them is reused.
@@ -63,7 +62,8 @@ class StudyProgress:
     done: int
     total: int
     label: str  # the run just started or finished, e.g. "L1 seed 2"
-    state: str  # reused | training | resuming | finished
+    state: str  # reused | training | resuming | finished | failed
+    message: str = ""  # why a run failed
 
 
 def _identity(config: dict) -> dict:
@@ -86,11 +86,16 @@ def run_study(
     on_progress: Callable[[StudyProgress], None] | None = None,
     on_event: Callable[[Event], None] | None = None,
     cancel: threading.Event | None = None,
+    keep_going: bool = False,
 ) -> list[Run]:
     """Train (or reuse, or resume) every norm x seed; return the completed runs in study order.
 
     With several devices, runs go to them side by side, one run per device at a time.
+    A run that fails ends the study, or with keep_going is reported (state "failed") and the queue
+    goes on to the next; Ctrl-C ends it either way.
     """
+    from .train import train  # torch: the names above are read without it (the app's study screen)
+
     study.validated()
     report = on_progress or (lambda p: None)
     configs = study.run_configs()
@@ -100,7 +105,7 @@ def run_study(
         done = find_run(store, config, ("completed",))
         if done:
             results[index] = done
-            report(StudyProgress(len(results), len(configs), _label(config), "reused"))
+            report(StudyProgress(len(results), len(configs), study_label(config), "reused"))
         else:
             pending.append((index, config, find_run(store, config, ("interrupted",))))
     lock = threading.Lock()
@@ -113,10 +118,17 @@ def run_study(
                     return
                 index, config, interrupted = pending.pop(0)
             config.device = device
-            report(StudyProgress(len(results), len(configs), _label(config),
+            report(StudyProgress(len(results), len(configs), study_label(config),
                                  "resuming" if interrupted else "training"))
             try:
                 run = train(config, store, on_event, cancel, resume=interrupted.id if interrupted else None)
+            except Exception as exc:  # the run is kept as failed (the engine saw to it)
+                if not keep_going:
+                    errors.append(exc)
+                    return
+                reason = str(exc) if isinstance(exc, NormcompressError) else f"{type(exc).__name__}: {exc}"
+                report(StudyProgress(len(results), len(configs), study_label(config), "failed", reason))
+                continue
             except BaseException as exc:  # handed to the caller's thread below
                 errors.append(exc)
                 return
@@ -124,7 +136,7 @@ def run_study(
                 return  # cancelled
             with lock:
                 results[index] = run
-            report(StudyProgress(len(results), len(configs), _label(config), "finished"))
+            report(StudyProgress(len(results), len(configs), study_label(config), "finished"))
 
     if len(study.devices) == 1:
         worker(study.devices[0])  # in this thread, so Ctrl-C reaches the training loop
@@ -139,6 +151,6 @@ def run_study(
     return [results[i] for i in sorted(results)]
 
 
-def _label(config: TrainConfig) -> str:
+def study_label(config: TrainConfig) -> str:
     return f"{config.norm} seed {config.seed}"
 

@@ -26,13 +26,14 @@ from normcompress.events import EpochEnd, Notice, RunEnded, RunStarted, StepProg
 from normcompress.runs import RUNS_DIR_ENV, Run, RunStore, run_label
 from normcompress.text import printable
 
-from .messages import TrainingEvent
+from .messages import StudyUpdate, TrainingEvent
 from .state import load_state, save_state, section, state_path
-from .screens import ConfirmScreen, DetailsScreen, HelpScreen, PromptScreen
+from .screens import ConfirmScreen, DetailsScreen, HelpScreen, PromptScreen, StudyScreen
 from .widgets.chart import LossChart, parse_zoom, zoom_spec
 from .widgets.controls import Controls
 from .widgets.progress import TrainingProgress
 from .widgets.runs_table import RunsTable
+from .widgets.study_queue import StudyQueue
 
 STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) are picked up
 STATE_SAVE_S = 2.0  # how often the form, the chart's view and the overlays are saved when they changed
@@ -57,6 +58,7 @@ class NormcompressApp(App):
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("t", "tag", "Tag"),
         Binding("r", "resume", "Resume"),
+        Binding("S", "study", "Study", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("q", "quit", "Quit"),
@@ -84,6 +86,7 @@ class NormcompressApp(App):
             with Vertical(id="right"):
                 yield LossChart()
                 yield TrainingProgress()
+                yield StudyQueue()
                 yield Input(placeholder="filter: words of an id, norm, tag or setting (escape clears)", id="filter",
                             compact=True)
                 yield RunsTable()
@@ -314,6 +317,48 @@ class NormcompressApp(App):
             return
         self.begin_training(info.config, resume=info.id)
 
+    def action_study(self) -> None:
+        """S: queue norms x seeds with the Run pane's other settings, trained one after another."""
+        if self.training:
+            self.notify("a run is being trained: stop it first (x), then start a study", severity="warning")
+            return
+        try:
+            base = self.query_one(Controls).config()
+        except NormcompressError as exc:
+            self.notify(str(exc), title="Cannot start a study", severity="error")
+            return
+
+        def answered(study) -> None:
+            if study is None:
+                return
+            from normcompress.study import study_label
+
+            self.training = True
+            self.cancel = threading.Event()
+            self._resuming = None
+            self.query_one(Controls).set_running(True)
+            self.query_one(StudyQueue).begin([study_label(c) for c in study.run_configs()])
+            self.run_study_queue(study)
+
+        self.push_screen(StudyScreen(base), answered)
+
+    @work(thread=True, exclusive=True, group="training", exit_on_error=False)
+    def run_study_queue(self, study) -> None:
+        """The study in the training worker: a run that fails is reported and the queue goes on."""
+        from normcompress.study import run_study
+
+        runs = run_study(study, self.store, lambda p: self.post_message(StudyUpdate(p)),
+                         lambda event: self.post_message(TrainingEvent(event)), self.cancel, keep_going=True)
+        total = len(study.run_configs())
+        ending = ("stopped" if self.cancel.is_set() else "done") + f": {len(runs)} of {total} runs completed"
+        self.call_from_thread(self.query_one(StudyQueue).ended, ending)
+
+    def on_study_update(self, message: StudyUpdate) -> None:
+        self.query_one(StudyQueue).progress(message.progress)
+        if message.progress.state == "failed":
+            self.notify(f"{message.progress.label} failed: {message.progress.message}; the study goes on",
+                        title="Study", severity="error", timeout=10)
+
     def begin_training(self, config: TrainConfig | None, resume: str | None = None) -> None:
         self.training = True
         self.cancel = threading.Event()
@@ -394,6 +439,8 @@ class NormcompressApp(App):
                             self.action_stop)
         yield SystemCommand("Resume the run", "Train the highlighted interrupted run on from its last epoch (r)",
                             self.action_resume)
+        yield SystemCommand("Start a study", "Queue norms x seeds with the Run pane's settings (S)",
+                            self.action_study)
         yield SystemCommand("Overlay all runs", "Put every run of the store on the chart", self.overlay_all)
         yield SystemCommand("Overlay none", "Take every run off the chart", self.overlay_none)
         yield SystemCommand("Export the chart", "Write the chart's current view as PNG and SVG (e)",

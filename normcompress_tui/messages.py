@@ -13,3 +13,11 @@ class TrainingEvent(Message):
     def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
+
+
+class StudyUpdate(Message):
+    """A study's queue moved on (a run reused, started, finished or failed), posted from the worker."""
+
+    def __init__(self, progress) -> None:
+        super().__init__()
+        self.progress = progress

@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
+from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
 from normcompress.metrics import ALL_METRICS, EPOCH_METRICS
 from normcompress.runs import Run
@@ -95,6 +96,48 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(event.value)
 
 
+class StudyScreen(ModalScreen):
+    """A study: norms x seeds, queued and trained one after another (runs that exist are reused,
+    interrupted ones resumed), with the Run form's other settings. Enter starts, Escape cancels."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, base: TrainConfig) -> None:
+        super().__init__()
+        self.base = base
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="study"):
+            yield Label("A study: every norm x seed, one run after another")
+            with Horizontal(classes="row"):
+                yield Label("Norms ")
+                yield Input("L2, L1, Linf-image", id="study-norms", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Seeds ")
+                yield Input("2", type="integer", id="study-seeds", compact=True)
+            yield Label(Text(printable(f"the rest as in the Run pane: {self.base.epochs} epochs, batch "
+                                       f"{self.base.batch_size}, lr {self.base.lr:g}, data {self.base.dataset}, "
+                                       f"device {self.base.device}")), classes="note")
+            yield Static("", id="study-problem", classes="note")
+            yield Label("Enter starts · Escape cancels · the same study again reuses the runs done", classes="note")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        from normcompress.study import StudyConfig
+
+        event.stop()
+        try:
+            seeds = int(self.query_one("#study-seeds", Input).value or "0")
+            study = StudyConfig(
+                norms=[n.strip() for n in self.query_one("#study-norms", Input).value.split(",") if n.strip()],
+                seeds=seeds, epochs=self.base.epochs, dataset=self.base.dataset, batch_size=self.base.batch_size,
+                lr=self.base.lr, optimizer=self.base.optimizer, schedule=self.base.schedule, model=self.base.model,
+                devices=[self.base.device]).validated()
+        except (NormcompressError, ValueError) as exc:
+            self.query_one("#study-problem", Static).update(Text(printable(f"✗ {exc}"), style="red"))
+            return
+        self.dismiss(study)
+
+
 HELP = """\
 Panes
   Run              the settings of the next run: a norm from the list or a custom one (Lp:3,
@@ -115,6 +158,7 @@ Keys
   space  overlay the highlighted run      enter  open it      d  delete it
   t  tag it (words of your own; `normcompress runs tag` does the same)
   r  resume it: an interrupted or failed run trains on from its last complete epoch
+  S  a study: norms x seeds queued with the Run pane's settings (runs done are reused)
   /  filter runs by id, norm, tags or settings (every word must match; escape clears)
   o  sort by the next column (or click a header; again to turn the order round)
   ctrl+p  command palette (every action above, overlay all or none)

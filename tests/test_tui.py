@@ -18,10 +18,11 @@ from normcompress.style import PALETTE_RGB
 from normcompress.train import EpochEnd, StepProgress, TrainConfig, train
 from normcompress_tui import app as app_module
 from normcompress_tui.app import NormcompressApp
-from normcompress_tui.screens import ConfirmScreen, DetailsScreen, HelpScreen
+from normcompress_tui.screens import ConfirmScreen, DetailsScreen, HelpScreen, StudyScreen
 from normcompress_tui.widgets.chart import REDRAW_INTERVAL_S, LossChart
 from normcompress_tui.widgets.progress import TrainingProgress
 from normcompress_tui.widgets.runs_table import RunsTable
+from normcompress_tui.widgets.study_queue import StudyQueue
 
 
 async def wait_for(pilot, condition, timeout=180.0):
@@ -756,3 +757,59 @@ async def test_r_resumes_an_interrupted_run_from_its_last_epoch(tmp_path):
         assert [r["epoch"] for r in run.metrics()] == [1, 2, 3]
         assert [r["epoch"] for r in chart.current_epochs] == [1, 2, 3]  # the first epoch stayed on the chart
         assert len(RunStore(tmp_path).runs()) == 2 and table.row_count == 2  # no new run
+
+
+async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_failure(tmp_path, monkeypatch):
+    import normcompress.train as engine
+
+    real_train = engine.train
+
+    def failing_once(config, *args, **kwargs):  # one run of the queue fails as a diverging run would
+        if config.norm == "L1" and config.seed == 0:
+            raise engine.TrainingFailed("the loss became NaN at epoch 1")
+        return real_train(config, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "train", failing_once)
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    notes = recording_notify(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_fields(pilot, epochs="1", dataset="synthetic", **{"batch-size": "256"})
+        app.query_one(RunsTable).focus()
+        await pilot.press("S")
+        assert isinstance(app.screen, StudyScreen)
+        app.screen.query_one("#study-norms", Input).value = "L2, L1"
+        app.screen.query_one("#study-seeds", Input).value = "2"
+        app.screen.query_one("#study-norms", Input).focus()
+        await pilot.press("enter")
+        queue = app.query_one(StudyQueue)
+        assert app.training and queue.display and queue.total == 4
+        await wait_for(pilot, lambda: not app.training)
+        assert queue.states == {"L2 seed 0": "finished", "L2 seed 1": "finished", "L1 seed 0": "failed",
+                                "L1 seed 1": "finished"}
+        assert "NaN" in queue.failures["L1 seed 0"] and any("the study goes on" in n for n, _ in notes)
+        assert "done: 3 of 4 runs completed" in str(queue.render())
+        completed = [(i.norm, i.config.seed) for i in store.infos() if i.status == "completed"]
+        assert sorted(completed) == [("L1", 1), ("L2", 0), ("L2", 1)]
+        await pilot.press("S")  # the same study again: the three runs done are reused, not trained again
+        app.screen.query_one("#study-norms", Input).value = "L2, L1"
+        app.screen.query_one("#study-seeds", Input).focus()
+        app.screen.query_one("#study-seeds", Input).value = "2"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.training)
+        assert [queue.states[k] for k in ("L2 seed 0", "L2 seed 1", "L1 seed 1")] == ["reused"] * 3
+        assert len(store.runs()) == 3
+
+
+async def test_the_study_screen_refuses_a_bad_norm_and_stays_open(tmp_path):
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("S")
+        app.screen.query_one("#study-norms", Input).value = "L2, [red]L9"
+        app.screen.query_one("#study-norms", Input).focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, StudyScreen) and not app.training
+        problem = str(app.screen.query_one("#study-problem", Static).render())
+        assert "✗" in problem and "[red]L9" in problem  # shown as typed: text, not markup
+        await pilot.press("escape")
+        assert not isinstance(app.screen, StudyScreen)

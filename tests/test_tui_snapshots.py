@@ -55,7 +55,13 @@ def app_for(store):
 
 async def chart_drawn(pilot):
     """Draw the chart now, as its timer would within a second: a snapshot must not depend on whether
-    the timer fired before the picture was taken (on a loaded machine it once had not)."""
+    the timer fired before the picture was taken (on a loaded machine it once had not). The device list
+    is filled in by a worker once torch has loaded: wait for it too."""
+    controls = pilot.app.query_one("Controls")
+    for _ in range(6000):
+        if controls.devices_known:
+            break
+        await pilot.pause(0.05)
     await pilot.pause()
     pilot.app.query_one(LossChart).redraw()
     await pilot.pause()

@@ -1,0 +1,55 @@
+"""A study's queue under the progress bar: each norm x seed with its state, while the study runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.widgets import Static
+
+from normcompress.text import printable
+
+if TYPE_CHECKING:
+    from normcompress.study import StudyProgress
+
+MARKS = {"waiting": ("·", "dim"), "training": ("▶", "bold"), "resuming": ("▶", "bold"), "reused": ("✓", "green"),
+         "finished": ("✓", "green"), "failed": ("✗", "red")}
+
+
+class StudyQueue(Static):
+    """One line: `study 3/8  ✓ L2 seed 0  ✓ L2 seed 1  ▶ L1 seed 0  · L1 seed 1 …`; hidden without a study."""
+
+    def __init__(self) -> None:
+        super().__init__(id="study-queue")
+        self.states: dict[str, str] = {}  # label -> state, in queue order
+        self.failures: dict[str, str] = {}
+        self.done = self.total = 0
+
+    def on_mount(self) -> None:
+        self.display = False
+
+    def begin(self, labels: list[str]) -> None:
+        self.states = dict.fromkeys(labels, "waiting")
+        self.failures, self.done, self.total = {}, 0, len(labels)
+        self.display = True
+        self._show()
+
+    def progress(self, update: StudyProgress) -> None:
+        self.states[update.label] = update.state
+        self.done = update.done
+        if update.state == "failed":
+            self.failures[update.label] = update.message
+        self._show()
+
+    def ended(self, message: str) -> None:
+        self._show(message)
+
+    def _show(self, ending: str = "") -> None:
+        failed = len(self.failures)
+        text = Text(f"study {self.done}/{self.total}" + (f", {failed} failed" if failed else "") + "  ", "bold")
+        for label, state in self.states.items():
+            mark, style = MARKS.get(state, ("?", ""))
+            text.append(f"{mark} {printable(label, keep_newlines=False)}  ", style)
+        if ending:
+            text.append(printable(ending, keep_newlines=False), "italic")
+        self.update(text)
