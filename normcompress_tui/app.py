@@ -34,6 +34,7 @@ from .widgets.controls import Controls
 from .widgets.progress import TrainingProgress
 from .widgets.runs_table import RunsTable
 from .widgets.study_queue import StudyQueue
+from .widgets.system_line import SystemLine
 
 STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) are picked up
 STATE_SAVE_S = 2.0  # how often the form, the chart's view and the overlays are saved when they changed
@@ -83,6 +84,7 @@ class NormcompressApp(App):
             with Vertical(id="left"):
                 yield Controls(self.defaults)
                 yield ReconstructionPreview()
+                yield SystemLine()
             with Vertical(id="right"):
                 yield LossChart()
                 yield TrainingProgress()

@@ -813,3 +813,34 @@ async def test_the_study_screen_refuses_a_bad_norm_and_stays_open(tmp_path):
         assert "✗" in problem and "[red]L9" in problem  # shown as typed: text, not markup
         await pilot.press("escape")
         assert not isinstance(app.screen, StudyScreen)
+
+
+class FakeNvml:
+    """Two GPUs as NVML would report them (this machine has none): the line's GPU part is checked here,
+    and against the real driver when the tests run on the GPU machine."""
+
+    count = 2
+
+    def read(self, index):
+        return [(97, 5.12, 79.6), (3, 0.5, 79.6)][index]
+
+
+async def test_the_system_line_shows_cpu_memory_and_each_gpu(tmp_path):
+    import psutil
+
+    from normcompress_tui.widgets.system_line import SystemLine, pack, system_text
+
+    assert system_text(97.4, 180.2, 3 * 2**30 // 2, 2, [(97, 5.12, 79.6)]) == \
+        "CPU 97% · app 180% of 2 cores · RSS 1.50 GiB · GPU0 97% 5.1/79.6 GiB"
+    assert pack("CPU 97% · app 180% of 2 cores · RSS 1.50 GiB", 30) == "CPU 97% · app 180% of 2 cores\nRSS 1.50 GiB"
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        line = app.query_one(SystemLine)
+        await wait_for(pilot, lambda: line.last)
+        rss_shown = float(line.last.split("RSS ")[1].split(" GiB")[0])
+        assert abs(rss_shown - psutil.Process().memory_info().rss / 2**30) < 0.25  # this process, in GiB
+        assert f"of {psutil.cpu_count()} cores" in line.last
+        line.nvml = FakeNvml()
+        line.sample()
+        assert line.last.endswith("GPU0 97% 5.1/79.6 GiB · GPU1 3% 0.5/79.6 GiB")
+        assert "GPU1 3%" in str(line.render()) and all(len(x) <= line.content_region.width for x in str(line.render()).splitlines())

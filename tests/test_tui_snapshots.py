@@ -47,6 +47,15 @@ def fixed_store(tmp_path):
     return RunStore(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def steady_system_line(monkeypatch):
+    """The system line reads the machine's live CPU and memory: a picture shows fixed figures instead."""
+    from normcompress_tui.widgets.system_line import SystemLine
+
+    monkeypatch.setattr(SystemLine, "sample",
+                        lambda self: self.update("CPU 50% · app 100% of 2 cores\nRSS 0.50 GiB"))
+
+
 def app_for(store):
     app = NormcompressApp(store)
     app.sub_title = "runs"  # the temporary path would change every time
@@ -63,6 +72,7 @@ async def chart_drawn(pilot):
             break
         await pilot.pause(0.05)
     await pilot.pause()
+    pilot.app.query_one("SystemLine").sample()  # its first tick is a second away: draw it now
     pilot.app.query_one(LossChart).redraw()
     await pilot.pause()
 

@@ -1,0 +1,84 @@
+"""One line of what the machine is doing: CPU use, this process's memory, and each GPU's use and memory.
+
+psutil reads the CPU and memory; NVML (nvidia-ml-py) the GPUs, where a driver is present: without one
+the line simply has no GPU part. It is read once a second at most, on the UI thread (each read takes
+well under a millisecond), so that watching the machine costs training nothing measurable.
+"""
+
+import psutil
+from rich.text import Text
+from textual.widgets import Static
+
+UPDATE_INTERVAL_S = 1.0
+GIB = 2**30
+
+
+class Nvml:
+    """The GPUs as NVML sees them; `count` is 0 where there is no driver or no GPU."""
+
+    def __init__(self) -> None:
+        self.handles: list = []
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+            self.pynvml = pynvml
+        except Exception:  # no library, no driver, no permission: no GPU part, never an error
+            self.handles = []
+
+    @property
+    def count(self) -> int:
+        return len(self.handles)
+
+    def read(self, index: int) -> tuple[int, float, float]:
+        """(utilisation %, memory used GiB, memory total GiB) of GPU `index`."""
+        handle = self.handles[index]
+        memory = self.pynvml.nvmlDeviceGetMemoryInfo(handle)
+        return self.pynvml.nvmlDeviceGetUtilizationRates(handle).gpu, memory.used / GIB, memory.total / GIB
+
+
+def system_text(cpu_percent: float, process_percent: float, rss_bytes: int, cores: int,
+                gpus: list[tuple[int, float, float]]) -> str:
+    """`CPU 97% · app 180% of 2 cores · RSS 1.24 GiB · GPU0 97% 5.1/79.6 GiB`."""
+    parts = [f"CPU {cpu_percent:.0f}%", f"app {process_percent:.0f}% of {cores} cores",
+             f"RSS {rss_bytes / GIB:.2f} GiB"]
+    parts += [f"GPU{i} {use}% {used:.1f}/{total:.1f} GiB" for i, (use, used, total) in enumerate(gpus)]
+    return " · ".join(parts)
+
+
+def pack(text: str, width: int, separator: str = " · ") -> str:
+    """The parts of `text` in lines of at most `width` cells, broken between parts, never inside one."""
+    lines: list[str] = []
+    for part in text.split(separator):
+        if lines and len(lines[-1]) + len(separator) + len(part) <= width:
+            lines[-1] += separator + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
+class SystemLine(Static):
+    def __init__(self, nvml: Nvml | None = None) -> None:
+        super().__init__("", id="system-line")
+        self.process = psutil.Process()
+        self.nvml = nvml
+        self.last = ""
+
+    def on_mount(self) -> None:
+        psutil.cpu_percent(None)  # the first call only starts the count
+        self.process.cpu_percent(None)
+        if self.nvml is None:
+            self.nvml = Nvml()
+        self.set_interval(UPDATE_INTERVAL_S, self.sample)
+
+    def sample(self) -> None:
+        gpus = []
+        for index in range(self.nvml.count):
+            try:
+                gpus.append(self.nvml.read(index))
+            except Exception:  # a GPU that went away or a driver reset: leave it out this time
+                continue
+        self.last = system_text(psutil.cpu_percent(None), self.process.cpu_percent(None),
+                                self.process.memory_info().rss, psutil.cpu_count() or 1, gpus)
+        self.update(Text(pack(self.last, self.content_region.width or 80)))
