@@ -1,4 +1,5 @@
-"""Does the app slow training down? The same run started from the app and headless, alternately.
+"""Does the app slow training down? The same run headless, from the app training in a child process
+(its default), and from the app training in a thread of its own interpreter, in turn.
 
 Each run is a fresh process, as users run them (torch's thread pools are per process). The app runs
 under Textual's Pilot (a headless screen that still lays out, renders and redraws the chart); the
@@ -8,6 +9,7 @@ epochs 2..N of each run (epoch 1 warms up). Run: python benchmarks/tui_overhead.
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -15,7 +17,7 @@ import tempfile
 
 from normcompress.runs import RunStore
 from normcompress.train import TrainConfig, train
-from normcompress_tui.app import NormcompressApp
+from normcompress_tui.app import TRAINING_ENV, NormcompressApp
 
 
 def rate(run) -> float:
@@ -38,7 +40,7 @@ async def in_app(store: RunStore, epochs: int) -> float:
             # Not pilot.pause(): it waits for every widget to go idle, work a real terminal never does
             # (it was 1,400 callbacks in a 4-epoch run, a third of the UI thread's time).
             await asyncio.sleep(0.25)
-        return rate(store.get(app.current_run))
+        return rate(app.current_run)
 
 
 def main() -> None:
@@ -46,26 +48,32 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--one", choices=["headless", "app"], help=argparse.SUPPRESS)
+    parser.add_argument("--thread", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a single measurement, in this fresh process
+        if args.thread:
+            os.environ[TRAINING_ENV] = "thread"
         with tempfile.TemporaryDirectory() as root:
             store = RunStore(root)
             print(headless(store, args.epochs) if args.one == "headless" else asyncio.run(in_app(store, args.epochs)))
         return
 
-    def measure(kind: str) -> float:
-        command = [sys.executable, __file__, "--one", kind, "--epochs", str(args.epochs)]
+    def measure(kind: str, *extra: str) -> float:
+        command = [sys.executable, __file__, "--one", kind, "--epochs", str(args.epochs), *extra]
         return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1])
 
-    app_rates, headless_rates = [], []
+    rates: dict[str, list[float]] = {"headless engine": [], "app, child process": [], "app, thread": []}
     for _ in range(args.rounds):
-        headless_rates.append(measure("headless"))
-        app_rates.append(measure("app"))
-    h, a = statistics.median(headless_rates), statistics.median(app_rates)
+        rates["headless engine"].append(measure("headless"))
+        rates["app, child process"].append(measure("app"))
+        rates["app, thread"].append(measure("app", "--thread"))
     print(f"sample, CPU, batch 128, {args.epochs} epochs x {args.rounds} rounds (median)")
-    print(f"headless engine: {h:8,.0f} images/s  {[round(x) for x in headless_rates]}")
-    print(f"in the app:      {a:8,.0f} images/s  {[round(x) for x in app_rates]}")
-    print(f"app/headless: {a / h:.3f} (overhead {100 * (1 - a / h):+.1f}%)")
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    for name, values in rates.items():
+        print(f"{name + ':':<20} {medians[name]:8,.0f} images/s  {[round(x) for x in values]}")
+    for name in ("app, child process", "app, thread"):
+        ratio = medians[name] / medians["headless engine"]
+        print(f"{name}/headless: {ratio:.3f} (overhead {100 * (1 - ratio):+.1f}%)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """normcompress-tui: configure, start, watch, stop and compare training runs in any terminal."""
 
 import asyncio
+import os
 import signal
 import threading
 import time
@@ -24,9 +25,10 @@ from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
 from normcompress.events import EpochEnd, Notice, RunEnded, RunStarted, StepProgress
 from normcompress.runs import RUNS_DIR_ENV, Run, RunStore, run_label
-from normcompress.text import printable
+from normcompress.text import count, printable
 
 from .messages import StudyUpdate, TrainingEvent
+from .trainer import train_in_process
 from .state import load_state, save_state, section, state_path
 from .screens import ConfirmScreen, DetailsScreen, HelpScreen, PromptScreen, StudyScreen
 from .widgets.chart import LossChart, parse_zoom, zoom_spec
@@ -40,7 +42,9 @@ STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) ar
 STATE_SAVE_S = 2.0  # how often the form, the chart's view and the overlays are saved when they changed
 MAX_SAVED_OVERLAYS = 100
 PROGRESS_INTERVAL_S = 0.5  # engine progress events; each one costs the UI thread a repaint
+PREVIEW_INTERVAL_S = 3.0  # the live run's reconstructions are shown again at most this often
 QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+TRAINING_ENV = "NORMCOMPRESS_TUI_TRAINING"  # "thread": train in the app's process (for the overhead benchmark)
 
 
 class NormcompressApp(App):
@@ -75,6 +79,7 @@ class NormcompressApp(App):
         self.current_run: Run | None = None
         self._quit_when_stopped = False
         self._resuming: str | None = None  # the id of the run being resumed
+        self._preview_at = 0.0  # when the live run's reconstructions were last shown
         self._overlays_to_restore: list[str] = []
         self._saved_state: dict | None = None
 
@@ -274,7 +279,7 @@ class NormcompressApp(App):
     @on(RunsTable.DeleteRequested)
     def delete_run(self, message: RunsTable.DeleteRequested) -> None:
         info = message.info
-        if self.training and self.current_run is not None and self.current_run.path.name == info.id:
+        if info.status == "running" or Run(info.path).is_live():  # trained here, by the CLI or another app
             self.notify(f"{info.id} is being trained: stop it first (x)", severity="warning")
             return  # asking first, then refusing, was the old way
 
@@ -376,10 +381,18 @@ class NormcompressApp(App):
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def run_training(self, config: TrainConfig | None, resume: str | None = None) -> None:
-        from normcompress.train import train  # torch: imported when the first run starts, not at launch
+        """The run, in a child process (measured faster: see trainer.py) or, with
+        NORMCOMPRESS_TUI_TRAINING=thread, in this worker thread; its events come back as messages."""
+        def post(event) -> None:
+            self.post_message(TrainingEvent(event))
 
-        train(config, self.store, lambda event: self.post_message(TrainingEvent(event)), self.cancel,
-              resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
+        if os.environ.get(TRAINING_ENV) == "thread":
+            from normcompress.train import train  # torch: imported when a run starts, not at launch
+
+            train(config, self.store, post, self.cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
+        else:
+            train_in_process(config, self.store.root, post, self.cancel, resume=resume,
+                             progress_interval_s=PROGRESS_INTERVAL_S)
 
     def on_training_event(self, message: TrainingEvent) -> None:
         progress, chart = self.query_one(TrainingProgress), self.query_one(LossChart)
@@ -390,9 +403,10 @@ class NormcompressApp(App):
             case EpochEnd() as event:
                 progress.epoch_end(event)
                 chart.add_epoch(event.record)
-                caption = f"{event.epoch} epoch{'s' * (event.epoch > 1)}, live"
-                self.query_one(ReconstructionPreview).show(self.current_run.recon_path, caption)
-                self.refresh_runs()
+                # Decoding and laying out the picture costs the UI a few tens of ms: at most every few
+                # seconds (short epochs come many a second), and the last one when the run ends.
+                if time.monotonic() - self._preview_at >= PREVIEW_INTERVAL_S:
+                    self.show_live_preview(event.epoch)
             case RunStarted() as event:
                 self.current_run = Run(self.store.root / event.run_id)
                 earlier = []
@@ -406,12 +420,19 @@ class NormcompressApp(App):
                 self.refresh_runs()
             case RunEnded() as event:
                 progress.finished(event.status, event.message)
+                if self.current_run is not None and chart.current_epochs:
+                    self.show_live_preview(chart.current_epochs[-1]["epoch"])
+                self.refresh_runs()
                 if chart.reference is None and event.status == "completed":
                     self.load_reference(event.run_id)
                 self.notify(f"{event.run_id}: {event.message}",
                             severity="information" if event.status == "completed" else "warning")
             case Notice() as event:
                 self.notify(event.message, title="Notice", severity="warning", timeout=10)
+
+    def show_live_preview(self, epoch: int) -> None:
+        self._preview_at = time.monotonic()
+        self.query_one(ReconstructionPreview).show(self.current_run.recon_path, f"{count(epoch, 'epoch')}, live")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The training worker has ended (completed, stopped, or failed): the UI may start another run.

@@ -26,18 +26,27 @@ from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
 if TYPE_CHECKING:  # the baseline's numbers arrive from a worker; its module (torch) is not needed here
     from normcompress.baseline import Baseline
 
-REDRAW_INTERVAL_S = 1.0  # redraws are throttled so that the chart never slows training down
+REDRAW_INTERVAL_S = 1.0  # the shortest time between two redraws for training progress
+REDRAW_SHARE = 0.01  # ... lengthened so that plotting takes at most this share of the time (turning the plot
+# into strips costs about as much again); the UI shares two cores with training
+REDRAW_LONGEST_S = 5.0
 ZOOM_LAST = (None, 10, 5, 2, 1)  # z steps through: every epoch, then the last N
 
 
 class SafePlot(PlotextPlot):
-    """A PlotextPlot that shows a line of text instead of crashing the app when plotext fails on odd data."""
+    """A PlotextPlot that shows a line of text instead of crashing the app when plotext fails on odd data,
+    and remembers how long its last drawing took (the chart spaces its redraws by it)."""
+
+    render_s = 0.0
 
     def render(self):
+        started = time.perf_counter()
         try:
             return super().render()
         except Exception as exc:  # plotext raises IndexError/ValueError on some degenerate inputs
             return f"the chart cannot be drawn for this data ({type(exc).__name__}); try another metric or scale"
+        finally:
+            self.render_s = time.perf_counter() - started
 
 
 class LossChart(Vertical):
@@ -57,6 +66,9 @@ class LossChart(Vertical):
         self._live_steps: int | None = None  # the live run's steps per epoch
         self._live_started = 0.0
         self._dirty = True
+        self._drawn_at = 0.0  # when the chart was last redrawn (time.monotonic)
+        self._legend_lines = -1
+        self._draw_s = 0.0  # how long preparing that redraw took
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chart-bar"):
@@ -70,7 +82,7 @@ class LossChart(Vertical):
         yield Static(id="legend")
 
     def on_mount(self) -> None:
-        self.set_interval(REDRAW_INTERVAL_S, self._redraw_if_dirty)
+        self.set_interval(REDRAW_INTERVAL_S / 4, self._redraw_when_due)
 
     @property
     def metric(self) -> str:
@@ -265,10 +277,22 @@ class LossChart(Vertical):
         points = [(r["epoch"], r[key]) for r in records if r.get(key) is not None]
         return label, [p[0] for p in points], [p[1] for p in points]
 
+    def redraw_interval(self) -> float:
+        """Seconds between redraws for training progress: at least REDRAW_INTERVAL_S, longer when drawing
+        is slow, so that drawing stays under REDRAW_SHARE of the time."""
+        spent = self._draw_s + self.query_one(SafePlot).render_s
+        return min(max(REDRAW_INTERVAL_S, spent / REDRAW_SHARE), REDRAW_LONGEST_S)
+
+    def _redraw_when_due(self) -> None:
+        if self._dirty and time.monotonic() - self._drawn_at >= self.redraw_interval():
+            self._redraw_if_dirty()
+
     def _redraw_if_dirty(self) -> None:
         if self._dirty:
             self._dirty = False
+            started = time.perf_counter()
             self.redraw()
+            self._drawn_at, self._draw_s = time.monotonic(), time.perf_counter() - started
 
     def redraw(self) -> None:
         plot = self.query_one(PlotextPlot)
@@ -285,7 +309,10 @@ class LossChart(Vertical):
                               reference=self.reference_line(), legend=False, colour=not os.environ.get("NO_COLOR"),
                               slots=slots, x_axis=self.x_axis, x_title=x_title)
         legend = self.query_one("#legend", Static)
-        legend.update(legend_text(entries, max(legend.content_region.width or plot.size.width, 20)))
+        text = legend_text(entries, max(legend.content_region.width or plot.size.width, 20))
+        lines = text.plain.count("\n")
+        legend.update(text, layout=lines != self._legend_lines)  # a layout pass costs training time
+        self._legend_lines = lines
         plot.refresh()
 
 

@@ -106,10 +106,12 @@ class Controls(Vertical):
             yield Label("Device")
             yield Select([("auto", "auto"), ("CPU", "cpu")], value="auto", allow_blank=False, id="device",
                          compact=True)
-        yield Static("looking for CUDA devices…", id="device-note", classes="note")
         with Horizontal(id="buttons"):
             yield Button("Start", id="start", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
+        # Under the buttons: the note arrives a second after launch (torch is asked in a worker) and
+        # must not move Start from under the pointer.
+        yield Static("looking for CUDA devices…", id="device-note", classes="note")
 
     @staticmethod
     def _number_input(value: str, field: str) -> Input:

@@ -77,6 +77,8 @@ class ReconstructionPreview(Vertical):
         self.shown: Path | None = None
         self.original: PILImage.Image | None = None  # the recon.png as read; laid out again on resize
         self.per_band: int | None = None
+        self._drawn: tuple[int, int | None] | None = None  # (which image, in what bands) is on screen
+        self._caption_lines = -1
 
     def compose(self) -> ComposeResult:
         yield Static("no run yet: originals, reconstructions and error maps appear here", id="preview-caption")
@@ -84,17 +86,27 @@ class ReconstructionPreview(Vertical):
 
     def show(self, path: Path, caption: str) -> None:
         """Show a run's recon.png; it is read into memory because the run rewrites it each epoch."""
-        caption_widget = self.query_one("#preview-caption", Static)
         try:
             image = open_image(path, MAX_PREVIEW_PIXELS, MAX_PREVIEW_BYTES, follow_symlinks=False)
         except ImageFileError:
-            caption_widget.update(Text(printable(f"{caption}: no reconstruction yet")))
+            self._caption(f"{caption}: no reconstruction yet")
             self.query_one(Image).image = None
             self.shown = self.original = None
+            self._drawn = None
             return
-        caption_widget.update(Text(printable(caption)))
-        self.original, self.per_band, self.shown = image, None, path
+        self._caption(caption)
+        self.original, self.shown = image, path
         self._lay_out()
+
+    def _caption(self, text: str) -> None:
+        """The line above the image; a layout pass (which costs a training run time) only when the
+        caption's height in lines may change."""
+        widget = self.query_one("#preview-caption", Static)
+        width = max(widget.content_region.width or self.content_region.width, 1)
+        text = printable(text, keep_newlines=False)
+        lines = -(-len(text) // width)
+        widget.update(Text(text), layout=lines != self._caption_lines)
+        self._caption_lines = lines
 
     def on_resize(self) -> None:
         self._lay_out()
@@ -108,14 +120,12 @@ class ReconstructionPreview(Vertical):
         region = self.content_region
         height = max(region.height - self.query_one("#preview-caption", Static).outer_size.height, 1)
         widget = self.query_one(Image)
-        if not layout or not region.width:
-            widget.image, self.per_band = self.original, None
-            return
-        per_band = best_band_width(layout[0], region.width, height)
-        image = relayout(self.original, per_band) if per_band != self.per_band or widget.image is None else None
-        if image is not None:
-            self.per_band = per_band
-            widget.image = image
+        per_band = best_band_width(layout[0], region.width, height) if layout and region.width else None
+        if self._drawn != (id(self.original), per_band):
+            widget.image = relayout(self.original, per_band) if per_band else self.original
+            self.per_band, self._drawn = per_band, (id(self.original), per_band)
         shown = widget.image
         fitting_width = int(height * CELL_ASPECT * shown.width / shown.height)  # the width at which it fills the height
-        widget.styles.width = min(region.width, max(fitting_width, 1))
+        width = min(region.width, max(fitting_width, 1)) if region.width else None
+        if width is not None and widget.styles.width != width:
+            widget.styles.width = width

@@ -64,6 +64,7 @@ class SystemLine(Static):
         self.process = psutil.Process()
         self.nvml = nvml
         self.last = ""
+        self._shown = ""
 
     def on_mount(self) -> None:
         psutil.cpu_percent(None)  # the first call only starts the count
@@ -81,4 +82,7 @@ class SystemLine(Static):
                 continue
         self.last = system_text(psutil.cpu_percent(None), self.process.cpu_percent(None),
                                 self.process.memory_info().rss, psutil.cpu_count() or 1, gpus)
-        self.update(Text(pack(self.last, self.content_region.width or 80)))
+        packed = pack(self.last, self.content_region.width or 80)
+        if packed != self._shown:  # a layout pass only when the line count changes: they cost training time
+            self.update(Text(packed), layout=packed.count("\n") != self._shown.count("\n"))
+            self._shown = packed

@@ -1,0 +1,145 @@
+"""The app's training in a child process that streams the engine's events back through a pipe.
+
+In a thread of the app's own interpreter, training shared the GIL with the UI: every timer, key and
+repaint made the training thread hand the interpreter over, and runs were 10-14% slower than headless
+on two cores. A child process has an interpreter of its own. Stop, quit and errors behave as before:
+the app's cancel event reaches the child within one batch (the run is kept as interrupted), the
+child's failure is raised in the app's worker as one line, and a child whose app died (kill -9, a
+dropped SSH session) stops by itself.
+"""
+
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+
+from normcompress.config import TrainConfig
+from normcompress.errors import NormcompressError
+
+POLL_S = 0.1  # how often the app's side looks at the cancel flag while no event arrives
+FRAME = struct.Struct("!I")  # each message: its length, then its pickle
+
+
+class TrainingProcessError(NormcompressError):
+    """The child's failure, as one line (a bad dataset, a non-finite loss, a crash)."""
+
+
+class _Sender:
+    """The child's end of the event pipe: length-prefixed pickles, one write each."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, message: tuple) -> None:
+        data = pickle.dumps(message)
+        view = memoryview(FRAME.pack(len(data)) + data)
+        with self.lock:
+            while view:  # a pipe may take a large message in parts
+                view = view[os.write(self.fd, view):]
+
+
+def _child_main(event_fd: int) -> None:
+    """The child's whole life: read the request from stdin, train, send each event, then ("done", None)
+    or ("error", one line). A line on stdin, or its end (the app is gone), stops the run within a batch."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the app, which asks first
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    sender = _Sender(event_fd)
+    stdin = sys.stdin.buffer
+    config, store_root, resume, progress_interval_s = pickle.load(stdin)
+
+    def watch_app() -> None:
+        stdin.readline()  # b"stop\n", or b"" when the app closed its end or died
+        stop.set()
+
+    threading.Thread(target=watch_app, daemon=True).start()
+    from normcompress.runs import RunStore
+    from normcompress.train import train
+
+    try:
+        train(config, RunStore(store_root), lambda event: sender.send(("event", event)), stop, resume=resume,
+              progress_interval_s=progress_interval_s)
+        sender.send(("done", None))
+    except NormcompressError as exc:
+        sender.send(("error", str(exc)))
+    except BaseException as exc:  # a crash of the child is reported, not lost
+        sender.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _messages(fd: int, buffer: bytearray) -> list[tuple]:
+    """The whole messages in the buffer after reading what the pipe has; an empty read means EOF (None)."""
+    chunk = os.read(fd, 1 << 20)
+    if not chunk:
+        raise EOFError
+    buffer += chunk
+    messages = []
+    while len(buffer) >= FRAME.size:
+        (size,) = FRAME.unpack_from(buffer)
+        if len(buffer) < FRAME.size + size:
+            break
+        messages.append(pickle.loads(bytes(buffer[FRAME.size:FRAME.size + size])))
+        del buffer[:FRAME.size + size]
+    return messages
+
+
+def train_in_process(config: TrainConfig | None, store_root, on_event: Callable[[object], None],
+                     cancel: threading.Event, resume: str | None = None, progress_interval_s: float = 0.5) -> None:
+    """Run normcompress.train in a fresh Python process and hand each of its events to on_event in this
+    thread; return when it has ended, raise TrainingProcessError (one line) if it failed."""
+    read_fd, write_fd = os.pipe()
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen([sys.executable, "-m", "normcompress_tui.trainer", str(write_fd)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                                 pass_fds=(write_fd,))
+        os.close(write_fd)  # the child holds the only writing end: end of input means the child is gone
+        failure, asked_to_stop, buffer = None, False, bytearray()
+        try:
+            child.stdin.write(pickle.dumps((config, str(store_root), resume, progress_interval_s)))
+            child.stdin.flush()
+            while True:
+                if cancel.is_set() and not asked_to_stop:
+                    asked_to_stop = True
+                    child.stdin.write(b"stop\n")
+                    child.stdin.flush()
+                if not select.select([read_fd], [], [], POLL_S)[0]:
+                    continue
+                try:
+                    messages = _messages(read_fd, buffer)
+                except EOFError:
+                    break
+                for kind, payload in messages:
+                    if kind == "event":
+                        on_event(payload)
+                    elif kind == "error":
+                        failure = payload
+        except BrokenPipeError:
+            pass  # the child is gone already; its exit code says how
+        finally:
+            os.close(read_fd)
+            try:
+                child.stdin.close()  # the child's watcher sees the end: it stops if it has not
+            except BrokenPipeError:
+                pass
+            child.wait()
+        if failure is None and child.returncode:
+            errors.seek(0)
+            lines = [line for line in errors.read().decode(errors="replace").splitlines() if line.strip()]
+            failure = f"the training process ended with exit code {child.returncode}" + (
+                f": {lines[-1]}" if lines else "")
+    if failure is not None:
+        raise TrainingProcessError(failure)
+
+
+if __name__ == "__main__":
+    _child_main(int(sys.argv[1]))
+    # Not a normal exit: the stdin watcher is blocked in a read, and finalizing the interpreter under it
+    # aborts (SIGABRT on stdin's buffer lock). Everything the child had to say went through os.write.
+    os._exit(0)
