@@ -844,3 +844,42 @@ async def test_the_system_line_shows_cpu_memory_and_each_gpu(tmp_path):
         line.sample()
         assert line.last.endswith("GPU0 97% 5.1/79.6 GiB · GPU1 3% 0.5/79.6 GiB")
         assert "GPU1 3%" in str(line.render()) and all(len(x) <= line.content_region.width for x in str(line.render()).splitlines())
+
+
+def test_a_failure_in_the_training_process_comes_back_as_one_line(tmp_path):
+    import threading
+
+    from normcompress_tui.trainer import TrainingProcessError, train_in_process
+
+    missing = tmp_path / "no-such-folder"
+    events = []
+    with pytest.raises(TrainingProcessError) as failure:
+        train_in_process(TrainConfig(norm="L1", epochs=1, dataset=f"folder:{missing}", device="cpu"), tmp_path / "runs",
+                         events.append, threading.Event())
+    assert "does not exist" in str(failure.value) and "\n" not in str(failure.value)
+    assert "Traceback" not in str(failure.value)
+
+
+def test_the_training_process_stops_and_keeps_the_run_when_its_app_dies(tmp_path):
+    """kill -9 of the app (or a dropped SSH session) must not leave a run training forever, unwatched."""
+    driver = (
+        "import sys, threading\n"
+        "from normcompress.config import TrainConfig\n"
+        "from normcompress_tui.trainer import train_in_process\n"
+        "def on(event):\n"
+        "    print(type(event).__name__, flush=True)\n"
+        "train_in_process(TrainConfig(norm='L1', epochs=500, dataset='synthetic', limit=256, batch_size=32,\n"
+        "                             device='cpu'), sys.argv[1], on, threading.Event())\n"
+    )
+    app = subprocess.Popen([sys.executable, "-c", driver, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    while app.stdout.readline().strip() != "EpochEnd":  # the run is under way in the child
+        assert app.poll() is None
+    app.kill()
+    app.wait()
+    store = RunStore(tmp_path)
+    (run,) = store.runs()
+    deadline = time.monotonic() + 120
+    while run.is_live() and time.monotonic() < deadline:  # the child notices within a batch or two
+        time.sleep(0.2)
+    info = run.info()
+    assert not run.is_live() and info.status == "interrupted" and 1 <= info.epochs_done < 500
