@@ -367,6 +367,7 @@ async def test_the_legend_of_four_overlays_stays_visible_outside_the_plot(tmp_pa
         assert not any(r.id[-6:] in str(app.query_one(PlotextPlot).render()) for r in runs)  # not on the data
         widget = app.query_one("#legend", Static)
         assert widget.region.height >= 1 and widget.region.bottom <= app.query_one(LossChart).region.bottom
+        assert app.query_one(PlotextPlot).region.height > 2 * widget.region.height  # the data keeps its rows
         assert table.row_count == 4
 
 

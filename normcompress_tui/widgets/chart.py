@@ -30,6 +30,7 @@ REDRAW_INTERVAL_S = 1.0  # the shortest time between two redraws for training pr
 REDRAW_SHARE = 0.01  # ... lengthened so that plotting takes at most this share of the time (turning the plot
 # into strips costs about as much again); the UI shares two cores with training
 REDRAW_LONGEST_S = 5.0
+SHORT_CHART_ROWS = 16  # below this the x axis title is left out, a row more for the data
 ZOOM_LAST = (None, 10, 5, 2, 1)  # z steps through: every epoch, then the last N
 
 
@@ -68,6 +69,7 @@ class LossChart(Vertical):
         self._dirty = True
         self._drawn_at = 0.0  # when the chart was last redrawn (time.monotonic)
         self._legend_lines = -1
+        self._legend_most = -1
         self._draw_s = 0.0  # how long preparing that redraw took
 
     def compose(self) -> ComposeResult:
@@ -305,12 +307,18 @@ class LossChart(Vertical):
             title += (f": not measured on images under {MS_SSIM_MIN_SIZE} px" if self.metric == "ms_ssim"
                       else ": nothing in this zoom" if self.zoom is not None and any(xs for _, xs, _ in self.series())
                       else ": no values yet")
+        short = self.content_region.height < SHORT_CHART_ROWS
         entries = draw_curves(plt, series, title, self.log_scale, self.smoothing, width=max(plot.size.width, 20),
                               reference=self.reference_line(), legend=False, colour=not os.environ.get("NO_COLOR"),
                               slots=slots, x_axis=self.x_axis, x_title=x_title)
+        if short:  # every row for the data: the ticks say what the axis counts (epochs are whole numbers)
+            plt.xlabel("")
         legend = self.query_one("#legend", Static)
         text = legend_text(entries, max(legend.content_region.width or plot.size.width, 20))
         lines = text.plain.count("\n")
+        most = legend_rows(self.content_region.height)
+        if most != self._legend_most:
+            legend.styles.max_height = self._legend_most = most  # the rest scrolls: the plot keeps its rows
         legend.update(text, layout=lines != self._legend_lines)  # a layout pass costs training time
         self._legend_lines = lines
         plot.refresh()
@@ -357,6 +365,11 @@ def _interpolation(points: list[tuple[float, float]]):
         return y1 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
     return at
+
+
+def legend_rows(chart_rows: int) -> int:
+    """How many rows the legend may take (it scrolls past them): a quarter of the chart's, 1 to 4."""
+    return min(max(chart_rows // 4, 1), 4)
 
 
 def legend_text(entries: list[LegendEntry], width: int) -> Text:
