@@ -5,8 +5,6 @@ Every failure is one line on stderr and an exit code; every string that comes fr
 printed as plain text with its control characters made visible.
 """
 
-import csv
-import io
 import json
 import os
 import signal
@@ -585,34 +583,10 @@ def runs_export(
     runs_dir: RunsDir = None,
 ) -> None:
     """Export every run's configuration and per-epoch metrics into one file (damaged runs with the reason)."""
-    if path.suffix not in (".csv", ".json"):
-        raise UsageError(f"cannot export to {path.name or path}: use a .csv or .json file name")
-    rows, runs = [], []
-    for run in _store(runs_dir).runs():
-        info = run.info()
-        try:
-            records = run.metrics()
-        except NormcompressError:
-            records = []
-        runs.append({"id": info.id, "status": str(info.status), "problem": info.problem, "tags": list(info.tags),
-                     "config": asdict(info.config) if info.config else None,
-                     "summary": info.summary.to_json() if info.summary else None, "epochs": records})
-        rows += [{"run": info.id, "norm": info.norm, "status": str(info.status),
-                  "seed": info.config.seed if info.config else None, "dataset": info.data_source,
-                  "tags": " ".join(info.tags),
-                  **{k: v for k, v in r.items() if k != "step_losses"}}
-                 for r in records]
-    if path.suffix == ".json":
-        data = json.dumps(runs, indent=2).encode()
-    else:
-        buffer = io.StringIO()
-        fields = list(dict.fromkeys(k for r in rows for k in r)) or ["run"]
-        writer = csv.DictWriter(buffer, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-        data = buffer.getvalue().encode()
-    atomic_write(path, data)
-    err.print(f"exported {len(runs)} runs ({len(rows)} epoch rows) to {path}")
+    from .export import export_runs
+
+    runs, rows = export_runs(_store(runs_dir), path)
+    err.print(f"exported {runs} runs ({rows} epoch rows) to {path}")
 
 
 @runs_app.command("tag")

@@ -464,6 +464,12 @@ class NormcompressApp(App):
                             self.action_resume)
         yield SystemCommand("Start a study", "Queue norms x seeds with the Run pane's settings (S)",
                             self.action_study)
+        yield SystemCommand("Open the run", "The highlighted run's settings, epochs and reconstructions (enter)",
+                            self.query_one(RunsTable).action_details)
+        yield SystemCommand("Delete the run", "Remove the highlighted run from the store, after a question (d)",
+                            self.query_one(RunsTable).action_delete)
+        yield SystemCommand("Export runs as CSV", "Every run's settings and per-epoch metrics into one file under "
+                            "the store's exports/", self.export_runs_csv)
         yield SystemCommand("Overlay all runs", "Put every run of the store on the chart", self.overlay_all)
         yield SystemCommand("Overlay none", "Take every run off the chart", self.overlay_none)
         yield SystemCommand("Export the chart", "Write the chart's current view as PNG and SVG (e)",
@@ -488,6 +494,20 @@ class NormcompressApp(App):
             self.notify(f"cannot save a screenshot in {folder}: {reason or exc}", severity="error")
             return
         self.notify(f"screenshot saved to {target}", title="Screenshot")
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def export_runs_csv(self) -> None:
+        """The CLI's `runs export` of the whole store, into <store>/exports/, off the UI thread."""
+        from normcompress.export import export_runs
+
+        path = self.store.root / "exports" / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            runs, rows = export_runs(self.store, path)
+        except (OSError, NormcompressError) as exc:
+            self.call_from_thread(self.notify, f"cannot export the runs: {exc}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"exported {runs} runs ({rows} epoch rows) to {path}", timeout=10)
 
     def overlay_all(self) -> None:
         table = self.query_one(RunsTable)

@@ -147,7 +147,7 @@ Panes
                    size on their data (no line for the training loss, which is in each run's norm)
   Runs             every run in the store, also those started from the CLI: the overlay mark in the
                    run's curve colour, the short id the legend shows, norm, seed, status, epochs,
-                   validation PSNR, then tags, lr, time, model, data, batch, device, id as width allows
+                   best validation PSNR, then tags, lr, time, model, data, batch, device, id as width allows
 
 Keys
   s  start a run            x  stop it after the current batch (kept as interrupted)

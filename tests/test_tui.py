@@ -406,8 +406,9 @@ async def test_the_palette_offers_the_apps_actions_and_overlays_all_or_none(tmp_
     async with app.run_test(size=(120, 40)) as pilot:
         await focused_table(pilot, rows=2)
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        for title in ("Start a run", "Stop the run", "Overlay all runs", "Overlay none", "Export the chart",
-                      "Keys and panes"):
+        for title in ("Start a run", "Stop the run", "Resume the run", "Start a study", "Overlay all runs",
+                      "Overlay none", "Export the chart", "Export runs as CSV", "Open the run", "Delete the run",
+                      "Next metric", "Keys and panes"):
             assert title in titles
         app.overlay_all()
         await pilot.pause()
@@ -415,6 +416,24 @@ async def test_the_palette_offers_the_apps_actions_and_overlays_all_or_none(tmp_
         app.overlay_none()
         await pilot.pause()
         assert app.query_one(LossChart).overlays == {} and app.query_one(RunsTable).overlay_ids == set()
+        commands = {command.title: command.callback for command in app.get_system_commands(app.screen)}
+        commands["Open the run"]()
+        await pilot.pause()
+        assert isinstance(app.screen, DetailsScreen) and app.screen.run.id == runs[1].id  # the highlighted, newest
+        await pilot.press("escape")
+        commands["Delete the run"]()
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        notes = recording_notify(app)
+        commands["Export runs as CSV"]()
+        await wait_for(pilot, lambda: any("exported" in n for n, _ in notes))
+        (path,) = (tmp_path / "exports").glob("runs-*.csv")
+        import csv
+
+        rows = list(csv.DictReader(path.open()))
+        assert sorted({r["run"] for r in rows}) == sorted(r.id for r in runs) and len(rows) == 4  # 2 runs x 2 epochs
+        assert "exported 2 runs (4 epoch rows)" in notes[-1][0]
 
 
 async def test_export_writes_the_charts_view_as_png_and_svg(tmp_path):
@@ -527,7 +546,7 @@ async def test_the_runs_table_tells_runs_apart_at_any_width(tmp_path, size):
         for run, text in zip(reversed(runs), row_texts(table)):  # newest first
             info = run.info()
             assert text.startswith(f"● {run.id[-6:]} ")  # the id the legend shows, beside the overlay mark
-            assert f"{info.psnr:.2f}" in text and "2/2" in text
+            assert f"{info.metrics['best_psnr']:.2f}" in text and "2/2" in text
             assert f"{info.norm[:9]}" in text
             assert f"{info.norm} {run.id[-6:]}" in legend(app)
         if size[0] >= 200:  # wide: the rest of what tells runs apart, in full

@@ -1,7 +1,7 @@
 """The run store as a table: Space marks a run for the chart overlay, Enter opens it, d deletes it.
 
 The columns that tell runs apart come first and are always shown: the overlay mark in the run's curve
-colour, the short id that the chart's legend shows, norm, seed, status, epochs and validation PSNR;
+colour, the short id that the chart's legend shows, norm, seed, status, epochs and best validation PSNR;
 the others appear as the table's width allows. A click on a header (or `o`) sorts by that column; the
 filter (`/` in the app) keeps the runs whose id, norm, tags or settings hold every word typed.
 """
@@ -43,6 +43,11 @@ def _number(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _best(info: RunInfo) -> float | None:
+    """The run's best validation PSNR over its epochs (its last one for runs saved before best was kept)."""
+    return info.metrics.get("best_psnr", info.psnr)
+
+
 def _clip(text: str, most: int) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
@@ -61,8 +66,8 @@ COLUMNS = (
            brief=lambda i: STATUS_MARKS.get(str(i.status), "?"), brief_header=""),
     Column("epochs", "epochs", lambda i: f"{i.epochs_done}/{i.epochs}", lambda i: (i.epochs_done, i.epochs),
            always=True, brief_header="ep"),
-    Column("psnr", "PSNR dB", lambda i: _number(i.psnr, ".2f"), lambda i: -1e9 if i.psnr is None else i.psnr,
-           always=True, brief_header="PSNR"),
+    Column("psnr", "best dB", lambda i: _number(_best(i), ".2f"), lambda i: -1e9 if _best(i) is None else _best(i),
+           always=True, brief_header="best"),
     Column("tags", "tags", lambda i: " ".join(i.tags), lambda i: " ".join(i.tags)),
     Column("lr", "lr", lambda i: _number(_config("lr")(i), "g"), lambda i: _config("lr", 0.0)(i)),
     Column("duration", "time", lambda i: i.duration_text, lambda i: i.duration_s or 0.0),
