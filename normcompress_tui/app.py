@@ -626,8 +626,13 @@ def run(
 ) -> None:
     """The normcompress terminal app: pick a norm, train, watch the loss live, compare runs.
 
-    Keys: s start, x stop, m next metric, l log scale, a smoothing, q quit; in the runs table Space
-    overlays a run on the chart, Enter opens it, d deletes it.
+    Runs: s start, x stop, r resume, S a study of norms x seeds, q quit.
+
+    Chart: m metric, l log scale, a smoothing, v x axis, z zoom, Z epochs to show, e export.
+
+    Runs table: Space overlay, Enter open, d delete, t tag, o sort, / filter.
+
+    ? every key and pane; Ctrl+P every action.
     """
     NormcompressApp(RunStore(runs_dir)).run()
 
