@@ -340,10 +340,7 @@ class NormcompressApp(App):
                 return
             from normcompress.study import study_label
 
-            self.training = True
-            self.cancel = threading.Event()
-            self._resuming = None
-            self.query_one(Controls).set_running(True)
+            self.claim_training()
             self.query_one(StudyQueue).begin([study_label(c) for c in study.run_configs()])
             self.run_study_queue(study)
 
@@ -367,11 +364,15 @@ class NormcompressApp(App):
                         title="Study", severity="error", timeout=10)
 
     def begin_training(self, config: TrainConfig | None, resume: str | None = None) -> None:
+        self.claim_training(resume)
+        self.run_training(config, resume)
+
+    def claim_training(self, resume: str | None = None) -> None:
+        """A run (or a study) is starting: a fresh cancel flag, Start disabled until its worker ends."""
         self.training = True
         self.cancel = threading.Event()
         self._resuming = resume
         self.query_one(Controls).set_running(True)
-        self.run_training(config, resume)
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
