@@ -27,6 +27,7 @@ from .files import atomic_write
 from .metrics import METRICS, TABLE_METRICS, per_image_errors, psnr_from_mse, to_float
 from .model import load_model
 from .runs import Run, RunStore
+from .text import count
 
 RANDOM_IMAGES, HARDEST_IMAGES = 4, 4
 
@@ -87,7 +88,7 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
     }
     atomic_write(out / "metrics.json", json.dumps(everything, indent=2).encode())
     seeds = len(runs) // len(norms)
-    title = (f"Norm study: {len(norms)} norms x {seeds} seed{'s' * (seeds != 1)}, {config.model} model, "
+    title = (f"Norm study: {len(norms)} norms x {count(seeds, 'seed')}, {config.model} model, "
              f"{config.epochs} epochs on {data.source}")
     recipe = f"{config.optimizer}, {config.schedule} learning rate {config.lr:g}, batch {config.batch_size}"
     atomic_write(out / "report.md", _markdown(title, recipe, summary, differences, metric).encode())

@@ -479,13 +479,19 @@ class NormcompressApp(App):
         yield SystemCommand("Toggle log scale", "A true logarithmic y axis (l)", self.action_toggle_log)
         yield SystemCommand("Keys and panes", "What every key does and what each pane shows (?)", self.action_help)
 
+    @property
+    def exports_folder(self) -> Path:
+        """Where the chart exports, the runs CSV and the screenshots go: inside the store, always writable
+        where runs are (Textual's default, ~/Downloads, does not exist on many servers)."""
+        return self.store.root / "exports"
+
     def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
         """The palette's Screenshot, saved as SVG into <store>/exports/ beside the chart exports: Textual's
         default folder, ~/Downloads, does not exist on many servers, and the screenshot then failed. Written
         through a temporary file and a rename like every file of the store, never seen half-written."""
         from normcompress.files import FileError, atomic_write
 
-        folder = Path(path) if path else self.store.root / "exports"
+        folder = Path(path) if path else self.exports_folder
         target = folder / (filename or f"normcompress_{datetime.now():%Y-%m-%dT%H_%M_%S_%f}.svg")
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -501,7 +507,7 @@ class NormcompressApp(App):
         """The CLI's `runs export` of the whole store, into <store>/exports/, off the UI thread."""
         from normcompress.export import export_runs
 
-        path = self.store.root / "exports" / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        path = self.exports_folder / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.csv"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             runs, rows = export_runs(self.store, path)
@@ -527,9 +533,8 @@ class NormcompressApp(App):
         if not shown:
             self.notify("nothing on the chart to export: start a run or overlay one (space)", severity="warning")
             return
-        note = "" if chart.zoom is None else f", {chart.zoom_text()}"
         self.export_chart([s for s, _ in shown], [slot for _, slot in shown], chart.metric, chart.log_scale,
-                          chart.smoothing, chart.reference_line(), x_title, note)
+                          chart.smoothing, chart.reference_line(), x_title, chart.title_note())
 
     @work(thread=True, group="export", exit_on_error=False)
     def export_chart(self, series, slots, metric: str, log: bool, smoothing: float, reference, x_title: str,
@@ -538,7 +543,7 @@ class NormcompressApp(App):
         <store>/exports/; the paths in a notification. Off the UI thread: matplotlib takes a second."""
         from normcompress.figures import save_figure, series_figure
 
-        folder = self.store.root / "exports"
+        folder = self.exports_folder
         stem = folder / f"chart-{time.strftime('%Y%m%d-%H%M%S')}-{metric}"
         try:
             folder.mkdir(parents=True, exist_ok=True)

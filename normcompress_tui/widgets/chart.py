@@ -20,7 +20,9 @@ from textual_plotext import PlotextPlot
 
 from normcompress.charts import (SMOOTHING_CHOICES, X_AXES, LegendEntry, draw_curves, epoch_mapping, series_look,
                                  step_positions, step_series, time_unit)
-from normcompress.text import printable
+from normcompress.text import count, printable
+
+from ..lines import pack_lines
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
 
 if TYPE_CHECKING:  # the baseline's numbers arrive from a worker; its module (torch) is not needed here
@@ -183,8 +185,12 @@ class LossChart(Vertical):
         if self.zoom is None:
             return "all epochs"
         if isinstance(self.zoom, int):
-            return f"last {self.zoom} epoch{'s' * (self.zoom != 1)}"
+            return f"last {count(self.zoom, 'epoch')}"
         return f"epochs {self.zoom[0]:g}-{self.zoom[1]:g}"
+
+    def title_note(self) -> str:
+        """What the chart's title (and an export's) adds to the metric's name: the zoom, when there is one."""
+        return "" if self.zoom is None else f", {self.zoom_text()}"
 
     def view(self) -> tuple[list[tuple[str, list[float], list[float]]], list[int], str]:
         """What is drawn: series() cut to the zoom and moved onto the x axis, their palette slots, and the
@@ -301,7 +307,7 @@ class LossChart(Vertical):
         plt = plot.plt
         plt.clear_data()
         series, slots, x_title = self.view()
-        title = ALL_METRICS[self.metric].label + ("" if self.zoom is None else f", {self.zoom_text()}")
+        title = ALL_METRICS[self.metric].label + self.title_note()
         if not any(xs for _, xs, _ in series) and (self.current_epochs or self.overlays):
             # Runs are on the chart but none has this metric: say why instead of an empty frame.
             title += (f": not measured on images under {MS_SSIM_MIN_SIZE} px" if self.metric == "ms_ssim"
@@ -333,9 +339,9 @@ def parse_zoom(text: str) -> tuple[float, float] | int | None:
     first, dash, last = text.partition("-")
     try:
         if not dash:
-            count = int(text)
-            if count >= 1:
-                return count
+            last_epochs = int(text)
+            if last_epochs >= 1:
+                return last_epochs
         elif 1 <= float(first) <= float(last):
             return float(first), float(last)
     except ValueError:
@@ -375,20 +381,11 @@ def legend_rows(chart_rows: int) -> int:
 def legend_text(entries: list[LegendEntry], width: int) -> Text:
     """One entry per series, in its colour (or with its marker), packed into lines of `width` cells:
     a line breaks between entries, never inside one (an entry wider than the line is cut with …)."""
-    text, used = Text(), 0
+    parts = []
     for entry in entries:
         label = printable(entry.label, keep_newlines=False)
-        size = len(entry.symbol) + 1 + len(label)
-        if size > width:
+        if len(entry.symbol) + 1 + len(label) > width:
             label = label[: max(width - len(entry.symbol) - 2, 1)] + "…"
-            size = len(entry.symbol) + 1 + len(label)
-        if used and used + 3 + size > width:
-            text.append("\n")
-            used = 0
-        elif used:
-            text.append("   ")
-            used += 3
-        text.append(entry.symbol, "rgb({},{},{})".format(*entry.colour) if entry.colour else "")
-        text.append(" " + label)
-        used += size
-    return text
+        style = "rgb({},{},{})".format(*entry.colour) if entry.colour else ""
+        parts.append(Text.assemble((entry.symbol, style), " " + label))
+    return pack_lines(parts, width, "   ")

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from normcompress.runs import RunInfo
-from normcompress.text import printable
+from normcompress.text import count, printable
 
 
 @dataclass(frozen=True)
@@ -224,10 +224,10 @@ class RunsTable(DataTable):
                 self.move_cursor(row=ids.index(highlighted.id), animate=False)
         self.shown_columns, self._headers, self._shown_ids, self._cells = columns, headers, ids, cells
         total = len(self.infos)
-        count = (f"{len(ids)} of {total} match {self.query_text.strip()!r}" if self.query_text.strip()
-                 else f"{total} run{'s' * (total != 1)}")
+        shown = (f"{len(ids)} of {total} match {self.query_text.strip()!r}" if self.query_text.strip()
+                 else count(total, "run"))
         order = f"by {BY_KEY[self.sort_key].header or self.sort_key} {'▼' if self.sort_reverse else '▲'}"
-        self.border_subtitle = printable(f"{count} · {order}", keep_newlines=False)
+        self.border_subtitle = printable(f"{shown} · {order}", keep_newlines=False)
 
     def _header(self, column: Column, compact: bool) -> Text:
         """The column's name, with an arrow on the column the rows are sorted by."""

@@ -9,6 +9,8 @@ import psutil
 from rich.text import Text
 from textual.widgets import Static
 
+from ..lines import pack_lines
+
 UPDATE_INTERVAL_S = 1.0
 GIB = 2**30
 
@@ -49,13 +51,7 @@ def system_text(cpu_percent: float, process_percent: float, rss_bytes: int, core
 
 def pack(text: str, width: int, separator: str = " · ") -> str:
     """The parts of `text` in lines of at most `width` cells, broken between parts, never inside one."""
-    lines: list[str] = []
-    for part in text.split(separator):
-        if lines and len(lines[-1]) + len(separator) + len(part) <= width:
-            lines[-1] += separator + part
-        else:
-            lines.append(part)
-    return "\n".join(lines)
+    return pack_lines([Text(part) for part in text.split(separator)], width, separator).plain
 
 
 class SystemLine(Static):
