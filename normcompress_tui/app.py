@@ -302,12 +302,17 @@ class NormcompressApp(App):
     def action_start(self) -> None:
         if self.training:
             return
+        config = self.form_config("Cannot start")
+        if config is not None:
+            self.begin_training(config)
+
+    def form_config(self, refusal: str) -> TrainConfig | None:
+        """The Run pane's settings, or None after a notification titled `refusal` naming the bad field."""
         try:
-            config = self.query_one(Controls).config()
+            return self.query_one(Controls).config()
         except NormcompressError as exc:
-            self.notify(str(exc), title="Cannot start", severity="error")
-            return
-        self.begin_training(config)
+            self.notify(str(exc), title=refusal, severity="error")
+            return None
 
     def action_resume(self) -> None:
         """r: train the highlighted interrupted (or failed) run on from its last complete epoch, with its
@@ -329,10 +334,8 @@ class NormcompressApp(App):
         if self.training:
             self.notify("a run is being trained: stop it first (x), then start a study", severity="warning")
             return
-        try:
-            base = self.query_one(Controls).config()
-        except NormcompressError as exc:
-            self.notify(str(exc), title="Cannot start a study", severity="error")
+        base = self.form_config("Cannot start a study")
+        if base is None:
             return
 
         def answered(study) -> None:
