@@ -362,6 +362,13 @@ def study(
     model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "seed",
     image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = 32,
     devices: Annotated[str, typer.Option(help="Comma-separated devices; runs go to them side by side.")] = "auto",
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="[ADDRESS]",
+        help="Send each run to a Ray cluster as a task: --ray alone starts a local Ray instance; "
+             "--ray auto joins one `ray start` began here; --ray HOST:PORT or ray://HOST:10001 a remote one. "
+             f"Needs the extra: {'pip install -e .[cluster]'}.")] = None,
+    retries: Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")] = 1,
+    ray_cpus: Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")] = 1,
     metric: Annotated[MetricKey, typer.Option(help="Metric of curves.png.")] = MetricKey("psnr"),
     figure_format: FigureFormat = FigureKind.png,
     dpi: Dpi = DEFAULT_DPI,
@@ -386,16 +393,25 @@ def study(
     config = StudyConfig(
         norms=[n.strip() for n in norms.split(",") if n.strip()], seeds=seeds, epochs=epochs, dataset=dataset,
         batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, limit=limit, model=model, image_size=image_size, data_dir=str(data_dir),
-        devices=device_list or ["auto"],
+        devices=device_list or ["auto"], ray=ray, retries=retries, cpus_per_run=ray_cpus,
     ).validated()
     report = ConsoleReport(epoch_lines=False)
     total = len(config.norms) * config.seeds
     overall = report.progress.add_task(f"runs 0/{total}", total=total, detail="")
+    running: dict[str, str] = {}  # on Ray: each running run's epoch, shown beside the bar
 
     def on_progress(p: StudyProgress) -> None:
-        report.progress.update(overall, completed=p.done, description=f"runs {p.done}/{p.total}")
-        if p.state in ("reused", "finished"):
-            report.say(f"{p.state:>8}  {p.label}")
+        if p.state in ("training", "resuming", "retrying", "epoch") and config.ray is not None:
+            running[p.label] = f"{p.epoch}/{p.epochs}" if p.epochs else "starting"
+        else:
+            running.pop(p.label, None)
+        detail = ", ".join(f"{label} {epoch}" for label, epoch in running.items())
+        report.progress.update(overall, completed=p.done, description=f"runs {p.done}/{p.total}",
+                               detail=f"running: {detail}" if detail else "")
+        if p.state in ("reused", "finished", "failed", "retrying") or (p.where and p.state == "training"):
+            where = f" on {p.where}" if p.where else ""
+            message = f": {p.message}" if p.message and p.state != "training" else ""
+            report.say(f"{p.state:>8}  {p.label}{where}{message}")
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with report:
@@ -403,7 +419,8 @@ def study(
             runs = run_study(config, store, on_progress, report.on_event)
         except KeyboardInterrupt:
             report.progress.stop()
-            err.print("interrupted: finished runs are kept; run the same command again to resume")
+            err.print("interrupted: finished runs are kept; run the same command again to resume"
+                      + (" (the runs out on Ray were cancelled)" if config.ray is not None else ""))
             raise typer.Exit(130) from None
         report.progress.update(report.steps, visible=False)
         report.say("writing the report…")
@@ -634,7 +651,7 @@ def main() -> None:
     130 interrupted)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
-        code = app(prog_name="normcompress", standalone_mode=False)
+        code = app(args=_bare_ray_is_local(sys.argv[1:]), prog_name="normcompress", standalone_mode=False)
     except typer.TyperException as exc:  # Typer's usage errors: a bad option, a missing argument
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx else "normcompress"
@@ -651,6 +668,19 @@ def main() -> None:
         _error(str(exc))
         code = exc.exit_code
     sys.exit(code or 0)
+
+
+def _bare_ray_is_local(args: list[str]) -> list[str]:
+    """`study --ray` with no address means a local Ray instance (Click has no option with an optional
+    value): a bare --ray, last or before another option, gets the address "local"."""
+    args = list(args)
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            args.insert(i + 1, "local")
+            break
+    return args
 
 
 def _error(message: str) -> None:

@@ -1,4 +1,5 @@
 """The run store: one directory per run, the contract between the engine, the CLI and the TUI.
+A run trained elsewhere (a Ray worker's private store) arrives as its files and is added in one rename.
 
     <root>/<run id>/
         config.json     the TrainConfig, written once
@@ -50,6 +51,10 @@ RUN_ID = re.compile(r"\d{8}-\d{6}\.\d{3}-[A-Za-z0-9.+\-]{1,48}-[0-9a-f]{6}")
 MAX_JSON_BYTES = 1 << 20
 MAX_METRICS_BYTES = 64 << 20  # about 15,000 epochs of CIFAR-10 step losses
 MAX_CHECKPOINT_BYTES = 1 << 30
+# A run's files as they travel between stores (a Ray task's result), each with the most it may hold.
+RUN_FILES = {"config.json": MAX_JSON_BYTES, "summary.json": MAX_JSON_BYTES, "metrics.jsonl": MAX_METRICS_BYTES,
+             "checkpoint.pt": MAX_CHECKPOINT_BYTES, "recon.png": 64 << 20, "entropy.json": 16 << 20,
+             "tags.json": MAX_JSON_BYTES}
 TAG = re.compile(r"[\w.:+=@-]{1,32}")
 MAX_TAGS = 16
 
@@ -360,6 +365,16 @@ class Run:
             raise StoreError(f"run {self.id} is damaged: checkpoint.pt does not hold a training state")
         return state
 
+    def files(self) -> dict[str, bytes]:
+        """The run's files by name (not its lock), to carry it to another store: see RunStore.add."""
+        files = {}
+        for name, limit in RUN_FILES.items():
+            try:
+                files[name] = self.read_bytes(name, limit)
+            except MissingRunFile:
+                continue
+        return files
+
     # -- liveness ----------------------------------------------------------------------------
     def _open_lock(self, flags: int) -> int:
         fd = os.open(self.path / "run.lock", flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
@@ -383,7 +398,7 @@ class Run:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreError(f"run {self.id} is being trained by another process") from None
-            _remove_stale(self.path)
+            remove_stale(self.path)
             yield
         finally:
             os.close(fd)  # closing releases the lock, as the kernel does when the process dies
@@ -478,7 +493,7 @@ def _change_key(path: Path) -> tuple[int, ...]:
     return tuple(key)
 
 
-def _remove_stale(directory: Path) -> None:
+def remove_stale(directory: Path) -> None:
     """Remove temporary files and staging directories whose writer is gone (SIGKILL, power loss)."""
     try:
         entries = list(os.scandir(directory))
@@ -512,7 +527,7 @@ class RunStore:
         """Make a new run directory, complete with config.json and summary.json, in one rename."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            _remove_stale(self.root)
+            remove_stale(self.root)
             staging = self.root / f".new-{os.getpid()}-{secrets.token_hex(4)}"
             staging.mkdir()
         except OSError as exc:
@@ -530,6 +545,54 @@ class RunStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+
+    def add(self, run_id: str, files: dict[str, bytes], replace: bool = False) -> Run:
+        """Put a run trained elsewhere (a Ray worker's private store) into this store in one rename, so
+        it is complete on disk or absent. With replace, a run of that id here (an interrupted run that was
+        resumed elsewhere) gives way to it in a second rename. The files are checked as hostile input: a
+        run id, known names, sizes within the limits, and a run whose files pass the store's own checks.
+        """
+        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+            raise StoreError(f"{printable(str(run_id))[:80]!r} is not a run id; nothing was added")
+        unknown = sorted(set(files) - set(RUN_FILES))
+        if unknown or "config.json" not in files or "summary.json" not in files:
+            shown = printable(", ".join(map(str, unknown)))[:80] or "config.json or summary.json missing"
+            raise StoreError(f"run {run_id} cannot be added: unexpected files ({shown})")
+        for name, data in files.items():
+            if not isinstance(data, bytes) or len(data) > RUN_FILES[name]:
+                raise StoreError(f"run {run_id} cannot be added: {name} is not bytes within {RUN_FILES[name]:,}")
+        target = self.root / run_id
+        if os.path.lexists(target) and not replace:
+            raise StoreError(f"run {run_id} is already in {self.root}; nothing was added")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = self.root / f".new-{os.getpid()}-{secrets.token_hex(4)}"
+            staging.mkdir()
+        except OSError as exc:
+            raise StoreError(f"cannot add a run to {self.root}: {describe_os_error(exc)}") from exc
+        try:
+            for name, data in files.items():
+                atomic_write(staging / name, data)
+            info = Run(staging).info()
+            if info.problem or info.status == Status.DAMAGED:
+                raise StoreError(f"run {run_id} cannot be added: {info.problem or 'its files fail their checks'}")
+            if os.path.lexists(target):
+                self._replace(Run(target), staging)
+            else:
+                os.rename(staging, target)
+        except OSError as exc:
+            raise StoreError(f"cannot add run {run_id} to {self.root}: {describe_os_error(exc)}") from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already, after the rename
+        return Run(target)
+
+    def _replace(self, old: Run, staging: Path) -> None:
+        """Swap a run for a new version of it: held, so no one trains the old one meanwhile."""
+        with old.hold():
+            doomed = self.root / f".removing-{os.getpid()}-{secrets.token_hex(4)}"
+            os.rename(old.path, doomed)
+            os.rename(staging, old.path)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def runs(self) -> list[Run]:
         """Every run: the real directories (not symlinks) in the root whose names are run ids, oldest first."""

@@ -1,7 +1,8 @@
 """A norm study: every norm x seed trained (reusing or resuming matching runs), then a report.
 
 Runs are ordinary runs in the run store; a study finds its runs again by their configuration, so
-re-running a study trains only what is missing and resumes what was interrupted.
+re-running a study trains only what is missing and resumes what was interrupted. The runs train here
+(one after another, or side by side on several devices) or as tasks on a Ray cluster (cluster.py).
 """
 
 import threading
@@ -34,6 +35,9 @@ class StudyConfig:
     image_size: int = 32
     data_dir: str = "data"
     devices: list[str] = field(default_factory=lambda: ["auto"])
+    ray: str | None = None  # None: train here; "local": a Ray instance started here; else a cluster's address
+    retries: int = 1  # on Ray: how often a run whose worker died is tried again
+    cpus_per_run: int = 1  # on Ray, for runs on the CPU: the cores each run asks for (and its torch threads)
 
     def validated(self) -> "StudyConfig":
         if not self.norms:
@@ -43,6 +47,11 @@ class StudyConfig:
             raise UsageError("--norms lists a norm twice")
         if self.seeds < 1:
             raise UsageError("--seeds must be at least 1")
+        if self.ray is not None and len(self.devices) > 1:
+            raise UsageError("--devices lists several devices, but on Ray the cluster places each run: "
+                             "give one device kind (auto, cpu or cuda)")
+        if self.retries < 0 or self.cpus_per_run < 1:
+            raise UsageError("--retries must be at least 0 and --ray-cpus at least 1")
         for config in self.run_configs():
             config.validated()
         return self
@@ -62,8 +71,11 @@ class StudyProgress:
     done: int
     total: int
     label: str  # the run just started or finished, e.g. "L1 seed 2"
-    state: str  # reused | training | resuming | finished | failed
+    state: str  # reused | training | resuming | epoch | retrying | finished | failed
     message: str = ""  # why a run failed
+    epoch: int = 0  # on Ray: the epoch the run has finished (state "epoch"), of epochs
+    epochs: int = 0
+    where: str = ""  # on Ray: the node and process training the run
 
 
 def _identity(config: dict) -> dict:
@@ -90,9 +102,9 @@ def run_study(
 ) -> list[Run]:
     """Train (or reuse, or resume) every norm x seed; return the completed runs in study order.
 
-    With several devices, runs go to them side by side, one run per device at a time.
-    A run that fails ends the study, or with keep_going is reported (state "failed") and the queue
-    goes on to the next; Ctrl-C ends it either way.
+    With several devices, runs go to them side by side, one run per device at a time; with study.ray,
+    to a Ray cluster (cluster.py). A run that fails ends the study, or with keep_going is reported
+    (state "failed") and the queue goes on to the next; Ctrl-C ends it either way.
     """
     from .train import train  # torch: the names above are read without it (the app's study screen)
 
@@ -108,6 +120,11 @@ def run_study(
             report(StudyProgress(len(results), len(configs), study_label(config), "reused"))
         else:
             pending.append((index, config, find_run(store, config, ("interrupted",))))
+    if study.ray is not None and pending:
+        from .cluster import train_on_ray
+
+        train_on_ray(study, store, pending, results, len(configs), report, cancel, keep_going)
+        return [results[i] for i in sorted(results)]
     lock = threading.Lock()
     errors: list[BaseException] = []
 

@@ -108,13 +108,17 @@ class StudyScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="study"):
-            yield Label("A study: every norm x seed, one run after another")
+            yield Label("A study: every norm x seed, one run after another here, or side by side on Ray")
             with Horizontal(classes="row"):
                 yield Label("Norms ")
                 yield Input("L2, L1, Linf-image", id="study-norms", compact=True)
             with Horizontal(classes="row"):
                 yield Label("Seeds ")
                 yield Input("2", type="integer", id="study-seeds", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Ray   ")
+                yield Input("", placeholder="empty: here, one run after another; local; or HOST:PORT",
+                            id="study-ray", compact=True)
             yield Label(Text(printable(f"the rest as in the Run pane: {self.base.epochs} epochs, batch "
                                        f"{self.base.batch_size}, lr {self.base.lr:g}, data {self.base.dataset}, "
                                        f"device {self.base.device}")), classes="note")
@@ -131,7 +135,7 @@ class StudyScreen(ModalScreen):
                 norms=[n.strip() for n in self.query_one("#study-norms", Input).value.split(",") if n.strip()],
                 seeds=seeds, epochs=self.base.epochs, dataset=self.base.dataset, batch_size=self.base.batch_size,
                 lr=self.base.lr, optimizer=self.base.optimizer, schedule=self.base.schedule, model=self.base.model,
-                devices=[self.base.device]).validated()
+                devices=[self.base.device], ray=self.query_one("#study-ray", Input).value.strip() or None).validated()
         except (NormcompressError, ValueError) as exc:
             self.query_one("#study-problem", Static).update(Text(printable(f"✗ {exc}"), style="red"))
             return

@@ -210,3 +210,26 @@ def test_help_and_argument_errors_do_not_wait_for_torch():
     result = subprocess.run([sys.executable, "-m", "normcompress", "train", "--norm", "L7x", "--epochs", "0"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["study", "--ray"], ["study", "--ray", "local"]),
+    (["study", "--ray", "--seeds", "2"], ["study", "--ray", "local", "--seeds", "2"]),
+    (["study", "--ray", "auto", "--seeds", "2"], ["study", "--ray", "auto", "--seeds", "2"]),
+    (["study", "--ray", "10.0.0.5:6379"], ["study", "--ray", "10.0.0.5:6379"]),
+    (["study", "--", "--ray"], ["study", "--", "--ray"]),
+])
+def test_a_bare_ray_option_means_a_local_ray_instance(args, expected):
+    from normcompress.cli import _bare_ray_is_local
+
+    assert _bare_ray_is_local(args) == expected
+
+
+def test_ray_refuses_several_devices_and_a_missing_extra_in_one_line(run_cli, runs_dir, tmp_path, monkeypatch):
+    code, _, err = run_cli("study", "--ray", "--devices", "cpu,cpu", "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, 2, "on Ray the cluster places each run")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the cluster extra were not installed
+    code, _, err = run_cli("study", "--ray", "--norms", "L2", "--seeds", "1", "--dataset", "synthetic",
+                           "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, 2, "--ray needs Ray, an optional extra: pip install -e '.[cluster]'")
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())

@@ -1,6 +1,8 @@
-"""Data-parallel training: torchrun with 2 CPU processes (gloo), and studies on several devices."""
+"""Data-parallel training: torchrun with 2 CPU processes (gloo) on one node and across two, and studies on
+several devices."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -13,6 +15,22 @@ from normcompress.train import TrainConfig, train
 ARGS = ["--dataset", "synthetic", "--limit", "512", "--epochs", "2", "--device", "cpu", "--batch-size", "64"]
 
 
+def single_process_run(tmp_path):
+    return train(TrainConfig(norm="L2", epochs=2, dataset="synthetic", limit=512, device="cpu", batch_size=64),
+                 RunStore(tmp_path / "single"))
+
+
+def assert_metrics_match(ddp_run, single) -> None:
+    """Not bit-equal: two processes sum the gradients in another order (gloo's all-reduce), and 16 steps
+    carry the float32 rounding forward. Means over 512 images stay within 0.1%; the worst single pixel
+    of them (maxabs_worst, one value, not a mean) moves more, so it gets 0.01 (2.5 of 255 levels):
+    a bug (each rank training on all the data, or on half of it) moves every value far more than that."""
+    for ddp_epoch, one_epoch in zip(ddp_run.metrics(), single.metrics(), strict=True):
+        for key in ("loss", "psnr", "mse", "mae", "ssim", "maxabs_mean"):
+            assert ddp_epoch[key] == pytest.approx(one_epoch[key], rel=1e-3), key
+        assert ddp_epoch["maxabs_worst"] == pytest.approx(one_epoch["maxabs_worst"], abs=0.01)
+
+
 def test_torchrun_two_processes_match_one(tmp_path):
     env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "ddp")}
     result = subprocess.run(
@@ -22,16 +40,36 @@ def test_torchrun_two_processes_match_one(tmp_path):
     (run,) = RunStore(tmp_path / "ddp").runs()  # only rank 0 wrote to the store
     assert result.stdout.split()[0] == run.id  # and only rank 0 printed
     assert run.info().status == "completed"
-    single = train(TrainConfig(norm="L2", epochs=2, dataset="synthetic", limit=512, device="cpu", batch_size=64),
-                   RunStore(tmp_path / "single"))
-    # Not bit-equal: two processes sum the gradients in another order (gloo's all-reduce), and 16 steps
-    # carry the float32 rounding forward. Means over 512 images stay within 0.1%; the worst single pixel
-    # of them (maxabs_worst, one value, not a mean) moves more, so it gets 0.01 (2.5 of 255 levels):
-    # a bug (each rank training on all the data, or on half of it) moves every value far more than that.
-    for ddp_epoch, one_epoch in zip(run.metrics(), single.metrics(), strict=True):
-        for key in ("loss", "psnr", "mse", "mae", "ssim", "maxabs_mean"):
-            assert ddp_epoch[key] == pytest.approx(one_epoch[key], rel=1e-3), key
-        assert ddp_epoch["maxabs_worst"] == pytest.approx(one_epoch["maxabs_worst"], abs=0.01)
+    assert_metrics_match(run, single_process_run(tmp_path))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_across_two_nodes_writes_one_run_like_one_process(tmp_path):
+    """Two torchrun "nodes" on this host, one process each, meeting at a c10d rendezvous as two machines
+    would; each has its own run store (no shared filesystem): the node that gets rank 0 writes the run."""
+    endpoint = f"127.0.0.1:{free_port()}"
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+             "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "two-nodes",
+             "-m", "normcompress", "train", *ARGS],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / f"node{i}")})
+        for i in range(2)
+    ]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    stores = [RunStore(tmp_path / f"node{i}").runs() for i in range(2)]
+    assert sorted(len(runs) for runs in stores) == [0, 1]  # one run, on one node
+    node, (run,) = next((i, runs) for i, runs in enumerate(stores) if runs)
+    assert outputs[node][0].split()[0] == run.id and not outputs[1 - node][0].strip()
+    assert run.info().status == "completed"
+    assert_metrics_match(run, single_process_run(tmp_path))
 
 
 def test_a_study_on_two_devices_matches_one_device(tmp_path):

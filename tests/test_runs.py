@@ -163,3 +163,49 @@ def test_long_last_lines_are_read_whole(tmp_path):
         f.seek(0, os.SEEK_END)
         f.write(b"\n")
     assert run.info().status == "damaged" and "garbled" in run.info().problem
+
+
+def test_a_run_carried_as_files_is_added_whole_or_not_at_all(tmp_path):
+    """A Ray worker's run arrives as its files: added in one rename, the same bytes, nothing else."""
+    source = make_run(RunStore(tmp_path / "worker"), summary={"status": "completed", "epochs_done": 1})
+    source.append_metrics({"epoch": 1, "loss": 0.5, "psnr": 20.0})
+    atomic_write(source.checkpoint_path, b"weights")
+    (source.path / "run.lock").write_bytes(b"")  # the worker's lock does not travel
+    files = source.files()
+    assert sorted(files) == ["checkpoint.pt", "config.json", "metrics.jsonl", "summary.json"]
+
+    store = RunStore(tmp_path / "driver")
+    added = store.add(source.id, files)
+    assert [r.id for r in store.runs()] == [source.id] and os.listdir(store.root) == [source.id]
+    assert added.files() == files and added.info().status == "completed" and added.metrics()[0]["psnr"] == 20.0
+    with pytest.raises(StoreError, match="already in"):
+        store.add(source.id, files)
+    # A resumed run comes back with more epochs: with replace it takes the old one's place.
+    grown = {**files, "summary.json": json.dumps({"status": "completed", "epochs_done": 2}).encode(),
+             "metrics.jsonl": files["metrics.jsonl"] + b'{"epoch": 2, "loss": 0.4, "psnr": 21.0}\n'}
+    store.add(source.id, grown, replace=True)
+    assert [r["psnr"] for r in store.get(source.id).metrics()] == [20.0, 21.0]
+    assert os.listdir(store.root) == [source.id]  # the old version and the staging are gone
+
+
+@pytest.mark.parametrize("run_id, change, reason", [
+    ("../escape", {}, "is not a run id"),
+    (None, {"../../outside.json": b"{}"}, "unexpected files"),
+    (None, {"run.lock": b""}, "unexpected files"),
+    (None, {"summary.json": None}, "config.json or summary.json missing"),
+    (None, {"summary.json": b'{"status": "exploded"}'}, "no valid status"),
+    (None, {"metrics.jsonl": b'{"epoch": 1, "loss": 0.5'}, "cut off"),
+    (None, {"config.json": "text, not bytes"}, "is not bytes"),
+    (None, {"recon.png": b"x" * ((64 << 20) + 1)}, "is not bytes within"),
+])
+def test_hostile_run_files_are_refused_and_nothing_is_left(tmp_path, run_id, change, reason):
+    source = make_run(RunStore(tmp_path / "worker"), summary={"status": "completed", "epochs_done": 1})
+    source.append_metrics({"epoch": 1, "loss": 0.5})
+    atomic_write(source.checkpoint_path, b"weights")
+    files = {**source.files(), **change}
+    files = {name: data for name, data in files.items() if data is not None}
+    store = RunStore(tmp_path / "driver")
+    with pytest.raises(StoreError, match=reason):
+        store.add(run_id or source.id, files)
+    assert not store.root.exists() or os.listdir(store.root) == []
+    assert not (tmp_path / "outside.json").exists()

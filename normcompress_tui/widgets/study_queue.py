@@ -1,4 +1,5 @@
-"""A study's queue under the progress bar: each norm x seed with its state, while the study runs."""
+"""A study's queue under the progress bar: each norm x seed with its state (and on Ray, the epoch each
+running run has finished), while the study runs."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from normcompress.text import printable
 if TYPE_CHECKING:
     from normcompress.study import StudyProgress
 
-MARKS = {"waiting": ("·", "dim"), "training": ("▶", "bold"), "resuming": ("▶", "bold"), "reused": ("✓", "green"),
-         "finished": ("✓", "green"), "failed": ("✗", "red")}
+MARKS = {"waiting": ("·", "dim"), "training": ("▶", "bold"), "resuming": ("▶", "bold"), "epoch": ("▶", "bold"),
+         "retrying": ("↻", "yellow"), "reused": ("✓", "green"), "finished": ("✓", "green"), "failed": ("✗", "red")}
 
 
 class StudyQueue(Static):
@@ -23,6 +24,7 @@ class StudyQueue(Static):
         super().__init__(id="study-queue")
         self.states: dict[str, str] = {}  # label -> state, in queue order
         self.failures: dict[str, str] = {}
+        self.epochs: dict[str, str] = {}  # label -> "3/10", for runs on Ray
         self.done = self.total = 0
 
     def on_mount(self) -> None:
@@ -30,13 +32,15 @@ class StudyQueue(Static):
 
     def begin(self, labels: list[str]) -> None:
         self.states = dict.fromkeys(labels, "waiting")
-        self.failures, self.done, self.total = {}, 0, len(labels)
+        self.failures, self.epochs, self.done, self.total = {}, {}, 0, len(labels)
         self.display = True
         self._show()
 
     def progress(self, update: StudyProgress) -> None:
         self.states[update.label] = update.state
         self.done = update.done
+        if update.epochs:
+            self.epochs[update.label] = f" {update.epoch}/{update.epochs}"
         if update.state == "failed":
             self.failures[update.label] = update.message
         self._show()
@@ -49,7 +53,8 @@ class StudyQueue(Static):
         text = Text(f"study {self.done}/{self.total}" + (f", {failed} failed" if failed else "") + "  ", "bold")
         for label, state in self.states.items():
             mark, style = MARKS.get(state, ("?", ""))
-            text.append(f"{mark} {printable(label, keep_newlines=False)}  ", style)
+            epoch = self.epochs.get(label, "") if state in ("epoch", "retrying") else ""
+            text.append(f"{mark} {printable(label, keep_newlines=False)}{epoch}  ", style)
         if ending:
             text.append(printable(ending, keep_newlines=False), "italic")
         self.update(text)

@@ -1,0 +1,192 @@
+"""A study's runs as tasks on a Ray cluster (the optional extra: pip install -e '.[cluster]').
+
+Each run is one Ray task with the resources it needs (a GPU on CUDA, `cpus_per_run` cores on the CPU).
+The task trains into a private temporary store on whichever node runs it and returns the run's files;
+the driver adds them to its own store in one rename (RunStore.add), so no shared filesystem is needed
+and the store's rule holds: a run is complete on disk or absent. A worker that dies takes only its
+private store with it; Ray runs the task again up to `retries` times, and then it is reported failed.
+Progress (each run's start and finished epochs) comes back through a Ray queue.
+"""
+
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import TrainConfig
+from .errors import NormcompressError, UsageError
+from .events import EpochEnd
+from .runs import Run, RunStore, remove_stale
+from .study import StudyConfig, StudyProgress, study_label
+from .text import count
+
+INSTALL_HINT = "pip install -e '.[cluster]'"
+POLL_S = 0.2  # how often the driver looks at the queue and the tasks
+
+
+def ray_module():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(f"--ray needs Ray, an optional extra: {INSTALL_HINT}") from None
+    return ray
+
+
+def connect(ray, address: str) -> bool:
+    """Join the cluster at `address` ("local" starts one here, "auto" finds one `ray start` began);
+    return whether this call started the connection, and so must end it."""
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    except Exception as exc:  # ConnectionError, ValueError, TimeoutError, RuntimeError: one message
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"cannot reach the Ray cluster at {address!r}: {reason}") from None
+    return True
+
+
+def placement(ray, study: StudyConfig) -> tuple[dict, str]:
+    """The resources each run's task asks for, and the device it trains on there."""
+    kind = study.devices[0]
+    resources = ray.cluster_resources()
+    if kind.startswith("cuda") or (kind == "auto" and resources.get("GPU", 0) >= 1):
+        if resources.get("GPU", 0) < 1:
+            raise UsageError(f"--devices {kind}, but the Ray cluster has no GPU")
+        return {"num_gpus": 1, "num_cpus": 1}, "cuda"  # Ray points CUDA_VISIBLE_DEVICES at the task's GPU
+    if study.cpus_per_run > resources.get("CPU", 0):
+        raise UsageError(f"--ray-cpus {study.cpus_per_run}, but the Ray cluster has "
+                         f"{count(int(resources.get('CPU', 0)), 'CPU')} in all")
+    return {"num_cpus": study.cpus_per_run}, "cpu" if kind == "auto" else kind
+
+
+def train_task(config: TrainConfig, label: str, resume: tuple[str, dict[str, bytes]] | None,
+               queue) -> tuple[str, dict[str, bytes], str]:
+    """On a Ray worker: train one run (or resume the one given as files) in a private temporary store;
+    return its id, its files, and why it failed ("" when it completed). The store is removed after;
+    one left by a worker that was killed is removed by the next task on that node."""
+    import ray
+    import torch
+
+    from .train import train
+
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    torch.set_num_threads(max(1, int(cpus)))
+    where = f"{ray.util.get_node_ip_address()} pid {os.getpid()}"
+    queue.put((label, "started", where, 0, 0))
+    parent = Path(tempfile.gettempdir()) / "normcompress-ray"
+    parent.mkdir(exist_ok=True)
+    remove_stale(parent)
+    root = parent / f".new-{os.getpid()}-{secrets.token_hex(4)}"  # the name remove_stale knows
+    try:
+        store = RunStore(root)
+        if resume is not None:
+            store.add(*resume)
+
+        def on_event(event) -> None:
+            if isinstance(event, EpochEnd):
+                queue.put((label, "epoch", where, event.epoch, event.epochs))
+
+        try:
+            run = train(config, store, on_event, resume=resume[0] if resume else None)
+            message = ""
+        except NormcompressError as exc:  # the engine kept the run as failed: it travels as one
+            message = str(exc)
+            runs = store.runs()
+            if not runs:
+                raise
+            run = runs[-1]
+        return run.id, run.files(), message
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def train_on_ray(
+    study: StudyConfig,
+    store: RunStore,
+    pending: list[tuple[int, TrainConfig, Run | None]],
+    results: dict[int, Run],
+    total: int,
+    report: Callable[[StudyProgress], None],
+    cancel: threading.Event | None,
+    keep_going: bool,
+) -> None:
+    """Send the pending runs to the cluster, add each finished run to the store as it comes back, and
+    put it in `results`. Ctrl-C (or `cancel`) cancels the tasks still out; the runs added stay. A run
+    that fails is reported and the others go on; without keep_going the study then ends in an error."""
+    ray = ray_module()
+    from ray.util.queue import Empty, Queue
+
+    started_here = connect(ray, study.ray or "local")
+    try:
+        resources, device = placement(ray, study)
+        task = ray.remote(train_task).options(max_retries=study.retries, retry_exceptions=False, **resources)
+        queue = Queue()
+        out: dict = {}
+        for index, config, interrupted in pending:
+            config.device = device
+            resume = (interrupted.id, interrupted.files()) if interrupted else None
+            out[task.remote(config, study_label(config), resume, queue)] = (index, config, interrupted)
+        attempts: dict[str, int] = {}
+        failures: list[str] = []
+
+        def drain() -> None:
+            while True:
+                try:
+                    label, state, where, epoch, epochs = queue.get_nowait()
+                except Empty:
+                    return
+                if state == "started":
+                    attempts[label] = attempts.get(label, 0) + 1
+                    state = "training" if attempts[label] == 1 else "retrying"
+                    message = "" if attempts[label] == 1 else f"attempt {attempts[label]}: the last worker died"
+                else:
+                    message = f"epoch {epoch}/{epochs}"
+                report(StudyProgress(len(results), total, label, state, message, epoch, epochs, where))
+
+        try:
+            while out:
+                if cancel is not None and cancel.is_set():
+                    break
+                done, _ = ray.wait(list(out), num_returns=1, timeout=POLL_S)
+                drain()
+                for ref in done:
+                    index, config, interrupted = out.pop(ref)
+                    label = study_label(config)
+                    try:
+                        run_id, files, message = ray.get(ref)
+                        run = store.add(run_id, files, replace=interrupted is not None and run_id == interrupted.id)
+                    except (ray.exceptions.RayError, NormcompressError) as exc:
+                        message, run = _failure(ray, exc, attempts.get(label, 0)), None
+                    if run is not None and not message:
+                        results[index] = run
+                        report(StudyProgress(len(results), total, label, "finished"))
+                    else:
+                        failures.append(f"{label}: {message}")
+                        report(StudyProgress(len(results), total, label, "failed", message))
+        finally:
+            for ref in out:  # Ctrl-C, a stop, or an error: what is still out is not wanted
+                ray.cancel(ref, force=True)
+            ray.kill(queue.actor)
+        if failures and not keep_going:
+            raise NormcompressError(f"{count(len(failures), 'run')} of {total} failed ({'; '.join(failures)}); "
+                                    f"the completed runs are kept: run the same study again to retry the rest")
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _failure(ray, exc: BaseException, attempts: int) -> str:
+    """One line for a task that came back without a run."""
+    if isinstance(exc, ray.exceptions.RayTaskError):  # the task raised (Ray's error is also of the cause's
+        exc = getattr(exc, "cause", None) or exc        # class, with the worker's traceback as its text)
+    if isinstance(exc, NormcompressError):
+        return str(exc)
+    if isinstance(exc, ray.exceptions.WorkerCrashedError | ray.exceptions.NodeDiedError
+                  | ray.exceptions.LocalRayletDiedError):
+        return f"its worker died (killed, or out of memory) after {count(max(attempts, 1), 'attempt')}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"

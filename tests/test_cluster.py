@@ -1,0 +1,168 @@
+"""Studies on a local Ray cluster: the same runs as a local study, reused on a re-run, a killed worker
+that leaves the store clean, a stop that keeps what finished. Skipped only without the extra
+(`pip install -e '.[cluster]'`), which .ci/run installs."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from normcompress.runs import RUN_ID, RunStore
+from normcompress.study import StudyConfig, run_study
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.cluster
+
+SMALL = dict(norms=["L2", "L1"], seeds=2, epochs=1, dataset="synthetic", limit=128, devices=["cpu"])
+LONG = dict(norms=["L2", "L1"], seeds=1, epochs=20, dataset="synthetic", limit=64, batch_size=64, devices=["cpu"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_cluster():
+    """One local Ray instance of 2 CPUs for the module (starting one costs seconds)."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def entries(store: RunStore) -> list[str]:
+    """What the store's directory holds beside its runs' own (the PCA cache aside): any leftover shows."""
+    return sorted(name for name in os.listdir(store.root) if name != ".baselines") if store.root.exists() else []
+
+
+def identity(run) -> dict:
+    return {k: v for k, v in asdict(run.train_config()).items() if k != "device"}
+
+
+def test_a_study_on_ray_writes_the_runs_a_local_study_writes_and_reuses_them(tmp_path):
+    updates = []
+    on_ray = RunStore(tmp_path / "ray")
+    runs = run_study(StudyConfig(**SMALL, ray="local"), on_ray, updates.append)
+    here = run_study(StudyConfig(**SMALL), RunStore(tmp_path / "here"))
+
+    assert len(entries(on_ray)) == 4 and all(RUN_ID.fullmatch(name) for name in entries(on_ray))
+    assert [r.info().status for r in runs] == ["completed"] * 4
+    assert [identity(r) for r in runs] == [identity(r) for r in here]
+    for a, b in zip(runs, here):  # one torch thread on Ray, two here: sums in another order
+        assert a.metrics()[-1]["psnr"] == pytest.approx(b.metrics()[-1]["psnr"], rel=1e-3)
+    started = [u for u in updates if u.state == "training"]
+    assert sorted(u.label for u in started) == ["L1 seed 0", "L1 seed 1", "L2 seed 0", "L2 seed 1"]
+    assert all(re.fullmatch(r"\S+ pid \d+", u.where) for u in started)
+    assert [u.message for u in updates if u.state == "epoch"] == ["epoch 1/1"] * 4
+    assert [u.done for u in updates if u.state == "finished"] == [1, 2, 3, 4]
+
+    again = []
+    rerun = run_study(StudyConfig(**SMALL, ray="local"), on_ray, again.append)
+    assert [r.id for r in rerun] == [r.id for r in runs]
+    assert [u.state for u in again] == ["reused"] * 4 and len(entries(on_ray)) == 4
+
+
+def _kill_first_attempt(label: str, killed: list[int]):
+    """A progress callback that kills the worker training `label` when its first epoch ends, once."""
+    def on_progress(update) -> None:
+        if update.label == label and update.state == "epoch" and not killed:
+            pid = int(update.where.rsplit(" ", 1)[1])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return on_progress
+
+
+def test_a_killed_worker_leaves_no_half_run_and_is_retried(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    updates, killed = [], []
+    record = _kill_first_attempt("L2 seed 0", killed)
+    runs = run_study(StudyConfig(**LONG, ray="local", retries=0), store,
+                     lambda u: (updates.append(u), record(u)), keep_going=True)
+    assert killed
+    (failed,) = [u for u in updates if u.state == "failed"]
+    assert failed.label == "L2 seed 0" and "worker died" in failed.message
+    assert [r.train_config().norm for r in runs] == ["L1"]  # the other run finished
+    assert entries(store) == [runs[0].id]  # and nothing of the killed one is in the store
+
+    # Again with a retry: L1 is reused, L2's first worker is killed again and its second attempt completes.
+    updates, killed = [], []
+    record = _kill_first_attempt("L2 seed 0", killed)
+    runs = run_study(StudyConfig(**LONG, ray="local", retries=1), store, lambda u: (updates.append(u), record(u)))
+    assert killed
+    assert [u.state for u in updates if u.label == "L1 seed 0"] == ["reused"]
+    assert "retrying" in [u.state for u in updates if u.label == "L2 seed 0"]
+    assert [r.info().status for r in runs] == ["completed", "completed"]
+    assert len(runs[0].metrics()) == 20 and len(entries(store)) == 2
+    # The private store of each killed worker was swept by the task that ran after it on this node.
+    private = Path(tempfile.gettempdir()) / "normcompress-ray"
+    assert not [p for p in private.iterdir() if any(f"-{pid}-" in p.name for pid in killed)]
+
+
+def test_a_failing_run_is_reported_and_the_study_ends_in_one_line(tmp_path):
+    # A folder dataset that does not exist on the worker: the task raises, the other runs still train.
+    study = StudyConfig(norms=["L2"], seeds=1, epochs=1, dataset=f"folder:{tmp_path / 'nowhere'}", devices=["cpu"],
+                        ray="local")
+    with pytest.raises(Exception) as caught:
+        run_study(study, RunStore(tmp_path / "runs"))
+    message = str(caught.value)
+    assert message.startswith("1 run of 1 failed (L2 seed 0: image folder ") and "\n" not in message
+    assert "nowhere does not exist" in message
+    assert entries(RunStore(tmp_path / "runs")) == []
+
+
+def test_stopping_a_study_on_ray_cancels_the_tasks_out_and_keeps_the_runs_done(tmp_path):
+    # Two CPUs per run on a 2-CPU cluster: one run at a time, so a stop after the first finds the second out.
+    store, cancel = RunStore(tmp_path / "runs"), threading.Event()
+    states = []
+
+    def on_progress(update) -> None:
+        states.append((update.label, update.state))
+        if update.state == "finished":
+            cancel.set()
+
+    runs = run_study(StudyConfig(**LONG, ray="local", cpus_per_run=2), store, on_progress, cancel=cancel,
+                     keep_going=True)
+    assert len(runs) == 1 and entries(store) == [runs[0].id]
+    assert [s for s in states if s[1] == "finished"] == [(runs[0].train_config().norm + " seed 0", "finished")]
+
+
+def test_the_cli_sends_a_study_to_ray_and_says_where_each_run_went(tmp_path):
+    env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "runs")}
+    result = subprocess.run(
+        [sys.executable, "-m", "normcompress", "study", "--ray", "--norms", "L2", "--seeds", "1", "--epochs", "1",
+         "--dataset", "synthetic", "--limit", "64", "--devices", "cpu", "--out", str(tmp_path / "report")],
+        capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"training  L2 seed 0 on \S+ pid \d+", result.stderr)
+    assert "finished  L2 seed 0" in result.stderr
+    assert (tmp_path / "report" / "report.md").is_file() and len(RunStore(tmp_path / "runs").runs()) == 1
+
+
+async def test_the_apps_study_screen_sends_a_study_to_ray_and_shows_each_runs_epoch(tmp_path):
+    from textual.widgets import Input
+
+    from normcompress_tui.app import NormcompressApp
+    from normcompress_tui.widgets.runs_table import RunsTable
+    from normcompress_tui.widgets.study_queue import StudyQueue
+    from tests.test_tui import set_fields, wait_for
+
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_fields(pilot, epochs="2", dataset="synthetic", device="cpu")
+        app.query_one(RunsTable).focus()
+        await pilot.press("S")
+        app.screen.query_one("#study-norms", Input).value = "L2"
+        app.screen.query_one("#study-seeds", Input).value = "2"
+        app.screen.query_one("#study-ray", Input).value = "local"
+        app.screen.query_one("#study-norms", Input).focus()
+        await pilot.press("enter")
+        queue = app.query_one(StudyQueue)
+        seen = set()
+        await wait_for(pilot, lambda: seen.add(str(queue.render())) or not app.training)
+        assert queue.states == {"L2 seed 0": "finished", "L2 seed 1": "finished"}
+        assert any("▶ L2 seed 0 1/2" in text or "▶ L2 seed 1 1/2" in text for text in seen), seen
+        assert "done: 2 of 2 runs completed" in str(queue.render())
+        assert sorted(i.config.seed for i in store.infos() if i.status == "completed") == [0, 1]
