@@ -128,16 +128,27 @@ def test_stopping_a_study_on_ray_cancels_the_tasks_out_and_keeps_the_runs_done(t
     assert [s for s in states if s[1] == "finished"] == [(runs[0].train_config().norm + " seed 0", "finished")]
 
 
-def test_the_cli_sends_a_study_to_ray_and_says_where_each_run_went(tmp_path):
+def test_ctrl_c_on_the_cli_cancels_the_runs_out_on_ray_and_keeps_the_runs_done(tmp_path):
+    """The real driver: `study --ray` (a local instance of its own), two runs one at a time (2 CPUs each),
+    Ctrl-C once the first has come back."""
     env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "runs")}
-    result = subprocess.run(
-        [sys.executable, "-m", "normcompress", "study", "--ray", "--norms", "L2", "--seeds", "1", "--epochs", "1",
-         "--dataset", "synthetic", "--limit", "64", "--devices", "cpu", "--out", str(tmp_path / "report")],
-        capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"training  L2 seed 0 on \S+ pid \d+", result.stderr)
-    assert "finished  L2 seed 0" in result.stderr
-    assert (tmp_path / "report" / "report.md").is_file() and len(RunStore(tmp_path / "runs").runs()) == 1
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "normcompress", "study", "--ray", "--ray-cpus", "2", "--norms", "L2,L1", "--seeds", "1",
+         "--epochs", "10", "--dataset", "synthetic", "--limit", "64", "--batch-size", "64", "--devices", "cpu",
+         "--out", str(tmp_path / "report")], stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in driver.stderr:
+        lines.append(line)
+        if line.startswith("finished"):
+            driver.send_signal(signal.SIGINT)
+            break
+    lines += driver.stderr.readlines()
+    assert driver.wait() == 130, lines
+    assert re.fullmatch(r"training  L2 seed 0 on \S+ pid \d+\n", lines[0]), lines
+    assert "the runs out on Ray were cancelled" in "".join(lines) and "Traceback" not in "".join(lines)
+    (run,) = RunStore(tmp_path / "runs").runs()
+    assert run.info().status == "completed" and f"finished  {run.train_config().norm} seed 0\n" in lines
+    assert entries(RunStore(tmp_path / "runs")) == [run.id] and not (tmp_path / "report").exists()
 
 
 async def test_the_apps_study_screen_sends_a_study_to_ray_and_shows_each_runs_epoch(tmp_path):
