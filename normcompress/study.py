@@ -99,14 +99,18 @@ def run_study(
     on_event: Callable[[Event], None] | None = None,
     cancel: threading.Event | None = None,
     keep_going: bool = False,
+    trainer: Callable | None = None,
 ) -> list[Run]:
     """Train (or reuse, or resume) every norm x seed; return the completed runs in study order.
 
     With several devices, runs go to them side by side, one run per device at a time; with study.ray,
     to a Ray cluster (cluster.py). A run that fails ends the study, or with keep_going is reported
-    (state "failed") and the queue goes on to the next; Ctrl-C ends it either way.
+    (state "failed") and the queue goes on to the next; Ctrl-C ends it either way. `trainer` trains
+    each run here, with normcompress.train's arguments and result (the app's trains in a child process).
     """
     from .train import train  # torch: the names above are read without it (the app's study screen)
+
+    train = trainer or train
 
     study.validated()
     report = on_progress or (lambda p: None)
@@ -149,8 +153,8 @@ def run_study(
             except BaseException as exc:  # handed to the caller's thread below
                 errors.append(exc)
                 return
-            if run.info().status != Status.COMPLETED:
-                return  # cancelled
+            if run is None or run.info().status != Status.COMPLETED:
+                return  # cancelled (before the run was created, or during it)
             with lock:
                 results[index] = run
             report(StudyProgress(len(results), len(configs), study_label(config), "finished"))

@@ -355,7 +355,8 @@ class NormcompressApp(App):
         from normcompress.study import run_study
 
         runs = run_study(study, self.store, lambda p: self.post_message(StudyUpdate(p)),
-                         lambda event: self.post_message(TrainingEvent(event)), self.cancel, keep_going=True)
+                         lambda event: self.post_message(TrainingEvent(event)), self.cancel, keep_going=True,
+                         trainer=self.train_one)
         total = len(study.run_configs())
         ending = ("stopped" if self.cancel.is_set() else "done") + f": {len(runs)} of {total} runs completed"
         self.call_from_thread(self.query_one(StudyQueue).ended, ending)
@@ -385,18 +386,19 @@ class NormcompressApp(App):
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def run_training(self, config: TrainConfig | None, resume: str | None = None) -> None:
-        """The run, in a child process (measured faster: see trainer.py) or, with
-        NORMCOMPRESS_TUI_TRAINING=thread, in this worker thread; its events come back as messages."""
-        def post(event) -> None:
-            self.post_message(TrainingEvent(event))
+        """The run, trained by train_one; its events come back as messages."""
+        self.train_one(config, self.store, lambda event: self.post_message(TrainingEvent(event)), self.cancel,
+                       resume=resume)
 
+    def train_one(self, config, store, on_event, cancel, resume=None):
+        """One run, as normcompress.train would (same arguments, the run or None), in a child process
+        (measured faster: see trainer.py) or, with NORMCOMPRESS_TUI_TRAINING=thread, in the calling worker
+        thread. Runs and a study's runs alike train this way."""
         if os.environ.get(TRAINING_ENV) == "thread":
             from normcompress.train import train  # torch: imported when a run starts, not at launch
 
-            train(config, self.store, post, self.cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
-        else:
-            train_in_process(config, self.store.root, post, self.cancel, resume=resume,
-                             progress_interval_s=PROGRESS_INTERVAL_S)
+            return train(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
+        return train_in_process(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
 
     def on_training_event(self, message: TrainingEvent) -> None:
         progress, chart = self.query_one(TrainingProgress), self.query_one(LossChart)

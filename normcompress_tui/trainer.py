@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
+from normcompress.events import RunStarted
+from normcompress.runs import Run, RunStore
 
 POLL_S = 0.1  # how often the app's side looks at the cancel flag while no event arrives
 FRAME = struct.Struct("!I")  # each message: its length, then its pickle
@@ -90,10 +92,23 @@ def _messages(fd: int, buffer: bytearray) -> list[tuple]:
     return messages
 
 
-def train_in_process(config: TrainConfig | None, store_root, on_event: Callable[[object], None],
-                     cancel: threading.Event, resume: str | None = None, progress_interval_s: float = 0.5) -> None:
+def train_in_process(config: TrainConfig | None, store: RunStore, on_event: Callable[[object], None],
+                     cancel: threading.Event, resume: str | None = None, progress_interval_s: float = 0.5) -> Run | None:
     """Run normcompress.train in a fresh Python process and hand each of its events to on_event in this
-    thread; return when it has ended, raise TrainingProcessError (one line) if it failed."""
+    thread; return the run when it has ended (None if it was stopped before it was created), raise
+    TrainingProcessError (one line) if it failed."""
+    started: list[str] = []
+
+    def relay(event) -> None:
+        if isinstance(event, RunStarted):
+            started.append(event.run_id)
+        on_event(event)
+
+    _train_in_child(config, store.root, relay, cancel, resume, progress_interval_s)
+    return store.get(started[-1]) if started else None
+
+
+def _train_in_child(config, store_root, on_event, cancel, resume, progress_interval_s) -> None:
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen([sys.executable, "-m", "normcompress_tui.trainer", str(write_fd)],

@@ -779,8 +779,35 @@ async def test_r_resumes_an_interrupted_run_from_its_last_epoch(tmp_path):
         assert len(RunStore(tmp_path).runs()) == 2 and table.row_count == 2  # no new run
 
 
+async def test_a_studys_runs_train_in_a_child_process_like_the_apps_runs(tmp_path, monkeypatch):
+    children = []
+
+    def spy(config, *args, **kwargs):
+        children.append((config.norm, config.seed))
+        return real(config, *args, **kwargs)
+
+    real = app_module.train_in_process
+    monkeypatch.setattr(app_module, "train_in_process", spy)
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_fields(pilot, epochs="1", dataset="synthetic", **{"batch-size": "256"})
+        app.query_one(RunsTable).focus()
+        await pilot.press("S")
+        app.screen.query_one("#study-norms", Input).value = "L2, L1"
+        app.screen.query_one("#study-seeds", Input).value = "1"
+        app.screen.query_one("#study-norms", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.training)
+        assert app.query_one(StudyQueue).states == {"L2 seed 0": "finished", "L1 seed 0": "finished"}
+    assert children == [("L2", 0), ("L1", 0)]
+    assert sorted(i.norm for i in store.infos() if i.status == "completed") == ["L1", "L2"]
+
+
 async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_failure(tmp_path, monkeypatch):
     import normcompress.train as engine
+
+    monkeypatch.setenv(app_module.TRAINING_ENV, "thread")  # in this process, where the failure is planted
 
     real_train = engine.train
 
@@ -874,8 +901,8 @@ def test_a_failure_in_the_training_process_comes_back_as_one_line(tmp_path):
     missing = tmp_path / "no-such-folder"
     events = []
     with pytest.raises(TrainingProcessError) as failure:
-        train_in_process(TrainConfig(norm="L1", epochs=1, dataset=f"folder:{missing}", device="cpu"), tmp_path / "runs",
-                         events.append, threading.Event())
+        train_in_process(TrainConfig(norm="L1", epochs=1, dataset=f"folder:{missing}", device="cpu"),
+                         RunStore(tmp_path / "runs"), events.append, threading.Event())
     assert "does not exist" in str(failure.value) and "\n" not in str(failure.value)
     assert "Traceback" not in str(failure.value)
 
@@ -885,11 +912,12 @@ def test_the_training_process_stops_and_keeps_the_run_when_its_app_dies(tmp_path
     driver = (
         "import sys, threading\n"
         "from normcompress.config import TrainConfig\n"
+        "from normcompress.runs import RunStore\n"
         "from normcompress_tui.trainer import train_in_process\n"
         "def on(event):\n"
         "    print(type(event).__name__, flush=True)\n"
         "train_in_process(TrainConfig(norm='L1', epochs=500, dataset='synthetic', limit=256, batch_size=32,\n"
-        "                             device='cpu'), sys.argv[1], on, threading.Event())\n"
+        "                             device='cpu'), RunStore(sys.argv[1]), on, threading.Event())\n"
     )
     app = subprocess.Popen([sys.executable, "-c", driver, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     while app.stdout.readline().strip() != "EpochEnd":  # the run is under way in the child
