@@ -1,5 +1,6 @@
 """The .ncz codec: round trips of any size and mode, the wrong model, and 10,000 damaged files."""
 
+import re
 import shutil
 import struct
 import zlib
@@ -235,6 +236,34 @@ def test_rd_writes_table_and_plot_with_every_codec(run_cli, trained, tmp_path, m
     assert all(0 < float(r["container_bpp"]) < float(r["bpp"]) for r in jpeg)  # the header is counted apart
     assert (tmp_path / "rd" / "rd.png").stat().st_size > 10_000
     assert "| PCA 256 values (unquantised) | – | – |" in out  # PCA has no file, so no bits
+    assert re.search(rf"- L2 {run.id[-6:]}: (no PSNR range in common with WebP|[+-]\d+\.\d% over )", out)
+    assert re.search(r"- JPEG: [+-]\d+\.\d% over \d+\.\d\d–\d+\.\d\d dB", out)
+
+
+def test_bd_rate_of_curves_a_constant_factor_apart():
+    from normcompress.rd import bd_rate
+
+    anchor = [(0.5, 24.0), (0.8, 26.0), (1.2, 28.0), (1.8, 30.0)]
+    # The same PSNRs at 0.9 times the bits everywhere: exactly -10%, whatever the interpolation.
+    delta, low, high = bd_rate(anchor, [(0.9 * r, d) for r, d in anchor])
+    assert delta == pytest.approx(-10.0, abs=1e-6) and (low, high) == (24.0, 30.0)
+    # 1.25 times the bits of a straight anchor (log10 bpp = (PSNR - 20)/10) on part of its range only.
+    anchor = [(10 ** ((d - 20) / 10), d) for d in (20.0, 25.0, 29.0, 32.0)]
+    delta, low, high = bd_rate(anchor, [(10 ** ((d - 20) / 10) * 1.25, d) for d in (25.0, 27.0, 29.0)])
+    assert delta == pytest.approx(25.0, abs=1e-6) and (low, high) == (25.0, 29.0)
+
+
+def test_bd_rate_by_hand_where_the_curves_diverge_and_where_they_never_meet():
+    from normcompress.rd import bd_rate
+
+    # log10(bpp) = (PSNR - 20)/10 against 1.2 times that: straight lines, which PCHIP keeps straight.
+    # The gap 0.02 (PSNR - 20) averages 0.1 over 20-30 dB, so BD-rate = 10^0.1 - 1 = +25.89%.
+    anchor = [(10 ** ((d - 20) / 10), d) for d in (20.0, 24.0, 27.0, 30.0)]
+    test = [(10 ** (1.2 * (d - 20) / 10), d) for d in (20.0, 22.0, 26.0, 30.0)]
+    delta, low, high = bd_rate(anchor, test)
+    assert delta == pytest.approx((10 ** 0.1 - 1) * 100, abs=1e-6) and (low, high) == (20.0, 30.0)
+    assert bd_rate(anchor, [(5.0, 31.0), (8.0, 33.0)]) is None  # no PSNR in common
+    assert bd_rate(anchor, [(1.0, 25.0)]) is None  # one point is not a curve
 
 
 def rate_run(store, rate_lambda, **overrides):
