@@ -931,3 +931,24 @@ def test_the_training_process_stops_and_keeps_the_run_when_its_app_dies(tmp_path
         time.sleep(0.2)
     info = run.info()
     assert not run.is_live() and info.status == "interrupted" and 1 <= info.epochs_done < 500
+
+
+async def test_the_disabled_stop_button_stays_readable_in_every_colour_system(tmp_path):
+    """Textual's disabled look (dimmed twice on a faded fill) was grey on grey under TERM=xterm."""
+    from rich.color import ColorSystem
+
+    def luminance(color) -> float:
+        channels = [c / 255 for c in color.get_truecolor()]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(100, 30)):
+        stop = app.query_one("#stop")
+        assert stop.disabled
+        style = stop.rich_style  # its colours before the opacity and dimming Textual applies later
+        assert stop.styles.text_opacity == 1 and not style.dim and "dim" not in str(stop.styles.text_style)
+        bright, dark = sorted((luminance(style.color), luminance(style.bgcolor)), reverse=True)
+        assert (bright + 0.05) / (dark + 0.05) >= 4.5  # WCAG AA for text
+        for system in (ColorSystem.STANDARD, ColorSystem.EIGHT_BIT):  # TERM=xterm, xterm-256color
+            assert style.color.downgrade(system) != style.bgcolor.downgrade(system)
