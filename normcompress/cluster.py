@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 from .config import TrainConfig
 from .errors import NormcompressError, UsageError
 from .events import EpochEnd
+from .files import describe_os_error
 from .runs import Run, RunStore, remove_stale
 from .study import StudyConfig, StudyProgress, study_label
 from .text import count
@@ -36,10 +38,25 @@ def ray_module():
     return ray
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse an address nothing answers at, in seconds: Ray itself waits minutes for a cluster's GCS."""
+    if address in ("local", "auto"):
+        return
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--ray {address!r} is not an address: give HOST:PORT, ray://HOST:PORT, auto (the "
+                         f"cluster `ray start` began here), or nothing (a local instance)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Ray cluster at {address!r}: {describe_os_error(exc)}") from None
+
+
 def connect(ray, address: str) -> bool:
     """Join the cluster at `address` ("local" starts one here, "auto" finds one `ray start` began);
     return whether this call started the connection, and so must end it."""
-    if ray.is_initialized():
+    check_reachable(address)
+    if ray.is_initialized():  # this process is connected already (a notebook, the tests): that cluster
         return False
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)

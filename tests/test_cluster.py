@@ -177,3 +177,18 @@ async def test_the_apps_study_screen_sends_a_study_to_ray_and_shows_each_runs_ep
         assert any("▶ L2 seed 0 1/2" in text or "▶ L2 seed 1 1/2" in text for text in seen), seen
         assert "done: 2 of 2 runs completed" in str(queue.render())
         assert sorted(i.config.seed for i in store.infos() if i.status == "completed") == [0, 1]
+
+
+@pytest.mark.parametrize("address, message", [
+    ("127.0.0.1:1", "cannot reach the Ray cluster at '127.0.0.1:1': Connection refused"),
+    ("ray://127.0.0.1:1", "cannot reach the Ray cluster at 'ray://127.0.0.1:1'"),
+    ("no-port-here", "is not an address: give HOST:PORT"),
+    ("host:99999", "is not an address"),
+])
+def test_an_address_nothing_answers_at_is_one_line_at_once(run_cli, tmp_path, address, message):
+    """Ray waits minutes for a cluster that is not there; the study says so in one line, with no run."""
+    code, _, err = run_cli("study", "--ray", address, "--norms", "L2", "--seeds", "1", "--dataset", "synthetic",
+                           "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "report"))
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
