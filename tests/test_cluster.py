@@ -152,24 +152,15 @@ def test_ctrl_c_on_the_cli_cancels_the_runs_out_on_ray_and_keeps_the_runs_done(t
 
 
 async def test_the_apps_study_screen_sends_a_study_to_ray_and_shows_each_runs_epoch(tmp_path):
-    from textual.widgets import Input
-
     from normcompress_tui.app import NormcompressApp
-    from normcompress_tui.widgets.runs_table import RunsTable
     from normcompress_tui.widgets.study_queue import StudyQueue
-    from tests.test_tui import set_fields, wait_for
+    from tests.test_tui import set_fields, start_study, wait_for
 
     store = RunStore(tmp_path)
     app = NormcompressApp(store)
     async with app.run_test(size=(120, 40)) as pilot:
         await set_fields(pilot, epochs="2", dataset="synthetic", device="cpu")
-        app.query_one(RunsTable).focus()
-        await pilot.press("S")
-        app.screen.query_one("#study-norms", Input).value = "L2"
-        app.screen.query_one("#study-seeds", Input).value = "2"
-        app.screen.query_one("#study-ray", Input).value = "local"
-        app.screen.query_one("#study-norms", Input).focus()
-        await pilot.press("enter")
+        await start_study(pilot, "L2", "2", ray="local")
         queue = app.query_one(StudyQueue)
         seen = set()
         await wait_for(pilot, lambda: seen.add(str(queue.render())) or not app.training)

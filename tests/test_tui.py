@@ -72,6 +72,19 @@ async def set_fields(pilot, **values):
     await pilot.pause()
 
 
+async def start_study(pilot, norms: str, seeds: str, ray: str = ""):
+    """Open the study screen from the runs table (S), fill it, press Enter."""
+    app = pilot.app
+    app.query_one(RunsTable).focus()
+    await pilot.press("S")
+    assert isinstance(app.screen, StudyScreen)
+    app.screen.query_one("#study-norms", Input).value = norms
+    app.screen.query_one("#study-seeds", Input).value = seeds
+    app.screen.query_one("#study-ray", Input).value = ray
+    app.screen.query_one("#study-norms", Input).focus()
+    await pilot.press("enter")
+
+
 async def test_start_a_run_from_the_controls(tmp_path):
     store = RunStore(tmp_path)
     app = NormcompressApp(store)
@@ -792,12 +805,7 @@ async def test_a_studys_runs_train_in_a_child_process_like_the_apps_runs(tmp_pat
     app = NormcompressApp(store)
     async with app.run_test(size=(120, 40)) as pilot:
         await set_fields(pilot, epochs="1", dataset="synthetic", **{"batch-size": "256"})
-        app.query_one(RunsTable).focus()
-        await pilot.press("S")
-        app.screen.query_one("#study-norms", Input).value = "L2, L1"
-        app.screen.query_one("#study-seeds", Input).value = "1"
-        app.screen.query_one("#study-norms", Input).focus()
-        await pilot.press("enter")
+        await start_study(pilot, "L2, L1", "1")
         await wait_for(pilot, lambda: not app.training)
         assert app.query_one(StudyQueue).states == {"L2 seed 0": "finished", "L1 seed 0": "finished"}
     assert children == [("L2", 0), ("L1", 0)]
@@ -822,13 +830,7 @@ async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_
     notes = recording_notify(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await set_fields(pilot, epochs="1", dataset="synthetic", **{"batch-size": "256"})
-        app.query_one(RunsTable).focus()
-        await pilot.press("S")
-        assert isinstance(app.screen, StudyScreen)
-        app.screen.query_one("#study-norms", Input).value = "L2, L1"
-        app.screen.query_one("#study-seeds", Input).value = "2"
-        app.screen.query_one("#study-norms", Input).focus()
-        await pilot.press("enter")
+        await start_study(pilot, "L2, L1", "2")
         queue = app.query_one(StudyQueue)
         assert app.training and queue.display and queue.total == 4
         await wait_for(pilot, lambda: not app.training)
