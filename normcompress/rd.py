@@ -28,7 +28,7 @@ from .runs import Run, run_label
 from .style import DEFAULT_DPI
 
 RUN_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0)
-QUALITIES = (10, 30, 50, 70, 90)
+QUALITIES = (1, 5, 10, 30, 50, 70, 90)  # 1 and 5: WebP reaches down to the rates of our curves
 PCA_COMPONENTS = 256  # the seed model's latent size
 WEBP_CONTAINER = 30  # RIFF header (12) + VP8 chunk header (8) + VP8 frame header (10)
 
