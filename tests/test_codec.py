@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -77,6 +78,29 @@ def test_wrong_or_missing_model_is_a_clear_error(trained, tmp_path):
     (copy.root / run.id / "checkpoint.pt").write_bytes(other.checkpoint_path.read_bytes())
     with pytest.raises(CodecError, match="other weights"):
         decode(data, copy)
+
+
+def test_the_weights_hash_is_kept_only_while_the_weights_stay_the_same(trained):
+    import hashlib
+
+    from normcompress.codec.latents import weights_hash
+
+    _, run, _, _ = trained
+    model = load_model(run)
+
+    def by_hand() -> bytes:
+        digest = hashlib.sha256()
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode() + tensor.contiguous().numpy().tobytes())
+        return digest.digest()[:len(weights_hash(model))]
+
+    first = weights_hash(model)
+    assert first == weights_hash(model) == by_hand()
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)  # an in-place write: the cached hash must not be used
+    assert weights_hash(model) == by_hand() != first
+    model.load_state_dict(load_model(run).state_dict())  # the weights back (copied in place)
+    assert weights_hash(model) == first
 
 
 def test_the_header_is_small_and_a_tied_id_tail_is_settled_by_the_weights(trained, tmp_path):

@@ -4,6 +4,7 @@ training images and kept as entropy.json), and the symbols coded under them with
 
 import hashlib
 import json
+import weakref
 from dataclasses import dataclass
 
 import constriction
@@ -91,12 +92,24 @@ def _saved_entropy(run: Run, channels: int) -> tuple[torch.Tensor, torch.Tensor]
     return mean, std
 
 
+_HASHES: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, bytes]]" = weakref.WeakKeyDictionary()
+
+
 def weights_hash(model: torch.nn.Module) -> bytes:
+    """The file's check that it is decoded with the weights it was made with. Kept per model while none
+    of its tensors changes (torch counts every in-place write in a tensor's version; a replaced tensor
+    has another address): hashing the weights for every file was a fifth of encoding a folder."""
+    state = model.state_dict()
+    key = tuple((name, tensor.data_ptr(), tensor._version) for name, tensor in state.items())
+    cached = _HASHES.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
+    for name, tensor in sorted(state.items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.digest()[:HASH_BYTES]
+    _HASHES[model] = (key, digest.digest()[:HASH_BYTES])
+    return _HASHES[model][1]
 
 
 def _symbol_model(low: int, high: int):
