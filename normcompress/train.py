@@ -318,6 +318,10 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
     train_time = time.perf_counter() - epoch_start
     totals = s.ranks.sum(torch.stack([loss_sum, torch.tensor(float(local_seen), device=device)]))
     metrics = summarize(s.ranks.gather(per_image_errors(s.model, s.ranks.share(s.val_images))))
+    broken = [key for key, value in metrics.items() if not math.isfinite(value)]
+    if broken:  # the training loss can stay finite while the weights have blown up (--lr 1e30)
+        raise TrainingFailed(f"the validation {', '.join(broken)} became non-finite in epoch {epoch + 1}; "
+                             f"try a smaller --lr than {config.lr:g}")
     return {
         "epoch": epoch + 1,
         "loss": (totals[0] / totals[1]).item(),

@@ -112,6 +112,19 @@ def test_a_failing_run_is_reported_and_the_study_ends_in_one_line(tmp_path):
     assert entries(RunStore(tmp_path / "runs")) == []
 
 
+def test_a_run_that_fails_on_a_worker_comes_back_as_a_failed_run(tmp_path):
+    """A run the engine ended as failed (its weights blew up) travels like any run, and says why."""
+    store = RunStore(tmp_path / "runs")
+    updates = []
+    runs = run_study(StudyConfig(norms=["L2"], seeds=1, epochs=2, dataset="synthetic", limit=64, lr=1e30,
+                                 devices=["cpu"], ray="local"), store, updates.append, keep_going=True)
+    assert runs == []
+    (failed,) = [u for u in updates if u.state == "failed"]
+    assert "became non-finite in epoch 1" in failed.message and "\n" not in failed.message
+    (run,) = store.runs()
+    assert run.info().status == "failed" and "non-finite" in run.summary().message
+
+
 def test_stopping_a_study_on_ray_cancels_the_tasks_out_and_keeps_the_runs_done(tmp_path):
     # Two CPUs per run on a 2-CPU cluster: one run at a time, so a stop after the first finds the second out.
     store, cancel = RunStore(tmp_path / "runs"), threading.Event()

@@ -134,6 +134,16 @@ def test_non_finite_loss_fails_the_run_with_a_message(tmp_path):
     assert run.info().status == "failed" and "non-finite" in run.summary().message
 
 
+def test_blown_up_weights_behind_a_finite_loss_fail_the_run_in_one_line(tmp_path):
+    """Under L2 with --lr 1e30 the training loss stays finite (the sigmoid saturates) while the weights
+    are inf: the validation metrics were NaN and writing them to metrics.jsonl raised a traceback."""
+    store = RunStore(tmp_path)
+    with pytest.raises(TrainingFailed, match=r"the validation psnr, .* became non-finite in epoch 1; try a smaller"):
+        train(small(lr=1e30, norm="L2", epochs=2, dataset="synthetic", limit=64), store)  # one step an epoch
+    (run,) = store.runs()
+    assert run.info().status == "failed" and run.metrics() == [] and run.info().problem is None
+
+
 def test_a_full_disk_fails_the_run_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     store = RunStore(tmp_path)
     real_open = open
