@@ -399,6 +399,8 @@ def study(
     total = len(config.norms) * config.seeds
     overall = report.progress.add_task(f"runs 0/{total}", total=total, detail="")
     running: dict[str, str] = {}  # on Ray: each running run's epoch, shown beside the bar
+    if config.ray is not None:
+        report.progress.update(report.steps, visible=False)  # no steps come back from Ray, only epochs
 
     def on_progress(p: StudyProgress) -> None:
         if p.state in ("training", "resuming", "retrying", "epoch") and config.ray is not None:

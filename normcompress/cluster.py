@@ -5,7 +5,9 @@ The task trains into a private temporary store on whichever node runs it and ret
 the driver adds them to its own store in one rename (RunStore.add), so no shared filesystem is needed
 and the store's rule holds: a run is complete on disk or absent. A worker that dies takes only its
 private store with it; Ray runs the task again up to `retries` times, and then it is reported failed.
-Progress (each run's start and finished epochs) comes back through a Ray queue.
+Progress (each run's start and finished epochs) comes back through a small actor the tasks tell
+without waiting: a task blocked in ray.get gives its CPU back to Ray, which then started a third run
+on two CPUs (seen with ray.util.queue.Queue, whose put waits).
 """
 
 import logging
@@ -80,8 +82,22 @@ def placement(ray, study: StudyConfig) -> tuple[dict, str]:
     return {"num_cpus": study.cpus_per_run}, "cpu" if kind == "auto" else kind
 
 
+class ProgressBox:
+    """A Ray actor (of no CPU) holding what the tasks told it until the driver takes it."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple] = []
+
+    def tell(self, item: tuple) -> None:
+        self.items.append(item)
+
+    def take(self) -> list[tuple]:
+        items, self.items = self.items, []
+        return items
+
+
 def train_task(config: TrainConfig, label: str, resume: tuple[str, dict[str, bytes]] | None,
-               queue) -> tuple[str, dict[str, bytes], str]:
+               progress) -> tuple[str, dict[str, bytes], str]:
     """On a Ray worker: train one run (or resume the one given as files) in a private temporary store;
     return its id, its files, and why it failed ("" when it completed). The store is removed after;
     one left by a worker that was killed is removed by the next task on that node."""
@@ -93,7 +109,7 @@ def train_task(config: TrainConfig, label: str, resume: tuple[str, dict[str, byt
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))
     where = f"{ray.util.get_node_ip_address()} pid {os.getpid()}"
-    queue.put((label, "started", where, 0, 0))
+    progress.tell.remote((label, "started", where, 0, 0))  # not waited for: see the module's docstring
     parent = Path(tempfile.gettempdir()) / "normcompress-ray"
     parent.mkdir(exist_ok=True)
     remove_stale(parent)
@@ -105,7 +121,7 @@ def train_task(config: TrainConfig, label: str, resume: tuple[str, dict[str, byt
 
         def on_event(event) -> None:
             if isinstance(event, EpochEnd):
-                queue.put((label, "epoch", where, event.epoch, event.epochs))
+                progress.tell.remote((label, "epoch", where, event.epoch, event.epochs))
 
         try:
             run = train(config, store, on_event, resume=resume[0] if resume else None)
@@ -135,27 +151,25 @@ def train_on_ray(
     put it in `results`. Ctrl-C (or `cancel`) cancels the tasks still out; the runs added stay. A run
     that fails is reported and the others go on; without keep_going the study then ends in an error."""
     ray = ray_module()
-    from ray.util.queue import Empty, Queue
-
     started_here = connect(ray, study.ray or "local")
     try:
         resources, device = placement(ray, study)
         task = ray.remote(train_task).options(max_retries=study.retries, retry_exceptions=False, **resources)
-        queue = Queue()
+        box = ray.remote(num_cpus=0)(ProgressBox).remote()
         out: dict = {}
         for index, config, interrupted in pending:
             config.device = device
             resume = (interrupted.id, interrupted.files()) if interrupted else None
-            out[task.remote(config, study_label(config), resume, queue)] = (index, config, interrupted)
+            out[task.remote(config, study_label(config), resume, box)] = (index, config, interrupted)
         attempts: dict[str, int] = {}
         failures: list[str] = []
 
+        ended: set[str] = set()  # a task's last words may reach the box after its result reached us
+
         def drain() -> None:
-            while True:
-                try:
-                    label, state, where, epoch, epochs = queue.get_nowait()
-                except Empty:
-                    return
+            for label, state, where, epoch, epochs in ray.get(box.take.remote()):
+                if label in ended:
+                    continue
                 if state == "started":
                     attempts[label] = attempts.get(label, 0) + 1
                     state = "training" if attempts[label] == 1 else "retrying"
@@ -173,6 +187,7 @@ def train_on_ray(
                 for ref in done:
                     index, config, interrupted = out.pop(ref)
                     label = study_label(config)
+                    ended.add(label)
                     try:
                         run_id, files, message = ray.get(ref)
                         run = store.add(run_id, files, replace=interrupted is not None and run_id == interrupted.id)
@@ -187,7 +202,7 @@ def train_on_ray(
         finally:
             for ref in out:  # Ctrl-C, a stop, or an error: what is still out is not wanted
                 ray.cancel(ref, force=True)
-            ray.kill(queue.actor)
+            ray.kill(box)
         if failures and not keep_going:
             raise NormcompressError(f"{count(len(failures), 'run')} of {total} failed ({'; '.join(failures)}); "
                                     f"the completed runs are kept: run the same study again to retry the rest")
