@@ -360,6 +360,8 @@ def study(
     schedule: Schedule = "onecycle",
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = None,
     model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "seed",
+    rate_lambda: Annotated[float, typer.Option(min=0.0, help="Every run trains for compression too (see train "
+                                               "--rate-lambda); one study per model and λ.")] = 0.0,
     image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = 32,
     devices: Annotated[str, typer.Option(help="Comma-separated devices; runs go to them side by side.")] = "auto",
     ray: Annotated[str | None, typer.Option(
@@ -392,7 +394,7 @@ def study(
         resolve_device(d)
     config = StudyConfig(
         norms=[n.strip() for n in norms.split(",") if n.strip()], seeds=seeds, epochs=epochs, dataset=dataset,
-        batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, limit=limit, model=model, image_size=image_size, data_dir=str(data_dir),
+        batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, limit=limit, model=model, rate_lambda=rate_lambda, image_size=image_size, data_dir=str(data_dir),
         devices=device_list or ["auto"], ray=ray, retries=retries, cpus_per_run=ray_cpus,
     ).validated()
     report = ConsoleReport(epoch_lines=False)

@@ -32,6 +32,7 @@ class StudyConfig:
     schedule: str = "onecycle"
     limit: int | None = None
     model: str = "seed"
+    rate_lambda: float = 0.0  # > 0: every run trains for compression too (a rate-distortion study per norm)
     image_size: int = 32
     data_dir: str = "data"
     devices: list[str] = field(default_factory=lambda: ["auto"])
@@ -61,7 +62,7 @@ class StudyConfig:
             TrainConfig(norm=norm, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                         optimizer=self.optimizer, schedule=self.schedule,
                         device=self.devices[0], dataset=self.dataset, data_dir=self.data_dir, seed=seed,
-                        limit=self.limit, model=self.model, image_size=self.image_size)
+                        limit=self.limit, model=self.model, rate_lambda=self.rate_lambda, image_size=self.image_size)
             for norm in self.norms for seed in range(self.seeds)
         ]
 

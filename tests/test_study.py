@@ -167,3 +167,16 @@ def test_ms_ssim_where_the_images_are_large_enough():
     large = evaluate(model, (torch.rand(2, 3, 176, 176) * 255).to(torch.uint8))
     small = evaluate(model, (torch.rand(2, 3, 32, 32) * 255).to(torch.uint8))
     assert large["ms_ssim"] == pytest.approx(1.0) and "ms_ssim" not in small
+
+
+def test_a_study_at_a_rate_lambda_trains_codecs_and_is_told_apart_from_one_without(tmp_path):
+    """One study per model and λ: the runs carry λ (a learned prior in their checkpoints), and a study
+    without λ does not take them for its own."""
+    store = RunStore(tmp_path)
+    base = dict(norms=["L2"], seeds=1, epochs=1, dataset="synthetic", limit=64, devices=["cpu"])
+    (coded,) = run_study(StudyConfig(**base, rate_lambda=0.01), store)
+    assert coded.train_config().rate_lambda == 0.01 and "prior" in coded.load_checkpoint()
+    (plain,) = run_study(StudyConfig(**base), store)
+    assert plain.id != coded.id and plain.train_config().rate_lambda == 0.0
+    (again,) = run_study(StudyConfig(**base, rate_lambda=0.01), store)
+    assert again.id == coded.id and len(store.runs()) == 2
