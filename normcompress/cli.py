@@ -368,7 +368,7 @@ def study(
         "--ray", metavar="[ADDRESS]",
         help="Send each run to a Ray cluster as a task: --ray alone starts a local Ray instance; "
              "--ray auto joins one `ray start` began here; --ray HOST:PORT or ray://HOST:10001 a remote one. "
-             f"Needs the extra: {'pip install -e .[cluster]'}.")] = None,
+             "Needs the extra: pip install -e '.\\[cluster]'.")] = None,  # \[: not Rich markup
     retries: Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")] = 1,
     ray_cpus: Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")] = 1,
     metric: Annotated[MetricKey, typer.Option(help="Metric of curves.png.")] = MetricKey("psnr"),

@@ -233,3 +233,9 @@ def test_ray_refuses_several_devices_and_a_missing_extra_in_one_line(run_cli, ru
                            "--out", str(tmp_path / "r"))
     assert_one_line_error(code, err, 2, "--ray needs Ray, an optional extra: pip install -e '.[cluster]'")
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_the_study_help_names_the_cluster_extra_as_it_must_be_typed(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: the hint is not wrapped
+    code, out, _ = run_cli("study", "--help")
+    assert code == 0 and "Needs the extra: pip install -e '.[cluster]'." in out  # [cluster] is not Rich markup
