@@ -523,15 +523,21 @@ class RunStore:
             raise UsageError("the run store directory is empty; give a path, or leave --runs-dir out for ./runs")
         self._info_cache: dict[str, tuple[tuple[int, ...], RunInfo]] = {}
 
-    def create(self, config: TrainConfig, summary: Summary) -> Run:
-        """Make a new run directory, complete with config.json and summary.json, in one rename."""
+    def _staging(self, doing: str) -> Path:
+        """A new empty directory in the root, named so that remove_stale knows it once its process is
+        gone, where a run is put together before its one rename; leftovers of dead processes go first."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             remove_stale(self.root)
             staging = self.root / f".new-{os.getpid()}-{secrets.token_hex(4)}"
             staging.mkdir()
         except OSError as exc:
-            raise StoreError(f"cannot create a run in {self.root}: {describe_os_error(exc)}") from exc
+            raise StoreError(f"cannot {doing} {self.root}: {describe_os_error(exc)}") from exc
+        return staging
+
+    def create(self, config: TrainConfig, summary: Summary) -> Run:
+        """Make a new run directory, complete with config.json and summary.json, in one rename."""
+        staging = self._staging("create a run in")
         try:
             atomic_write_json(staging / "config.json", asdict(config))
             atomic_write_json(staging / "summary.json", summary.to_json())
@@ -564,12 +570,7 @@ class RunStore:
         target = self.root / run_id
         if os.path.lexists(target) and not replace:
             raise StoreError(f"run {run_id} is already in {self.root}; nothing was added")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            staging = self.root / f".new-{os.getpid()}-{secrets.token_hex(4)}"
-            staging.mkdir()
-        except OSError as exc:
-            raise StoreError(f"cannot add a run to {self.root}: {describe_os_error(exc)}") from exc
+        staging = self._staging("add a run to")
         try:
             for name, data in files.items():
                 atomic_write(staging / name, data)
