@@ -63,8 +63,7 @@ def _child_main(event_fd: int) -> None:
         stop.set()
 
     threading.Thread(target=watch_app, daemon=True).start()
-    from normcompress.runs import RunStore
-    from normcompress.train import train
+    from normcompress.train import train  # torch: in the child only
 
     try:
         train(config, RunStore(store_root), lambda event: sender.send(("event", event)), stop, resume=resume,
@@ -77,7 +76,7 @@ def _child_main(event_fd: int) -> None:
 
 
 def _messages(fd: int, buffer: bytearray) -> list[tuple]:
-    """The whole messages in the buffer after reading what the pipe has; an empty read means EOF (None)."""
+    """The whole messages in the buffer after reading what the pipe has; EOFError when the pipe is closed."""
     chunk = os.read(fd, 1 << 20)
     if not chunk:
         raise EOFError

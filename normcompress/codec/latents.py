@@ -108,8 +108,9 @@ def weights_hash(model: torch.nn.Module) -> bytes:
     for name, tensor in sorted(state.items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    _HASHES[model] = (key, digest.digest()[:HASH_BYTES])
-    return _HASHES[model][1]
+    value = digest.digest()[:HASH_BYTES]
+    _HASHES[model] = (key, value)
+    return value
 
 
 def _symbol_model(low: int, high: int):
