@@ -263,9 +263,13 @@ class NormcompressApp(App):
 
     @on(RunsTable.RowHighlighted)
     def run_highlighted(self, message: RunsTable.RowHighlighted) -> None:
-        info = self.query_one(RunsTable).infos.get(message.row_key.value)
+        # The table that sent it, not a query: the message can arrive while another screen is on top (a
+        # run from the CLI appears under the help screen) or while the app is closing.
+        table = message.data_table
+        info = table.infos.get(message.row_key.value) if isinstance(table, RunsTable) else None
         if info and not self.training:
-            self.query_one(ReconstructionPreview).show(Run(info.path).recon_path, info.label)
+            for preview in table.screen.query(ReconstructionPreview):
+                preview.show(Run(info.path).recon_path, info.label)
 
     @on(RunsTable.DetailsRequested)
     def open_details(self, message: RunsTable.DetailsRequested) -> None:

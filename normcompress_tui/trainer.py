@@ -65,14 +65,20 @@ def _child_main(event_fd: int) -> None:
     threading.Thread(target=watch_app, daemon=True).start()
     from normcompress.train import train  # torch: in the child only
 
+    def send(message: tuple) -> None:
+        try:
+            sender.send(message)
+        except BrokenPipeError:  # the app died between two events: stop as if asked, keeping the run
+            stop.set()
+
     try:
-        train(config, RunStore(store_root), lambda event: sender.send(("event", event)), stop, resume=resume,
+        train(config, RunStore(store_root), lambda event: send(("event", event)), stop, resume=resume,
               progress_interval_s=progress_interval_s)
-        sender.send(("done", None))
+        send(("done", None))
     except NormcompressError as exc:
-        sender.send(("error", str(exc)))
+        send(("error", str(exc)))
     except BaseException as exc:  # a crash of the child is reported, not lost
-        sender.send(("error", f"{type(exc).__name__}: {exc}"))
+        send(("error", f"{type(exc).__name__}: {exc}"))
 
 
 def _messages(fd: int, buffer: bytearray) -> list[tuple]:
