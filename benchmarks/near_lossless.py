@@ -1,7 +1,9 @@
 """Near-lossless: bits per pixel for every pixel within D levels, per training norm, against the
 obvious alternatives, on CIFAR-10 test images from the embedded sample (each image its own file).
 
-- normcompress: `compress --max-error D` with each run given (whole files, and without the container).
+- normcompress: `compress --max-error D` with each run given (whole files, and without the container);
+  the learned context model alone (what `compress` writes for these images) and the LOCO-I predictor
+  it replaced, each over a flat image.
 - uniform quantisation: step 2D+1 per channel, ceil(log2(levels)) bits each (D=8: 4 bits -> 12 bpp).
 - WebP: the smallest file over a quality sweep (lossy, and lossless) whose max error is <= D.
 
@@ -12,6 +14,7 @@ import argparse
 import io
 import math
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ import torch
 from PIL import Image
 
 from normcompress.codec import FLAT_GRAY, EntropyModel, code_residual, encode, parse
+from normcompress.codec.context import code_context, decode_context
 from normcompress.data import load_sample
 from normcompress.rd import write_pngs
 from normcompress.model import load_model
@@ -58,6 +62,34 @@ def context_model_alone_bpp(images: list[np.ndarray], d: int) -> float:
     return total / len(images)
 
 
+def learned_alone_bpp(images: list[np.ndarray], d: int) -> float:
+    """The learned context model's stream (what a flat file's residual holds), without the container."""
+    return float(np.mean([len(code_context(p.transpose(2, 0, 1).astype(np.int64), d)[3]) * 8 / 1024 for p in images]))
+
+
+def lossless_speed(images: list[np.ndarray]) -> list[str]:
+    """Images/s of the learned context model (D=0, stream only) and of WebP lossless, both ways, in turn."""
+    planes = [p.transpose(2, 0, 1).astype(np.int64) for p in images]
+    start = time.perf_counter()
+    streams = [code_context(p, 0) for p in planes]
+    middle = time.perf_counter()
+    for _, low, high, data in streams:
+        decode_context(data, low, high, 0, 3, 32, 32)
+    ours = (len(images) / (middle - start), len(images) / (time.perf_counter() - middle))
+    start = time.perf_counter()
+    files = []
+    for pixels in images:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="webp", lossless=True, quality=100, method=6)
+        files.append(buffer.getvalue())
+    middle = time.perf_counter()
+    for data in files:
+        Image.open(io.BytesIO(data)).convert("RGB").load()
+    webp = (len(images) / (middle - start), len(images) / (time.perf_counter() - middle))
+    return [f"{name:<34} encode {enc:>7,.0f} images/s   decode {dec:>7,.0f} images/s"
+            for name, (enc, dec) in (("learned context model, lossless", ours), ("WebP lossless, method 6", webp))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+")
@@ -86,8 +118,9 @@ def main() -> None:
         auto = [np.mean([len(encode(run, model, entropy, p, max_error=d).data) * 8 / 1024 for p in paths])
                 for d in BOUNDS]
         rows.append([f"normcompress compress --max-error D ({run.id[-6:]})", *(f"{b:.2f}" for b in auto)])
-    rows.append(["context model alone (no autoencoder)", *(f"({context_model_alone_bpp(images, d):.2f})"
-                                                           for d in BOUNDS)])
+    rows.append(["learned context model alone", *(f"({learned_alone_bpp(images, d):.2f})" for d in BOUNDS)])
+    rows.append(["LOCO-I predictor alone (the first coder)", *(f"({context_model_alone_bpp(images, d):.2f})"
+                                                              for d in BOUNDS)])
     rows.append(["uniform quantisation", *(f"{uniform_bpp(d):.2f}" for d in BOUNDS)])
     rows.append(["WebP (best quality within D)", *(f"{webp_bpp(images, d):.2f}" for d in BOUNDS)])
     print(f"bits per pixel with every pixel within D levels; {len(images)} CIFAR-10 test images, 32x32, one file each;")
@@ -96,6 +129,8 @@ def main() -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
         print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    print(f"\nlossless, {len(images)} images, one at a time (this CPU, {torch.get_num_threads()} threads):")
+    print("\n".join(lossless_speed(images)))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from .data import check_dataset
 from .devices import DEVICE_FORMS
 from .errors import UsageError
 from .losses import parse_norm
-from .model import MODELS, check_image_size
+from .model import CODEC_MODELS, MODELS, check_image_size
 
 AMP_MODES = ("off", "bf16")
 OPTIMIZERS = ("adam", "adamw")
@@ -47,7 +47,7 @@ class TrainConfig:
     model: str = "seed"
     image_size: int = 32
     amp: str = "off"  # off | bf16: autocast the forward pass to bfloat16 (CPU AMX, or CUDA)
-    channels_last: bool | None = None  # None: channels-last on the CPU (measured faster), not on CUDA (not yet measured)
+    channels_last: bool | None = None  # None: channels-last on the CPU (measured faster), not on CUDA (measured slower)
     compile: bool = False  # torch.compile the model for training
     rate_lambda: float = 0.0  # > 0: noisy latents, a learned prior, loss = norm + rate_lambda * bits per pixel
 
@@ -68,6 +68,9 @@ class TrainConfig:
             raise UsageError("--lr must be a positive number")
         if not (self.rate_lambda >= 0 and math.isfinite(self.rate_lambda)):
             raise UsageError("--rate-lambda must be a number >= 0")
+        if self.model in CODEC_MODELS and self.rate_lambda == 0:
+            raise UsageError(f"model {self.model} is a codec, trained on norm + λ·bits: give --rate-lambda > 0 "
+                             "(0.001-0.01 with L2)")
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
             if getattr(self, name) not in choices:
                 raise UsageError(f"unknown --{name} {getattr(self, name)!r}; choose one of: {', '.join(choices)}")

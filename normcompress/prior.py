@@ -30,13 +30,16 @@ class GaussianPrior(nn.Module):
 
 
 class RateTraining(nn.Module):
-    """The autoencoder with noisy latents: forward returns the output and the rate in bits per pixel."""
+    """The autoencoder with noisy latents: forward returns the output and the rate in bits per pixel.
+    A model with its own entropy model (the hyperprior) comes without `prior` and computes both itself."""
 
-    def __init__(self, model: nn.Module, prior: GaussianPrior) -> None:
+    def __init__(self, model: nn.Module, prior: GaussianPrior | None) -> None:
         super().__init__()
         self.model, self.prior = model, prior
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.prior is None:
+            return self.model.rate_forward(images)
         latent = self.model.encoder(images)
         noisy = latent + torch.rand_like(latent) - 0.5
         pixels = images.shape[0] * images.shape[2] * images.shape[3]

@@ -22,7 +22,7 @@ from .errors import NormcompressError
 from .figures import BASELINE_STYLE, plt, save_figure, series_style
 from .files import atomic_write
 from .metrics import psnr_from_mse, to_float
-from .model import load_model
+from .model import CODEC_MODELS, load_model
 from .pca import TILE, PcaModel, fit_pca
 from .runs import Run, run_label
 from .style import DEFAULT_DPI
@@ -87,21 +87,29 @@ def write_pngs(images: list[np.ndarray], folder: Path) -> list[Path]:
 
 
 @torch.no_grad()
-def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=RUN_STEPS) -> list[dict]:
+def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=None) -> list[dict]:
+    """A run's points, one per quantisation step (RUN_STEPS by default). A codec model's run is one point
+    (at the step it was trained for) of the curve its norm and model draw over λ, so runs that differ
+    only in λ share a codec name (and a BD-rate)."""
     model = load_model(run)
     entropy = EntropyModel.for_run(run, model, data_dir)
     config = run.train_config()
     rate_lambda = config.rate_lambda
-    label = run_label(f"{config.norm}{f' λ={rate_lambda:g}' if rate_lambda else ''}", run.id)
+    if config.model in CODEC_MODELS:
+        codec = f"{config.norm} {config.model}"
+        name, steps = f"{codec} λ={rate_lambda:g} {run.id[-6:]}", steps or (entropy.default_step,)
+    else:
+        codec = name = run_label(f"{config.norm}{f' λ={rate_lambda:g}' if rate_lambda else ''}", run.id)
+        steps = steps or RUN_STEPS
+    labels = [f"{name} step {step:g}" for step in steps]
     points = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_pngs(originals, Path(tmp))
-        for step in steps:
+        for step, label in zip(steps, labels):
             encoded = [encode(run, model, entropy, p, step) for p in paths]
             containers = [len(e.data) - len(parse(e.data).payload) for e in encoded]
             decoded = [np.asarray(e.reconstruction.convert("RGB")) for e in encoded]
-            points.append(_point(f"{label} step {step:g}", label, [len(e.data) for e in encoded], containers,
-                                 decoded, originals))
+            points.append(_point(label, codec, [len(e.data) for e in encoded], containers, decoded, originals))
     return points
 
 
@@ -144,7 +152,7 @@ def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) 
 
 
 def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: str = "data",
-             images: int | None = None, steps=RUN_STEPS, fmt: str = "png", dpi: int = DEFAULT_DPI) -> list[Path]:
+             images: int | None = None, steps=None, fmt: str = "png", dpi: int = DEFAULT_DPI) -> list[Path]:
     if not runs:
         raise NormcompressError("rd needs at least one run")
     try:

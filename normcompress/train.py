@@ -168,9 +168,12 @@ def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, pr
         torch.manual_seed(config.seed)
         model = build_model(config.model).to(device)
     restoring = resuming and run.checkpoint_path.exists()
-    if hasattr(model, "initialise") and not restoring:
-        model.initialise(train_images)  # pca-refine: fit PCA on the training images
-    prior = GaussianPrior(latent_channels(model, config.image_size)).to(device) if config.rate_lambda > 0 else None
+    # A codec model (hyperprior) brings its own entropy model; any other trained with a rate gets a GaussianPrior.
+    own_prior = hasattr(model, "rate_forward")
+    if hasattr(model, "initialise") and not restoring:  # pca-refine: fit PCA on the training images
+        model.initialise(train_images, **({"rate_lambda": config.rate_lambda} if own_prior else {}))
+    prior = (GaussianPrior(latent_channels(model, config.image_size)).to(device)
+             if config.rate_lambda > 0 and not own_prior else None)
     optimizer, scheduler = _optimizer(config, model, prior, _steps_per_epoch(len(train_images), config.batch_size, ranks))
     start_epoch, history = 0, []
     if resuming:
@@ -184,9 +187,9 @@ def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, pr
         run.write_summary(summary)
 
     model = model.to(memory_format=memory_format)
-    step_model = RateTraining(model, prior) if prior is not None else model
+    step_model = RateTraining(model, prior) if config.rate_lambda > 0 else model
     if ranks.world > 1:
-        step_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda"
+        step_model = torch.nn.parallel.DistributedDataParallel(step_model, device_ids=[device] if device.type == "cuda"
                                                                else None)
     step_model = torch.compile(step_model) if config.compile else step_model
     preview = val_images[torch.linspace(0, len(val_images) - 1, PREVIEW_IMAGES).long().unique()]
@@ -290,7 +293,7 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
         target = to_float(s.train_images[s.ranks.share(order[step * batch : (step + 1) * batch])])
         with torch.autocast(device.type, torch.bfloat16, enabled=config.amp == "bf16"):
             output = s.step_model(target)
-        if s.prior is not None:
+        if config.rate_lambda > 0:
             output, bpp = output
             loss = s.norm(output.float(), target) + config.rate_lambda * bpp.float()
         else:

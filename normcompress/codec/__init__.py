@@ -19,8 +19,10 @@ from ..metrics import psnr_from_mse
 from ..model import load_model
 from ..reconstruct import from_tiles, in_batches, read_image, to_tiles
 from ..runs import Run, RunStore
-from .format import (FLAT_FLAG, ID_TAIL, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, MODES, RESIDUAL_FLAG, CodecError,
-                     Header, pack, parse, stored_step)
+from .context import code_context_residual, decode_context
+from .format import (CONTEXT_FLAG, FLAT_FLAG, HYPERPRIOR_VERSION, ID_TAIL, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, MODES,
+                     RESIDUAL_FLAG, VERSION, CodecError, Header, pack, parse, stored_step)
+from .hyper import code_hyper, decode_hyper, is_hyperprior
 from .latents import EntropyModel, code_symbols, decode_symbols, decode_tiles, quantise, weights_hash
 from .residual import as_planes, code_residual, decode_residual
 
@@ -61,26 +63,35 @@ def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path
     tiles, rows, cols = to_tiles(rgb, tile)
     device = next(model.parameters()).device
     latents = in_batches(model.encoder, tiles, device)
-    symbols = quantise(latents, entropy, step)
-    payload, low, high = code_symbols(symbols, entropy, step, str(source))
-    decoded = decode_tiles(model, entropy, symbols, step, device)
+    if is_hyperprior(model):
+        payload, low, high, symbols = code_hyper(model, latents, step, str(source))
+        decoded = in_batches(model.decoder, symbols.float() * step, device)
+    else:
+        symbols = quantise(latents, entropy, step)
+        payload, low, high = code_symbols(symbols, entropy, step, str(source))
+        decoded = decode_tiles(model, entropy, symbols, step, device)
     picture, produced, target = _picture(from_tiles(decoded, rows, cols, height, width), kind, original, rgb)
-    residual_section, residual, flat = b"", b"", False
+    residual_section, residual, flat, context = b"", b"", False, False
     if max_error is not None:
         corrected, residual_section, residual = code_residual(produced, target, max_error)
         # The residual layer alone, over a flat gray image, is often smaller than latents + residual:
-        # on 32x32 CIFAR-10 it always was (benchmarks/near_lossless.py). The smaller file wins.
+        # on 32x32 CIFAR-10 it always was (benchmarks/near_lossless.py). It is coded under the learned
+        # context model, or LOCO-I's predictor (which does better at large D); the smallest file wins.
         if allow_flat:
-            alone = code_residual(torch.full_like(produced, FLAT_GRAY), target, max_error)
+            learned = code_context_residual(target, max_error)
+            loco = code_residual(torch.full_like(produced, FLAT_GRAY), target, max_error)
+            context = len(learned[1]) <= len(loco[1])
+            alone = learned if context else loco
             flat = len(alone[1]) < len(payload) + len(residual_section)
         if flat:
             (corrected, residual_section, residual), payload, low, high = alone, b"", 0, 0
         produced = corrected
         picture = _with_pixels(picture, produced, kind)
     alpha = zlib.compress(np.asarray(original.getchannel("A")).tobytes(), 9) if kind == "RGBA" else None
-    flags = MODES[kind] | (RESIDUAL_FLAG if max_error is not None else 0) | (FLAT_FLAG if flat else 0)
+    flags = MODES[kind] | (RESIDUAL_FLAG if max_error is not None else 0) | (FLAT_FLAG if flat else 0) | (
+        CONTEXT_FLAG if flat and context else 0)
     data = pack(run.id[-ID_TAIL:].encode(), weights_hash(model), flags, width, height, tile, step, low, high, payload,
-                alpha, residual_section)
+                alpha, residual_section, HYPERPRIOR_VERSION if is_hyperprior(model) else VERSION)
     error = (produced.float() - target.float()).abs()
     return Encoded(data, picture, len(payload), len(residual),
                    psnr_from_mse(error.div(255).pow(2).mean().item()), int(error.max()))
@@ -94,6 +105,8 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
     tile = run.train_config().image_size
     if header.tile != tile:
         raise CodecError(f"{name} is damaged (tiles of {header.tile} pixels; run {run.id} codes {tile})")
+    if (header.version == HYPERPRIOR_VERSION) != is_hyperprior(model):
+        raise CodecError(f"{name} is damaged (format version {header.version} does not fit run {run.id}'s model)")
     if header.flat:
         image = torch.full((3, header.height, header.width), FLAT_GRAY, dtype=torch.uint8)
     else:
@@ -120,6 +133,11 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
 def _decode_latents(header: Header, model, entropy: EntropyModel, name: str, device) -> torch.Tensor:
     """The model's reconstruction (3, H, W) uint8 from the file's latent payload."""
     rows, cols = -(-header.height // header.tile), -(-header.width // header.tile)
+    if is_hyperprior(model):
+        symbols = decode_hyper(model, header.payload, header.low, header.high, header.step, rows * cols, header.tile,
+                               name, device)
+        decoded = in_batches(model.decoder, symbols.float() * header.step, torch.device(device))
+        return from_tiles(decoded, rows, cols, header.height, header.width)
     latent_shape = model.encoder(torch.zeros(1, 3, header.tile, header.tile, device=device)).shape[1:]
     symbols = decode_symbols(header.payload, header.low, header.high, entropy, header.step,
                              (rows * cols, *latent_shape), name)
@@ -160,9 +178,13 @@ def _add_residual(picture: Image.Image, header: Header, name: str) -> Image.Imag
     if header.kind != "L":
         pixels = pixels.permute(2, 0, 1)
     try:
-        if len(header.residual_scales) != (1 if pixels.dim() == 2 else 3):
+        if header.context_version:
+            corrected = decode_context(header.residual, header.residual_low, header.residual_high, header.max_error,
+                                       1 if pixels.dim() == 2 else 3, header.height, header.width)
+        elif len(header.residual_scales) != (1 if pixels.dim() == 2 else 3):
             raise ValueError("scales")
-        corrected = decode_residual(header, as_planes(pixels))
+        else:
+            corrected = decode_residual(header, as_planes(pixels))
     except Exception as exc:  # constriction refuses some corrupt streams: one message, like any damage
         raise CodecError(f"{name} is damaged (residual: {type(exc).__name__})") from None
     corrected = torch.from_numpy(corrected.astype(np.uint8)).view(pixels.shape)

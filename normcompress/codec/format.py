@@ -6,11 +6,13 @@ little-endian:
     "NCZ" | version u8 | id tail length u8 | the run id's last characters (its random suffix)
     | weights hash 4 bytes | flags u8 (bits 0-1 mode: 0 RGB, 1 gray, 2 RGBA; bit 2 residual)
       (bit 3: no latents, the residual layer alone over flat gray; near-lossless files only)
+      (bit 4: with bit 3, the residual coded under the learned context model)
     | width uv | height uv | tile uv (version 1: u8) | step f16 | symbol min sv | symbol max sv
     | payload words uv | payload (u32 words)
     | RGBA only: alpha length uv | alpha (zlib)
     | residual only: max error u8 | residual min sv | residual max sv | a Laplace scale f32 per
-                     channel (1 gray, 3 colour) | residual words uv | residual (u32 words)
+                     channel (1 gray, 3 colour), or with bit 4 the context model's version u8
+                     | residual words uv | residual (u32 words)
     | CRC-32 of everything before, u32
 The id tail finds the run in the store (the weights hash settles the rare tie) and the hash checks
 that its weights are the ones the file was made with. A file that is damaged, truncated or foreign is
@@ -21,6 +23,10 @@ Limits, checked before anything large is allocated: a file of at most 64 MiB (MA
 claim 4096x4096: the smallest real file of that size is kilobytes); an alpha plane inflates to at most
 width x height bytes (the decoder's job). Version 2 (this one) stores the tile size as a varint, so runs
 trained on tiles over 255 pixels can compress; version 1 files (tile as one byte) still decode.
+Version 3 is version 2's layout for runs of the hyperprior model, whose payload holds the side latents
+before the latents, under the header's one symbol range; a reader that knows only versions 1 and 2
+refuses it with a line naming the version, and a version-3 file never decodes with a run of another
+model (nor a version 1-2 file with a hyperprior run).
 """
 
 import io
@@ -32,7 +38,9 @@ from dataclasses import dataclass
 from ..errors import NormcompressError
 
 MAGIC, VERSION = b"NCZ", 2
-READABLE_VERSIONS = (1, 2)
+CONTEXT_MODEL_VERSION = 1  # of the residual's learned context model (context.py, context_model.npz)
+HYPERPRIOR_VERSION = 3  # the payload holds side latents, then latents (codec/hyper.py)
+READABLE_VERSIONS = (1, 2, 3)
 MAX_FILE_BYTES = 64 * 2**20
 MAX_PIXELS_PER_BYTE = 4096
 MAX_SIDE = 16384
@@ -42,6 +50,7 @@ HASH_BYTES = 4
 MODES = {"RGB": 0, "L": 1, "RGBA": 2}
 RESIDUAL_FLAG = 4
 FLAT_FLAG = 8  # near-lossless without latents: the residual layer alone, over a flat gray image
+CONTEXT_FLAG = 16  # ... coded under the learned context model (context.py), whose version the file names
 
 
 class CodecError(NormcompressError):
@@ -50,6 +59,7 @@ class CodecError(NormcompressError):
 
 @dataclass
 class Header:
+    version: int
     id_tail: str
     weights: bytes
     width: int
@@ -67,6 +77,7 @@ class Header:
     residual_scales: tuple[float, ...]  # one per colour channel
     residual: bytes
     flat: bool  # no latents: the residual layer alone over a flat gray image
+    context_version: int = 0  # > 0: the residual is coded under this version of the learned context model
 
 
 def parse(data: bytes, name: str = "file") -> Header:
@@ -95,11 +106,15 @@ def parse(data: bytes, name: str = "file") -> Header:
         mode = flags & 3
         alpha = _read(reader, _read_uvarint(reader)) if mode == MODES["RGBA"] else b""
         max_error, residual_low, residual_high, residual_scales, residual = -1, 0, 0, (1.0,), b""
+        context_version = 0
         if flags & RESIDUAL_FLAG:
             (max_error,) = _read(reader, 1)
             residual_low, residual_high = _read_svarint(reader), _read_svarint(reader)
             channels = 1 if mode == MODES["L"] else 3
-            residual_scales = struct.unpack(f"<{channels}f", _read(reader, 4 * channels))
+            if flags & CONTEXT_FLAG:
+                (context_version,) = _read(reader, 1)
+            else:
+                residual_scales = struct.unpack(f"<{channels}f", _read(reader, 4 * channels))
             residual = _read(reader, 4 * _read_uvarint(reader))
     except (struct.error, UnicodeDecodeError, ValueError):
         raise CodecError(f"{name} is damaged (malformed header)") from None
@@ -108,13 +123,18 @@ def parse(data: bytes, name: str = "file") -> Header:
         raise CodecError(f"{name} claims {width}x{height} pixels; .ncz files hold at most {MAX_PIXELS:,}")
     if width * height > MAX_PIXELS_PER_BYTE * len(data):
         raise CodecError(f"{name} claims {width}x{height} pixels, more than {len(data)} bytes can hold")
-    if (mode not in kinds or flags & ~(3 | RESIDUAL_FLAG | FLAT_FLAG) or (flags & FLAT_FLAG and not flags & RESIDUAL_FLAG)
+    if flags & CONTEXT_FLAG and context_version != CONTEXT_MODEL_VERSION:
+        raise CodecError(f"{name} was coded with context model version {context_version}; this normcompress has "
+                         f"version {CONTEXT_MODEL_VERSION}")
+    if (mode not in kinds or flags & ~(3 | RESIDUAL_FLAG | FLAT_FLAG | CONTEXT_FLAG)
+            or (flags & FLAT_FLAG and not flags & RESIDUAL_FLAG) or (flags & CONTEXT_FLAG and not flags & FLAT_FLAG)
             or (flags & FLAT_FLAG and payload) or not 0 < width <= MAX_SIDE or not 0 < height <= MAX_SIDE
             or not 11 <= tile <= 4096 or not step > 0 or low > high or low < -32768 or high > 32767 or reader.read(1)
             or residual_low > residual_high or not all(0 < s < math.inf for s in residual_scales)):
         raise CodecError(f"{name} is damaged (impossible header values)")
-    return Header(id_tail, weights, width, height, kinds[mode], tile, step, low, high, payload, alpha,
-                  max_error, residual_low, residual_high, residual_scales, residual, bool(flags & FLAT_FLAG))
+    return Header(version, id_tail, weights, width, height, kinds[mode], tile, step, low, high, payload, alpha,
+                  max_error, residual_low, residual_high, residual_scales, residual, bool(flags & FLAT_FLAG),
+                  context_version)
 
 
 def _read(reader: io.BytesIO, count: int) -> bytes:
@@ -165,10 +185,10 @@ def as_float32(value: float) -> float:
 
 
 def pack(id_tail: bytes, weights: bytes, flags: int, width: int, height: int, tile: int, step: float, low: int,
-         high: int, payload: bytes, alpha: bytes | None, residual_section: bytes) -> bytes:
+         high: int, payload: bytes, alpha: bytes | None, residual_section: bytes, version: int = VERSION) -> bytes:
     """A whole file: the header fields in order, the sections, and the CRC-32 of it all."""
     body = b"".join([
-        MAGIC, bytes([VERSION, len(id_tail)]), id_tail, weights, bytes([flags]),
+        MAGIC, bytes([version, len(id_tail)]), id_tail, weights, bytes([flags]),
         uvarint(width), uvarint(height), uvarint(tile), struct.pack("<e", step), svarint(low), svarint(high),
         uvarint(len(payload) // 4), payload,
         uvarint(len(alpha)) + alpha if alpha is not None else b"",

@@ -47,6 +47,9 @@ class EntropyModel:
         """The run's learned prior, or a model fitted on its training images the first time it is asked for
         (kept in the run's entropy.json; a damaged one is fitted again)."""
         config = run.train_config()
+        if hasattr(model, "hyper_encoder"):  # the hyperprior codes with its own entropy model (hyper.py)
+            ones = torch.ones(model.LATENT)
+            return cls(torch.zeros_like(ones), ones, ones, 1.0)
         channels = latent_channels(model, config.image_size)
         if config.rate_lambda > 0:
             prior = run.load_checkpoint().get("prior")

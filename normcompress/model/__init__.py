@@ -9,9 +9,10 @@ from ..errors import UsageError
 
 # name -> (an image side must be a multiple of this, and at least this). The seed and wide models halve
 # the image twice and then apply a 7x7 convolution without padding, so a side must be a multiple of 4 and
-# at least 28 for the output to match the input; pca-refine codes whole 32x32 tiles (pca.TILE).
-MODEL_SIZES = {"seed": (4, 28), "wide-residual": (4, 28), "pca-refine": (32, 32)}
+# at least 28 for the output to match the input; pca-refine and hyperprior code whole 32x32 tiles (pca.TILE).
+MODEL_SIZES = {"seed": (4, 28), "wide-residual": (4, 28), "pca-refine": (32, 32), "hyperprior": (32, 32)}
 MODELS = tuple(MODEL_SIZES)
+CODEC_MODELS = ("hyperprior",)  # trained on norm + λ·bits only: they need --rate-lambda > 0
 DEFAULT_MODEL = "seed"
 MAX_IMAGE_SIZE = 1024  # bounds the memory
 
@@ -29,9 +30,7 @@ def build_model(name: str = DEFAULT_MODEL):
     """A freshly initialised model (a torch.nn.Module) of the registered name."""
     if name not in MODEL_SIZES:
         raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    from .networks import NETWORKS
-
-    return NETWORKS[name]()
+    return _networks()[name]()
 
 
 def load_model(run, device="cpu"):
@@ -56,14 +55,16 @@ def load_model(run, device="cpu"):
     return model.eval()
 
 
-def __getattr__(name: str):
-    """The network classes (SeedAutoencoder, PcaRefineAutoencoder, ...) by name, imported on first use."""
-    import importlib
+def _networks() -> dict:
+    from .hyperprior import HyperpriorAutoencoder
+    from .networks import NETWORKS
 
-    if name.startswith("_") or name == "networks":
+    return {**NETWORKS, "hyperprior": HyperpriorAutoencoder}
+
+
+def __getattr__(name: str):
+    """The network classes (SeedAutoencoder, HyperpriorAutoencoder, ...) by name, imported on first use."""
+    classes = {cls.__name__: cls for cls in _networks().values()} if not name.startswith("_") else {}
+    if name not in classes:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    networks = importlib.import_module(f"{__name__}.networks")
-    try:
-        return getattr(networks, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return classes[name]

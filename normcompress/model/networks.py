@@ -84,10 +84,11 @@ class PcaRefineAutoencoder(nn.Module):
     LATENT = 256
     LINEAR_LR_SCALE = 0.01
 
-    def __init__(self) -> None:
+    def __init__(self, latent: int = LATENT) -> None:
         super().__init__()
-        self.encoder = PcaEncoder(self.LATENT)
-        self.decoder = PcaRefineDecoder(self.LATENT)
+        self.latent = latent
+        self.encoder = PcaEncoder(latent)
+        self.decoder = PcaRefineDecoder(latent)
 
     def forward(self, x):
         return self.decoder(self.encoder(x))
@@ -95,8 +96,8 @@ class PcaRefineAutoencoder(nn.Module):
     @torch.no_grad()
     def initialise(self, images: torch.Tensor) -> None:
         """Fit PCA on the training images (uint8) and start both projections from it."""
-        pca = fit_pca(images, self.LATENT)
-        kernels = pca.basis.view(self.LATENT, 3, TILE, TILE).to(self.encoder.mean.device)
+        pca = fit_pca(images, self.latent)
+        kernels = pca.basis.view(self.latent, 3, TILE, TILE).to(self.encoder.mean.device)
         for part in (self.encoder, self.decoder):
             part.mean.copy_(pca.mean.to(part.mean.device).unsqueeze(0))
             part.project.weight.copy_(kernels)
