@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from normcompress.codec import EntropyModel, decode, encode
+from normcompress.codec import EntropyModel, decode, encode, encode_many
 from normcompress.data import load_sample
 from normcompress.model import load_model
 from normcompress.runs import RunStore
@@ -44,6 +44,10 @@ def main() -> None:
         files = [encode(run, model, entropy, path).data for path in paths]
         ncz_encode = time.perf_counter() - start
         start = time.perf_counter()
+        batched = [e.data for e in encode_many(run, model, entropy, paths)]  # what `compress` does
+        ncz_encode_many = time.perf_counter() - start
+        assert all(isinstance(d, bytes) for d in batched)
+        start = time.perf_counter()
         for data in files:
             decode(data, store)
         ncz_decode = time.perf_counter() - start
@@ -60,6 +64,7 @@ def main() -> None:
     webp_decode = time.perf_counter() - start
     print(f"{len(images)} CIFAR-10 test images, 32x32, one file each; CPU, {torch.get_num_threads()} threads")
     print(f"normcompress .ncz (step 0.25): encode {rate(len(images), ncz_encode)}   decode {rate(len(images), ncz_decode)}")
+    print(f"  a folder, encoder batched:   encode {rate(len(images), ncz_encode_many)}")
     print(f"WebP q50, method 6 (Pillow):   encode {rate(len(images), webp_encode)}   decode {rate(len(images), webp_decode)}")
 
 

@@ -275,15 +275,18 @@ def compress(
     runs_dir: RunsDir = None,
 ) -> None:
     """Compress images into .ncz files with a run's model: bytes, bits per pixel, PSNR and max error."""
-    from .codec import EntropyModel, encode
+    from .codec import EntropyModel, encode_many
 
     run = _store(runs_dir).get(run_id)
     model = load_model(run, "cpu")
     targets = _targets(images, _out_dir(out_dir), ".ncz", force)
     entropy = EntropyModel.for_run(run, model, str(data_dir))
+    results = encode_many(run, model, entropy, images, step, max_error)  # in order, the encoder batched
 
     def one(image: Path, target: Path) -> list[str]:
-        encoded = encode(run, model, entropy, image, step, max_error)
+        encoded = next(results)
+        if isinstance(encoded, NormcompressError):
+            raise encoded
         atomic_write(target, encoded.data)
         pixels = encoded.reconstruction.size[0] * encoded.reconstruction.size[1]
         return [str(image), str(len(encoded.data)), f"{len(encoded.data) * 8 / pixels:.3f}",

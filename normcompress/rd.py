@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from pytorch_msssim import ssim
 
-from .codec import EntropyModel, encode, parse
+from .codec import EntropyModel, encode_many, parse
 from .data import load_data
 from .errors import NormcompressError
 from .figures import BASELINE_STYLE, plt, save_figure, series_style
@@ -106,7 +106,7 @@ def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=None)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_pngs(originals, Path(tmp))
         for step, label in zip(steps, labels):
-            encoded = [encode(run, model, entropy, p, step) for p in paths]
+            encoded = list(encode_many(run, model, entropy, paths, step))
             containers = [len(e.data) - len(parse(e.data).payload) for e in encoded]
             decoded = [np.asarray(e.reconstruction.convert("RGB")) for e in encoded]
             points.append(_point(label, codec, [len(e.data) for e in encoded], containers, decoded, originals))

@@ -403,3 +403,31 @@ def test_old_flat_files_decode_and_another_context_model_version_is_refused(trai
     changed = with_checksum(data[:position] + b"\x02" + data[position + 1:-4])
     with pytest.raises(CodecError, match="coded with context model version 2; this normcompress has version 1"):
         decode(changed, store)
+
+
+def test_a_folder_is_encoded_in_order_with_the_encoder_batched_and_a_bad_file_in_its_place(trained, tmp_path,
+                                                                                          monkeypatch):
+    import normcompress.codec as codec
+    from normcompress.errors import NormcompressError
+
+    store, run, model, entropy = trained
+    monkeypatch.setattr(codec, "ENCODER_BATCH_TILES", 5)  # several batches, one of them split by the bad file
+    calls = []
+    hook = model.encoder.register_forward_pre_hook(lambda module, args: calls.append(len(args[0])))
+    sources = [image_file(tmp_path, mode, size, f"{i}.png")
+               for i, (mode, size) in enumerate([("RGB", (32, 32)), ("L", (40, 33)), ("RGB", (17, 9)),
+                                                 ("RGBA", (64, 64)), ("RGB", (32, 32))])]
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    sources.insert(2, tmp_path / "bad.png")
+    try:
+        results = list(codec.encode_many(run, model, entropy, sources, max_error=None))
+    finally:
+        hook.remove()
+    assert isinstance(results[2], NormcompressError) and "bad.png" in str(results[2])
+    assert sum(calls) == 1 + 4 + 1 + 4 + 1 and len(calls) < 5  # every tile once, fewer calls than files
+    for source, encoded in zip(sources, results):
+        if source.name == "bad.png":
+            continue
+        decoded = decode(encoded.data, store)
+        assert decoded.size == Image.open(source).size
+        assert np.array_equal(np.asarray(decoded), np.asarray(encoded.reconstruction))  # as reported

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import NormcompressError
 from ..metrics import psnr_from_mse
 from ..model import load_model
 from ..reconstruct import from_tiles, in_batches, read_image, to_tiles
@@ -27,7 +28,7 @@ from .latents import EntropyModel, code_symbols, decode_symbols, decode_tiles, q
 from .residual import as_planes, code_residual, decode_residual
 
 __all__ = ["FLAT_GRAY", "MAX_FILE_BYTES", "CodecError", "Encoded", "EntropyModel", "code_residual", "decode",
-           "encode", "parse"]
+           "encode", "encode_many", "parse"]
 
 FLAT_GRAY = 128  # the picture under a near-lossless file without latents
 
@@ -42,6 +43,22 @@ class Encoded:
     max_error: int
 
 
+@dataclass
+class _Opened:
+    """An image file read and tiled, waiting for its latents."""
+
+    source: Path
+    original: Image.Image
+    rgb: torch.Tensor
+    kind: str
+    tiles: torch.Tensor
+    rows: int
+    cols: int
+
+
+ENCODER_BATCH_TILES = 4096  # encode_many runs the encoder on about this many tiles at once
+
+
 @torch.no_grad()
 def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path, step: float | None = None,
            max_error: int | None = None, allow_flat: bool = True) -> Encoded:
@@ -50,27 +67,69 @@ def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path
 
     `step` defaults to the entropy model's (0.25 x the channel std for fitted models, 1 for learned priors).
     """
+    (result,) = encode_many(run, model, entropy, [source], step, max_error, allow_flat)
+    if isinstance(result, NormcompressError):
+        raise result
+    return result
+
+
+@torch.no_grad()
+def encode_many(run: Run, model: torch.nn.Module, entropy: EntropyModel, sources: list[Path],
+                step: float | None = None, max_error: int | None = None, allow_flat: bool = True):
+    """encode() of many files, in order: yields each file's Encoded, or the NormcompressError that stopped
+    it. The encoder runs on many files' tiles at once (its latents are quantised and stored, so the
+    batch cannot change a file); the decoder runs on one file's tiles, as decode() does, so a file
+    decodes to exactly the picture reported, whatever was encoded beside it."""
     if max_error is not None and not 0 <= max_error <= 255:
         raise CodecError(f"--max-error must be between 0 and 255 pixel levels, not {max_error}")
     step = stored_step(entropy.default_step if step is None else step)  # exactly the value the file stores
+    tile = run.train_config().image_size
+    device = next(model.parameters()).device
+    pending: list[_Opened | NormcompressError] = []
+    for index, source in enumerate(sources):
+        try:
+            pending.append(_open(source, tile))
+        except NormcompressError as exc:
+            pending.append(exc)
+        if index == len(sources) - 1 or sum(len(p.tiles) for p in pending if isinstance(p, _Opened)) >= \
+                ENCODER_BATCH_TILES:
+            opened = [p for p in pending if isinstance(p, _Opened)]
+            latents = in_batches(model.encoder, torch.cat([p.tiles for p in opened]), device) if opened else None
+            offset = 0
+            for item in pending:
+                if isinstance(item, NormcompressError):
+                    yield item
+                    continue
+                mine, offset = latents[offset : offset + len(item.tiles)], offset + len(item.tiles)
+                try:
+                    yield _encode_latents(run, model, entropy, item, mine, step, max_error, allow_flat, tile, device)
+                except NormcompressError as exc:
+                    yield exc
+            pending = []
+
+
+def _open(source: Path, tile: int) -> _Opened:
     original, rgb = read_image(source)
     kind = "RGBA" if "A" in original.getbands() else ("L" if original.mode in ("L", "I", "I;16", "F", "1") else "RGB")
     width, height = original.size
     if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
         raise CodecError(f"{source}: {width}x{height} is larger than a .ncz file holds "
                          f"({MAX_SIDE} a side, {MAX_PIXELS:,} pixels)")
-    tile = run.train_config().image_size
-    tiles, rows, cols = to_tiles(rgb, tile)
-    device = next(model.parameters()).device
-    latents = in_batches(model.encoder, tiles, device)
+    return _Opened(source, original, rgb, kind, *to_tiles(rgb, tile))
+
+
+def _encode_latents(run, model, entropy, item: _Opened, latents, step, max_error, allow_flat, tile, device) -> Encoded:
+    """One file from its latents: the coded symbols, the decoder's picture, the residual layer, the file."""
+    original, rgb, kind = item.original, item.rgb, item.kind
+    width, height = original.size
     if is_hyperprior(model):
-        payload, low, high, symbols = code_hyper(model, latents, step, str(source))
+        payload, low, high, symbols = code_hyper(model, latents, step, str(item.source))
         decoded = in_batches(model.decoder, symbols.float() * step, device)
     else:
         symbols = quantise(latents, entropy, step)
-        payload, low, high = code_symbols(symbols, entropy, step, str(source))
+        payload, low, high = code_symbols(symbols, entropy, step, str(item.source))
         decoded = decode_tiles(model, entropy, symbols, step, device)
-    picture, produced, target = _picture(from_tiles(decoded, rows, cols, height, width), kind, original, rgb)
+    picture, produced, target = _picture(from_tiles(decoded, item.rows, item.cols, height, width), kind, original, rgb)
     residual_section, residual, flat, context = b"", b"", False, False
     if max_error is not None:
         corrected, residual_section, residual = code_residual(produced, target, max_error)
