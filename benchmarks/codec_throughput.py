@@ -51,6 +51,13 @@ def main() -> None:
         for data in files:
             decode(data, store)
         ncz_decode = time.perf_counter() - start
+        start = time.perf_counter()
+        lossless = [e.data for e in encode_many(run, model, entropy, paths, max_error=0)]
+        lossless_encode = time.perf_counter() - start
+        start = time.perf_counter()
+        for data in lossless:
+            decode(data, store)
+        lossless_decode = time.perf_counter() - start
     start = time.perf_counter()
     webps = []
     for pixels in images:
@@ -65,6 +72,8 @@ def main() -> None:
     print(f"{len(images)} CIFAR-10 test images, 32x32, one file each; CPU, {torch.get_num_threads()} threads")
     print(f"normcompress .ncz (step 0.25): encode {rate(len(images), ncz_encode)}   decode {rate(len(images), ncz_decode)}")
     print(f"  a folder, encoder batched:   encode {rate(len(images), ncz_encode_many)}")
+    print(f"lossless .ncz (--max-error 0): encode {rate(len(images), lossless_encode)}   decode "
+          f"{rate(len(images), lossless_decode)}   ({np.mean([len(d) for d in lossless]) * 8 / 1024:.2f} bpp)")
     print(f"WebP q50, method 6 (Pillow):   encode {rate(len(images), webp_encode)}   decode {rate(len(images), webp_decode)}")
 
 

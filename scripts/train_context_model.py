@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from normcompress.codec.context import ORDERS, feature_count, features, padded
+from normcompress.codec.context import ORDERS, feature_count, features, padded, positions
 from normcompress.data import load_sample
 
 OUT = Path(__file__).resolve().parents[1] / "normcompress" / "codec" / "context_model.npz"
@@ -26,9 +26,10 @@ def slot_data(images: np.ndarray, slot: int) -> tuple[torch.Tensor, torch.Tensor
     order = ORDERS[3]
     h, w = images.shape[2:]
     ys, xs = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    where = positions(ys.ravel(), xs.ravel(), w)
     inputs, meds, values = [], [], []
     for image in images:
-        x, med = features(padded(image.astype(np.float32)), slot, order, ys.ravel(), xs.ravel())
+        x, med = features(padded(image.astype(np.float32)).reshape(3, -1), slot, order, *where)
         inputs.append(x.astype(np.float32))
         meds.append(med)
         values.append(image[order[slot]].ravel())

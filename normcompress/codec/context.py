@@ -38,6 +38,21 @@ def wavefronts(height: int, width: int):
         yield ys, t - 2 * ys
 
 
+@functools.lru_cache(maxsize=8)
+def fronts(height: int, width: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Each front's (ys, xs), its positions in the flattened padded planes, and their neighbours'
+    (computed once per image size: decoding a folder of 32x32 images reuses them)."""
+    return [(ys, xs, *positions(ys, xs, width)) for ys, xs in wavefronts(height, width)]
+
+
+def positions(ys: np.ndarray, xs: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (ys, xs) of an image `width` wide as indexes into its flattened padded planes, and their
+    neighbours' (one row per pixel, one column per offset)."""
+    stride = width + 2 * PAD
+    at = (ys + PAD) * stride + xs + PAD
+    return at, at[:, None] + np.array([dy * stride + dx for dy, dx in OFFSETS])
+
+
 def padded(planes: np.ndarray) -> np.ndarray:
     """(C, H, W) -> (C, H + PAD, W + 2 PAD) float32 with OUTSIDE above, left and right."""
     out = np.full((planes.shape[0], planes.shape[1] + PAD, planes.shape[2] + 2 * PAD), OUTSIDE, np.float32)
@@ -45,25 +60,17 @@ def padded(planes: np.ndarray) -> np.ndarray:
     return out
 
 
-def features(pad: np.ndarray, slot: int, order: tuple[int, ...], ys: np.ndarray, xs: np.ndarray) -> tuple:
-    """The MLP's input for channel order[slot] at (ys, xs) (1-d), and the MED prediction it is relative
-    to: the neighbours of that channel and of the channels before it, and those channels' values at the
-    pixel itself, minus the MED, over FEATURE_SCALE. One gather from the flattened planes."""
-    flat = pad.reshape(pad.shape[0], -1)
-    width = pad.shape[2]
-    at = (ys + PAD) * width + xs + PAD
-    around = at[:, None] + _offset_steps(width)  # (n, len(OFFSETS))
+def features(flat: np.ndarray, slot: int, order: tuple[int, ...], at: np.ndarray, around: np.ndarray) -> tuple:
+    """The MLP's input for channel order[slot] at the positions `at` of the flattened padded planes
+    (their neighbours at `around`; fronts()), and the MED prediction it is relative to: the neighbours
+    of that channel and of the channels before it, and those channels' values at the pixel itself,
+    minus the MED, over FEATURE_SCALE."""
     own = flat[order[slot]][around]
     west, north, corner = own[:, 0], own[:, 1], own[:, 2]
     high, low = np.maximum(west, north), np.minimum(west, north)
     med = np.where(corner >= high, low, np.where(corner <= low, high, west + north - corner))
     columns = [flat[c][around] for c in order[:slot]] + [own] + [flat[c][at][:, None] for c in order[:slot]]
     return (np.concatenate(columns, 1) - med[:, None]) / FEATURE_SCALE, med
-
-
-@functools.cache
-def _offset_steps(width: int) -> np.ndarray:
-    return np.array([dy * width + dx for dy, dx in OFFSETS])
 
 
 def feature_count(slot: int) -> int:
@@ -76,9 +83,9 @@ class ContextModel:
     def __init__(self, weights: dict[str, np.ndarray]) -> None:
         self.layers = [[(weights[f"s{slot}.w{i}"], weights[f"s{slot}.b{i}"]) for i in range(3)] for slot in range(3)]
 
-    def predict(self, pad, slot, order, ys, xs) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, flat, slot, order, at, around) -> tuple[np.ndarray, np.ndarray]:
         """Each position's Laplace mean (pixel levels, on a 1/16 grid) and scale (one of the table's)."""
-        inputs, med = features(pad, slot, order, ys, xs)
+        inputs, med = features(flat, slot, order, at, around)
         (w0, b0), (w1, b1), (w2, b2) = self.layers[slot]
         hidden = np.maximum(inputs @ w0 + b0, 0)
         hidden = np.maximum(hidden @ w1 + b1, 0) @ w2 + b2
@@ -113,11 +120,11 @@ def code_context(target: np.ndarray, max_error: int) -> tuple[np.ndarray, int, i
     symbols = np.round((target - OUTSIDE) / step).astype(np.int64)
     decoded = np.clip(OUTSIDE + symbols * step, 0, 255)
     order, model = ORDERS[len(target)], context_model()
-    pad = padded(decoded)
+    flat = padded(decoded).reshape(len(target), -1)
     values, means, scales = [], [], []
-    for ys, xs in wavefronts(*target.shape[1:]):
+    for ys, xs, at, around in fronts(*target.shape[1:]):
         for slot, channel in enumerate(order):
-            mean, scale = model.predict(pad, slot, order, ys, xs)
+            mean, scale = model.predict(flat, slot, order, at, around)
             values.append(symbols[channel, ys, xs])
             means.append((mean - OUTSIDE) / step)
             scales.append(scale / step)
@@ -135,11 +142,12 @@ def decode_context(data: bytes, low: int, high: int, max_error: int, channels: i
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
     order, model, laplace = ORDERS[channels], context_model(), _laplace(low, high)
     pad = padded(np.zeros((channels, height, width), np.float32))
-    for ys, xs in wavefronts(height, width):
+    flat = pad.reshape(channels, -1)  # a view: writes through it fill pad
+    for _, _, at, around in fronts(height, width):
         for slot, channel in enumerate(order):
-            mean, scale = model.predict(pad, slot, order, ys, xs)
+            mean, scale = model.predict(flat, slot, order, at, around)
             symbols = np.asarray(coder.decode(laplace, (mean - OUTSIDE) / step, scale / step))
-            pad[channel, ys + PAD, xs + PAD] = np.minimum(np.maximum(OUTSIDE + symbols * step, 0), 255)
+            flat[channel, at] = np.minimum(np.maximum(OUTSIDE + symbols * step, 0), 255)
     return pad[:, PAD:, PAD:-PAD].astype(np.int64)
 
 
