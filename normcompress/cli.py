@@ -395,8 +395,12 @@ def _train_sweep(sweep, store: RunStore) -> list:
         try:
             for config in sweep:
                 label = f"{config.norms[0]} {config.model} λ={config.rate_lambda:g}"
-                runs += run_study(config, store, lambda p: p.state in ("reused", "finished") and report.say(
-                    f"{p.state:>8}  {label}"), report.on_event)
+
+                def say(progress, label=label) -> None:
+                    if progress.state in ("reused", "finished"):
+                        report.say(f"{progress.state:>8}  {label}")
+
+                runs += run_study(config, store, say, report.on_event)
         except KeyboardInterrupt:
             report.progress.stop()
             err.print("interrupted: finished runs are kept; run the same command again to resume")
