@@ -43,6 +43,19 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert_metrics_match(run, single_process_run(tmp_path))
 
 
+def test_torchrun_trains_a_codec_model_with_its_rate_term(tmp_path):
+    """DDP wrapped the bare model, whose output is not the rate wrapper's (output, bits): every
+    --rate-lambda run under torchrun failed with "too many values to unpack"."""
+    env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "normcompress",
+         "train", "--model", "hyperprior", "--rate-lambda", "0.002", "--dataset", "sample", "--limit", "800",
+         "--epochs", "1", "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = RunStore(tmp_path).runs()
+    assert run.info().status == "completed" and run.metrics()[0]["psnr"] > 20  # a codec that works
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
