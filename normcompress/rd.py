@@ -107,6 +107,9 @@ def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=None)
         paths = write_pngs(originals, Path(tmp))
         for step, label in zip(steps, labels):
             encoded = list(encode_many(run, model, entropy, paths, step))
+            failed = next((e for e in encoded if isinstance(e, NormcompressError)), None)
+            if failed is not None:
+                raise failed
             containers = [len(e.data) - len(parse(e.data).payload) for e in encoded]
             decoded = [np.asarray(e.reconstruction.convert("RGB")) for e in encoded]
             points.append(_point(label, codec, [len(e.data) for e in encoded], containers, decoded, originals))

@@ -431,3 +431,14 @@ def test_a_folder_is_encoded_in_order_with_the_encoder_batched_and_a_bad_file_in
         decoded = decode(encoded.data, store)
         assert decoded.size == Image.open(source).size
         assert np.array_equal(np.asarray(decoded), np.asarray(encoded.reconstruction))  # as reported
+
+
+def test_rd_reports_a_file_that_cannot_be_coded_as_one_error(trained, tmp_path, monkeypatch):
+    """encode_many hands a failed file back as its error; rd must raise it, not read .data off it."""
+    import normcompress.codec.latents as latents
+    from normcompress.rd import write_rd
+
+    _, run, _, _ = trained
+    monkeypatch.setattr(latents, "SYMBOL_RANGE", 1)  # every latent out of range
+    with pytest.raises(CodecError, match="latents out of range for step"):
+        write_rd([run], tmp_path / "rd", images=3)
