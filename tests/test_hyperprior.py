@@ -18,7 +18,8 @@ from normcompress.config import TrainConfig
 from normcompress.data import load_sample
 from normcompress.errors import UsageError
 from normcompress.model import load_model
-from normcompress.model.hyperprior import gaussian_bits, scale_indexes, scale_table
+from normcompress.codec.hyper import LATENT_SCALES
+from normcompress.model.hyperprior import gaussian_bits
 from normcompress.runs import RunStore
 from normcompress.train import train
 
@@ -57,10 +58,11 @@ def test_gaussian_bits_by_hand():
     values, scales = torch.tensor([0.0, 2.0, -3.0]), torch.tensor([1.0, 0.5, 4.0])
     expected = sum(-math.log2(phi((v + 0.5) / s) - phi((v - 0.5) / s)) for v, s in zip(values.tolist(), scales.tolist()))
     assert gaussian_bits(values, scales).item() == pytest.approx(expected, rel=1e-5)
-    table = scale_table()
+    table = LATENT_SCALES.values
     assert table[0] == pytest.approx(0.11) and table[-1] == pytest.approx(64.0)
-    assert scale_indexes(torch.tensor([0.01, 0.11, 64.0, 1e6])).tolist() == [0, 0, len(table) - 1, len(table) - 1]
-    assert table[scale_indexes(torch.tensor([1.0]))].item() == pytest.approx(1.0, rel=0.06)  # nearest of 64 steps
+    index = lambda scales: LATENT_SCALES.index_of_log(np.log(scales))  # noqa: E731
+    assert index(np.array([0.01, 0.11, 64.0, 1e6])).tolist() == [0, 0, len(table) - 1, len(table) - 1]
+    assert LATENT_SCALES.snap(np.array([1.0])).item() == pytest.approx(1.0, rel=0.06)  # nearest of 64 steps
 
 
 def test_a_codec_model_needs_a_rate():
@@ -98,7 +100,8 @@ def test_the_rate_falls_with_lambda_and_the_file_is_what_the_model_counts(codecs
         with torch.no_grad():
             latents = model.encoder(tiles)
             side = torch.round(model.hyper_encoder(latents.abs()) - model.side_prior.mean.view(1, -1, 1, 1))
-            scales = scale_table()[scale_indexes(model.scales(side + model.side_prior.mean.view(1, -1, 1, 1)))]
+            scales = torch.from_numpy(LATENT_SCALES.snap(
+                model.scales(side + model.side_prior.mean.view(1, -1, 1, 1)).double().numpy()))
             counted = (gaussian_bits(torch.round(latents).double(), scales)
                        + model.side_prior.bits(side + model.side_prior.mean.view(1, -1, 1, 1))).item()
         assert abs(encoded.payload_bytes * 8 - counted) < 0.06 * counted, (encoded.payload_bytes * 8, counted)

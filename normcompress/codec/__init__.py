@@ -18,12 +18,13 @@ from PIL import Image
 from ..errors import NormcompressError
 from ..metrics import psnr_from_mse
 from ..model import load_model
+from ..model.hyperprior import is_hyperprior
 from ..reconstruct import from_tiles, in_batches, read_image, to_tiles
 from ..runs import Run, RunStore
 from .context import code_context_residual, decode_context
 from .format import (CONTEXT_FLAG, FLAT_FLAG, HYPERPRIOR_VERSION, ID_TAIL, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, MODES,
                      RESIDUAL_FLAG, VERSION, CodecError, Header, pack, parse, stored_step)
-from .hyper import code_hyper, decode_hyper, is_hyperprior
+from .hyper import code_hyper, decode_hyper
 from .latents import EntropyModel, code_symbols, decode_symbols, decode_tiles, quantise, weights_hash
 from .residual import as_planes, code_residual, decode_residual
 
@@ -85,27 +86,39 @@ def encode_many(run: Run, model: torch.nn.Module, entropy: EntropyModel, sources
     step = stored_step(entropy.default_step if step is None else step)  # exactly the value the file stores
     tile = run.train_config().image_size
     device = next(model.parameters()).device
-    pending: list[_Opened | NormcompressError] = []
-    for index, source in enumerate(sources):
+    for chunk in _chunks(sources, tile):
+        opened = [item for item in chunk if isinstance(item, _Opened)]
+        tiles = [len(item.tiles) for item in opened]
+        latents = iter(in_batches(model.encoder, torch.cat([item.tiles for item in opened]), device).split(tiles)
+                       if opened else ())
+        for item in chunk:
+            if isinstance(item, NormcompressError):
+                yield item
+                continue
+            try:
+                yield _encode_latents(run, model, entropy, item, next(latents), step, max_error, allow_flat, tile,
+                                      device)
+            except NormcompressError as exc:
+                yield exc
+
+
+def _chunks(sources: list[Path], tile: int):
+    """The files opened, in order, in lists of about ENCODER_BATCH_TILES tiles (a file that cannot be
+    opened is its NormcompressError)."""
+    chunk: list[_Opened | NormcompressError] = []
+    tiles = 0
+    for source in sources:
         try:
-            pending.append(_open(source, tile))
+            item = _open(source, tile)
+            tiles += len(item.tiles)
         except NormcompressError as exc:
-            pending.append(exc)
-        if index == len(sources) - 1 or sum(len(p.tiles) for p in pending if isinstance(p, _Opened)) >= \
-                ENCODER_BATCH_TILES:
-            opened = [p for p in pending if isinstance(p, _Opened)]
-            latents = in_batches(model.encoder, torch.cat([p.tiles for p in opened]), device) if opened else None
-            offset = 0
-            for item in pending:
-                if isinstance(item, NormcompressError):
-                    yield item
-                    continue
-                mine, offset = latents[offset : offset + len(item.tiles)], offset + len(item.tiles)
-                try:
-                    yield _encode_latents(run, model, entropy, item, mine, step, max_error, allow_flat, tile, device)
-                except NormcompressError as exc:
-                    yield exc
-            pending = []
+            item = exc
+        chunk.append(item)
+        if tiles >= ENCODER_BATCH_TILES:
+            yield chunk
+            chunk, tiles = [], 0
+    if chunk:
+        yield chunk
 
 
 def _open(source: Path, tile: int) -> _Opened:
@@ -124,11 +137,10 @@ def _encode_latents(run, model, entropy, item: _Opened, latents, step, max_error
     width, height = original.size
     if is_hyperprior(model):
         payload, low, high, symbols = code_hyper(model, latents, step, str(item.source))
-        decoded = in_batches(model.decoder, symbols.float() * step, device)
     else:
         symbols = quantise(latents, entropy, step)
         payload, low, high = code_symbols(symbols, entropy, step, str(item.source))
-        decoded = decode_tiles(model, entropy, symbols, step, device)
+    decoded = decode_tiles(model, entropy, symbols, step, device)
     picture, produced, target = _picture(from_tiles(decoded, item.rows, item.cols, height, width), kind, original, rgb)
     residual_section, residual, flat, context = b"", b"", False, False
     if max_error is not None:
@@ -192,14 +204,12 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
 def _decode_latents(header: Header, model, entropy: EntropyModel, name: str, device) -> torch.Tensor:
     """The model's reconstruction (3, H, W) uint8 from the file's latent payload."""
     rows, cols = -(-header.height // header.tile), -(-header.width // header.tile)
-    if is_hyperprior(model):
-        symbols = decode_hyper(model, header.payload, header.low, header.high, header.step, rows * cols, header.tile,
-                               name, device)
-        decoded = in_batches(model.decoder, symbols.float() * header.step, torch.device(device))
-        return from_tiles(decoded, rows, cols, header.height, header.width)
     latent_shape = model.encoder(torch.zeros(1, 3, header.tile, header.tile, device=device)).shape[1:]
-    symbols = decode_symbols(header.payload, header.low, header.high, entropy, header.step,
-                             (rows * cols, *latent_shape), name)
+    shape = (rows * cols, *latent_shape)
+    if is_hyperprior(model):
+        symbols = decode_hyper(model, header.payload, header.low, header.high, header.step, shape, name, device)
+    else:
+        symbols = decode_symbols(header.payload, header.low, header.high, entropy, header.step, shape, name)
     decoded = decode_tiles(model, entropy, symbols, header.step, torch.device(device))
     return from_tiles(decoded, rows, cols, header.height, header.width)
 

@@ -10,7 +10,7 @@ context_model.npz; a file names the version it was coded with.
 Decoding goes in wavefronts t = 2y + x: every neighbour read lies on an earlier front, so a whole front
 is predicted at once. Encoding predicts front by front too, from the same arrays, so both sides compute
 the same numbers; the means and scales are then snapped to a grid (1/16 of a level; 64 log-spaced
-scales) that a last-bit difference between machines is unlikely to cross.
+scales, scales.py) that a last-bit difference between machines is unlikely to cross.
 """
 
 import functools
@@ -20,14 +20,15 @@ import constriction
 import numpy as np
 import torch
 
-from .format import CONTEXT_MODEL_VERSION, svarint, uvarint
+from .format import CONTEXT_MODEL_VERSION, residual_section
+from .scales import ScaleTable
 
 OFFSETS = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-1, -2), (-2, -1), (-2, 1), (-2, 2),
            (0, -3), (-3, 0))  # all on earlier wavefronts: 2·dy + dx < 0
 PAD = 3
 OUTSIDE = 128  # the value of pixels outside the image
 FEATURE_SCALE = 32.0
-SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.2, 64.0, 64
+SCALES = ScaleTable(0.2, 64.0, 64)  # each Laplace's scale, in pixel levels
 ORDERS = {1: (0,), 3: (1, 0, 2)}  # gray; colour: green first
 
 
@@ -90,17 +91,7 @@ class ContextModel:
         hidden = np.maximum(inputs @ w0 + b0, 0)
         hidden = np.maximum(hidden @ w1 + b1, 0) @ w2 + b2
         mean = np.rint((med + hidden[:, 0] * FEATURE_SCALE) * 16) / 16
-        return mean.astype(np.float64), SCALES[scale_index(hidden[:, 1])]
-
-
-SCALES = np.exp(np.linspace(np.log(SCALE_MIN), np.log(SCALE_MAX), SCALE_LEVELS))  # the coder's table
-_LOG_LOW, _LOG_HIGH = float(np.log(SCALE_MIN)), float(np.log(SCALE_MAX))
-
-
-def scale_index(log_scale: np.ndarray) -> np.ndarray:
-    clipped = np.minimum(np.maximum(log_scale, _LOG_LOW), _LOG_HIGH)  # np.clip costs more than both here
-    position = (clipped - _LOG_LOW) * ((SCALE_LEVELS - 1) / (_LOG_HIGH - _LOG_LOW))
-    return np.rint(position).astype(np.int64)
+        return mean.astype(np.float64), SCALES.values[SCALES.index_of_log(hidden[:, 1])]
 
 
 @functools.cache
@@ -156,6 +147,5 @@ def code_context_residual(target: torch.Tensor, max_error: int) -> tuple[torch.T
     target's shape), the file's residual section and its stream."""
     planes = target.numpy().astype(np.int64).reshape(-1, *target.shape[-2:])
     decoded, low, high, data = code_context(planes, max_error)
-    section = b"".join([bytes([max_error]), svarint(low), svarint(high), bytes([CONTEXT_MODEL_VERSION]),
-                        uvarint(len(data) // 4), data])
+    section = residual_section(max_error, low, high, bytes([CONTEXT_MODEL_VERSION]), data)
     return torch.from_numpy(decoded.astype(np.uint8)).view(target.shape), section, data

@@ -184,6 +184,12 @@ def as_float32(value: float) -> float:
     return struct.unpack("<f", struct.pack("<f", value))[0]
 
 
+def residual_section(max_error: int, low: int, high: int, model_field: bytes, data: bytes) -> bytes:
+    """The residual layer as a file holds it; `model_field` is the Laplace scales (f32 per channel) or,
+    under the learned context model, its version byte."""
+    return b"".join([bytes([max_error]), svarint(low), svarint(high), model_field, uvarint(len(data) // 4), data])
+
+
 def pack(id_tail: bytes, weights: bytes, flags: int, width: int, height: int, tile: int, step: float, low: int,
          high: int, payload: bytes, alpha: bytes | None, residual_section: bytes, version: int = VERSION) -> bytes:
     """A whole file: the header fields in order, the sections, and the CRC-32 of it all."""

@@ -3,21 +3,20 @@
 The side latents z are rounded around their prior's means and coded under its per-channel Gaussians;
 the decoder reads them first, predicts every latent's scale from them and reads the latents under
 zero-mean Gaussians of those scales. Both sides snap the predicted scales to the same table
-(model.hyperprior.scale_table), so a last-bit difference in the scale network cannot desynchronise
-the coder; the symbols of both parts share the header's one symbol range.
+(scales.py), so a last-bit difference in the scale network cannot desynchronise the coder; the
+symbols of both parts share the header's one symbol range.
 """
 
 import constriction
 import numpy as np
 import torch
 
-from ..model.hyperprior import scale_indexes, scale_table
+from ..model.hyperprior import SCALE_MIN
 from .format import CodecError
 from .latents import SYMBOL_RANGE
+from .scales import ScaleTable
 
-
-def is_hyperprior(model: torch.nn.Module) -> bool:
-    return hasattr(model, "hyper_encoder")
+LATENT_SCALES = ScaleTable(SCALE_MIN, 64.0, 64)  # in symbol units
 
 
 def _gaussian(low: int, high: int):
@@ -31,10 +30,11 @@ def _side_stds(model, shape) -> np.ndarray:
 
 
 def _latent_stds(model, side: torch.Tensor, step: float, device) -> np.ndarray:
-    """Each latent's std in symbol units: the predicted scale, divided by the step, snapped to the table."""
+    """Each latent's std in symbol units: the scale predicted from the (rounded, centred) side latents,
+    divided by the step, snapped to the table."""
     means = model.side_prior.mean.view(1, -1, 1, 1)
-    scales = model.scales(side.to(device).float() + means).double().cpu() / step
-    return np.ascontiguousarray(scale_table()[scale_indexes(scales)].flatten().numpy())
+    scales = model.scales(side.to(device).float() + means).double().cpu().numpy() / step
+    return np.ascontiguousarray(LATENT_SCALES.snap(scales).ravel())
 
 
 def code_hyper(model, latents: torch.Tensor, step: float, name: str) -> tuple[bytes, int, int, torch.Tensor]:
@@ -54,18 +54,17 @@ def code_hyper(model, latents: torch.Tensor, step: float, name: str) -> tuple[by
     return coder.get_compressed().astype("<u4").tobytes(), low, high, symbols
 
 
-def decode_hyper(model, payload: bytes, low: int, high: int, step: float, tiles: int, tile: int, name: str,
+def decode_hyper(model, payload: bytes, low: int, high: int, step: float, shape: tuple, name: str,
                  device) -> torch.Tensor:
-    """The latent symbols of `tiles` tiles; a corrupt stream is a CodecError."""
-    probe = model.encoder(torch.zeros(1, 3, tile, tile, device=device))
-    latent_shape, side_shape = probe.shape[1:], model.hyper_encoder(probe).shape[1:]
+    """The latent symbols of `shape` (tiles, C, H, W); a corrupt stream is a CodecError."""
+    side_shape = (shape[0], *model.hyper_encoder(torch.zeros(1, *shape[1:], device=device)).shape[1:])
     try:
         coder = constriction.stream.stack.AnsCoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-        side_stds = _side_stds(model, (tiles, *side_shape))
+        side_stds = _side_stds(model, side_shape)
         side = coder.decode(_gaussian(low, high), np.zeros_like(side_stds), side_stds)
-        side = torch.from_numpy(np.asarray(side, dtype=np.int32)).view(tiles, *side_shape)
+        side = torch.from_numpy(np.asarray(side, dtype=np.int32)).view(side_shape)
         stds = _latent_stds(model, side, step, device)
         symbols = coder.decode(_gaussian(low, high), np.zeros_like(stds), stds)
     except Exception as exc:  # constriction refuses some corrupt streams: one message, like any damage
         raise CodecError(f"{name} is damaged (payload: {type(exc).__name__})") from None
-    return torch.from_numpy(np.asarray(symbols, dtype=np.int32)).view(tiles, *latent_shape)
+    return torch.from_numpy(np.asarray(symbols, dtype=np.int32)).view(shape)

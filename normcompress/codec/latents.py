@@ -14,6 +14,7 @@ import torch
 from ..data import load_run_data
 from ..files import atomic_write_json
 from ..metrics import to_float
+from ..model.hyperprior import is_hyperprior
 from ..prior import latent_channels
 from ..reconstruct import in_batches
 from ..runs import Run, StoreError
@@ -47,7 +48,7 @@ class EntropyModel:
         """The run's learned prior, or a model fitted on its training images the first time it is asked for
         (kept in the run's entropy.json; a damaged one is fitted again)."""
         config = run.train_config()
-        if hasattr(model, "hyper_encoder"):  # the hyperprior codes with its own entropy model (hyper.py)
+        if is_hyperprior(model):  # it codes with its own entropy model (hyper.py); the symbols are latent / step
             ones = torch.ones(model.LATENT)
             return cls(torch.zeros_like(ones), ones, ones, 1.0)
         channels = latent_channels(model, config.image_size)

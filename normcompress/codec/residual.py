@@ -10,7 +10,7 @@ import constriction
 import numpy as np
 import torch
 
-from .format import Header, as_float32, svarint, uvarint
+from .format import Header, as_float32, residual_section
 
 
 def code_residual(produced: torch.Tensor, target: torch.Tensor, max_error: int):
@@ -44,8 +44,7 @@ def code_residual(produced: torch.Tensor, target: torch.Tensor, max_error: int):
     coder.encode_reverse(symbols.astype(np.int32), _residual_model(low, high), means,
                          np.array(scales, np.float64)[of_channel])
     data = coder.get_compressed().astype("<u4").tobytes()
-    section = b"".join([bytes([max_error]), svarint(low), svarint(high), struct.pack(f"<{channels}f", *scales),
-                        uvarint(len(data) // 4), data])
+    section = residual_section(max_error, low, high, struct.pack(f"<{channels}f", *scales), data)
     return corrected, section, data
 
 

@@ -17,10 +17,10 @@ import torch
 from torch import nn
 
 from ..prior import GaussianPrior
-from .networks import PcaEncoder, PcaRefineAutoencoder, PcaRefineDecoder
+from .networks import PcaEncoder, PcaRefineDecoder, slow_linear_groups, start_from_pca
 
 SIDE_CHANNELS = 32
-SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 64.0, 64  # the coder's scale table (CompressAI's lower bound 0.11)
+SCALE_MIN = 0.11  # the smallest scale h_s predicts (CompressAI's lower bound)
 
 
 def gaussian_bits(values: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
@@ -30,18 +30,6 @@ def gaussian_bits(values: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     upper = torch.special.ndtr((0.5 - magnitude) / scales)
     lower = torch.special.ndtr((-0.5 - magnitude) / scales)
     return -torch.log2((upper - lower).clamp_min(1e-9)).sum()
-
-
-def scale_table() -> torch.Tensor:
-    """The scales the coder knows: SCALE_LEVELS log-spaced from SCALE_MIN to SCALE_MAX."""
-    return torch.exp(torch.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), SCALE_LEVELS, dtype=torch.float64))
-
-
-def scale_indexes(scales: torch.Tensor) -> torch.Tensor:
-    """Each scale's nearest entry in the table (in log space), as int64 indexes."""
-    position = (scales.double().clamp(SCALE_MIN, SCALE_MAX).log() - math.log(SCALE_MIN)) / (
-        math.log(SCALE_MAX) - math.log(SCALE_MIN)) * (SCALE_LEVELS - 1)
-    return position.round().long()
 
 
 class ChannelGain(nn.Module):
@@ -72,6 +60,11 @@ class GainDecoder(nn.Module):
 
     def forward(self, latent):
         return self.inner(latent / self.gain())
+
+
+def is_hyperprior(model: nn.Module) -> bool:
+    """Whether a model codes with the hyperprior's own entropy model (format version 3)."""
+    return isinstance(model, HyperpriorAutoencoder)
 
 
 class HyperpriorAutoencoder(nn.Module):
@@ -115,17 +108,12 @@ class HyperpriorAutoencoder(nn.Module):
 
     @torch.no_grad()
     def initialise(self, images: torch.Tensor, rate_lambda: float) -> None:
-        """Fit PCA as pca-refine does, and start every channel at the quantisation step that balances
+        """Fit PCA as pca-refine does (768 components), and start every channel at the quantisation step that balances
         squared error against λ·bits: for an orthonormal transform at high rate the best steps are all
         equal (reverse water-filling), each coefficient's error Δ²/12 and its rate slope -2 ln 2 · Δ²/12
         per bit. With 3 x 1024 values per 1024 pixels, d(MSE)/d(bpp) = -λ gives Δ = sqrt(18 λ / ln 2)."""
-        base = PcaRefineAutoencoder(self.LATENT).to(self.gain.log_gain.device)
-        base.initialise(images)
-        self.encoder.inner.load_state_dict(base.encoder.state_dict())
-        self.decoder.inner.load_state_dict(base.decoder.state_dict())
+        start_from_pca(self.encoder.inner, self.decoder.inner, images)
         self.gain.log_gain.fill_(-0.5 * math.log(18 * rate_lambda / math.log(2)))
 
     def parameter_groups(self, lr: float) -> list[dict]:
-        linear = [self.encoder.inner.project.weight, self.decoder.inner.project.weight]
-        rest = [p for p in self.parameters() if all(p is not q for q in linear)]
-        return [{"params": linear, "lr": lr * PcaRefineAutoencoder.LINEAR_LR_SCALE}, {"params": rest, "lr": lr}]
+        return slow_linear_groups(self, [self.encoder.inner.project.weight, self.decoder.inner.project.weight], lr)

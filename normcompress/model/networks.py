@@ -73,6 +73,24 @@ class PcaRefineDecoder(nn.Module):
         return (linear + self.refine(linear)).clamp(0, 1)
 
 
+@torch.no_grad()
+def start_from_pca(encoder: PcaEncoder, decoder: PcaRefineDecoder, images: torch.Tensor) -> None:
+    """Fit PCA on the training images (uint8), as many components as the encoder has, and start both
+    projections from it."""
+    components = encoder.project.out_channels
+    pca = fit_pca(images, components)
+    kernels = pca.basis.view(components, 3, TILE, TILE).to(encoder.mean.device)
+    for part in (encoder, decoder):
+        part.mean.copy_(pca.mean.to(part.mean.device).unsqueeze(0))
+        part.project.weight.copy_(kernels)
+
+
+def slow_linear_groups(model: nn.Module, linear: list[nn.Parameter], lr: float) -> list[dict]:
+    """The PCA projections at LINEAR_LR_SCALE of the learning rate, every other parameter at the full rate."""
+    rest = [p for p in model.parameters() if all(p is not q for q in linear)]
+    return [{"params": linear, "lr": lr * PcaRefineAutoencoder.LINEAR_LR_SCALE}, {"params": rest, "lr": lr}]
+
+
 class PcaRefineAutoencoder(nn.Module):
     """PCA at the seed model's latent size (256 values per 32x32 tile), fitted on the training images before
     the first step, with a learned convolutional correction after it.
@@ -84,28 +102,19 @@ class PcaRefineAutoencoder(nn.Module):
     LATENT = 256
     LINEAR_LR_SCALE = 0.01
 
-    def __init__(self, latent: int = LATENT) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.latent = latent
-        self.encoder = PcaEncoder(latent)
-        self.decoder = PcaRefineDecoder(latent)
+        self.encoder = PcaEncoder(self.LATENT)
+        self.decoder = PcaRefineDecoder(self.LATENT)
 
     def forward(self, x):
         return self.decoder(self.encoder(x))
 
-    @torch.no_grad()
     def initialise(self, images: torch.Tensor) -> None:
-        """Fit PCA on the training images (uint8) and start both projections from it."""
-        pca = fit_pca(images, self.latent)
-        kernels = pca.basis.view(self.latent, 3, TILE, TILE).to(self.encoder.mean.device)
-        for part in (self.encoder, self.decoder):
-            part.mean.copy_(pca.mean.to(part.mean.device).unsqueeze(0))
-            part.project.weight.copy_(kernels)
+        start_from_pca(self.encoder, self.decoder, images)
 
     def parameter_groups(self, lr: float) -> list[dict]:
-        linear = [self.encoder.project.weight, self.decoder.project.weight]
-        return [{"params": linear, "lr": lr * self.LINEAR_LR_SCALE},
-                {"params": list(self.decoder.refine.parameters()), "lr": lr}]
+        return slow_linear_groups(self, [self.encoder.project.weight, self.decoder.project.weight], lr)
 
 
 class ResidualBlock(nn.Module):
