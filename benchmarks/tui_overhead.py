@@ -1,79 +1,109 @@
-"""Does the app slow training down? The same run headless, from the app training in a child process
-(its default), and from the app training in a thread of its own interpreter, in turn.
+"""Does the app slow training down? The same run headless and from the app (training in a child
+process, its default; with --thread also training in a thread of the app's own interpreter), in turn.
 
 Each run is a fresh process, as users run them (torch's thread pools are per process). The app runs
 under Textual's Pilot (a headless screen that still lays out, renders and redraws the chart); the
 headless run calls normcompress.train directly. Images/s are training steps only, averaged over
-epochs 2..N of each run (epoch 1 warms up). Run: python benchmarks/tui_overhead.py
+epochs 2..N of each run (epoch 1 warms up).
+
+Single runs of the same command spread by ±10% on a shared 2-core VM, more than the effect measured,
+so each round runs the variants back to back and the overhead is the median over rounds of each
+round's own ratio (slow drifts of the machine cancel within a round). The UI's own CPU over the same
+epochs (the app's process, not the child's) is measured too: on two cores it is what training loses.
+The app starts training once its device list is filled in, as a user picking a device would.
+Run: python benchmarks/tui_overhead.py [--rounds 10] [--epochs 10] [--thread]
 """
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 from normcompress.runs import RunStore
 from normcompress.train import TrainConfig, train
 from normcompress_tui.app import TRAINING_ENV, NormcompressApp
+from normcompress_tui.widgets.chart import LossChart
+from normcompress_tui.widgets.controls import Controls
 
 
 def rate(run) -> float:
     return statistics.mean(r["images_per_s"] for r in run.metrics()[1:])
 
 
-def headless(store: RunStore, epochs: int) -> float:
-    return rate(train(TrainConfig(norm="L2", epochs=epochs, dataset="sample", device="cpu"), store))
+def headless(store: RunStore, epochs: int) -> dict:
+    return {"rate": rate(train(TrainConfig(norm="L2", epochs=epochs, dataset="sample", device="cpu"), store))}
 
 
-async def in_app(store: RunStore, epochs: int) -> float:
+async def in_app(store: RunStore, epochs: int) -> dict:
     app = NormcompressApp(store)
     async with app.run_test(size=(120, 36)) as pilot:
+        while not app.query_one(Controls).devices_known:  # a user picks a device from the list first
+            await asyncio.sleep(0.05)
         for field, value in {"epochs": str(epochs), "dataset": "sample", "device": "cpu"}.items():
             app.query_one(f"#{field}").value = value
         await pilot.pause()
         app.query_one("#runs").focus()
         await pilot.press("s")
-        while app.training or app.current_run is None:
+        chart = app.query_one(LossChart)
+        # The UI's CPU from the end of epoch 1 to the end of the last epoch: the epochs the rate counts,
+        # not the child's startup nor what the app does once the run has ended.
+        marks = {}
+        while app.training:
             # Not pilot.pause(): it waits for every widget to go idle, work a real terminal never does
             # (it was 1,400 callbacks in a 4-epoch run, a third of the UI thread's time).
-            await asyncio.sleep(0.25)
-        return rate(app.current_run)
+            await asyncio.sleep(0.05)
+            marks.setdefault(len(chart.current_epochs), (time.process_time(), time.monotonic()))
+        (cpu_0, wall_0), (cpu_1, wall_1) = marks[1], marks[max(marks)]
+        ui_core = (cpu_1 - cpu_0) / (wall_1 - wall_0)
+        return {"rate": rate(app.current_run), "ui_core": ui_core}
+
+
+VARIANTS = {"headless engine": ("headless",), "app, child process": ("app",), "app, thread": ("app", "--thread")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--thread", action="store_true", help="measure the app training in a thread too")
     parser.add_argument("--one", choices=["headless", "app"], help=argparse.SUPPRESS)
-    parser.add_argument("--thread", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a single measurement, in this fresh process
         if args.thread:
             os.environ[TRAINING_ENV] = "thread"
         with tempfile.TemporaryDirectory() as root:
             store = RunStore(root)
-            print(headless(store, args.epochs) if args.one == "headless" else asyncio.run(in_app(store, args.epochs)))
+            result = headless(store, args.epochs) if args.one == "headless" else asyncio.run(in_app(store, args.epochs))
+            print(json.dumps(result))
         return
 
-    def measure(kind: str, *extra: str) -> float:
+    def measure(kind: str, *extra: str) -> dict:
         command = [sys.executable, __file__, "--one", kind, "--epochs", str(args.epochs), *extra]
-        return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1])
+        return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split("\n")[-2])
 
-    rates: dict[str, list[float]] = {"headless engine": [], "app, child process": [], "app, thread": []}
-    for _ in range(args.rounds):
-        rates["headless engine"].append(measure("headless"))
-        rates["app, child process"].append(measure("app"))
-        rates["app, thread"].append(measure("app", "--thread"))
-    print(f"sample, CPU, batch 128, {args.epochs} epochs x {args.rounds} rounds (median)")
-    medians = {name: statistics.median(values) for name, values in rates.items()}
-    for name, values in rates.items():
-        print(f"{name + ':':<20} {medians[name]:8,.0f} images/s  {[round(x) for x in values]}")
-    for name in ("app, child process", "app, thread"):
-        ratio = medians[name] / medians["headless engine"]
-        print(f"{name}/headless: {ratio:.3f} (overhead {100 * (1 - ratio):+.1f}%)")
+    names = [n for n in VARIANTS if args.thread or n != "app, thread"]
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    for round_ in range(args.rounds):
+        for name in names[round_ % 2:] + names[:round_ % 2]:  # who goes first alternates
+            results[name].append(measure(*VARIANTS[name]))
+    print(f"sample, CPU ({os.cpu_count()} cores), batch 128, {args.epochs} epochs x {args.rounds} rounds")
+    for name, runs in results.items():
+        rates = [r["rate"] for r in runs]
+        line = f"{name + ':':<20} median {statistics.median(rates):8,.0f} images/s  {[round(x) for x in rates]}"
+        if "ui_core" in runs[0]:
+            line += f"  UI CPU while training: median {statistics.median(r['ui_core'] for r in runs):.3f} core"
+        print(line)
+    for name in names[1:]:
+        overheads = sorted(100 * (1 - a["rate"] / h["rate"]) for a, h in zip(results[name], results["headless engine"]))
+        quarter = len(overheads) // 4
+        print(f"{name}: overhead median {statistics.median(overheads):+.1f}% over {len(overheads)} paired rounds "
+              f"(middle half {overheads[quarter]:+.1f}% to {overheads[-1 - quarter]:+.1f}%, "
+              f"all {overheads[0]:+.1f}% to {overheads[-1]:+.1f}%)")
 
 
 if __name__ == "__main__":

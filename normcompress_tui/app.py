@@ -41,8 +41,8 @@ from .widgets.system_line import SystemLine
 STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) are picked up
 STATE_SAVE_S = 2.0  # how often the form, the chart's view and the overlays are saved when they changed
 MAX_SAVED_OVERLAYS = 100
-PROGRESS_INTERVAL_S = 0.5  # engine progress events; each one costs the UI thread a repaint
-PREVIEW_INTERVAL_S = 3.0  # the live run's reconstructions are shown again at most this often
+PROGRESS_INTERVAL_S = 1.0  # engine progress events; each one costs the UI thread a repaint
+PREVIEW_INTERVAL_S = 5.0  # the live run's reconstructions are shown again at most this often
 QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 TRAINING_ENV = "NORMCOMPRESS_TUI_TRAINING"  # "thread": train in the app's process (for the overhead benchmark)
 
@@ -455,10 +455,14 @@ class NormcompressApp(App):
             message = str(error) if isinstance(error, NormcompressError) else f"{type(error).__name__}: {error}"
             self.notify(message, title="Training stopped", severity="error", timeout=10)
         self.training = False
-        self.query_one(Controls).set_running(False)
-        self.refresh_runs()
         if self._quit_when_stopped:
             self.exit()
+            return
+        try:
+            self.query_one(Controls).set_running(False)
+        except NoMatches:  # the app is being taken down (a test's app closed under its run): nothing to show
+            return
+        self.refresh_runs()
 
     # -- chart, help, palette and quitting ---------------------------------------------------
     def action_help(self) -> None:

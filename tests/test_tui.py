@@ -986,3 +986,44 @@ async def test_the_disabled_stop_button_stays_readable_in_every_colour_system(tm
         assert (bright + 0.05) / (dark + 0.05) >= 4.5  # WCAG AA for text
         for system in (ColorSystem.STANDARD, ColorSystem.EIGHT_BIT):  # TERM=xterm, xterm-256color
             assert style.color.downgrade(system) != style.bgcolor.downgrade(system)
+
+
+async def test_a_new_picture_of_the_same_size_is_repainted_without_a_layout_pass(tmp_path, monkeypatch):
+    """A live run's preview is replaced every few seconds by a picture of the same size; a layout pass of
+    the whole screen (the library's setter asks for one each time) cost training ~50 ms on two cores."""
+    from textual.app import App
+    from textual.screen import Screen
+
+    from normcompress_tui.widgets.preview import ReconstructionPreview
+
+    pictures = {}
+    for name, colour, size in (("dark", (20, 20, 20), (66, 26)), ("light", (230, 230, 230), (66, 26)),
+                               ("wide", (0, 200, 0), (130, 26))):  # 3 rows of 8 (or 16) tiles of 6 px
+        pictures[name] = tmp_path / f"{name}.png"
+        Image.new("RGB", size, colour).save(pictures[name])
+    layouts = []
+    refresh_layout = Screen._refresh_layout
+    monkeypatch.setattr(Screen, "_refresh_layout", lambda screen, *a, **k: (layouts.append(1),
+                                                                              refresh_layout(screen, *a, **k))[1])
+
+    class PreviewApp(App):
+        def compose(self):
+            yield ReconstructionPreview()
+
+    app = PreviewApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        preview, image = app.query_one(ReconstructionPreview), app.query_one("#preview-image")
+
+        def drawn() -> str:  # without a terminal textual-image draws shades of grey as characters
+            return "".join(strip.text for strip in image.render_lines(image.region.reset_offset))
+
+        preview.show(pictures["dark"], "dark")
+        await pilot.pause()
+        dark, before = drawn(), len(layouts)
+        preview.show(pictures["light"], "light")
+        await pilot.pause()
+        assert len(layouts) == before  # no layout pass
+        assert drawn().strip() and drawn() != dark  # but the new picture is what is drawn
+        preview.show(pictures["wide"], "wide")
+        await pilot.pause()
+        assert len(layouts) > before  # another size: laid out again

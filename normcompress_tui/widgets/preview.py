@@ -69,6 +69,27 @@ def relayout(image: PILImage.Image, per_band: int) -> PILImage.Image:
     return out
 
 
+class PreviewImage(Image, Renderable=Image._Renderable):
+    """textual-image's widget, except that a picture of the same size as the one it replaces is only
+    repainted. The library's setter asks for a layout pass of the whole screen each time (about 50 ms on
+    these 2-core machines), which a live run's preview paid every few seconds, taken from training."""
+
+    _repaint_only = False
+
+    def replace(self, image: PILImage.Image | None) -> None:
+        shown = self.image
+        self._repaint_only = isinstance(shown, PILImage.Image) and image is not None and image.size == shown.size
+        try:
+            self.image = image
+        finally:
+            self._repaint_only = False
+
+    def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
+        # The widget's size depends only on its picture's size and its styles: same size, same layout.
+        return super().refresh(*regions, repaint=repaint, layout=layout and not self._repaint_only,
+                               recompose=recompose)
+
+
 class ReconstructionPreview(Vertical):
     BORDER_TITLE = "Reconstructions"
 
@@ -82,7 +103,7 @@ class ReconstructionPreview(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("no run yet: originals, reconstructions and error maps appear here", id="preview-caption")
-        yield Image(id="preview-image")
+        yield PreviewImage(id="preview-image")
 
     def show(self, path: Path, caption: str) -> None:
         """Show a run's recon.png; it is read into memory because the run rewrites it each epoch."""
@@ -90,7 +111,7 @@ class ReconstructionPreview(Vertical):
             image = open_image(path, MAX_PREVIEW_PIXELS, MAX_PREVIEW_BYTES, follow_symlinks=False)
         except ImageFileError:
             self._caption(f"{caption}: no reconstruction yet")
-            self.query_one(Image).image = None
+            self.query_one(PreviewImage).replace(None)
             self.shown = self.original = None
             self._drawn = None
             return
@@ -119,10 +140,10 @@ class ReconstructionPreview(Vertical):
         layout = grid_columns(self.original.size)
         region = self.content_region
         height = max(region.height - self.query_one("#preview-caption", Static).outer_size.height, 1)
-        widget = self.query_one(Image)
+        widget = self.query_one(PreviewImage)
         per_band = best_band_width(layout[0], region.width, height) if layout and region.width else None
         if self._drawn != (id(self.original), per_band):
-            widget.image = relayout(self.original, per_band) if per_band else self.original
+            widget.replace(relayout(self.original, per_band) if per_band else self.original)
             self.per_band, self._drawn = per_band, (id(self.original), per_band)
         shown = widget.image
         fitting_width = int(height * CELL_ASPECT * shown.width / shown.height)  # the width at which it fills the height

@@ -7,7 +7,7 @@ filter (`/` in the app) keeps the runs whose id, norm, tags or settings hold eve
 """
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from rich.text import Text
 from textual.binding import Binding
@@ -103,14 +103,18 @@ def fitting_columns(infos: list[RunInfo], width: int) -> tuple[list[Column], boo
 
 def search_text(info: RunInfo) -> str:
     """What the filter searches: the id, norm, status, tags, data and every setting, in lower case."""
-    settings = " ".join(f"{k}={v}" for k, v in asdict(info.config).items()) if info.config else ""
+    # fields(), not asdict(): asdict deep-copies every value, and this runs for every run of the store
+    settings = " ".join(f"{f.name}={getattr(info.config, f.name)}" for f in fields(info.config)) if info.config else ""
     return " ".join([info.id, info.norm, str(info.status), *info.tags, info.data_source, settings]).lower()
 
 
 def matches(info: RunInfo, query: str) -> bool:
     """Whether a run holds every word of the query (case-insensitive); an empty query keeps every run."""
+    words = query.lower().split()
+    if not words:  # the common case, every few seconds while a run trains: no text to build
+        return True
     text = search_text(info)
-    return all(word in text for word in query.lower().split())
+    return all(word in text for word in words)
 
 
 class RunsTable(DataTable):
