@@ -35,16 +35,16 @@ def rate(run) -> float:
     return statistics.mean(r["images_per_s"] for r in run.metrics()[1:])
 
 
-def headless(store: RunStore, epochs: int) -> dict:
-    return {"rate": rate(train(TrainConfig(norm="L2", epochs=epochs, dataset="sample", device="cpu"), store))}
+def headless(store: RunStore, epochs: int, device: str) -> dict:
+    return {"rate": rate(train(TrainConfig(norm="L2", epochs=epochs, dataset="sample", device=device), store))}
 
 
-async def in_app(store: RunStore, epochs: int) -> dict:
+async def in_app(store: RunStore, epochs: int, device: str) -> dict:
     app = NormcompressApp(store)
     async with app.run_test(size=(120, 36)) as pilot:
         while not app.query_one(Controls).devices_known:  # a user picks a device from the list first
             await asyncio.sleep(0.05)
-        for field, value in {"epochs": str(epochs), "dataset": "sample", "device": "cpu"}.items():
+        for field, value in {"epochs": str(epochs), "dataset": "sample", "device": device}.items():
             app.query_one(f"#{field}").value = value
         await pilot.pause()
         app.query_one("#runs").focus()
@@ -70,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--device", default="cpu", help="where the runs train (cpu, cuda)")
     parser.add_argument("--thread", action="store_true", help="measure the app training in a thread too")
     parser.add_argument("--one", choices=["headless", "app"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -78,12 +79,13 @@ def main() -> None:
             os.environ[TRAINING_ENV] = "thread"
         with tempfile.TemporaryDirectory() as root:
             store = RunStore(root)
-            result = headless(store, args.epochs) if args.one == "headless" else asyncio.run(in_app(store, args.epochs))
+            result = (headless(store, args.epochs, args.device) if args.one == "headless"
+                      else asyncio.run(in_app(store, args.epochs, args.device)))
             print(json.dumps(result))
         return
 
     def measure(kind: str, *extra: str) -> dict:
-        command = [sys.executable, __file__, "--one", kind, "--epochs", str(args.epochs), *extra]
+        command = [sys.executable, __file__, "--one", kind, "--epochs", str(args.epochs), "--device", args.device, *extra]
         return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split("\n")[-2])
 
     names = [n for n in VARIANTS if args.thread or n != "app, thread"]
@@ -91,7 +93,8 @@ def main() -> None:
     for round_ in range(args.rounds):
         for name in names[round_ % 2:] + names[:round_ % 2]:  # who goes first alternates
             results[name].append(measure(*VARIANTS[name]))
-    print(f"sample, CPU ({os.cpu_count()} cores), batch 128, {args.epochs} epochs x {args.rounds} rounds")
+    print(f"sample, {args.device} ({len(os.sched_getaffinity(0))} CPU cores), batch 128, {args.epochs} epochs x "
+          f"{args.rounds} rounds")
     for name, runs in results.items():
         rates = [r["rate"] for r in runs]
         line = f"{name + ':':<20} median {statistics.median(rates):8,.0f} images/s  {[round(x) for x in rates]}"
