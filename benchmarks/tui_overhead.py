@@ -70,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--device", default="cpu", help="where the runs train (cpu, cuda)")
+    parser.add_argument("--device", default="cpu", help="where the runs train: cpu, cuda:0, ... (as the app lists them)")
     parser.add_argument("--thread", action="store_true", help="measure the app training in a thread too")
     parser.add_argument("--one", choices=["headless", "app"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -86,13 +86,18 @@ def main() -> None:
 
     def measure(kind: str, *extra: str) -> dict:
         command = [sys.executable, __file__, "--one", kind, "--epochs", str(args.epochs), "--device", args.device, *extra]
-        return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split("\n")[-2])
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"{kind} {' '.join(extra)} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+        return json.loads(done.stdout.split("\n")[-2])
 
     names = [n for n in VARIANTS if args.thread or n != "app, thread"]
     results: dict[str, list[dict]] = {name: [] for name in names}
     for round_ in range(args.rounds):
         for name in names[round_ % 2:] + names[:round_ % 2]:  # who goes first alternates
             results[name].append(measure(*VARIANTS[name]))
+        print(f"round {round_ + 1}: " + ", ".join(f"{name} {results[name][-1]['rate']:,.0f}" for name in names),
+              flush=True)  # what a run cut short by a time limit still shows
     print(f"sample, {args.device} ({len(os.sched_getaffinity(0))} CPU cores), batch 128, {args.epochs} epochs x "
           f"{args.rounds} rounds")
     for name, runs in results.items():

@@ -41,7 +41,8 @@ from .widgets.system_line import SystemLine
 STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) are picked up
 STATE_SAVE_S = 2.0  # how often the form, the chart's view and the overlays are saved when they changed
 MAX_SAVED_OVERLAYS = 100
-PROGRESS_INTERVAL_S = 1.0  # engine progress events; each one costs the UI thread a repaint
+PROGRESS_INTERVAL_S = 1.0  # how often the engine sends step progress
+TICK_S = 1.0  # what changes while a run trains is drawn at this tick, in one repaint
 PREVIEW_INTERVAL_S = 5.0  # the live run's reconstructions are shown again at most this often
 QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 TRAINING_ENV = "NORMCOMPRESS_TUI_TRAINING"  # "thread": train in the app's process (for the overhead benchmark)
@@ -79,7 +80,7 @@ class NormcompressApp(App):
         self.current_run: Run | None = None
         self._quit_when_stopped = False
         self._resuming: str | None = None  # the id of the run being resumed
-        self._preview_at = 0.0  # when the live run's reconstructions were last shown
+        self._preview_at, self._preview_epoch = 0.0, None  # when, and which epoch's, reconstructions were shown
         self._overlays_to_restore: list[str] = []
         self._saved_state: dict | None = None
 
@@ -109,6 +110,7 @@ class NormcompressApp(App):
         self.refresh_runs()
         self.set_interval(STORE_POLL_S, self.refresh_runs)
         self.set_interval(STATE_SAVE_S, self.save_state)
+        self.set_interval(TICK_S, self.tick)
         self.query_one(RunsTable).focus()
         loop = asyncio.get_running_loop()
         for sig in QUIT_SIGNALS:  # `kill`, and the SSH session dropping
@@ -405,7 +407,10 @@ class NormcompressApp(App):
         return train_in_process(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
 
     def on_training_event(self, message: TrainingEvent) -> None:
-        progress, chart = self.query_one(TrainingProgress), self.query_one(LossChart)
+        try:
+            progress, chart = self.query_one(TrainingProgress), self.query_one(LossChart)
+        except NoMatches:  # the app is being taken down under a run (a test's app closed): nothing to show
+            return
         match message.event:
             case StepProgress() as event:
                 progress.step(event)
@@ -413,10 +418,6 @@ class NormcompressApp(App):
             case EpochEnd() as event:
                 progress.epoch_end(event)
                 chart.add_epoch(event.record)
-                # Decoding and laying out the picture costs the UI a few tens of ms: at most every few
-                # seconds (short epochs come many a second), and the last one when the run ends.
-                if time.monotonic() - self._preview_at >= PREVIEW_INTERVAL_S:
-                    self.show_live_preview(event.epoch)
             case RunStarted() as event:
                 self.current_run = Run(self.store.root / event.run_id)
                 earlier = []
@@ -441,8 +442,21 @@ class NormcompressApp(App):
                 self.notify(event.message, title="Notice", severity="warning", timeout=10)
 
     def show_live_preview(self, epoch: int) -> None:
-        self._preview_at = time.monotonic()
+        self._preview_at, self._preview_epoch = time.monotonic(), epoch
         self.query_one(ReconstructionPreview).show(self.current_run.recon_path, f"{count(epoch, 'epoch')}, live")
+
+    def tick(self) -> None:
+        """Draw what changed: progress, the system line, the chart when a redraw is due, the live run's
+        reconstructions every few seconds. Events only record; on two cores each repaint is taken from
+        training, and one a second costs less than one for each event and each widget's own timer."""
+        self.query_one(SystemLine).sample()
+        self.query_one(TrainingProgress).show()
+        chart = self.query_one(LossChart)
+        chart.redraw_when_due()
+        if (self.training and self.current_run is not None and chart.current_epochs
+                and chart.current_epochs[-1]["epoch"] != self._preview_epoch
+                and time.monotonic() - self._preview_at >= PREVIEW_INTERVAL_S - TICK_S / 2):
+            self.show_live_preview(chart.current_epochs[-1]["epoch"])
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The training worker has ended (completed, stopped, or failed): the UI may start another run.

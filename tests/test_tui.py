@@ -257,17 +257,24 @@ async def test_quit_during_a_run_asks_then_keeps_it_interrupted(tmp_path):
     assert run.info().status == "interrupted"
 
 
-async def test_progress_shows_an_epochs_psnr_as_soon_as_it_ends(tmp_path):
+async def test_progress_shows_an_epochs_psnr_at_the_next_tick(tmp_path):
+    """Events only record; the app's tick draws, and an epoch's PSNR is drawn then, not with the next
+    epoch's first step (which can be a long epoch away)."""
     app = NormcompressApp(RunStore(tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:
         progress = app.query_one(TrainingProgress)
-        stats = progress.query_one("#stats", Static)
+        stats, eta = progress.query_one("#stats", Static), progress.query_one("#eta", Static)
         progress.step(StepProgress(1, 3, 4, 4, 0.05, 7000.0, [0.05]))
-        await pilot.pause()
-        assert "loss 0.05" in str(stats.render()) and "PSNR" not in str(stats.render())
+        await wait_for(pilot, lambda: "loss 0.05" in str(stats.render()))
+        assert "PSNR" not in str(stats.render()) and "33%" in str(eta.render())  # 4 of 12 steps
         progress.epoch_end(EpochEnd(1, 3, {"epoch": 1, "psnr": 17.25}))  # no StepProgress after it yet
-        await pilot.pause()
-        assert "PSNR 17.25 dB  best 17.25 dB" in str(stats.render())
+        await wait_for(pilot, lambda: "PSNR 17.25 dB  best 17.25 dB" in str(stats.render()))
+        progress.step(StepProgress(2, 3, 4, 4, 0.04, 7000.0, [0.04]))  # 4 more steps: 4 left
+        await wait_for(pilot, lambda: "67%" in str(eta.render()))
+        left = progress.seconds_left()  # the time the last 4 steps took, once more
+        assert left is not None and left > 0 and progress.total - progress.done == 4
+        progress.finished("completed", "done")
+        assert "completed" in str(app.query_one("#epoch-label").render())  # at once, not at the tick
 
 
 async def start_a_long_run(pilot, app):

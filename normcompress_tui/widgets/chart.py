@@ -85,9 +85,6 @@ class LossChart(Vertical):
         yield SafePlot(id="plot")
         yield Static(id="legend")
 
-    def on_mount(self) -> None:
-        self.set_interval(REDRAW_INTERVAL_S / 4, self._redraw_when_due)
-
     @property
     def metric(self) -> str:
         return str(self.query_one("#metric", Select).value)
@@ -122,7 +119,7 @@ class LossChart(Vertical):
         self.changed(now=True)
 
     def changed(self, now: bool = False) -> None:
-        """Mark the chart for a redraw: at the next tick for training progress (at most one redraw a
+        """Mark the chart for a redraw: at the app's tick for training progress (at most one redraw a
         second, so the chart never slows training), at once for what the user did (a key, an overlay)."""
         self._dirty = True
         if now:
@@ -291,8 +288,10 @@ class LossChart(Vertical):
         spent = self._draw_s + self.query_one(SafePlot).render_s
         return min(max(REDRAW_INTERVAL_S, spent / REDRAW_SHARE), REDRAW_LONGEST_S)
 
-    def _redraw_when_due(self) -> None:
-        if self._dirty and time.monotonic() - self._drawn_at >= self.redraw_interval():
+    def redraw_when_due(self) -> None:
+        """Called at the app's tick: redraw for training progress when the last redraw is old enough (half
+        a tick early counts: ticks come a little late or early, and a miss would double the wait)."""
+        if self._dirty and time.monotonic() - self._drawn_at >= self.redraw_interval() - 0.5:
             self._redraw_if_dirty()
 
     def _redraw_if_dirty(self) -> None:

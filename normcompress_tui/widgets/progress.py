@@ -1,12 +1,30 @@
-"""Progress of the current run: epoch x of N, a bar with ETA, images/s, the current and best values."""
+"""Progress of the current run: epoch x of N, a bar with percentage and time left, images/s, the
+current and best values.
 
+Events only record; `show` draws, at the app's tick (once a second) or at once when a run starts or
+ends. Events come several times a second (an epoch of the sample takes half a second), and on two
+cores each repaint is taken from training. The bar is rich's, drawn in a Static: Textual's ProgressBar
+repaints its time left on a timer of its own, a second repaint each second out of step with the tick.
+"""
+
+import time
+
+from rich.progress_bar import ProgressBar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, ProgressBar
+from textual.widgets import Label, Static
 
 from normcompress.events import EpochEnd, RunStarted, StepProgress
 from normcompress.text import printable
+
+
+def time_left(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:02}:{minutes:02}:{secs:02}" if hours < 100 else f"{hours}h"
 
 
 class TrainingProgress(Vertical):
@@ -15,47 +33,74 @@ class TrainingProgress(Vertical):
         self.best_psnr: float | None = None
         self.last_psnr: float | None = None
         self.last_step: StepProgress | None = None
+        self.done, self.total = 0, 1
+        self._first: tuple[float, int] | None = None  # (when, steps done) at the first step seen this run
+        self._texts: dict[str, str] = {}  # what each label should say
+        self._drawn: dict[str, str] = {}  # what each label says
+        self._bar: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label("idle", id="epoch-label")
-            yield ProgressBar(total=1, show_eta=True, id="bar")  # a set total: no idle animation
+            yield Static(id="bar")
+            yield Label("", id="eta")
         yield Label("", id="stats")
 
-    def _say(self, label_id: str, text: str) -> None:
-        # The labels have fixed sizes (app.tcss), so an update needs no layout pass: during training,
-        # layout passes were the largest cost of the UI thread, which shares the cores with training.
-        self.query_one(f"#{label_id}", Label).update(Text(printable(text, keep_newlines=False)), layout=False)
+    def on_mount(self) -> None:
+        self.show()
 
-    def _psnr_text(self) -> str:
-        last = f"  PSNR {self.last_psnr:.2f} dB" if self.last_psnr is not None else ""
-        best = f"  best {self.best_psnr:.2f} dB" if self.best_psnr is not None else ""
-        return last + best
-
+    # -- what the events say -------------------------------------------------------------------
     def started(self, event: RunStarted) -> None:
-        self.best_psnr = self.last_psnr = self.last_step = None
-        self._say("epoch-label", f"epoch {event.start_epoch + 1}/{event.config.epochs}")
-        self._say("stats", f"{event.config.norm} on {event.data_source}, {event.device}")
-        self.query_one(ProgressBar).update(total=1, progress=0)
+        self.best_psnr = self.last_psnr = self.last_step = self._first = None
+        self.done, self.total = 0, 1
+        self._texts.update({"epoch-label": f"epoch {event.start_epoch + 1}/{event.config.epochs}",
+                            "stats": f"{event.config.norm} on {event.data_source}, {event.device}"})
+        self.show()
 
     def step(self, event: StepProgress) -> None:
         self.last_step = event
-        self._say("epoch-label", f"epoch {event.epoch}/{event.epochs}")
-        self.query_one(ProgressBar).update(total=event.epochs * event.steps,
-                                           progress=(event.epoch - 1) * event.steps + event.step)
-        self._show_stats()
+        self.total, self.done = event.epochs * event.steps, (event.epoch - 1) * event.steps + event.step
+        if self._first is None:
+            self._first = (time.monotonic(), self.done)
+        self._texts["epoch-label"] = f"epoch {event.epoch}/{event.epochs}"
+        self._stats()
 
     def epoch_end(self, event: EpochEnd) -> None:
         self.last_psnr = event.record["psnr"]
         self.best_psnr = max(self.best_psnr or self.last_psnr, self.last_psnr)
-        self._show_stats()  # the new PSNR now, not with the next epoch's first step
-
-    def _show_stats(self) -> None:
-        if self.last_step is not None:
-            step = self.last_step
-            self._say("stats", f"{step.images_per_s:,.0f} img/s  loss {step.loss:.4g}{self._psnr_text()}")
+        self._stats()  # the new PSNR at the next tick, not with the next epoch's first step
 
     def finished(self, status: str, message: str) -> None:
-        self._say("epoch-label", status)
         best = f"  best {self.best_psnr:.2f} dB" if self.best_psnr is not None else ""
-        self._say("stats", message + best)
+        self._texts.update({"epoch-label": status, "stats": message + best})
+        self.show()
+
+    def _stats(self) -> None:
+        if self.last_step is not None:
+            step = self.last_step
+            last = f"  PSNR {self.last_psnr:.2f} dB" if self.last_psnr is not None else ""
+            best = f"  best {self.best_psnr:.2f} dB" if self.best_psnr is not None else ""
+            self._texts["stats"] = f"{step.images_per_s:,.0f} img/s  loss {step.loss:.4g}{last}{best}"
+
+    def seconds_left(self) -> float | None:
+        """From the steps done since the first one this app saw (a resumed run's earlier epochs, and the
+        child's start, are not counted as speed)."""
+        if self._first is None or self.done >= self.total:
+            return None if self._first is None else 0.0
+        since, first_done = self._first
+        if self.done <= first_done:
+            return None
+        return (time.monotonic() - since) * (self.total - self.done) / (self.done - first_done)
+
+    # -- drawing -------------------------------------------------------------------------------
+    def show(self) -> None:
+        """Draw what changed since the last call. The labels and the bar have fixed sizes (app.tcss), so
+        an update needs no layout pass."""
+        texts = {**self._texts, "eta": f"{100 * self.done / self.total:3.0f}% {time_left(self.seconds_left())}"}
+        for label_id, text in texts.items():
+            if self._drawn.get(label_id) != text:
+                self._drawn[label_id] = text
+                self.query_one(f"#{label_id}", Label).update(Text(printable(text, keep_newlines=False)), layout=False)
+        if self._bar != (self.done, self.total):
+            self._bar = (self.done, self.total)
+            self.query_one("#bar", Static).update(ProgressBar(total=self.total, completed=self.done), layout=False)

@@ -1,8 +1,8 @@
 """One line of what the machine is doing: CPU use, this process's memory, and each GPU's use and memory.
 
 psutil reads the CPU and memory; NVML (nvidia-ml-py) the GPUs, where a driver is present: without one
-the line simply has no GPU part. It is read once a second at most, on the UI thread (each read takes
-well under a millisecond), so that watching the machine costs training nothing measurable.
+the line simply has no GPU part. It is read at the app's tick (once a second), on the UI thread (each
+read takes well under a millisecond), so that watching the machine costs training nothing measurable.
 """
 
 import psutil
@@ -11,7 +11,6 @@ from textual.widgets import Static
 
 from ..lines import pack_lines
 
-UPDATE_INTERVAL_S = 1.0
 GIB = 2**30
 
 
@@ -67,7 +66,6 @@ class SystemLine(Static):
         self.process.cpu_percent(None)
         if self.nvml is None:
             self.nvml = Nvml()
-        self.set_interval(UPDATE_INTERVAL_S, self.sample)
 
     def sample(self) -> None:
         gpus = []
