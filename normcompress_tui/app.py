@@ -449,9 +449,12 @@ class NormcompressApp(App):
         """Draw what changed: progress, the system line, the chart when a redraw is due, the live run's
         reconstructions every few seconds. Events only record; on two cores each repaint is taken from
         training, and one a second costs less than one for each event and each widget's own timer."""
-        self.query_one(SystemLine).sample()
-        self.query_one(TrainingProgress).show()
-        chart = self.query_one(LossChart)
+        try:
+            self.query_one(SystemLine).sample()
+            self.query_one(TrainingProgress).show()
+            chart = self.query_one(LossChart)
+        except NoMatches:  # the app is being taken down; the tick came between two widgets' removal
+            return
         chart.redraw_when_due()
         if (self.training and self.current_run is not None and chart.current_epochs
                 and chart.current_epochs[-1]["epoch"] != self._preview_epoch

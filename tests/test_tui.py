@@ -1034,3 +1034,19 @@ async def test_a_new_picture_of_the_same_size_is_repainted_without_a_layout_pass
         preview.show(pictures["wide"], "wide")
         await pilot.pause()
         assert len(layouts) > before  # another size: laid out again
+
+
+async def test_a_tick_or_an_event_while_the_app_is_taken_down_is_dropped(tmp_path):
+    """Seen on a 16-core machine: the tick fired between two widgets' removal as the app closed, and
+    the app ended in a NoMatches traceback. Here the widgets are removed first, as teardown does."""
+    from normcompress_tui.messages import TrainingEvent
+    from normcompress_tui.widgets.system_line import SystemLine
+
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        for widget_type in (SystemLine, TrainingProgress, LossChart):
+            await app.query_one(widget_type).remove()
+        app.tick()
+        app.post_message(TrainingEvent(StepProgress(1, 3, 4, 4, 0.05, 7000.0, [0.05])))
+        await pilot.pause()
+        assert app.is_running  # and run_test raises on leaving whatever the app raised
