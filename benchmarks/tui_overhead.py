@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,13 @@ async def in_app(store: RunStore, epochs: int, device: str) -> dict:
         (cpu_0, wall_0), (cpu_1, wall_1) = marks[1], marks[max(marks)]
         ui_core = (cpu_1 - cpu_0) / (wall_1 - wall_0)
         return {"rate": rate(app.current_run), "ui_core": ui_core}
+
+
+def median_interval(values: list[float], resamples: int = 10_000) -> tuple[float, float]:
+    """A 95% bootstrap interval of the median (seeded: the same rounds print the same interval)."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples)]
 
 
 VARIANTS = {"headless engine": ("headless",), "app, child process": ("app",), "app, thread": ("app", "--thread")}
@@ -108,10 +116,9 @@ def main() -> None:
         print(line)
     for name in names[1:]:
         overheads = sorted(100 * (1 - a["rate"] / h["rate"]) for a, h in zip(results[name], results["headless engine"]))
-        quarter = len(overheads) // 4
+        low, high = median_interval(overheads)
         print(f"{name}: overhead median {statistics.median(overheads):+.1f}% over {len(overheads)} paired rounds "
-              f"(middle half {overheads[quarter]:+.1f}% to {overheads[-1 - quarter]:+.1f}%, "
-              f"all {overheads[0]:+.1f}% to {overheads[-1]:+.1f}%)")
+              f"(95% bootstrap interval {low:+.1f}% to {high:+.1f}%; rounds {overheads[0]:+.1f}% to {overheads[-1]:+.1f}%)")
 
 
 if __name__ == "__main__":
