@@ -1050,3 +1050,24 @@ async def test_a_tick_or_an_event_while_the_app_is_taken_down_is_dropped(tmp_pat
         app.post_message(TrainingEvent(StepProgress(1, 3, 4, 4, 0.05, 7000.0, [0.05])))
         await pilot.pause()
         assert app.is_running  # and run_test raises on leaving whatever the app raised
+
+
+async def test_a_cell_that_grows_while_its_run_trains_is_shown_whole(tmp_path, monkeypatch):
+    """Seen at 80x24: a running run's epochs read "10/2" once they passed 9 of 20, because cells were
+    updated in place at the width of their first value."""
+    from dataclasses import replace
+
+    store = RunStore(tmp_path)
+    (run,) = quick_runs(store, norms=("L1",))
+    info = run.info()
+    app = NormcompressApp(store)
+    listed = []  # what the store lists, as the running run's epochs go by
+    monkeypatch.setattr(store, "infos", lambda: listed)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for done in (9, 10):
+            listed[:] = [replace(info, summary=replace(info.summary, epochs_done=done),
+                                 config=replace(info.config, epochs=20))]
+            app.refresh_runs()
+            await wait_for(pilot, lambda: getattr(app.query_one(RunsTable).infos.get(info.id), "epochs_done", 0) == done)
+        table = app.query_one(RunsTable)
+        assert "10/20" in "".join(strip.text for strip in table.render_lines(table.region.reset_offset))

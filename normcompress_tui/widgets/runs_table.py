@@ -215,7 +215,7 @@ class RunsTable(DataTable):
             for run_id, row in cells.items():
                 if row != self._cells.get(run_id):
                     for column, value in zip(columns, row):
-                        self.update_cell(run_id, column.key, value)
+                        self.update_cell(run_id, column.key, value, update_width=True)  # "9/20" -> "10/20"
         else:
             highlighted = self.highlighted_info()
             self.clear(columns=headers != self._headers)
