@@ -455,10 +455,11 @@ class NormcompressApp(App):
             chart = self.query_one(LossChart)
         except NoMatches:  # the app is being taken down; the tick came between two widgets' removal
             return
-        chart.redraw_when_due()
+        early = TICK_S / 2  # what is due within half a tick is done at this one
+        chart.redraw_when_due(early)
         if (self.training and self.current_run is not None and chart.current_epochs
                 and chart.current_epochs[-1]["epoch"] != self._preview_epoch
-                and time.monotonic() - self._preview_at >= PREVIEW_INTERVAL_S - TICK_S / 2):
+                and time.monotonic() - self._preview_at >= PREVIEW_INTERVAL_S - early):
             self.show_live_preview(chart.current_epochs[-1]["epoch"])
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -288,10 +288,10 @@ class LossChart(Vertical):
         spent = self._draw_s + self.query_one(SafePlot).render_s
         return min(max(REDRAW_INTERVAL_S, spent / REDRAW_SHARE), REDRAW_LONGEST_S)
 
-    def redraw_when_due(self) -> None:
-        """Called at the app's tick: redraw for training progress when the last redraw is old enough (half
-        a tick early counts: ticks come a little late or early, and a miss would double the wait)."""
-        if self._dirty and time.monotonic() - self._drawn_at >= self.redraw_interval() - 0.5:
+    def redraw_when_due(self, early_s: float) -> None:
+        """Called at the app's tick: redraw for training progress when the last redraw is old enough, or
+        will be within early_s (ticks come a little late or early, and a miss would double the wait)."""
+        if self._dirty and time.monotonic() - self._drawn_at >= self.redraw_interval() - early_s:
             self._redraw_if_dirty()
 
     def _redraw_if_dirty(self) -> None:
