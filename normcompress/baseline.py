@@ -6,19 +6,22 @@ is computed once per (data, k) and kept in `<store>/.baselines/`, keyed by a has
 study, `runs compare`, the report and the app all read one number.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from .data import ImageData
 from .errors import NormcompressError
 from .files import FileError, atomic_write_json, read_regular
 from .metrics import TABLE_METRICS, evaluate
 from .model import build_model
-from .pca import TILE, PcaModel, fit_pca
 from .runs import Run, RunStore
+
+if TYPE_CHECKING:  # torch is imported when a baseline is computed: `Baseline` is read without it (the app)
+    import torch
 
 BASELINES_DIR = ".baselines"
 MAX_BASELINE_BYTES = 64 << 10
@@ -37,6 +40,10 @@ class Baseline:
 
 def latent_values_per_tile(model: torch.nn.Module, image_size: int) -> int | None:
     """How many latent values the model spends on one 32x32 tile; None when its images are not whole tiles."""
+    import torch
+
+    from .pca import TILE
+
     if image_size % TILE:
         return None
     device = next(model.parameters()).device
@@ -55,6 +62,8 @@ def fingerprint(data: ImageData) -> str:
 
 def why_no_baseline(data: ImageData, components: int | None) -> str | None:
     """Why PCA with `components` values per tile cannot be fitted on these images, or None when it can."""
+    from .pca import TILE
+
     height, width = data.train.shape[-2:]
     if components is None or height % TILE or width % TILE:
         return f"no PCA reference: PCA codes {TILE}x{TILE} tiles, and {height}x{width} images are not whole tiles"
@@ -74,6 +83,8 @@ def pca_baseline(store: RunStore, data: ImageData, components: int | None) -> Ba
     cached = _read(path, key, components)
     if cached is not None:
         return Baseline(components, data.source, cached)
+    from .pca import PcaModel, fit_pca
+
     metrics = evaluate(PcaModel(fit_pca(data.train, components)), data.val)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 # textual-image asks the terminal what it can draw; it must do so before Textual takes the terminal over.
 from .widgets.preview import ReconstructionPreview  # noqa: I001
 
+from normcompress import probe
 from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
 from normcompress.events import EpochEnd, Notice, RunEnded, RunStarted, StepProgress
@@ -251,13 +252,9 @@ class NormcompressApp(App):
     @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
     def load_reference(self, run_id: str) -> None:
         """The PCA baseline on a run's data, for the chart's dashed line: from the store's cache, or
-        fitted once (seconds) here, off the UI thread."""
-        from normcompress.baseline import run_baseline
-        from normcompress.data import load_run_data
-
+        fitted once (seconds), in a child process (the app never loads torch) waited on off the UI thread."""
         try:
-            run = self.store.get(run_id)
-            baseline, _ = run_baseline(self.store, run, load_run_data(run, run.train_config().data_dir))
+            baseline = probe.run_baseline(self.store, run_id)
         except NormcompressError:
             return  # the chart simply has no reference line; the run's own problems are shown elsewhere
         if baseline is not None:

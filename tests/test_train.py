@@ -1,11 +1,16 @@
 import errno
 import json
+import shutil
+import sys
 import threading
 
 import pytest
 import torch
 
 from normcompress import files as files_module
+from normcompress import probe
+from normcompress.baseline import run_baseline
+from normcompress.data import load_run_data
 from normcompress.devices import DeviceError, device_options, resolve_device
 from normcompress.errors import UsageError
 from normcompress.model import load_model
@@ -192,6 +197,25 @@ def test_devices():
             resolve_device("cuda:0")
     else:
         assert all(o.available for o in options) and len(options) == 1 + torch.cuda.device_count()
+
+
+def test_the_device_probe_answers_what_torch_says_and_offers_the_cpu_when_it_fails(monkeypatch):
+    assert probe.device_options() == device_options()
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))  # a Python that cannot start: exit code 1
+    cpu, cuda = probe.device_options()
+    assert cpu.key == "cpu" and cpu.available and not cuda.available
+    assert cuda.reason == "the device probe failed: the probe ended with exit code 1"
+
+
+def test_the_baseline_probe_is_the_baseline_and_fails_in_one_line(tmp_path):
+    store = RunStore(tmp_path)
+    run = train(small(epochs=1), store)
+    expected, _ = run_baseline(store, run, load_run_data(run, None))
+    assert probe.run_baseline(store, run.id) == expected  # read back from the store's cache this time
+    with pytest.raises(probe.ProbeError) as failure:
+        probe.run_baseline(store, "../elsewhere")
+    assert "../elsewhere" in str(failure.value) and "\n" not in str(failure.value)
+    assert "Traceback" not in str(failure.value)
 
 
 def test_the_deeper_model_trains(tmp_path):

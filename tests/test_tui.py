@@ -20,6 +20,7 @@ from normcompress_tui import app as app_module
 from normcompress_tui.app import NormcompressApp
 from normcompress_tui.screens import ConfirmScreen, DetailsScreen, HelpScreen, StudyScreen
 from normcompress_tui.widgets.chart import REDRAW_INTERVAL_S, LossChart
+from normcompress_tui.widgets.controls import Controls
 from normcompress_tui.widgets.progress import TrainingProgress
 from normcompress_tui.widgets.runs_table import RunsTable
 from normcompress_tui.widgets.study_queue import StudyQueue
@@ -175,13 +176,49 @@ async def test_invalid_hybrid_is_flagged_as_you_type_and_refused(tmp_path):
 
 async def test_cuda_is_offered_only_when_present(tmp_path):
     app = NormcompressApp(RunStore(tmp_path))
-    async with app.run_test(size=(100, 32)):
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.query_one(Controls).devices_known)
         keys = [value for _, value in app.query_one("#device", Select)._options]
         note = app.query_one("#device-note", Static)
         if torch.cuda.is_available():
             assert "cuda:0" in keys and not note.display
         else:
             assert keys == ["auto", "cpu"] and note.display and "CUDA" in str(note.render())
+
+
+APP_THAT_TRAINS_AND_SHOWS = """
+import asyncio, sys
+from normcompress.runs import RunStore
+from normcompress_tui.app import NormcompressApp
+from normcompress_tui.widgets.controls import Controls
+
+async def main():
+    app = NormcompressApp(RunStore(sys.argv[1]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        while not app.query_one(Controls).devices_known:
+            await asyncio.sleep(0.05)
+        for field, value in {"epochs": "2", "dataset": "synthetic", "device": "cpu"}.items():
+            app.query_one(f"#{field}").value = value
+        await pilot.pause()
+        app.query_one("#runs").focus()
+        await pilot.press("s")
+        while app.training or app.current_run is None:
+            await asyncio.sleep(0.1)
+        await pilot.press("enter")  # the run's details: metrics, reconstructions, error maps
+        await pilot.pause()
+        print(app.current_run.info().status, type(app.screen).__name__, "torch" in sys.modules)
+
+asyncio.run(main())
+"""
+
+
+def test_the_app_never_loads_torch(tmp_path):
+    """Devices are listed and runs trained in child processes: torch in the app would be 0.5 GiB and
+    160,000 objects that each full garbage collection walks while a run trains beside it."""
+    done = subprocess.run([sys.executable, "-c", APP_THAT_TRAINS_AND_SHOWS, str(tmp_path)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["completed", "DetailsScreen", "False"], done.stdout
 
 
 async def test_errors_are_notifications_and_the_app_stays_usable(tmp_path):
@@ -367,7 +404,7 @@ async def test_the_chart_draws_the_pca_floor_of_an_overlaid_runs_data(tmp_path):
         await focused_table(pilot, rows=1)
         await pilot.press("space")
         chart = app.query_one(LossChart)
-        await wait_for(pilot, lambda: chart.reference is not None)  # fitted in a worker, then cached
+        await wait_for(pilot, lambda: chart.reference is not None)  # fitted in a child process, then cached
         assert chart.reference_line() is None  # the training loss is in the run's own norm: no reference
         await pilot.press("m")  # val PSNR
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)

@@ -10,7 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Select, Static
 
-from normcompress.devices import DeviceOption, device_options
+from normcompress import probe
+from normcompress.devices import DeviceOption
 from normcompress.errors import UsageError
 from normcompress.losses import norm_names, parse_norm
 from normcompress.config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, TrainConfig
@@ -127,9 +128,9 @@ class Controls(Vertical):
 
     @work(thread=True, exit_on_error=False, group="devices")
     def probe_devices(self) -> None:
-        """Ask torch which devices there are, off the UI thread: importing torch takes a second or more,
-        and the app's first screen does not wait for it (it also warms torch up for the first run)."""
-        options = device_options()
+        """Ask torch which devices there are, in a child process and off the UI thread: importing torch
+        takes a second or more, the first screen does not wait for it, and the app never loads torch."""
+        options = probe.device_options()
         self.app.call_from_thread(self.set_device_options, options)
 
     def set_device_options(self, options: list[DeviceOption]) -> None:
