@@ -10,7 +10,6 @@ dropped SSH session) stops by itself.
 
 import os
 import pickle
-import select
 import signal
 import struct
 import subprocess
@@ -24,7 +23,7 @@ from normcompress.errors import NormcompressError
 from normcompress.events import RunStarted
 from normcompress.runs import Run, RunStore
 
-POLL_S = 0.1  # how often the app's side looks at the cancel flag while no event arrives
+STOP_WATCH_S = 1.0  # how long the stop watcher outlives its run, at most (a stop is passed on at once)
 FRAME = struct.Struct("!I")  # each message: its length, then its pickle
 
 
@@ -120,17 +119,28 @@ def _train_in_child(config, store_root, on_event, cancel, resume, progress_inter
                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
                                  pass_fds=(write_fd,))
         os.close(write_fd)  # the child holds the only writing end: end of input means the child is gone
-        failure, asked_to_stop, buffer = None, False, bytearray()
+        failure, buffer = None, bytearray()
+        stdin_lock, finished = threading.Lock(), threading.Event()
+
+        def pass_on_stop() -> None:
+            """The cancel flag, handed to the child the moment it is set. The reading loop below blocks
+            until the child speaks: on two cores a thread that polled would wake beside training."""
+            while not finished.is_set():
+                if cancel.wait(STOP_WATCH_S):
+                    with stdin_lock:
+                        if not finished.is_set():
+                            try:
+                                child.stdin.write(b"stop\n")
+                                child.stdin.flush()
+                            except BrokenPipeError:
+                                pass  # the child is gone already; its exit code says how
+                    return
+
         try:
             child.stdin.write(pickle.dumps((config, str(store_root), resume, progress_interval_s)))
             child.stdin.flush()
+            threading.Thread(target=pass_on_stop, daemon=True).start()  # after the request: one writer at a time
             while True:
-                if cancel.is_set() and not asked_to_stop:
-                    asked_to_stop = True
-                    child.stdin.write(b"stop\n")
-                    child.stdin.flush()
-                if not select.select([read_fd], [], [], POLL_S)[0]:
-                    continue
                 try:
                     messages = _messages(read_fd, buffer)
                 except EOFError:
@@ -144,10 +154,12 @@ def _train_in_child(config, store_root, on_event, cancel, resume, progress_inter
             pass  # the child is gone already; its exit code says how
         finally:
             os.close(read_fd)
-            try:
-                child.stdin.close()  # the child's watcher sees the end: it stops if it has not
-            except BrokenPipeError:
-                pass
+            with stdin_lock:
+                finished.set()
+                try:
+                    child.stdin.close()  # the child's watcher sees the end: it stops if it has not
+                except BrokenPipeError:
+                    pass
             child.wait()
         if failure is None and child.returncode:
             errors.seek(0)

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -958,6 +959,26 @@ def test_a_failure_in_the_training_process_comes_back_as_one_line(tmp_path):
                          RunStore(tmp_path / "runs"), events.append, threading.Event())
     assert "does not exist" in str(failure.value) and "\n" not in str(failure.value)
     assert "Traceback" not in str(failure.value)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/status"), reason="reads Linux's per-thread counters")
+def test_the_thread_that_relays_a_child_run_sleeps_until_the_child_speaks(tmp_path):
+    """On two cores each wake-up of the app's relaying thread is taken from training: it blocks on the
+    event pipe (a stop is passed on by a watcher that waits on the cancel flag) instead of polling it
+    ten times a second, which woke it 20-30 times while the child alone started up."""
+    from normcompress_tui.trainer import train_in_process
+
+    def switches() -> int:  # times this thread blocked (waited) since it started
+        status = open("/proc/thread-self/status").read()
+        return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+    events = []
+    before, started = switches(), time.monotonic()
+    train_in_process(TrainConfig(norm="L1", epochs=3, dataset="synthetic", limit=512, device="cpu"),
+                     RunStore(tmp_path), events.append, threading.Event(), progress_interval_s=3600)
+    blocked, seconds = switches() - before, time.monotonic() - started
+    assert [type(e).__name__ for e in events][-1] == "RunEnded" and seconds > 1  # the child's start alone
+    assert blocked <= len(events) + 5, (blocked, len(events), seconds)  # a wait for each event, not each 0.1 s
 
 
 def test_the_training_process_stops_and_keeps_the_run_when_its_app_dies(tmp_path):
