@@ -618,6 +618,15 @@ class NormcompressApp(App):
         self.push_screen(PromptScreen("Epochs to show", zoom_spec(chart.zoom),
                                       "3-7 (a range), 5 (the last 5), or empty (all)"), answered)
 
+    def get_driver_class(self):
+        """Textual's driver, with Linux's (also macOS's) made safe for a terminal that vanishes."""
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver":  # not imported elsewhere: it needs termios
+            from .terminal import VanishingTerminalDriver
+
+            return VanishingTerminalDriver
+        return driver
+
     def exit(self, *args, **kwargs) -> None:
         """Every way out saves the state first (the timer may not have run since the last change)."""
         self.save_state()

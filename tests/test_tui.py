@@ -397,6 +397,43 @@ def test_a_signal_to_the_app_process_keeps_the_run_and_ends_it(tmp_path, sig):
     assert run.summary().status == "interrupted" and run.summary().message.startswith("stopped after")
 
 
+TERMINAL_THAT_HANGS_UP = """
+import fcntl, os, pty, select, struct, sys, termios, time
+from normcompress.runs import RunStore
+
+pid, terminal = pty.fork()  # the app on a real terminal of its own, as over SSH
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))  # 120x36, as a terminal sets it
+    app = sys.argv[1].replace("headless=True", "")
+    os.execv(sys.executable, [sys.executable, "-c", app, sys.argv[2]])
+while not (RunStore(sys.argv[2]).runs() and RunStore(sys.argv[2]).runs()[0].is_live()):
+    if select.select([terminal], [], [], 0.1)[0]:
+        os.read(terminal, 1 << 16)  # what a terminal does with the app's output: take it
+time.sleep(0.5)
+os.close(terminal)  # the SSH session drops: the terminal hangs up under the app
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("exit", os.waitstatus_to_exitcode(status))
+        break
+    time.sleep(0.1)
+else:
+    print("still running after 60 s")
+    os.kill(pid, 9)
+"""
+
+
+def test_the_app_ends_when_its_terminal_hangs_up_under_a_run(tmp_path):
+    """Textual's writer thread died on the first write to the dead terminal, the next repaint blocked on
+    its full queue, and the app never ended (at full CPU), though the run was stopped."""
+    done = subprocess.run([sys.executable, "-c", TERMINAL_THAT_HANGS_UP, APP_WITH_A_LONG_RUN, str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.stdout.strip() == "exit 0", (done.stdout, done.stderr[-2000:])
+    (run,) = RunStore(tmp_path).runs()
+    assert run.summary().status == "interrupted" and run.summary().message.startswith("stopped after")
+
+
 async def test_the_chart_draws_the_pca_floor_of_an_overlaid_runs_data(tmp_path):
     store = RunStore(tmp_path)
     train(TrainConfig(norm="L2", epochs=1, dataset="synthetic", limit=320, device="cpu"), store)
