@@ -11,6 +11,9 @@ so each round runs the variants back to back and the overhead is the median over
 round's own ratio (slow drifts of the machine cancel within a round). The UI's own CPU over the same
 epochs (the app's process, not the child's) is measured too: on two cores it is what training loses.
 The app starts training once its device list is filled in, as a user picking a device would.
+An epoch of the sample takes about half a second here, so with --epochs 10 the measured epochs last
+some 5 s and the app's once-a-run work (the run entering the table, the first chart, the first
+preview) falls inside them: the worst case. --epochs 40 spreads it more as a run of minutes would.
 Run: python benchmarks/tui_overhead.py [--rounds 10] [--epochs 10] [--thread]
 """
 
@@ -25,8 +28,8 @@ import sys
 import tempfile
 import time
 
+from normcompress.config import TrainConfig
 from normcompress.runs import RunStore
-from normcompress.train import TrainConfig, train
 from normcompress_tui.app import TRAINING_ENV, NormcompressApp
 from normcompress_tui.widgets.chart import LossChart
 from normcompress_tui.widgets.controls import Controls
@@ -40,6 +43,8 @@ def rate(run) -> float:
 
 
 def headless(store: RunStore, epochs: int, device: str) -> dict:
+    from normcompress.train import train  # torch: only in this variant's process, as the app never loads it
+
     return {"rate": rate(train(TrainConfig(norm="L2", epochs=epochs, dataset="sample", device=device), store))}
 
 
