@@ -577,6 +577,11 @@ async def test_an_overlaid_rows_mark_has_its_curves_colour_and_keeps_it(tmp_path
         assert len(set(colours.values())) == 3 and all(c.startswith("rgb(") for c in colours.values())
         for run in runs:  # the mark's colour is the run's curve colour in the palette
             assert colours[run.id] == "rgb({},{},{})".format(*PALETTE_RGB[slots[run.id]])
+        # ... also as drawn on the row under the cursor (the oldest run, L1), whose colours the cursor's
+        # style took over: that row's mark was drawn in the cursor's foreground
+        drawn = table.render_line(1 + table.cursor_row)  # line 0 is the header
+        (mark_segment,) = [segment for segment in drawn if "●" in segment.text]
+        assert tuple(mark_segment.style.color.get_truecolor()) == tuple(PALETTE_RGB[slots[runs[0].id]])
         await pilot.press("up", "up", "space")  # take the newest off: the others keep their colours
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         assert str(mark(runs[2]).style) == "" and mark(runs[2]).plain == " "

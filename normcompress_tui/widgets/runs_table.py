@@ -142,7 +142,9 @@ class RunsTable(DataTable):
             self.info = info
 
     def __init__(self) -> None:
-        super().__init__(id="runs", cursor_type="row", zebra_stripes=True)
+        # The row under the cursor keeps its cells' own colours on the cursor's background: its overlay mark
+        # is its curve's colour there too
+        super().__init__(id="runs", cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable")
         self.infos: dict[str, RunInfo] = {}  # every run of the store, shown or filtered out
         self.overlay_ids: set[str] = set()
         self.swatches: dict[str, Text] = {}  # run id -> its curve's colour (or marker), set by the app
