@@ -14,6 +14,16 @@ torch.set_num_threads(2)
 
 
 @pytest.fixture
+def in_process_device_probe(monkeypatch):
+    """The app's device list from this process, where torch is loaded anyway: each app would otherwise
+    start a child to import torch again (1.6 s of CPU, some 80 s over the app's tests). The child's
+    own path is tested where it is the subject (test_the_app_never_loads_torch, the probe tests)."""
+    from normcompress import devices, probe
+
+    monkeypatch.setattr(probe, "device_options", devices.device_options)
+
+
+@pytest.fixture
 def runs_dir(tmp_path, monkeypatch):
     path = tmp_path / "runs"
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(path))

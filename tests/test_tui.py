@@ -27,6 +27,9 @@ from normcompress_tui.widgets.runs_table import RunsTable
 from normcompress_tui.widgets.study_queue import StudyQueue
 
 
+pytestmark = pytest.mark.usefixtures("in_process_device_probe")
+
+
 async def wait_for(pilot, condition, timeout=180.0):
     """Let the app run until `condition()` holds. Past the timeout the test fails, and any training is
     cancelled first: a broken Stop would otherwise keep the worker (and the test) running for 200 epochs."""

@@ -15,7 +15,8 @@ from normcompress_tui.messages import TrainingEvent
 from normcompress_tui.widgets.chart import LossChart
 from normcompress_tui.widgets.runs_table import RunsTable
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="the device selector differs with CUDA")
+pytestmark = [pytest.mark.skipif(torch.cuda.is_available(), reason="the device selector differs with CUDA"),
+              pytest.mark.usefixtures("in_process_device_probe")]
 
 PSNR = {"L2": [15.1, 17.0, 18.2], "L1": [14.2, 15.6, 16.8], "Linf-image": [11.9, 12.1, 12.2]}
 
