@@ -36,15 +36,22 @@ def cuda_unavailable_reason() -> str | None:
     return "no CUDA device is visible (no GPU, or no driver)"
 
 
+CPU = DeviceOption("cpu", "CPU", True)
+
+
+def cpu_only_options(reason: str) -> list[DeviceOption]:
+    """The CPU, and CUDA as unavailable with the reason (no CUDA here, or no way to ask)."""
+    return [CPU, DeviceOption("cuda", "CUDA (unavailable)", False, reason)]
+
+
 def device_options() -> list[DeviceOption]:
     """CPU, then each CUDA device by index and name; CUDA as unavailable, with the reason, when absent."""
     import torch
 
-    options = [DeviceOption("cpu", "CPU", True)]
     reason = cuda_unavailable_reason()
     if reason:
-        return [*options, DeviceOption("cuda", "CUDA (unavailable)", False, reason)]
-    return options + [
+        return cpu_only_options(reason)
+    return [CPU] + [
         DeviceOption(f"cuda:{i}", f"cuda:{i} {torch.cuda.get_device_name(i)}", True)
         for i in range(torch.cuda.device_count())
     ]

@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict
 
 from .baseline import Baseline
-from .devices import DeviceOption
+from .devices import DeviceOption, cpu_only_options
 from .errors import NormcompressError
 from .runs import RunStore
 
@@ -37,8 +37,7 @@ def device_options() -> list[DeviceOption]:
     try:
         return [DeviceOption(**fields) for fields in _ask("devices")]
     except (ProbeError, TypeError) as exc:
-        return [DeviceOption("cpu", "CPU", True), DeviceOption("cuda", "CUDA (unavailable)", False,
-                                                               f"the device probe failed: {exc}")]
+        return cpu_only_options(f"the device probe failed: {exc}")
 
 
 def run_baseline(store: RunStore, run_id: str) -> Baseline | None:
