@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .data import ImageData
 from .errors import NormcompressError
 from .files import FileError, atomic_write_json, read_regular
-from .metrics import TABLE_METRICS, evaluate
+from .metrics import METRICS, TABLE_METRICS, evaluate
 from .model import build_model
 from .runs import Run, RunStore
 
@@ -79,19 +79,23 @@ def pca_baseline(store: RunStore, data: ImageData, components: int | None) -> Ba
     if why_no_baseline(data, components):
         return None
     key = fingerprint(data)
-    path = store.root / BASELINES_DIR / f"pca-{components}-{key[:32]}.json"
-    cached = _read(path, key, components)
+    name = f"pca-{components}-{key[:32]}.json"
+    try:
+        path = store.folder(BASELINES_DIR) / name
+    except NormcompressError:  # .baselines planted as a link, or an unwritable store: computed, not kept
+        path = None
+    cached = _read(path, key, components) if path is not None else None
     if cached is not None:
         return Baseline(components, data.source, cached)
     from .pca import PcaModel, fit_pca
 
     metrics = evaluate(PcaModel(fit_pca(data.train, components)), data.val)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path, {"method": "pca", "components": components, "data": data.source,
-                                 "fingerprint": key, "metrics": metrics})
-    except (OSError, NormcompressError):
-        pass  # a read-only or full store: the baseline is still right, only not kept
+    if path is not None:
+        try:
+            atomic_write_json(path, {"method": "pca", "components": components, "data": data.source,
+                                     "fingerprint": key, "metrics": metrics})
+        except (OSError, NormcompressError):
+            pass  # a read-only or full store: the baseline is still right, only not kept
     return Baseline(components, data.source, metrics)
 
 
@@ -114,8 +118,6 @@ def _read(path, key: str, components: int) -> dict[str, float] | None:
     if not (isinstance(value, dict) and value.get("fingerprint") == key and value.get("components") == components):
         return None
     metrics = value.get("metrics")
-    if not isinstance(metrics, dict) or not all(
-            isinstance(metrics.get(k), float) and metrics[k] == metrics[k] and abs(metrics[k]) < 1e6
-            for k in TABLE_METRICS):
-        return None
-    return {k: metrics[k] for k in TABLE_METRICS}
+    if not isinstance(metrics, dict) or not all(METRICS[k].possible(metrics.get(k)) for k in TABLE_METRICS):
+        return None  # a value no metric can take (a poisoned "psnr": 99999): computed again and replaced
+    return {k: float(metrics[k]) for k in TABLE_METRICS}

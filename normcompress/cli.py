@@ -31,7 +31,7 @@ from .metrics import ALL_METRICS, EPOCH_METRICS, METRICS, evaluate
 from .model import MODELS, load_model
 from .runs import RUNS_DIR_ENV, RunStore, Status
 from .style import DEFAULT_DPI, FORMATS
-from .text import printable
+from .text import one_line
 
 app = typer.Typer(pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
 runs_app = typer.Typer()
@@ -92,6 +92,7 @@ def _out_dir(value: str, option: str = "--out") -> Path:
 
 def _columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
     """Aligned plain-text columns (the first `left` left-aligned, the rest right-aligned), like `docker ps`."""
+    headers, rows = [one_line(h) for h in headers], [[one_line(c) for c in row] for row in rows]  # one row a line
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
 
     def line(cells: list[str]) -> str:
@@ -159,8 +160,8 @@ def train(
         return
     summary = run.summary()
     if summary.status != Status.COMPLETED:
-        err.print(f"{summary.status}: {summary.message}")
-    out.print(f"{run.id}\t{run.path}")
+        err.print(f"{summary.status}: {one_line(summary.message)}")
+    out.print(f"{run.id}\t{one_line(run.path)}")
     if summary.status == Status.INTERRUPTED:
         raise typer.Exit(130)
 
@@ -183,9 +184,10 @@ def eval_(
     target = resolve_device(device)
     metrics = evaluate(load_model(run, target), data.val.to(target))
     if as_json:
-        out.print_json(json.dumps({"run": info.id, "data": data.source, "images": len(data.val), **metrics}))
+        out.print_json(json.dumps({"run": info.id, "data": data.source, "images": len(data.val), **metrics}),
+                       ensure_ascii=True)  # control codes as \\u escapes
         return
-    out.print(f"{info.id} on {data.source} ({len(data.val)} test images)", highlight=False)
+    out.print(f"{info.id} on {one_line(data.source)} ({len(data.val)} test images)", highlight=False)
     out.print(_columns(["metric", "value"], [[METRICS[k].label, f"{v:.5g}"] for k, v in metrics.items()]),
               highlight=False, markup=False)
 
@@ -208,8 +210,8 @@ def reconstruct(
 
     run = _store(runs_dir).get(run_id)
     tile = run.train_config().image_size
+    targets = _targets(images, _out_dir(out_dir), ".recon.png", force)  # before the model loads: seconds
     model = load_model(run, resolve_device(device))
-    targets = _targets(images, _out_dir(out_dir), ".recon.png", force)
 
     def one(image: Path, target: Path) -> list[str]:
         r = reconstruct_file(model, image, target, tile)
@@ -250,7 +252,7 @@ def _each_file(sources: list[Path], targets: list[Path], work: Callable[[Path, P
         try:
             rows.append(work(source, target))
         except NormcompressError as exc:
-            err.print(f"skipped: {exc}")
+            err.print(f"skipped: {one_line(exc)}")
             failed += 1
     if rows:
         out.print(_columns(headers, rows, left=left))
@@ -278,8 +280,8 @@ def compress(
     from .codec import EntropyModel, encode_many
 
     run = _store(runs_dir).get(run_id)
+    targets = _targets(images, _out_dir(out_dir), ".ncz", force)  # before the model loads: seconds
     model = load_model(run, "cpu")
-    targets = _targets(images, _out_dir(out_dir), ".ncz", force)
     entropy = EntropyModel.for_run(run, model, str(data_dir))
     results = encode_many(run, model, entropy, images, step, max_error)  # in order, the encoder batched
 
@@ -371,7 +373,7 @@ def rd(
     paths = write_rd(runs, target, dataset, str(data_dir), images, fmt=figure_format.value, dpi=dpi)
     out.print((target / "rd.md").read_text())
     for path in paths:
-        out.print(str(path))
+        out.print(one_line(path))
 
 
 def _numbers(text: str, option: str) -> list[float]:
@@ -445,8 +447,6 @@ def study(
     The report directory gets report.md, report.html (self-contained), curves.png,
     reconstructions.png, errors.png, metrics.csv and metrics.json.
     """
-    from .comparison import claim_lines, study_table
-    from .report import write_report  # matplotlib: loaded only by the commands that draw figures
     from .study import StudyConfig, StudyProgress, run_study
 
     if metric.value == "loss":
@@ -454,13 +454,21 @@ def study(
     report_dir = _out_dir(out_dir)
     store = _store(runs_dir)
     device_list = [d.strip() for d in devices.split(",") if d.strip()]
-    for d in device_list:
-        resolve_device(d)
     config = StudyConfig(
         norms=[n.strip() for n in norms.split(",") if n.strip()], seeds=seeds, epochs=epochs, dataset=dataset,
         batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, limit=limit, model=model, rate_lambda=rate_lambda, image_size=image_size, data_dir=str(data_dir),
         devices=device_list or ["auto"], ray=ray, retries=retries, cpus_per_run=ray_cpus,
-    ).validated()
+    ).validated()  # the options' forms, the --ray address's among them, before anything heavy loads
+    if config.ray is not None:
+        from .cluster import check_reachable
+
+        check_reachable(config.ray)  # seconds, where Ray waits minutes
+    else:
+        for d in config.devices:
+            resolve_device(d)  # torch: after the checks that need none
+    from .comparison import claim_lines, study_table
+    from .report import write_report  # matplotlib: loaded only by the commands that draw figures
+
     report = ConsoleReport(epoch_lines=False)
     total = len(config.norms) * config.seeds
     overall = report.progress.add_task(f"runs 0/{total}", total=total, detail="")
@@ -497,7 +505,7 @@ def study(
     for line in claim_lines(summary):
         out.print(line.replace("**", ""))
     for path in files:
-        out.print(str(path))
+        out.print(one_line(path))
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -512,24 +520,27 @@ def runs_list(
     if as_json:
         rows = [
             {"id": i.id, "norm": i.norm, "status": str(i.status), "epochs_done": i.epochs_done, "epochs": i.epochs,
-             "psnr": i.psnr, "duration_s": i.duration_s, "tags": list(i.tags), "problem": i.problem,
-             "path": str(i.path)}
+             "psnr": i.psnr, "duration_s": i.duration_s, "tags": list(i.tags), "tags_problem": i.tags_problem,
+             "problem": i.problem, "path": str(i.path)}
             for i in infos
         ]
-        out.print_json(json.dumps(rows))
+        out.print_json(json.dumps(rows), ensure_ascii=True)  # control codes as \\u escapes, never raw
         return
     if not infos:
-        err.print(f"no runs in {store.root}; start one with: normcompress train")
+        err.print(f"no runs in {one_line(store.root)}; start one with: normcompress train")
         return
     rows = [
         [i.id, i.norm, str(i.status), f"{i.epochs_done}/{i.epochs}", "-" if i.psnr is None else f"{i.psnr:.2f}",
-         i.duration_text, " ".join(i.tags)]
+         i.duration_text, "(unreadable)" if i.tags_problem else " ".join(i.tags)]
         for i in infos
     ]
     out.print(_columns(["id", "norm", "status", "epochs", "val PSNR", "duration", "tags"], rows, left=3))
     for i in infos:
         if i.problem:
-            err.print(f"{i.id} is damaged: {i.problem}")
+            err.print(f"{i.id} is damaged: {one_line(i.problem)}")
+        if i.tags_problem:
+            err.print(f"{i.id}: its tags are unreadable ({one_line(i.tags_problem)}); "
+                      f"normcompress runs tag {i.id} --clear (or --replace WORDS) repairs them")
 
 
 @runs_app.command("show")
@@ -537,21 +548,21 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
     """A run's configuration, outcome and per-epoch metrics."""
     run = _store(runs_dir).get(run_id)
     info = run.info()
-    out.print(Text.assemble((run.id, "bold"), f"  {info.status}  ", printable(run.path)))
+    out.print(Text.assemble((run.id, "bold"), f"  {info.status}  ", one_line(run.path)))
     if info.problem:
-        err.print(f"damaged: {info.problem}")
+        err.print(f"damaged: {one_line(info.problem)}")
     for key, value in (asdict(info.config) if info.config else {}).items():
-        out.print(f"  {key:<12} {value}")
+        out.print(f"  {key:<12} {one_line(value)}")
     if info.summary:
         s = info.summary
-        out.print(f"  {'data':<12} {s.data or '-'}\n  {'device':<12} {s.device or '-'}"
+        out.print(f"  {'data':<12} {one_line(s.data or '-')}\n  {'device':<12} {one_line(s.device or '-')}"
                   f"\n  {'wall time':<12} {info.duration_text}")
         if s.message:
-            out.print(f"  {'message':<12} {s.message}")
+            out.print(f"  {'message':<12} {one_line(s.message)}")
     try:
         out.print(f"  {'tags':<12} {' '.join(run.tags()) or '-'}")
     except NormcompressError as exc:
-        err.print(f"tags: {exc}")
+        err.print(f"tags: {one_line(exc)}")
     records = run.metrics()
     if records:
         headers = ["epoch", *(ALL_METRICS[k].column for k in EPOCH_METRICS), "img/s"]
@@ -590,10 +601,10 @@ def runs_compare(
     infos = [r.info() for r in runs]
     for info in infos:
         if info.problem:
-            err.print(f"{info.id} is damaged ({info.problem}); it is left out of the table and the chart")
+            err.print(f"{info.id} is damaged ({one_line(info.problem)}); it is left out of the table and the chart")
     usable = [(run, info) for run, info in zip(runs, infos) if not info.problem]
     for key, values in config_differences([run for run, _ in usable]).items():
-        err.print(f"warning: the runs differ in {key} ({', '.join(values)}), not only in norm and seed")
+        err.print(f"warning: the runs differ in {key} ({one_line(', '.join(values))}), not only in norm and seed")
     data = load_run_data(usable[0][0], data_dir, notice) if usable and (baseline or paired) else None
     reference = _reference(store, usable[0][0], data) if data is not None and baseline else None
     labels = [f"{i.label}  " for i in infos] + ([f"{reference.label}  "] if reference else [])
@@ -665,13 +676,18 @@ def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing:
 @runs_app.command("export")
 def runs_export(
     path: Annotated[Path, typer.Argument(help="Output file: .csv (one row per run and epoch) or .json (with every step's loss too).")],
+    force: Force = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Export every run's configuration and per-epoch metrics into one file (damaged runs with the reason)."""
-    from .export import export_runs
+    """Export every run's configuration and per-epoch metrics into one file (damaged runs with the reason).
 
-    runs, rows = export_runs(_store(runs_dir), path)
-    err.print(f"exported {runs} runs ({rows} epoch rows) to {path}")
+    The file must be outside the run store; an existing one is replaced only with --force."""
+    from .export import check_target, export_runs
+
+    store = _store(runs_dir)
+    check_target(store, path, force)
+    runs, rows = export_runs(store, path)
+    err.print(f"exported {runs} runs ({rows} epoch rows) to {one_line(path)}")
 
 
 @runs_app.command("tag")
@@ -680,22 +696,30 @@ def runs_tag(
     tags: Annotated[list[str] | None, typer.Argument(metavar="TAG...", help="Words to add (letters, digits, "
                                                      ". : + = @ - _; 32 characters at most).")] = None,
     remove: Annotated[bool, typer.Option("--remove", "-r", help="Remove the given tags instead.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Make the given tags the run's only ones.")] = False,
     clear: Annotated[bool, typer.Option("--clear", help="Remove every tag of the run.")] = False,
     runs_dir: RunsDir = None,
 ) -> None:
     """Tag a run with words of your own (`baseline`, `lr-sweep`), to find it again: the app's `/` filter
-    searches them, `runs list` and `runs show` print them. The app's `t` edits the same tags."""
+    searches them, `runs list` and `runs show` print them. The app's `t` edits the same tags.
+
+    Tagging from several shells at once keeps every word. --replace and --clear also repair a damaged
+    tags.json."""
+    if sum((remove, replace, clear)) > 1:
+        raise UsageError("give one of --remove, --replace and --clear")
     run = _store(runs_dir).get(run_id)
-    current = run.tags()
     words = tags or []
     if clear:
-        new: tuple[str, ...] | list[str] = []
+        new, dropped = run.update_tags(replace=[])
+    elif replace:
+        new, dropped = run.update_tags(replace=words)
     elif remove:
-        new = [t for t in current if t not in words]
+        new, dropped = run.update_tags(remove=words)
     else:
-        new = [*current, *words]
-    run.set_tags(new)
-    err.print(f"{run.id}: {' '.join(run.tags()) or 'no tags'}")
+        new, dropped = run.update_tags(add=words)
+    if dropped:
+        notice(f"{run.id}: {one_line(dropped)}")
+    err.print(f"{run.id}: {' '.join(new) or 'no tags'}")
 
 
 @runs_app.command("rm")
@@ -753,4 +777,4 @@ def _bare_ray_is_local(args: list[str]) -> list[str]:
 
 def _error(message: str) -> None:
     """One line, whatever the message holds (a file name with a newline or an escape sequence)."""
-    err.print(f"normcompress: error: {printable(message, keep_newlines=False)}")
+    err.print(f"normcompress: error: {one_line(message)}")

@@ -12,7 +12,7 @@ from rich.progress import (
 from rich.text import Text
 
 from . import events
-from .text import printable
+from .text import one_line, printable
 
 
 class PlainConsole(Console):
@@ -29,7 +29,7 @@ err = PlainConsole(stderr=True, soft_wrap=True)
 
 
 def notice(message: str) -> None:
-    err.print(Text.assemble(("notice: ", "yellow"), printable(message)))
+    err.print(Text.assemble(("notice: ", "yellow"), one_line(message)))
 
 
 class ConsoleReport:
@@ -41,7 +41,7 @@ class ConsoleReport:
         self.run_id: str | None = None
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                                  TextColumn("{task.fields[detail]}"), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=err, disable=quiet, transient=True)
+                                 console=err, disable=quiet or not err.is_terminal, transient=True)
         self.steps = self.progress.add_task("starting", total=None, detail="")
 
     def __enter__(self) -> "ConsoleReport":

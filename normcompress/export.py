@@ -7,14 +7,33 @@ summary, tags and epochs with every step's loss. Damaged runs are included, with
 import csv
 import io
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
 from .errors import NormcompressError, UsageError
 from .files import atomic_write
 from .runs import RunStore
+from .text import printable
 
 FORMATS = (".csv", ".json")
+
+
+def check_target(store: RunStore, path: Path, force: bool) -> None:
+    """Refuse an export onto the store's own files (a run's config.json, its metrics) and, without
+    --force, onto any file that exists: UsageError, and nothing is written."""
+    shown = printable(path, keep_newlines=False)
+    if _inside(path, store.root):
+        raise UsageError(f"{shown} is inside the run store {printable(store.root, keep_newlines=False)}; "
+                         "export to a file outside it")
+    if os.path.lexists(path) and not force:
+        raise UsageError(f"{shown} already exists; pass --force to replace it")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path` (through any links and ..) would land in `root` or below it."""
+    target, top = path.resolve(), root.resolve()
+    return target == top or top in target.parents
 
 
 def export_runs(store: RunStore, path: Path) -> tuple[int, int]:

@@ -19,6 +19,12 @@ class Metric:
     column: str  # a table column's header
     format: str = ".4g"  # how a table shows one value
     ideal: float | None = None  # the best value, for a metric where both directions are worse
+    bounds: tuple[float, float] = (0.0, 1.0)  # every value the metric can take, for images in [0, 1]
+
+    def possible(self, value: object) -> bool:
+        """Whether a value read from a file is one this metric can take (a poisoned cache's 99999 dB is not)."""
+        return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+                and self.bounds[0] <= value <= self.bounds[1])
 
     def text(self, value: float | None) -> str:
         return "-" if value is None else f"{value:{self.format}}"
@@ -33,15 +39,16 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.key: m
     for m in [
-        Metric("psnr", "val PSNR (dB)", True, "PSNR dB", ".2f"),
+        Metric("psnr", "val PSNR (dB)", True, "PSNR dB", ".2f", bounds=(0.0, 100.0)),  # see psnr_from_mse
         Metric("mse", "val MSE", False, "MSE"),
         Metric("mae", "val MAE", False, "MAE"),
-        Metric("ssim", "val SSIM", True, "SSIM", ".3f"),
-        Metric("ms_ssim", "val MS-SSIM", True, "MS-SSIM", ".3f"),
+        Metric("ssim", "val SSIM", True, "SSIM", ".3f", bounds=(-1.0, 1.0)),
+        Metric("ms_ssim", "val MS-SSIM", True, "MS-SSIM", ".3f", bounds=(-1.0, 1.0)),
         Metric("maxabs_mean", "val mean per-image max-abs error", False, "max|e| mean", ".3f"),
         Metric("maxabs_worst", "val worst max-abs error", False, "max|e| worst", ".3f"),
         # Mean gradient magnitude of the reconstructions over the originals': below 1 blurrier, above 1 noisier.
-        Metric("sharpness", "val sharpness (gradient ratio, 1 = as sharp)", True, "sharpness", ".3f", ideal=1.0),
+        Metric("sharpness", "val sharpness (gradient ratio, 1 = as sharp)", True, "sharpness", ".3f", ideal=1.0,
+               bounds=(0.0, 1e12)),  # a ratio of sums, the original's at least 1e-12
     ]
 }
 MS_SSIM_MIN_SIZE = 161  # five scales of an 11-pixel window: pytorch-msssim needs sides over 160

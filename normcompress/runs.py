@@ -11,6 +11,8 @@ A run trained elsewhere (a Ray worker's private store) arrives as its files and 
         entropy.json    the codec's entropy model, fitted the first time the run compresses a file
         tags.json       the words a user tagged the run with (`runs tag`, `t` in the app), if any
         run.lock        held (flock) by the process training the run
+        edit.lock       held (flock) for the moment of a read-modify-write of the user's files (tags.json),
+                        so that two writers at once both keep their words
 
 A run id is `<date>-<time>.<ms>-<norm slug>-<6 hex>`; nothing else in the root is a run, and a run
 reference (an id, or a unique prefix or suffix of one) resolves only among those entries, so no
@@ -18,6 +20,9 @@ reference can reach outside the store. Every file except metrics.jsonl is writte
 and renamed, so a crash, Ctrl-C or a full disk leaves the previous version intact; leftovers of a
 process that died are removed later. A run whose summary says `running` but whose lock is free was
 killed (kill -9, power loss) and is reported as `interrupted`.
+
+The store's own folders (`.baselines/`, `exports/`) are used only when they are real folders directly
+in the root, never through a symbolic link, so no write of the project lands outside the store.
 
 Every file is read through one validating layer (TrainConfig.from_json, Summary.from_json,
 check_epoch_record): a run whose files fail it is listed as `damaged` with the reason.
@@ -188,6 +193,7 @@ class RunInfo:
     summary: Summary | None
     problem: str | None  # why a run is damaged, or None
     tags: tuple[str, ...] = ()
+    tags_problem: str | None = None  # why tags.json cannot be read (the run itself is fine)
 
     @property
     def norm(self) -> str:
@@ -287,7 +293,7 @@ class Run:
         atomic_write_json(self.path / "summary.json", summary.to_json())
 
     def tags(self) -> tuple[str, ...]:
-        """The run's tags; none when it was never tagged."""
+        """The run's tags; none when it was never tagged; StoreError when tags.json is damaged."""
         try:
             value = self._read_json("tags.json")
         except MissingRunFile:
@@ -297,15 +303,47 @@ class Run:
         except RecordError as exc:
             raise StoreError(f"run {self.id} is damaged: tags.json: {exc}") from None
 
-    def set_tags(self, tags: tuple[str, ...] | list[str]) -> None:
-        """Replace the run's tags (checked first: a bad word is a UsageError and nothing is written).
-        tags.json is the only file of a run that changes after training, and it is written by rename, so
-        tagging a run while it trains is safe."""
+    @contextmanager
+    def editing(self) -> Iterator[None]:
+        """Hold the run's edit lock around a read-modify-write of its user files: a second writer (another
+        `runs tag`, the app's `t`) waits the few milliseconds until the first has renamed its file."""
         try:
-            tags = check_tags(list(tags))
+            fd = os.open(self.path / "edit.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except FileNotFoundError:
+            raise StoreError(f"run {self.id} was removed") from None
+        except OSError as exc:
+            raise StoreError(f"run {self.id} is damaged: cannot open edit.lock ({describe_os_error(exc)})") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StoreError(f"run {self.id} is damaged: edit.lock is not a regular file")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def update_tags(self, add: list[str] | tuple[str, ...] = (), remove: list[str] | tuple[str, ...] = (),
+                    replace: list[str] | tuple[str, ...] | None = None) -> tuple[tuple[str, ...], str | None]:
+        """Change the run's tags under its edit lock, so that writers at the same time all keep their words:
+        `replace` (if given) is the new list, else the current tags less `remove` plus `add`. A damaged
+        tags.json is replaced; the second value then says what was dropped. The words are checked first: a
+        bad one is a UsageError and nothing is written."""
+        try:
+            check_tags([*add, *(replace or ())])
         except RecordError as exc:
             raise UsageError(str(exc)) from None
-        atomic_write_json(self.path / "tags.json", {"tags": list(tags)})
+        with self.editing():
+            dropped = None
+            try:
+                current = self.tags()
+            except StoreError as exc:
+                current, dropped = (), f"{str(exc).split(': ', 1)[-1]}; its contents were dropped"
+            new = list(replace) if replace is not None else [t for t in current if t not in remove] + list(add)
+            try:
+                tags = check_tags(list(dict.fromkeys(new)))
+            except RecordError as exc:
+                raise UsageError(str(exc)) from None
+            atomic_write_json(self.path / "tags.json", {"tags": list(tags)})
+        return tags, dropped
 
     def metrics(self) -> list[dict]:
         """Per-epoch records, checked; a cut-off, garbled or ill-typed line makes the run damaged."""
@@ -330,11 +368,14 @@ class Run:
         return records
 
     def append_metrics(self, record: dict) -> None:
-        try:
-            with open(self.path / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record, allow_nan=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        line = (json.dumps(record, allow_nan=False) + "\n").encode()
+        try:  # never through a symlink planted in the run's folder
+            fd = os.open(self.path / "metrics.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path / 'metrics.jsonl'}: {describe_os_error(exc)}") from exc
 
@@ -431,11 +472,12 @@ class Run:
         status = Status.DAMAGED if problem or summary is None else summary.status
         if status == Status.RUNNING and not self.is_live():
             status = Status.INTERRUPTED
+        tags, tags_problem = (), None
         try:
             tags = self.tags()
-        except StoreError:  # tags are the user's notes, not the run: listed untagged (`runs show` says why)
-            tags = ()
-        return RunInfo(self.id, self.path, status, config, summary, problem, tags)
+        except StoreError as exc:  # tags are the user's notes, not the run: the run is fine, its tags unreadable
+            tags_problem = str(exc).split(": ", 1)[-1]
+        return RunInfo(self.id, self.path, status, config, summary, problem, tags, tags_problem)
 
     def _quick_damage_check(self, summary: Summary) -> str | None:
         """Cheap checks only (a stat and the last bytes of a file), so listing stays fast."""
@@ -521,6 +563,9 @@ class RunStore:
         self.root = Path(root) if root is not None else default_runs_dir()
         if isinstance(root, str) and not root.strip():
             raise UsageError("the run store directory is empty; give a path, or leave --runs-dir out for ./runs")
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise UsageError(f"the run store {printable(self.root, keep_newlines=False)} is not a directory; "
+                             "give a directory (it is created if missing)")
         self._info_cache: dict[str, tuple[tuple[int, ...], RunInfo]] = {}
 
     def _staging(self, doing: str) -> Path:
@@ -534,6 +579,24 @@ class RunStore:
         except OSError as exc:
             raise StoreError(f"cannot {doing} {self.root}: {describe_os_error(exc)}") from exc
         return staging
+
+    def folder(self, name: str) -> Path:
+        """One of the store's own folders (`.baselines`, `exports`), made if missing: a real folder directly
+        in the root, never a symbolic link or anything else planted there, so no write goes outside."""
+        path = self.root / name
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            info = os.lstat(path)
+        except OSError as exc:
+            raise StoreError(f"cannot make {printable(path, keep_newlines=False)}: {describe_os_error(exc)}") from None
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise StoreError(f"{printable(path, keep_newlines=False)} is not a real folder of the store (a symbolic "
+                             "link or a file is there); remove it and try again")
+        return path
 
     def create(self, config: TrainConfig, summary: Summary) -> Run:
         """Make a new run directory, complete with config.json and summary.json, in one rename."""
@@ -590,9 +653,23 @@ class RunStore:
     def _replace(self, old: Run, staging: Path) -> None:
         """Swap a run for a new version of it: held, so no one trains the old one meanwhile."""
         with old.hold():
-            doomed = self.root / f".removing-{os.getpid()}-{secrets.token_hex(4)}"
-            os.rename(old.path, doomed)
+            doomed = self._take_out(old.path)
             os.rename(staging, old.path)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def _take_out(self, path: Path) -> Path:
+        """Move a run's folder out of the store's listing in one rename, to a name remove_stale knows."""
+        doomed = self.root / f".removing-{os.getpid()}-{secrets.token_hex(4)}"
+        os.rename(path, doomed)
+        return doomed
+
+    def discard(self, run: Run) -> None:
+        """Remove a run this process created and holds, which never reached its first step (its model
+        could not be set up): nothing of it is worth keeping, and it must not be listed as interrupted."""
+        try:
+            doomed = self._take_out(run.path)
+        except OSError:
+            return  # it stays, listed as interrupted: the error that brought us here is what the user sees
         shutil.rmtree(doomed, ignore_errors=True)
 
     def runs(self) -> list[Run]:
@@ -658,9 +735,8 @@ class RunStore:
                 and os.path.isfile(path / "config.json") and not os.path.islink(path / "config.json")):
             raise StoreError(f"{path} is not a run of the store {self.root}; nothing was removed")
         with run.hold():  # refuses a run being trained, and keeps a resume from starting meanwhile
-            doomed = self.root / f".removing-{os.getpid()}-{secrets.token_hex(4)}"
             try:
-                os.rename(path, doomed)
+                doomed = self._take_out(path)
             except OSError as exc:
                 raise StoreError(f"cannot remove {path}: {describe_os_error(exc)}") from None
         shutil.rmtree(doomed, ignore_errors=True)  # what a failure leaves is stale, and removed later

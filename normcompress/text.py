@@ -22,6 +22,11 @@ def printable(text: object, keep_newlines: bool = True) -> str:
     return "".join(out)
 
 
+def one_line(text: object) -> str:
+    """`text` as printable, with newlines escaped too: a value inside a line of output (a path, a message)."""
+    return printable(text, keep_newlines=False)
+
+
 def count(number: int, noun: str) -> str:
     """`1 epoch`, `3 epochs`: a count with its noun in the right number."""
     return f"{number} {noun}{'' if number == 1 else 's'}"

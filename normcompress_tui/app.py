@@ -3,6 +3,7 @@
 import asyncio
 import os
 import signal
+import sys
 import threading
 import time
 from datetime import datetime
@@ -30,7 +31,7 @@ from normcompress.text import count, printable
 
 from .messages import StudyUpdate, TrainingEvent
 from .trainer import train_in_process
-from .state import load_state, save_state, section, state_path
+from .state import load_state, save_state, state_path
 from .screens import ConfirmScreen, DetailsScreen, HelpScreen, PromptScreen, StudyScreen
 from .widgets.chart import LossChart, parse_zoom, zoom_spec
 from .widgets.controls import Controls
@@ -75,7 +76,7 @@ class NormcompressApp(App):
         super().__init__()
         self.store = store or RunStore()
         self.defaults = defaults
-        self.sub_title = str(self.store.root)
+        self.sub_title = printable(self.store.root, keep_newlines=False)  # a path is data: no raw control codes
         self.cancel = threading.Event()
         self.training = False
         self.current_run: Run | None = None
@@ -137,13 +138,10 @@ class NormcompressApp(App):
         if problem:
             self.notify(problem, severity="warning", timeout=10)
         if self.defaults is None:  # settings given on the command line win over the saved form
-            self.query_one(Controls).restore(section(state, "form"))
-        self.query_one(LossChart).restore_view(section(state, "chart"))
-        runs = section(state, "runs")
-        self.query_one(RunsTable).restore_order(runs)
-        overlays = runs.get("overlays")
-        if isinstance(overlays, list):
-            self._overlays_to_restore = [i for i in overlays[:MAX_SAVED_OVERLAYS] if isinstance(i, str)]
+            self.query_one(Controls).restore(state["form"])
+        self.query_one(LossChart).restore_view(state["chart"])
+        self.query_one(RunsTable).restore_order(state["runs"])
+        self._overlays_to_restore = state["runs"].get("overlays", [])[:MAX_SAVED_OVERLAYS]
         self._saved_state = self.current_state()  # written again only once something changes
 
     def save_state(self) -> None:
@@ -231,23 +229,30 @@ class NormcompressApp(App):
             self.notify(str(exc), severity="error")
             return
         try:
-            tags = run.tags()
+            shown = run.tags()
         except NormcompressError as exc:  # saving replaces the damaged file
             self.notify(f"{exc}; saving replaces them", severity="warning")
-            tags = ()
+            shown = None
 
         def answered(text: str | None) -> None:
             if text is None:
                 return
-            try:
-                run.set_tags(text.split())
+            typed = text.split()
+            try:  # what was added and removed in the prompt, applied to the tags as they are now: a tag
+                # added from the shell while the prompt was open is kept
+                if shown is None:
+                    tags, _ = run.update_tags(replace=typed)
+                else:
+                    tags, _ = run.update_tags(add=[t for t in typed if t not in shown],
+                                              remove=[t for t in shown if t not in typed])
             except NormcompressError as exc:
                 self.notify(str(exc), title="Tags not saved", severity="error")
                 return
-            self.notify(f"{info.id}: {' '.join(text.split()) or 'no tags'}", title="Tags saved")
+            self.notify(f"{info.id}: {' '.join(tags) or 'no tags'}", title="Tags saved")
             self.refresh_runs()
 
-        self.push_screen(PromptScreen(f"Tags of {info.id}", " ".join(tags), "words separated by spaces"), answered)
+        self.push_screen(PromptScreen(f"Tags of {info.id}", " ".join(shown or ()), "words separated by spaces"),
+                         answered)
 
     @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
     def load_reference(self, run_id: str) -> None:
@@ -507,26 +512,24 @@ class NormcompressApp(App):
         yield SystemCommand("Toggle log scale", "A true logarithmic y axis (l)", self.action_toggle_log)
         yield SystemCommand("Keys and panes", "What every key does and what each pane shows (?)", self.action_help)
 
-    @property
     def exports_folder(self) -> Path:
-        """Where the chart exports, the runs CSV and the screenshots go: inside the store, always writable
-        where runs are (Textual's default, ~/Downloads, does not exist on many servers)."""
-        return self.store.root / "exports"
+        """Where the chart exports, the runs CSV and the screenshots go: the store's own exports/ folder,
+        always writable where runs are (Textual's default, ~/Downloads, does not exist on many servers),
+        and refused when something other than a real folder is there (a link would send files elsewhere)."""
+        return self.store.folder("exports")
 
     def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
         """The palette's Screenshot, saved as SVG into <store>/exports/ beside the chart exports: Textual's
         default folder, ~/Downloads, does not exist on many servers, and the screenshot then failed. Written
         through a temporary file and a rename like every file of the store, never seen half-written."""
-        from normcompress.files import FileError, atomic_write
+        from normcompress.files import atomic_write
 
-        folder = Path(path) if path else self.exports_folder
-        target = folder / (filename or f"normcompress_{datetime.now():%Y-%m-%dT%H_%M_%S_%f}.svg")
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = Path(path) if path else self.exports_folder()
+            target = folder / (filename or f"normcompress_{datetime.now():%Y-%m-%dT%H_%M_%S_%f}.svg")
             atomic_write(target, self.export_screenshot().encode())
-        except (OSError, FileError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            self.notify(f"cannot save a screenshot in {folder}: {reason or exc}", severity="error")
+        except NormcompressError as exc:
+            self.notify(f"cannot save a screenshot: {exc}", severity="error")
             return
         self.notify(f"screenshot saved to {target}", title="Screenshot")
 
@@ -535,11 +538,10 @@ class NormcompressApp(App):
         """The CLI's `runs export` of the whole store, into <store>/exports/, off the UI thread."""
         from normcompress.export import export_runs
 
-        path = self.exports_folder / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.csv"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path = self.exports_folder() / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.csv"
             runs, rows = export_runs(self.store, path)
-        except (OSError, NormcompressError) as exc:
+        except NormcompressError as exc:
             self.call_from_thread(self.notify, f"cannot export the runs: {exc}", severity="error")
             return
         self.call_from_thread(self.notify, f"exported {runs} runs ({rows} epoch rows) to {path}", timeout=10)
@@ -571,13 +573,11 @@ class NormcompressApp(App):
         <store>/exports/; the paths in a notification. Off the UI thread: matplotlib takes a second."""
         from normcompress.figures import save_figure, series_figure
 
-        folder = self.exports_folder
-        stem = folder / f"chart-{time.strftime('%Y%m%d-%H%M%S')}-{metric}"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            stem = self.exports_folder() / f"chart-{time.strftime('%Y%m%d-%H%M%S')}-{metric}"
             paths = [save_figure(series_figure(series, metric, log, smoothing, reference, slots, x_title, note),
                                  stem, fmt) for fmt in ("png", "svg")]
-        except (OSError, NormcompressError) as exc:
+        except NormcompressError as exc:
             self.call_from_thread(self.notify, f"cannot export the chart: {exc}", severity="error")
             return
         self.call_from_thread(self.notify, "chart exported: " + ", ".join(str(p) for p in paths), timeout=10)
@@ -677,8 +677,23 @@ def run(
 
     ? every key and pane; Ctrl+P every action.
     """
-    NormcompressApp(RunStore(runs_dir)).run()
+    app = NormcompressApp(RunStore(runs_dir))
+    app.run()
+    raise typer.Exit(app.return_code or 0)  # an app that died (Textual printed why) exits non-zero
 
 
 def main() -> None:
-    cli()
+    """Console entry point: a bad store or option is one line on stderr and an exit code, never a traceback."""
+    try:
+        code = cli(prog_name="normcompress-tui", standalone_mode=False)
+    except typer.TyperException as exc:  # Click's usage errors: a bad option
+        print(f"normcompress-tui: error: {printable(exc.format_message(), keep_newlines=False)} "
+              "(see: normcompress-tui --help)", file=sys.stderr)
+        code = exc.exit_code
+    except NormcompressError as exc:
+        print(f"normcompress-tui: error: {printable(exc, keep_newlines=False)}", file=sys.stderr)
+        code = exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        print("normcompress-tui: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code or 0)

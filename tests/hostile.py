@@ -281,3 +281,41 @@ def census(template_store: Path, work: Path, names: list[str] | None = None) -> 
             for leftover in ("all.csv", "all.json"):
                 (work / leftover).unlink(missing_ok=True)
     return counts, bad
+
+
+# -- the second pass: the app's own files, the store's folders, exports, concurrent writers --------------
+# One JSON value of every kind; each key of the app's state file is given every kind but its own.
+JSON_KINDS = {"null": None, "true": True, "an integer": 3, "a float": 2.5, "text": "L2", "a list": ["id"],
+              "an object": {"sort": "id"}, "a control sequence": "\x1b[2J\x1b]0;EVIL\x07ZAP", "a huge number": 1e300}
+ESCAPES = "\x1b[2JZAP\x1b]0;EVIL\x07\n\r\x9b31m"  # erase the screen, retitle the terminal, a newline, CSI
+RAW_ESCAPES = (b"\x1b[2JZAP", b"\x1b]0;EVIL", b"EVIL\x07", b"\xc2\x9b31m")  # what must never reach a terminal
+
+
+def wrong_kinds(kind: str) -> dict[str, object]:
+    """The JSON values that are not of a state key's kind ("text", "number", "flag", "texts")."""
+    right = {"text": ("text",), "number": ("an integer", "a float"), "flag": ("true",), "texts": ("a list",)}[kind]
+    wrong = {name: value for name, value in JSON_KINDS.items() if name not in right}
+    if kind == "texts":
+        wrong["a list holding a number"] = ["id", 3]
+    return wrong
+
+
+def hostile_states() -> dict[str, dict]:
+    """App state files (as JSON objects) by name: every key of the schema holding every wrong kind at once."""
+    from normcompress_tui.state import SCHEMA, VERSION
+
+    states = {}
+    for name in JSON_KINDS:
+        state: dict = {"version": VERSION}
+        for section, keys in SCHEMA.items():
+            state[section] = {}
+            for key, kind in keys.items():
+                if name in wrong_kinds(kind):
+                    state[section]["folder" if key == "*" else key] = wrong_kinds(kind)[name]
+        states[f"every key {name}"] = state
+    states["sections of the wrong kind"] = {"version": VERSION, "form": [], "chart": "x", "runs": 3}
+    return states
+
+
+# Every folder the project makes and writes inside a store, with what writes into it.
+STORE_FOLDERS = (".baselines", "exports")

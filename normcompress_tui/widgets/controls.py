@@ -137,12 +137,13 @@ class Controls(Vertical):
         select = self.query_one("#device", Select)
         chosen = select.value
         keys = ["auto"] + [o.key for o in options if o.available]
-        select.set_options([("auto", "auto")] + [(o.label, o.key) for o in options if o.available])
+        select.set_options([("auto", "auto")] + [(printable(o.label, keep_newlines=False), o.key)
+                                                 for o in options if o.available])
         wanted = self._saved_device or chosen
         select.value = wanted if wanted in keys else "auto"
         unavailable = [o for o in options if not o.available]
         note = self.query_one("#device-note", Static)
-        note.update(Text("\n".join(f"{o.label}: {o.reason}" for o in unavailable)))
+        note.update(Text("\n".join(printable(f"{o.label}: {o.reason}", keep_newlines=False) for o in unavailable)))
         note.display = bool(unavailable)
         self.devices_known = True
 

@@ -15,7 +15,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
-from textual_image.widget import Image
+from textual_image import _terminal
+
+try:  # textual-image 0.12 divides by the terminal's columns when it loads: 0 on a terminal that reports no size
+    _terminal.get_cell_size()
+except ZeroDivisionError:
+    _terminal.get_cell_size._result = _terminal.CellSize(10, 20)  # type: ignore[attr-defined]  # its own default
+from textual_image.widget import Image  # noqa: E402
 
 from normcompress.images import PADDING, ImageFileError, open_image
 from normcompress.text import printable
