@@ -22,6 +22,7 @@ BEFORE_FIELD = {"optimizer": "adam", "schedule": "constant"}
 MAX_SEED = 2**32 - 1  # what every RNG here takes; the batch order mixes in the epoch below 2**63
 MAX_EPOCHS = 100_000
 MAX_BATCH = 65_536
+MAX_RATE_LAMBDA = 1000.0  # λ weighs bits per pixel against a norm of at most 1: past this, every bit is zero
 REQUIRED_ON_READ = ("norm", "epochs", "batch_size", "lr", "dataset", "seed")  # a config.json without them is damaged
 
 
@@ -66,8 +67,8 @@ class TrainConfig:
             raise UsageError("--limit must be at least 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError("--lr must be a positive number")
-        if not (self.rate_lambda >= 0 and math.isfinite(self.rate_lambda)):
-            raise UsageError("--rate-lambda must be a number >= 0")
+        if not 0 <= self.rate_lambda <= MAX_RATE_LAMBDA:  # NaN fails too
+            raise UsageError(f"--rate-lambda must be between 0 and {MAX_RATE_LAMBDA:g}")
         if self.model in CODEC_MODELS and self.rate_lambda == 0:
             raise UsageError(f"model {self.model} is a codec, trained on norm + λ·bits: give --rate-lambda > 0 "
                              "(0.001-0.01 with L2)")

@@ -25,7 +25,7 @@ from .events import EpochEnd, Event, Notice, RunEnded, RunStarted, StepProgress
 from .images import comparison_grid, write_png
 from .losses import Norm, parse_norm
 from .metrics import per_image_errors, summarize, to_float
-from .model import build_model
+from .model import build_model, check_training_images
 from .text import count
 from .prior import GaussianPrior, RateTraining, latent_channels
 from .runs import Run, RunStore, Status, StoreError, Summary
@@ -131,11 +131,19 @@ def _train_process(run, config, store, device, ranks, resuming, emit, cancel, pr
         notices=data.notices, train_images=len(data.train), val_images=len(data.val), versions=package_versions(),
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
-    if ranks.is_main and run is None:
+    check_training_images(config.model, len(data.train), config.image_size)  # before a run exists
+    created = ranks.is_main and run is None
+    if created:
         run = store.create(config, summary)
     # Other ranks write nothing (they only read a resumed run's checkpoint), so they hold no lock.
     with run.hold() if ranks.is_main else contextlib.nullcontext():
-        _train_loop(_setup(run, config, data, device, ranks, summary, resuming, emit, cancel, progress_interval_s))
+        try:
+            session = _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, progress_interval_s)
+        except BaseException:
+            if created:  # it never reached its first step: nothing to keep, nothing to list as interrupted
+                store.discard(run)
+            raise
+        _train_loop(session)
     return run if ranks.is_main else None
 
 
@@ -145,7 +153,10 @@ def _resumable(store: RunStore, ref: str) -> tuple[Run, TrainConfig]:
     previous = run.info()
     if previous.status == Status.COMPLETED:
         raise UsageError(f"run {run.id} is already completed ({count(previous.epochs_done, 'epoch')})")
-    if previous.problem and "checkpoint.pt" not in previous.problem:
+    if previous.problem == "checkpoint.pt is missing":  # training it again from scratch would replace its epochs
+        raise StoreError(f"run {run.id} has {count(previous.epochs_done, 'epoch')} recorded but no checkpoint.pt to "
+                         "continue from, so it cannot be resumed; start a new run with its settings")
+    if previous.problem:
         raise StoreError(f"run {run.id} is damaged: {previous.problem}")
     config = run.train_config()
     config.dataset = previous.data_source  # the sample, after a CIFAR-10 fallback
@@ -315,7 +326,7 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
             reported += fresh
             if not math.isfinite(mean_loss):
                 raise TrainingFailed(f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; "
-                                     f"try a smaller --lr than {config.lr:g}")
+                                     f"{_advice(config)}")
             seen = min((step + 1) * batch, n)
             s.emit(StepProgress(epoch + 1, config.epochs, step + 1, steps, mean_loss, seen / (now - epoch_start), fresh))
     train_time = time.perf_counter() - epoch_start
@@ -324,7 +335,7 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
     broken = [key for key, value in metrics.items() if not math.isfinite(value)]
     if broken:  # the training loss can stay finite while the weights have blown up (--lr 1e30)
         raise TrainingFailed(f"the validation {', '.join(broken)} became non-finite in epoch {epoch + 1}; "
-                             f"try a smaller --lr than {config.lr:g}")
+                             f"{_advice(config)}")
     return {
         "epoch": epoch + 1,
         "loss": (totals[0] / totals[1]).item(),
@@ -334,6 +345,12 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
         "epoch_time_s": time.perf_counter() - epoch_start,
         "step_losses": [float(f"{v:.6g}") for v in reported],  # rank 0's batches under DDP
     }
+
+
+def _advice(config: TrainConfig) -> str:
+    """What to change when training blew up: the learning rate, and the rate term's weight when there is one."""
+    rate = f" or a smaller --rate-lambda than {config.rate_lambda:g}" if config.rate_lambda > 0 else ""
+    return f"try a smaller --lr than {config.lr:g}{rate}"
 
 
 def _save_epoch(s: _Session, record: dict, wall_time_s: float) -> None:

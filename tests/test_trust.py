@@ -36,6 +36,61 @@ def store_copy(template: Path, tmp_path: Path) -> tuple[Path, str, str]:
     return store, interrupted, completed
 
 
+# -- 1. too few images for a PCA model: one line before a run exists ----------------------------------------
+@pytest.mark.parametrize("model, images, needed", [("pca-refine", 1, 256), ("pca-refine", 64, 256),
+                                                   ("pca-refine", 255, 256), ("hyperprior", 767, 768)])
+def test_a_pca_model_on_too_few_images_is_refused_before_a_run_exists(tmp_path, monkeypatch, model, images, needed):
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
+    rate = ["--rate-lambda", "0.01"] if model == "hyperprior" else []
+    assert_one_line_error(invoke(["train", "--dataset", "synthetic", "--model", model, "--epochs", "1",
+                                  "--limit", str(images), *rate]), 2, f"at least {needed} training images")
+    assert RunStore(tmp_path / "runs").runs() == []  # no bogus `interrupted 0/1` run
+    assert_one_line_error(invoke(["study", "-o", str(tmp_path / "report"), "--norms", "L1", "--seeds", "1",
+                                  "--dataset", "synthetic", "--model", model, "--limit", str(images), *rate]), 2,
+                          f"at least {needed} training images")
+    assert RunStore(tmp_path / "runs").runs() == []
+
+
+def test_a_folder_of_nineteen_images_is_too_few_for_pca_refine_and_enough_for_the_seed_model(tmp_path, monkeypatch):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(19):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{index}.png")
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
+    assert_one_line_error(invoke(["train", "--dataset", f"folder:{folder}", "--model", "pca-refine", "--epochs", "1"]),
+                          2, "these data give 17")  # 19 images less the 10% held out for validation
+    assert RunStore(tmp_path / "runs").runs() == []
+    assert invoke(["train", "--dataset", f"folder:{folder}", "--epochs", "1", "--device", "cpu"])[0] == "ok"
+
+
+def test_pca_refine_on_exactly_enough_images_trains(tmp_path):
+    run = train(TrainConfig(norm="L2", dataset="synthetic", limit=256, epochs=1, model="pca-refine", device="cpu"),
+                RunStore(tmp_path))
+    assert run.info().status == Status.COMPLETED
+
+
+def test_a_run_whose_setup_fails_is_not_left_behind_as_interrupted(tmp_path, monkeypatch):
+    from normcompress import train as engine
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(engine, "_setup", broken)
+    with pytest.raises(RuntimeError):
+        train(TrainConfig(**TINY, epochs=1), RunStore(tmp_path))
+    assert RunStore(tmp_path).runs() == [] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_resume_of_a_completed_run_without_its_checkpoint_is_refused(template_store, tmp_path, monkeypatch):
+    store, _, completed = store_copy(template_store, tmp_path)
+    (store / completed / "checkpoint.pt").unlink()
+    before = (store / completed / "metrics.jsonl").read_bytes()
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(store))
+    assert_one_line_error(invoke(["train", "--resume", completed]), 1, "no checkpoint.pt to continue from")
+    assert (store / completed / "metrics.jsonl").read_bytes() == before  # not trained again from scratch
+
+
 # -- 2. the app's state file: every wrong type of every key, dropped with one notice ------------------------
 def json_values():
     return st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
@@ -353,3 +408,12 @@ def test_compress_checks_its_outputs_before_it_loads_the_model(template_store, t
     for command in ("compress", "reconstruct"):
         assert_one_line_error(invoke([command, completed, str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]), 2,
                               "already exists")
+
+
+def test_a_huge_rate_lambda_is_refused_and_a_blow_up_names_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
+    assert_one_line_error(invoke(["train", "--rate-lambda", "1e300", "--dataset", "synthetic"]), 2,
+                          "--rate-lambda must be between 0 and 1000")
+    from normcompress.train import _advice
+
+    assert "--rate-lambda" in _advice(TrainConfig(rate_lambda=500.0)) and "--rate-lambda" not in _advice(TrainConfig())

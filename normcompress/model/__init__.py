@@ -13,6 +13,9 @@ from ..errors import UsageError
 MODEL_SIZES = {"seed": (4, 28), "wide-residual": (4, 28), "pca-refine": (32, 32), "hyperprior": (32, 32)}
 MODELS = tuple(MODEL_SIZES)
 CODEC_MODELS = ("hyperprior",)  # trained on norm + λ·bits only: they need --rate-lambda > 0
+# name -> the components of the PCA it fits to the training images' 32x32 tiles before its first step
+PCA_COMPONENTS = {"pca-refine": 256, "hyperprior": 768}
+PCA_TILE = 32
 DEFAULT_MODEL = "seed"
 MAX_IMAGE_SIZE = 1024  # bounds the memory
 
@@ -24,6 +27,22 @@ def check_image_size(size: int, model: str = DEFAULT_MODEL) -> int:
         raise UsageError(f"--image-size {size} does not fit model {model}: use a multiple of "
                          f"{multiple} from {low} to {MAX_IMAGE_SIZE}")
     return size
+
+
+def check_training_images(model: str, images: int, image_size: int) -> None:
+    """Refuse, before a run exists, training images too few for the model's PCA start (UsageError saying
+    how many it needs): a PCA of k components needs at least k tiles."""
+    needed = PCA_COMPONENTS.get(model)
+    tiles = images * (image_size // PCA_TILE) ** 2
+    if needed is None or tiles >= needed:
+        return
+    per_image = (image_size // PCA_TILE) ** 2
+    images_needed = -(-needed // per_image)
+    size = f"{image_size}x{image_size}"
+    raise UsageError(f"model {model} starts from a PCA of {needed} components fitted to the training images' "
+                     f"{PCA_TILE}x{PCA_TILE} tiles, so it needs at least {images_needed:,} training images of "
+                     f"{size} ({needed} tiles); these data give {images:,}. Train on more images, or use the "
+                     f"seed model")
 
 
 def build_model(name: str = DEFAULT_MODEL):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..prior import GaussianPrior
+from . import PCA_COMPONENTS
 from .networks import PcaEncoder, PcaRefineDecoder, slow_linear_groups, start_from_pca
 
 SIDE_CHANNELS = 32
@@ -75,7 +76,7 @@ class HyperpriorAutoencoder(nn.Module):
     silences costs almost nothing, since its predicted scale makes zero nearly certain.
     """
 
-    LATENT = 768
+    LATENT = PCA_COMPONENTS["hyperprior"]
 
     def __init__(self) -> None:
         super().__init__()

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from ..pca import TILE, fit_pca
+from . import PCA_COMPONENTS
 
 
 class SeedAutoencoder(nn.Module):
@@ -99,7 +100,7 @@ class PcaRefineAutoencoder(nn.Module):
     learning, at LINEAR_LR_SCALE of the learning rate: at the full rate the first steps undo the fit.
     """
 
-    LATENT = 256
+    LATENT = PCA_COMPONENTS["pca-refine"]
     LINEAR_LR_SCALE = 0.01
 
     def __init__(self) -> None:
