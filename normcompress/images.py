@@ -52,11 +52,25 @@ def open_image(source: Path, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_
             if width * height > max_pixels:
                 raise ImageFileError(source, f"{width}x{height} is more than the {max_pixels:,} pixels an "
                                              f"image may have here")
+            frames = getattr(opened, "n_frames", 1)
+            if frames > 1:  # coding or training on its first frame alone would pass over the rest unsaid
+                raise ImageFileError(source, f"it is an animation of {frames} frames; give single images")
             picture = ImageOps.exif_transpose(opened)
             picture.load()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageFileError(source, type(exc).__name__) from None
+    except UnidentifiedImageError:
+        raise ImageFileError(source, "it is not an image file this program can read (PNG, JPEG, WebP, GIF, "
+                                     "BMP, TIFF ...)") from None
+    except Image.DecompressionBombError:
+        raise ImageFileError(source, "it claims more pixels than an image may have here") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageFileError(source, f"its image data is damaged or cut off ({_reason(exc)})") from None
     return picture
+
+
+def _reason(exc: Exception) -> str:
+    """Pillow's own words for a damaged file (\"image file is truncated\"), or its kind when it has none."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text[:80] if text else type(exc).__name__
 
 
 def save_png(picture: Image.Image, path: Path) -> None:

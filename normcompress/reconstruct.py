@@ -45,7 +45,10 @@ def from_tiles(tiles: torch.Tensor, rows: int, cols: int, height: int, width: in
     return (image.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def in_batches(function, tiles: torch.Tensor, device: torch.device, batch: int = 1024) -> torch.Tensor:
+TILE_BATCH = 1024  # tiles a network sees at once (the decoder of a file sees the same batches on both sides)
+
+
+def in_batches(function, tiles: torch.Tensor, device: torch.device, batch: int = TILE_BATCH) -> torch.Tensor:
     return torch.cat([function(tiles[i : i + batch].to(device)).float().cpu() for i in range(0, len(tiles), batch)])
 
 

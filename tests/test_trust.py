@@ -391,6 +391,24 @@ def test_a_poisoned_baseline_is_computed_again(tmp_path):
     assert again.metrics["psnr"] == pytest.approx(honest.metrics["psnr"]) and again.metrics["psnr"] < 100
 
 
+def test_image_read_failures_give_a_reason_not_an_exception_class(tmp_path):
+    from normcompress.images import ImageFileError, open_image
+
+    (tmp_path / "text.png").write_text("not an image")
+    Image.new("RGB", (64, 64), "red").save(tmp_path / "whole.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:80])
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue", "green")]
+    frames[0].save(tmp_path / "moving.gif", save_all=True, append_images=frames[1:])
+    reasons = {}
+    for name in ("text.png", "cut.png", "moving.gif"):
+        with pytest.raises(ImageFileError) as error:
+            open_image(tmp_path / name)
+        reasons[name] = error.value.reason
+    assert "not an image file" in reasons["text.png"] and "damaged or cut off" in reasons["cut.png"]
+    assert "animation of 3 frames" in reasons["moving.gif"]
+    assert not any(word in " ".join(reasons.values()) for word in ("UnidentifiedImageError", "OSError"))
+
+
 def test_compress_checks_its_outputs_before_it_loads_the_model(template_store, tmp_path, monkeypatch):
     from normcompress import cli
 
@@ -417,3 +435,47 @@ def test_a_huge_rate_lambda_is_refused_and_a_blow_up_names_it(tmp_path, monkeypa
     from normcompress.train import _advice
 
     assert "--rate-lambda" in _advice(TrainConfig(rate_lambda=500.0)) and "--rate-lambda" not in _advice(TrainConfig())
+
+
+def test_a_flat_megapixel_image_is_a_tiny_file_that_decodes(template_store, tmp_path):
+    """The old bound of 4096 pixels per byte refused files the encoder wrote: a flat 1024x1024 image
+    is a file of some 30 bytes (its latents all one value)."""
+    from normcompress.codec import EntropyModel, decode, encode
+    from normcompress.model import load_model
+
+    store = RunStore(template_store)
+    run = store.runs()[1]
+    Image.new("RGB", (1024, 1024), (120, 130, 140)).save(tmp_path / "flat.png")
+    model = load_model(run)
+    encoded = encode(run, model, EntropyModel.for_run(run, model), tmp_path / "flat.png", step=4.0)
+    assert len(encoded.data) < 1024 * 1024 / 4096  # under the old bound
+    assert np.array_equal(np.asarray(decode(encoded.data, store)), np.asarray(encoded.reconstruction))
+
+
+def test_streams_that_are_empty_or_too_long_are_damage(template_store, tmp_path):
+    from normcompress.codec import CodecError, EntropyModel, decode, encode, parse
+    from normcompress.codec.format import MAX_RESIDUAL_PIXELS, MODES, RESIDUAL_FLAG, pack, residual_section
+    from normcompress.model import load_model
+
+    store = RunStore(template_store)
+    run = store.runs()[1]
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "noise.png")
+    model = load_model(run)
+    good = parse(encode(run, model, EntropyModel.for_run(run, model), tmp_path / "noise.png").data)
+    assert good.low < good.high and good.payload
+
+    def rebuilt(payload: bytes) -> bytes:
+        return pack(good.id_tail.encode(), good.weights, MODES["RGB"], good.width, good.height, good.tile, good.step,
+                    good.low, good.high, payload, None, b"")
+
+    with pytest.raises(CodecError, match="empty stream"):
+        parse(rebuilt(b""))  # once a garbage image with exit status 0
+    with pytest.raises(CodecError, match="does not end where its symbols do"):
+        decode(rebuilt(good.payload + b"\x01\x02\x03\x04" * 3), store)
+    side = int(MAX_RESIDUAL_PIXELS ** 0.5) + 1
+    huge = pack(good.id_tail.encode(), good.weights, MODES["RGB"] | RESIDUAL_FLAG, side, side, 32, 0.25, 0, 0, b"",
+                None, residual_section(0, 0, 0, b"\0" * 12, b""))
+    with pytest.raises(CodecError, match="near-lossless .ncz files hold at most"):
+        parse(huge)  # a 4 KB file once asked for a minute of pixel-by-pixel decoding
+    assert len(huge) < 64

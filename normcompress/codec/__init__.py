@@ -19,11 +19,12 @@ from ..errors import NormcompressError
 from ..metrics import psnr_from_mse
 from ..model import load_model
 from ..model.hyperprior import is_hyperprior
-from ..reconstruct import from_tiles, in_batches, read_image, to_tiles
+from ..reconstruct import TILE_BATCH, from_tiles, in_batches, read_image, to_tiles
 from ..runs import Run, RunStore
 from .context import code_context_residual, decode_context
-from .format import (CONTEXT_FLAG, FLAT_FLAG, HYPERPRIOR_VERSION, ID_TAIL, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, MODES,
-                     RESIDUAL_FLAG, VERSION, CodecError, Header, pack, parse, stored_step)
+from .format import (CONTEXT_FLAG, FLAT_FLAG, HYPERPRIOR_VERSION, ID_TAIL, MAX_FILE_BYTES, MAX_PIXELS,
+                     MAX_RESIDUAL_PIXELS, MAX_SIDE, MODES, RESIDUAL_FLAG, VERSION, CodecError, Header, pack, parse,
+                     stored_step)
 from .hyper import code_hyper, decode_hyper
 from .latents import EntropyModel, code_symbols, decode_symbols, decode_tiles, quantise, weights_hash
 from .residual import as_planes, code_residual, decode_residual
@@ -58,6 +59,7 @@ class _Opened:
 
 
 ENCODER_BATCH_TILES = 4096  # encode_many runs the encoder on about this many tiles at once
+DECODER_BATCH_TILES = TILE_BATCH  # decode turns this many tiles into pixels at once: decode_tiles's own batches
 
 
 @torch.no_grad()
@@ -86,7 +88,7 @@ def encode_many(run: Run, model: torch.nn.Module, entropy: EntropyModel, sources
     step = stored_step(entropy.default_step if step is None else step)  # exactly the value the file stores
     tile = run.train_config().image_size
     device = next(model.parameters()).device
-    for chunk in _chunks(sources, tile):
+    for chunk in _chunks(sources, tile, max_error is not None):
         opened = [item for item in chunk if isinstance(item, _Opened)]
         tiles = [len(item.tiles) for item in opened]
         latents = iter(in_batches(model.encoder, torch.cat([item.tiles for item in opened]), device).split(tiles)
@@ -102,14 +104,14 @@ def encode_many(run: Run, model: torch.nn.Module, entropy: EntropyModel, sources
                 yield exc
 
 
-def _chunks(sources: list[Path], tile: int):
+def _chunks(sources: list[Path], tile: int, residual: bool):
     """The files opened, in order, in lists of about ENCODER_BATCH_TILES tiles (a file that cannot be
     opened is its NormcompressError)."""
     chunk: list[_Opened | NormcompressError] = []
     tiles = 0
     for source in sources:
         try:
-            item = _open(source, tile)
+            item = _open(source, tile, residual)
             tiles += len(item.tiles)
         except NormcompressError as exc:
             item = exc
@@ -121,13 +123,16 @@ def _chunks(sources: list[Path], tile: int):
         yield chunk
 
 
-def _open(source: Path, tile: int) -> _Opened:
+def _open(source: Path, tile: int, residual: bool) -> _Opened:
     original, rgb = read_image(source)
     kind = "RGBA" if "A" in original.getbands() else ("L" if original.mode in ("L", "I", "I;16", "F", "1") else "RGB")
     width, height = original.size
     if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
         raise CodecError(f"{source}: {width}x{height} is larger than a .ncz file holds "
                          f"({MAX_SIDE} a side, {MAX_PIXELS:,} pixels)")
+    if residual and width * height > MAX_RESIDUAL_PIXELS:
+        raise CodecError(f"{source}: {width}x{height} is larger than a near-lossless .ncz holds "
+                         f"({MAX_RESIDUAL_PIXELS:,} pixels); compress it without --max-error, or in parts")
     return _Opened(source, original, rgb, kind, *to_tiles(rgb, tile))
 
 
@@ -210,8 +215,17 @@ def _decode_latents(header: Header, model, entropy: EntropyModel, name: str, dev
         symbols = decode_hyper(model, header.payload, header.low, header.high, header.step, shape, name, device)
     else:
         symbols = decode_symbols(header.payload, header.low, header.high, entropy, header.step, shape, name)
-    decoded = decode_tiles(model, entropy, symbols, header.step, torch.device(device))
-    return from_tiles(decoded, rows, cols, header.height, header.width)
+    # The tiles in the encoder's batches (a convolution's last bit can depend on its batch), each batch
+    # made pixels before the next: memory stays bounded by a batch, not the picture's float tiles.
+    tile = header.tile
+    image = torch.empty(3, rows * tile, cols * tile, dtype=torch.uint8)
+    for start in range(0, len(symbols), DECODER_BATCH_TILES):
+        part = decode_tiles(model, entropy, symbols[start:start + DECODER_BATCH_TILES], header.step,
+                            torch.device(device))
+        for index, pixels in enumerate((part.clamp(0, 1) * 255).round().to(torch.uint8), start):
+            row, col = divmod(index, cols)
+            image[:, row * tile:(row + 1) * tile, col * tile:(col + 1) * tile] = pixels
+    return image[:, :header.height, :header.width]
 
 
 def _find_run(header: Header, store: RunStore, name: str, device: str, data_dir: str):
@@ -249,11 +263,13 @@ def _add_residual(picture: Image.Image, header: Header, name: str) -> Image.Imag
     try:
         if header.context_version:
             corrected = decode_context(header.residual, header.residual_low, header.residual_high, header.max_error,
-                                       1 if pixels.dim() == 2 else 3, header.height, header.width)
+                                       1 if pixels.dim() == 2 else 3, header.height, header.width, name)
         elif len(header.residual_scales) != (1 if pixels.dim() == 2 else 3):
             raise ValueError("scales")
         else:
-            corrected = decode_residual(header, as_planes(pixels))
+            corrected = decode_residual(header, as_planes(pixels), name)
+    except CodecError:
+        raise
     except Exception as exc:  # constriction refuses some corrupt streams: one message, like any damage
         raise CodecError(f"{name} is damaged (residual: {type(exc).__name__})") from None
     corrected = torch.from_numpy(corrected.astype(np.uint8)).view(pixels.shape)

@@ -20,7 +20,7 @@ import constriction
 import numpy as np
 import torch
 
-from .format import CONTEXT_MODEL_VERSION, residual_section
+from .format import CONTEXT_MODEL_VERSION, check_stream_end, residual_section
 from .scales import ScaleTable
 
 OFFSETS = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-1, -2), (-2, -1), (-2, 1), (-2, 2),
@@ -127,7 +127,7 @@ def code_context(target: np.ndarray, max_error: int) -> tuple[np.ndarray, int, i
 
 
 def decode_context(data: bytes, low: int, high: int, max_error: int, channels: int, height: int,
-                   width: int) -> np.ndarray:
+                   width: int, name: str = "file") -> np.ndarray:
     """The inverse of code_context: (C, H, W) int64 pixels."""
     step = 2 * max_error + 1
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
@@ -139,6 +139,7 @@ def decode_context(data: bytes, low: int, high: int, max_error: int, channels: i
             mean, scale = model.predict(flat, slot, order, at, around)
             symbols = np.asarray(coder.decode(laplace, (mean - OUTSIDE) / step, scale / step))
             flat[channel, at] = np.minimum(np.maximum(OUTSIDE + symbols * step, 0), 255)
+    check_stream_end(coder, name, "residual")
     return pad[:, PAD:, PAD:-PAD].astype(np.int64)
 
 

@@ -19,9 +19,13 @@ that its weights are the ones the file was made with. A file that is damaged, tr
 refused with one message, before any decoding.
 
 Limits, checked before anything large is allocated: a file of at most 64 MiB (MAX_FILE_BYTES), at most
-16 megapixels and 16384 pixels a side, and at most 4096 pixels per byte of file (so a 40-byte file cannot
-claim 4096x4096: the smallest real file of that size is kilobytes); an alpha plane inflates to at most
-width x height bytes (the decoder's job). Version 2 (this one) stores the tile size as a varint, so runs
+16 megapixels and 16384 pixels a side, and a file with a residual layer at most 4 megapixels
+(MAX_RESIDUAL_PIXELS: that layer is decoded pixel by pixel, about 2.5 µs a pixel here, so 4 MP take some
+10 s); an alpha plane inflates to at most width x height bytes (the decoder's job). No bound on pixels per
+byte: a flat 1024x1024 image is a real 30-byte file (its latents all one value), so the work a file can
+ask for is bounded by its pixels, as for any image format, and the latents are decoded in batches of
+tiles into the picture, so memory stays bounded too. An empty stream is refused unless its symbol range
+holds one value (then nothing needs coding), and every stream must end where its symbols do. Version 2 (this one) stores the tile size as a varint, so runs
 trained on tiles over 255 pixels can compress; version 1 files (tile as one byte) still decode.
 Version 3 is version 2's layout for runs of the hyperprior model, whose payload holds the side latents
 before the latents, under the header's one symbol range; a reader that knows only versions 1 and 2
@@ -42,9 +46,9 @@ CONTEXT_MODEL_VERSION = 1  # of the residual's learned context model (context.py
 HYPERPRIOR_VERSION = 3  # the payload holds side latents, then latents (codec/hyper.py)
 READABLE_VERSIONS = (1, 2, 3)
 MAX_FILE_BYTES = 64 * 2**20
-MAX_PIXELS_PER_BYTE = 4096
 MAX_SIDE = 16384
 MAX_PIXELS = 16 * 2**20  # 16 megapixels a file: decoding one takes seconds and a few hundred MB
+MAX_RESIDUAL_PIXELS = 4 * 2**20  # ... with a residual layer (near-lossless), decoded pixel by pixel
 ID_TAIL = 6  # a run id's random suffix: 16.7 million values, enough to find a run among a store's
 HASH_BYTES = 4
 MODES = {"RGB": 0, "L": 1, "RGBA": 2}
@@ -55,6 +59,12 @@ CONTEXT_FLAG = 16  # ... coded under the learned context model (context.py), who
 
 class CodecError(NormcompressError):
     pass
+
+
+def check_stream_end(coder, name: str, part: str) -> None:
+    """A stream must end where its symbols do: bytes left over mean a damaged or crafted file."""
+    if not coder.is_empty():
+        raise CodecError(f"{name} is damaged ({part}: the stream does not end where its symbols do)")
 
 
 @dataclass
@@ -121,14 +131,17 @@ def parse(data: bytes, name: str = "file") -> Header:
     kinds = {v: k for k, v in MODES.items()}
     if width * height > MAX_PIXELS:  # bounds the work a damaged or hostile header can ask for
         raise CodecError(f"{name} claims {width}x{height} pixels; .ncz files hold at most {MAX_PIXELS:,}")
-    if width * height > MAX_PIXELS_PER_BYTE * len(data):
-        raise CodecError(f"{name} claims {width}x{height} pixels, more than {len(data)} bytes can hold")
+    if flags & RESIDUAL_FLAG and width * height > MAX_RESIDUAL_PIXELS:
+        raise CodecError(f"{name} claims {width}x{height} pixels with a residual layer; near-lossless .ncz files "
+                         f"hold at most {MAX_RESIDUAL_PIXELS:,}")
+    if (not payload and low != high) or (flags & RESIDUAL_FLAG and not residual and residual_low != residual_high):
+        raise CodecError(f"{name} is damaged (an empty stream for symbols that need coding)")
     if flags & CONTEXT_FLAG and context_version != CONTEXT_MODEL_VERSION:
         raise CodecError(f"{name} was coded with context model version {context_version}; this normcompress has "
                          f"version {CONTEXT_MODEL_VERSION}")
     if (mode not in kinds or flags & ~(3 | RESIDUAL_FLAG | FLAT_FLAG | CONTEXT_FLAG)
             or (flags & FLAT_FLAG and not flags & RESIDUAL_FLAG) or (flags & CONTEXT_FLAG and not flags & FLAT_FLAG)
-            or (flags & FLAT_FLAG and payload) or not 0 < width <= MAX_SIDE or not 0 < height <= MAX_SIDE
+            or (flags & FLAT_FLAG and (payload or low or high)) or not 0 < width <= MAX_SIDE or not 0 < height <= MAX_SIDE
             or not 11 <= tile <= 4096 or not step > 0 or low > high or low < -32768 or high > 32767 or reader.read(1)
             or residual_low > residual_high or not all(0 < s < math.inf for s in residual_scales)):
         raise CodecError(f"{name} is damaged (impossible header values)")

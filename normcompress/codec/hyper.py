@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..model.hyperprior import SCALE_MIN
-from .format import CodecError
+from .format import CodecError, check_stream_end
 from .latents import SYMBOL_RANGE
 from .scales import ScaleTable
 
@@ -67,4 +67,5 @@ def decode_hyper(model, payload: bytes, low: int, high: int, step: float, shape:
         symbols = coder.decode(_gaussian(low, high), np.zeros_like(stds), stds)
     except Exception as exc:  # constriction refuses some corrupt streams: one message, like any damage
         raise CodecError(f"{name} is damaged (payload: {type(exc).__name__})") from None
+    check_stream_end(coder, name, "payload")
     return torch.from_numpy(np.asarray(symbols, dtype=np.int32)).view(shape)

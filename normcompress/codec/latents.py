@@ -18,7 +18,7 @@ from ..model.hyperprior import is_hyperprior
 from ..prior import latent_channels
 from ..reconstruct import in_batches
 from ..runs import Run, StoreError
-from .format import HASH_BYTES, CodecError
+from .format import HASH_BYTES, CodecError, check_stream_end
 
 DEFAULT_STEP = 0.25  # x the channel std: about 0.03 dB below the unquantised model on CIFAR-10
 SYMBOL_RANGE = 32767  # symbols are stored as signed 16-bit bounds
@@ -156,4 +156,5 @@ def decode_symbols(payload: bytes, low: int, high: int, entropy: EntropyModel, s
         flat = coder.decode(_symbol_model(low, high), *_symbol_params(entropy, step, shape))
     except Exception as exc:  # constriction refuses some corrupt streams: one message, like any damage
         raise CodecError(f"{name} is damaged (payload: {type(exc).__name__})") from None
+    check_stream_end(coder, name, "payload")
     return torch.from_numpy(np.asarray(flat, dtype=np.int32)).view(*shape)

@@ -10,7 +10,7 @@ import constriction
 import numpy as np
 import torch
 
-from .format import Header, as_float32, residual_section
+from .format import Header, as_float32, check_stream_end, residual_section
 
 
 def code_residual(produced: torch.Tensor, target: torch.Tensor, max_error: int):
@@ -48,7 +48,7 @@ def code_residual(produced: torch.Tensor, target: torch.Tensor, max_error: int):
     return corrected, section, data
 
 
-def decode_residual(header: Header, reconstruction: np.ndarray) -> np.ndarray:
+def decode_residual(header: Header, reconstruction: np.ndarray, name: str = "file") -> np.ndarray:
     """The corrected pixels (C, H, W): the residual decoded diagonal by diagonal as code_residual coded
     it, each value added to the reconstruction as soon as it is known (the next diagonals predict from it)."""
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(header.residual, dtype="<u4").astype(np.uint32))
@@ -64,6 +64,7 @@ def decode_residual(header: Header, reconstruction: np.ndarray) -> np.ndarray:
             values = np.asarray(coder.decode(model, mean, np.full(len(ys), header.residual_scales[c])))
             planes[c, ys, xs] = values
             decoded[c, ys + 1, xs + 1] = np.clip(reconstruction[c, ys, xs] + values * step, 0, 255)
+    check_stream_end(coder, name, "residual")
     return decoded[:, 1:, 1:]
 
 
