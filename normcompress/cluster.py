@@ -26,7 +26,7 @@ from .events import EpochEnd
 from .files import describe_os_error
 from .runs import Run, RunStore, remove_stale
 from .study import StudyConfig, StudyProgress, study_label
-from .text import count
+from .text import count, printable
 
 INSTALL_HINT = "pip install -e '.[cluster]'"
 POLL_S = 0.2  # how often the driver looks at the queue and the tasks
@@ -40,18 +40,42 @@ def ray_module():
     return ray
 
 
-def check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Refuse an address nothing answers at, in seconds: Ray itself waits minutes for a cluster's GCS."""
+def check_address(address: str) -> tuple[str, int] | None:
+    """The host and port of a --ray address (None for local and auto), or UsageError: checked with the
+    other options, before anything loads."""
     if address in ("local", "auto"):
-        return
+        return None
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--ray {address!r} is not an address: give HOST:PORT, ray://HOST:PORT, auto (the "
-                         f"cluster `ray start` began here), or nothing (a local instance)")
+        raise UsageError(f"--ray {printable(address, keep_newlines=False)!r} is not an address: give HOST:PORT, "
+                         "ray://HOST:PORT, auto (the cluster `ray start` began here), or nothing (a local instance)")
+    return host.strip("[]"), int(port)
+
+
+# What an HTTP/2 client sends first; a gRPC server (Ray's GCS and its client server are) answers with a
+# SETTINGS frame (frame type 4, the fourth byte of its header).
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse, in seconds, an address nothing answers at, or where what answers is no gRPC server: Ray
+    itself waits minutes (without end, for a port that accepts and stays silent) for a cluster's GCS."""
+    where = check_address(address)
+    if where is None:
+        return
+    shown = printable(address, keep_newlines=False)
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+        with socket.create_connection(where, timeout=timeout_s) as connection:
+            connection.settimeout(timeout_s)
+            connection.sendall(HTTP2_PREFACE)
+            answer = connection.recv(9)
+    except TimeoutError:
+        answer = b""
     except OSError as exc:
-        raise UsageError(f"cannot reach the Ray cluster at {address!r}: {describe_os_error(exc)}") from None
+        raise UsageError(f"cannot reach the Ray cluster at {shown!r}: {describe_os_error(exc)}") from None
+    if len(answer) < 4 or answer[3] != 4:
+        raise UsageError(f"{shown!r} answers, but not as a Ray cluster does (no gRPC server there); give the "
+                         "address `ray start --head` printed (HOST:6379, or ray://HOST:10001)")
 
 
 def connect(ray, address: str) -> bool:

@@ -53,6 +53,10 @@ class StudyConfig:
                              "give one device kind (auto, cpu or cuda)")
         if self.retries < 0 or self.cpus_per_run < 1:
             raise UsageError("--retries must be at least 0 and --ray-cpus at least 1")
+        if self.ray is not None:
+            from .cluster import check_address  # no Ray import: the address's form, with the other options
+
+            check_address(self.ray)
         for config in self.run_configs():
             config.validated()
         return self

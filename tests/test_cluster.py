@@ -176,7 +176,14 @@ async def test_the_apps_study_screen_sends_a_study_to_ray_and_shows_each_runs_ep
         await start_study(pilot, "L2", "2", ray="local")
         queue = app.query_one(StudyQueue)
         seen = set()
-        await wait_for(pilot, lambda: seen.add(str(queue.render())) or not app.training)
+        show = queue._show
+
+        def recorded(ending: str = "") -> None:  # every state the queue shows, not only those a poll catches
+            show(ending)
+            seen.add(str(queue.render()))
+
+        queue._show = recorded
+        await wait_for(pilot, lambda: not app.training)
         assert queue.states == {"L2 seed 0": "finished", "L2 seed 1": "finished"}
         assert any("▶ L2 seed 0 1/2" in text or "▶ L2 seed 1 1/2" in text for text in seen), seen
         assert "done: 2 of 2 runs completed" in str(queue.render())

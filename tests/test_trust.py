@@ -375,6 +375,31 @@ def test_an_existing_export_is_replaced_only_with_force(template_store, tmp_path
 
 
 # -- 8. the rest -----------------------------------------------------------------------------------------
+def test_a_bad_ray_address_is_refused_before_anything_loads(tmp_path):
+    code = ("import sys; from normcompress.cli import main; sys.argv = ['normcompress', 'study', '-o', "
+            f"{str(tmp_path / 'r')!r}, '--ray', 'not an address']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules, 'ray' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.stdout.split() == ["2", "False", "False"], done.stderr
+    assert "is not an address" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_port_that_answers_but_is_not_ray_is_one_line(tmp_path, monkeypatch):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
+    port = listener.getsockname()[1]
+    try:
+        assert_one_line_error(invoke(["study", "-o", str(tmp_path / "r"), "--ray", f"127.0.0.1:{port}",
+                                      "--dataset", "synthetic"]), 2, "not as a Ray cluster does")
+    finally:
+        listener.close()
+
+
 def test_a_poisoned_baseline_is_computed_again(tmp_path):
     from normcompress.baseline import BASELINES_DIR, run_baseline
     from normcompress.data import load_run_data
