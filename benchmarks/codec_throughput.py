@@ -16,7 +16,7 @@ from PIL import Image
 
 from normcompress.codec import EntropyModel, decode, encode, encode_many
 from normcompress.data import load_sample
-from normcompress.model import load_model
+from normcompress.runs import load_model
 from normcompress.runs import RunStore
 
 

@@ -25,7 +25,7 @@ from normcompress.codec import FLAT_GRAY, EntropyModel, code_residual, encode, p
 from normcompress.codec.context import code_context, decode_context
 from normcompress.data import load_sample
 from normcompress.rd import write_pngs
-from normcompress.model import load_model
+from normcompress.runs import load_model
 from normcompress.runs import RunStore
 
 BOUNDS = (0, 1, 2, 4, 8)

@@ -6,18 +6,22 @@ seeds needs Welch's t-test below ALPHA, and a per-image difference is tested on 
 (stats.py says which test answers which question).
 """
 
+from __future__ import annotations
+
 import math
 import statistics
 from collections import defaultdict
 from dataclasses import asdict
-
-import torch
+from typing import TYPE_CHECKING
 
 from .baseline import Baseline
 from .losses import parse_norm
 from .metrics import METRICS, TABLE_METRICS
 from .runs import Run
 from .stats import ALPHA, NO_SPREAD, TestResult, across_seeds, p_text, paired_images, spread
+
+if TYPE_CHECKING:  # torch for the per-image series only: a table of final metrics needs none (runs compare)
+    import torch
 
 # The per-image values (from metrics.per_image_errors) whose mean over images is each table metric, or
 # near it; maxabs_worst is one image's value, so it has no paired test.
@@ -28,6 +32,8 @@ SMOOTH_MAX_GOAL = (0.20, 0.5)  # worst max-abs error at least 20% below L2's, at
 
 def per_image_values(errors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The per-image series the paired tests compare, from one run's per_image_errors."""
+    import torch
+
     mse = errors["mse"].double()
     return {"psnr": 10 * torch.log10(1 / mse.clamp_min(1e-10)), "mse": mse, "mae": errors["mae"].double(),
             "ssim": errors["ssim"].double(), "maxabs": errors["maxabs"].double(),
@@ -81,6 +87,8 @@ def summarize_runs(runs: list[Run], per_image: dict[str, dict[str, torch.Tensor]
     """Per norm and metric: the values over seeds, mean and std (None with one seed); per metric the best
     norm and, against each other norm, Welch's t over seeds and (given per-image errors by run id) the
     Wilcoxon test over the same images; the PCA baseline's metrics, or why there is none."""
+    import torch
+
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     images: dict[str, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
@@ -231,4 +239,20 @@ def _smooth_max_lines(summary: dict) -> list[str]:
             f"Smooth-max goal ({norm}, {len(stats['psnr']['values'])} seeds): worst max-abs error "
             f"{reduction * 100:.0f}% below L2's (goal ≥ {reduction_goal * 100:.0f}%), PSNR {cost:+.2f} dB below "
             f"L2's (goal ≤ {cost_goal:g} dB): {'met' if met else 'not met'}.")
+    return lines
+
+
+def paired_against_first(runs: list[Run], data) -> list[str]:
+    """Each run against the first, image by image on the first run's validation images (Wilcoxon on PSNR)."""
+    from .metrics import per_image_errors
+    from .runs import load_model
+
+    psnr = [per_image_values(per_image_errors(load_model(run), data.val))["psnr"] for run in runs]
+    labels = [run.info().label for run in runs]
+    lines = [f"per-image PSNR against {labels[0]} on the same {len(data.val)} {data.source} images:"]
+    for label, values in zip(labels[1:], psnr[1:], strict=True):
+        test = paired_images(values.tolist(), psnr[0].tolist())
+        better = (values > psnr[0]).double().mean().item() * 100
+        lines.append(f"  {label}: better on {better:.0f}% of images, mean difference "
+                     f"{(values - psnr[0]).mean().item():+.3f} dB, {test.text()} ({test.test})")
     return lines

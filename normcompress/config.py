@@ -8,11 +8,13 @@ import math
 import re
 from dataclasses import dataclass, fields
 
-from .data import check_dataset
+from .data import DATASETS, check_dataset
 from .devices import DEVICE_FORMS
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 from .losses import parse_norm
 from .model import CODEC_MODELS, MODELS, check_image_size
+
+__all__ = ["AMP_MODES", "CODEC_MODELS", "DATASETS", "DEFAULTS", "MODELS", "OPTIMIZERS", "SCHEDULES", "TrainConfig"]
 
 AMP_MODES = ("off", "bf16")
 OPTIMIZERS = ("adam", "adamw")
@@ -24,10 +26,6 @@ MAX_EPOCHS = 100_000
 MAX_BATCH = 65_536
 MAX_RATE_LAMBDA = 1000.0  # λ weighs bits per pixel against a norm of at most 1: past this, every bit is zero
 REQUIRED_ON_READ = ("norm", "epochs", "batch_size", "lr", "dataset", "seed")  # a config.json without them is damaged
-
-
-class ConfigError(UsageError):
-    pass
 
 
 @dataclass
@@ -98,6 +96,8 @@ class TrainConfig:
         except UsageError as exc:
             raise ConfigError(f"config.json: {exc}") from None
 
+
+DEFAULTS = TrainConfig()  # the recipe: every driver shows and uses these defaults, never its own copy
 
 _TYPES: dict[str, tuple[type, ...]] = {"lr": (int, float), "rate_lambda": (int, float), "limit": (int, type(None)),
                                       "channels_last": (bool, type(None)), "compile": (bool,)}

@@ -74,3 +74,29 @@ class ConsoleReport:
                 self.say(f"epoch {r['epoch']:>3}/{event.epochs}  loss {r['loss']:.5f}  PSNR {r['psnr']:.2f} dB  "
                          f"MSE {r['mse']:.5f}  MAE {r['mae']:.4f}  SSIM {r['ssim']:.3f}  "
                          f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}  {r['images_per_s']:,.0f} img/s")
+
+
+class StudyConsole:
+    """A study's progress as `study` and `rd --rate-lambdas` show it: a bar over the runs, a line for each
+    run reused, finished or failed (and on Ray, where each started and the epoch each running run is at)."""
+
+    def __init__(self, report: ConsoleReport, total: int, on_ray: bool, lines: tuple[str, ...] | None = None) -> None:
+        self.report, self.on_ray = report, on_ray
+        self.lines = lines or ("reused", "finished", "failed", "retrying")
+        self.overall = report.progress.add_task(f"runs 0/{total}", total=total, detail="")
+        self.running: dict[str, str] = {}  # on Ray: each running run's epoch, shown beside the bar
+        if on_ray:
+            report.progress.update(report.steps, visible=False)  # no steps come back from Ray, only epochs
+
+    def on_progress(self, p: events.StudyProgress) -> None:
+        if p.state in ("training", "resuming", "retrying", "epoch") and self.on_ray:
+            self.running[p.label] = f"{p.epoch}/{p.epochs}" if p.epochs else "starting"
+        else:
+            self.running.pop(p.label, None)
+        detail = ", ".join(f"{label} {epoch}" for label, epoch in self.running.items())
+        self.report.progress.update(self.overall, completed=p.done, description=f"runs {p.done}/{p.total}",
+                                    detail=f"running: {detail}" if detail else "")
+        if p.state in self.lines or (p.where and p.state == "training"):
+            where = f" on {p.where}" if p.where else ""
+            message = f": {one_line(p.message)}" if p.message and p.state != "training" else ""
+            self.report.say(f"{p.state:>8}  {one_line(p.label)}{where}{message}")

@@ -49,4 +49,18 @@ class RunEnded:
     message: str
 
 
+@dataclass
+class StudyProgress:
+    """A study's queue moved on: a run reused, started, at an epoch (on Ray), finished or failed."""
+
+    done: int
+    total: int
+    label: str  # the run just started or finished, e.g. "L1 seed 2"
+    state: str  # reused | training | resuming | epoch | retrying | finished | failed
+    message: str = ""  # why a run failed
+    epoch: int = 0  # on Ray: the epoch the run has finished (state "epoch"), of epochs
+    epochs: int = 0
+    where: str = ""  # on Ray: the node and process training the run
+
+
 Event = Notice | RunStarted | StepProgress | EpochEnd | RunEnded

@@ -113,3 +113,30 @@ def is_stale(name: str) -> bool:
     """Whether a leftover temporary or staging entry was left by a process that is gone (SIGKILL, power loss)."""
     pid = writer_pid(name)
     return pid is not None and pid != os.getpid() and not _pid_alive(pid)
+
+
+def output_paths(sources: list[Path], out_dir: Path, suffix: str, force: bool) -> list[Path]:
+    """One output per input, <stem><suffix> in out_dir, checked before anything is written: two inputs
+    with one output name, or an existing output without force, is an error that writes nothing."""
+    from .errors import UsageError
+    from .text import one_line
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise FileError(f"cannot write to {one_line(out_dir)}: {describe_os_error(exc)}") from None
+    targets: list[Path] = []
+    seen: dict[Path, Path] = {}
+    for source in sources:
+        target = out_dir / f"{source.stem}{suffix}"
+        if target in seen:
+            raise UsageError(f"{seen[target]} and {source} would both be written to {target}; "
+                             f"rename one or process them into different --out folders")
+        if os.path.lexists(target) and not force:
+            raise UsageError(f"{target} already exists; pass --force to replace it")
+        seen[target] = source
+        targets.append(target)
+    return targets

@@ -22,7 +22,8 @@ from .errors import NormcompressError
 from .figures import BASELINE_STYLE, plt, save_figure, series_style
 from .files import atomic_write
 from .metrics import psnr_from_mse, to_float
-from .model import CODEC_MODELS, load_model
+from .model import CODEC_MODELS
+from .runs import load_model
 from .pca import TILE, PcaModel, fit_pca
 from .runs import Run, run_label
 from .style import DEFAULT_DPI

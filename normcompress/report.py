@@ -25,7 +25,7 @@ from .figures import (BASELINE_STYLE, DEFAULT_DPI, ERROR_COLOURMAP, integer_tick
                       series_style)
 from .files import atomic_write
 from .metrics import METRICS, TABLE_METRICS, per_image_errors, psnr_from_mse, to_float
-from .model import load_model
+from .runs import load_model
 from .runs import Run, RunStore
 from .text import count
 

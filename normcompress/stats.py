@@ -11,8 +11,6 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from scipy import stats
-
 ALPHA = 0.05
 MIN_SEEDS = 2
 NO_SPREAD = "fewer than 2 seeds: no spread to test against"
@@ -48,6 +46,8 @@ def across_seeds(a: list[float], b: list[float]) -> TestResult:
         return TestResult(name, None, NO_SPREAD)
     if statistics.pvariance(a) == 0 and statistics.pvariance(b) == 0:
         return TestResult(name, None, "every seed gave the same value: no spread to test against")
+    from scipy import stats  # loaded by the tests, not by a table of final metrics
+
     p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
     return TestResult(name, p if math.isfinite(p) else None, "" if math.isfinite(p) else "the test is undefined")
 
@@ -61,4 +61,6 @@ def paired_images(a: list[float], b: list[float]) -> TestResult:
         return TestResult(name, None, "fewer than 2 images")
     if all(x == y for x, y in zip(a, b)):
         return TestResult(name, 1.0)
+    from scipy import stats
+
     return TestResult(name, float(stats.wilcoxon(a, b).pvalue))

@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState
 # textual-image asks the terminal what it can draw; it must do so before Textual takes the terminal over.
 from .widgets.preview import ReconstructionPreview  # noqa: I001
 
-from normcompress import probe
+from normcompress import api, probe
 from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
 from normcompress.events import EpochEnd, Notice, RunEnded, RunStarted, StepProgress
@@ -349,10 +349,8 @@ class NormcompressApp(App):
         def answered(study) -> None:
             if study is None:
                 return
-            from normcompress.study import study_label
-
             self.claim_training()
-            self.query_one(StudyQueue).begin([study_label(c) for c in study.run_configs()])
+            self.query_one(StudyQueue).begin([study.label(c) for c in study.run_configs()])
             self.run_study_queue(study)
 
         self.push_screen(StudyScreen(base), answered)
@@ -360,9 +358,7 @@ class NormcompressApp(App):
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
     def run_study_queue(self, study) -> None:
         """The study in the training worker: a run that fails is reported and the queue goes on."""
-        from normcompress.study import run_study
-
-        runs = run_study(study, self.store, lambda p: self.post_message(StudyUpdate(p)),
+        runs = api.run_study(study, self.store, lambda p: self.post_message(StudyUpdate(p)),
                          lambda event: self.post_message(TrainingEvent(event)), self.cancel, keep_going=True,
                          trainer=self.train_one)
         total = len(study.run_configs())
@@ -402,10 +398,8 @@ class NormcompressApp(App):
         """One run, as normcompress.train would (same arguments, the run or None), in a child process
         (measured faster: see trainer.py) or, with NORMCOMPRESS_TUI_TRAINING=thread, in the calling worker
         thread. Runs and a study's runs alike train this way."""
-        if os.environ.get(TRAINING_ENV) == "thread":
-            from normcompress.train import train  # torch: imported when a run starts, not at launch
-
-            return train(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
+        if os.environ.get(TRAINING_ENV) == "thread":  # torch: loaded when a run starts, not at launch
+            return api.train_run(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
         return train_in_process(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
 
     def on_training_event(self, message: TrainingEvent) -> None:
@@ -536,11 +530,9 @@ class NormcompressApp(App):
     @work(thread=True, group="export", exit_on_error=False)
     def export_runs_csv(self) -> None:
         """The CLI's `runs export` of the whole store, into <store>/exports/, off the UI thread."""
-        from normcompress.export import export_runs
-
         try:
             path = self.exports_folder() / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-            runs, rows = export_runs(self.store, path)
+            runs, rows = api.export_runs(self.store, path, inside_store=True)
         except NormcompressError as exc:
             self.call_from_thread(self.notify, f"cannot export the runs: {exc}", severity="error")
             return
@@ -571,12 +563,9 @@ class NormcompressApp(App):
                      note: str) -> None:
         """The chart's current view as a matplotlib figure in the figures' style, PNG and SVG, into
         <store>/exports/; the paths in a notification. Off the UI thread: matplotlib takes a second."""
-        from normcompress.figures import save_figure, series_figure
-
         try:
-            stem = self.exports_folder() / f"chart-{time.strftime('%Y%m%d-%H%M%S')}-{metric}"
-            paths = [save_figure(series_figure(series, metric, log, smoothing, reference, slots, x_title, note),
-                                 stem, fmt) for fmt in ("png", "svg")]
+            paths = api.export_chart(self.exports_folder(), f"chart-{time.strftime('%Y%m%d-%H%M%S')}-{metric}", series,
+                                     slots, metric, log, smoothing, reference, x_title, note)
         except NormcompressError as exc:
             self.call_from_thread(self.notify, f"cannot export the chart: {exc}", severity="error")
             return

@@ -13,6 +13,7 @@ from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
 from normcompress.metrics import ALL_METRICS, EPOCH_METRICS
 from normcompress.runs import Run
+from normcompress.study_config import StudyConfig
 from normcompress.text import printable
 
 from .widgets.preview import ReconstructionPreview
@@ -126,16 +127,12 @@ class StudyScreen(ModalScreen):
             yield Label("Enter starts · Escape cancels · the same study again reuses the runs done", classes="note")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        from normcompress.study import StudyConfig
-
         event.stop()
         try:
             seeds = int(self.query_one("#study-seeds", Input).value or "0")
-            study = StudyConfig(
-                norms=[n.strip() for n in self.query_one("#study-norms", Input).value.split(",") if n.strip()],
-                seeds=seeds, epochs=self.base.epochs, dataset=self.base.dataset, batch_size=self.base.batch_size,
-                lr=self.base.lr, optimizer=self.base.optimizer, schedule=self.base.schedule, model=self.base.model,
-                devices=[self.base.device], ray=self.query_one("#study-ray", Input).value.strip() or None).validated()
+            norms = [n.strip() for n in self.query_one("#study-norms", Input).value.split(",") if n.strip()]
+            study = StudyConfig(self.base, {"norm": norms}, seeds, [self.base.device],
+                                self.query_one("#study-ray", Input).value.strip() or None).validated()
         except (NormcompressError, ValueError) as exc:
             self.query_one("#study-problem", Static).update(Text(printable(f"✗ {exc}"), style="red"))
             return

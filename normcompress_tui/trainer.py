@@ -62,7 +62,7 @@ def _child_main(event_fd: int) -> None:
         stop.set()
 
     threading.Thread(target=watch_app, daemon=True).start()
-    from normcompress.train import train  # torch: in the child only
+    from normcompress.api import train_run  # torch: in the child only
 
     def send(message: tuple) -> None:
         try:
@@ -71,8 +71,8 @@ def _child_main(event_fd: int) -> None:
             stop.set()
 
     try:
-        train(config, RunStore(store_root), lambda event: send(("event", event)), stop, resume=resume,
-              progress_interval_s=progress_interval_s)
+        train_run(config, RunStore(store_root), lambda event: send(("event", event)), stop, resume=resume,
+                  progress_interval_s=progress_interval_s)
         send(("done", None))
     except NormcompressError as exc:
         send(("error", str(exc)))

@@ -216,7 +216,7 @@ def codec_streams(template: Path, root: Path, bad: list[str]) -> Counter:
 
     from normcompress.codec import CodecError, EntropyModel, decode, encode, parse
     from normcompress.codec.format import MAX_RESIDUAL_PIXELS, MODES, RESIDUAL_FLAG, pack, residual_section
-    from normcompress.model import load_model
+    from normcompress.runs import load_model
 
     counts: Counter = Counter()
     store = RunStore(template)

@@ -44,8 +44,8 @@ def identity(run) -> dict:
 def test_a_study_on_ray_writes_the_runs_a_local_study_writes_and_reuses_them(tmp_path):
     updates = []
     on_ray = RunStore(tmp_path / "ray")
-    runs = run_study(StudyConfig(**SMALL, ray="local"), on_ray, updates.append)
-    here = run_study(StudyConfig(**SMALL), RunStore(tmp_path / "here"))
+    runs = run_study(StudyConfig.of_norms(**SMALL, ray="local"), on_ray, updates.append)
+    here = run_study(StudyConfig.of_norms(**SMALL), RunStore(tmp_path / "here"))
 
     assert len(entries(on_ray)) == 4 and all(RUN_ID.fullmatch(name) for name in entries(on_ray))
     assert [r.info().status for r in runs] == ["completed"] * 4
@@ -59,7 +59,7 @@ def test_a_study_on_ray_writes_the_runs_a_local_study_writes_and_reuses_them(tmp
     assert [u.done for u in updates if u.state == "finished"] == [1, 2, 3, 4]
 
     again = []
-    rerun = run_study(StudyConfig(**SMALL, ray="local"), on_ray, again.append)
+    rerun = run_study(StudyConfig.of_norms(**SMALL, ray="local"), on_ray, again.append)
     assert [r.id for r in rerun] == [r.id for r in runs]
     assert [u.state for u in again] == ["reused"] * 4 and len(entries(on_ray)) == 4
 
@@ -78,7 +78,7 @@ def test_a_killed_worker_leaves_no_half_run_and_is_retried(tmp_path):
     store = RunStore(tmp_path / "runs")
     updates, killed = [], []
     record = _kill_first_attempt("L2 seed 0", killed)
-    runs = run_study(StudyConfig(**LONG, ray="local", retries=0), store,
+    runs = run_study(StudyConfig.of_norms(**LONG, ray="local", retries=0), store,
                      lambda u: (updates.append(u), record(u)), keep_going=True)
     assert killed
     (failed,) = [u for u in updates if u.state == "failed"]
@@ -89,7 +89,7 @@ def test_a_killed_worker_leaves_no_half_run_and_is_retried(tmp_path):
     # Again with a retry: L1 is reused, L2's first worker is killed again and its second attempt completes.
     updates, killed = [], []
     record = _kill_first_attempt("L2 seed 0", killed)
-    runs = run_study(StudyConfig(**LONG, ray="local", retries=1), store, lambda u: (updates.append(u), record(u)))
+    runs = run_study(StudyConfig.of_norms(**LONG, ray="local", retries=1), store, lambda u: (updates.append(u), record(u)))
     assert killed
     assert [u.state for u in updates if u.label == "L1 seed 0"] == ["reused"]
     assert "retrying" in [u.state for u in updates if u.label == "L2 seed 0"]
@@ -102,7 +102,7 @@ def test_a_killed_worker_leaves_no_half_run_and_is_retried(tmp_path):
 
 def test_a_failing_run_is_reported_and_the_study_ends_in_one_line(tmp_path):
     # A folder dataset that does not exist on the worker: the task raises, the other runs still train.
-    study = StudyConfig(norms=["L2"], seeds=1, epochs=1, dataset=f"folder:{tmp_path / 'nowhere'}", devices=["cpu"],
+    study = StudyConfig.of_norms(norms=["L2"], seeds=1, epochs=1, dataset=f"folder:{tmp_path / 'nowhere'}", devices=["cpu"],
                         ray="local")
     with pytest.raises(Exception) as caught:
         run_study(study, RunStore(tmp_path / "runs"))
@@ -116,7 +116,7 @@ def test_a_run_that_fails_on_a_worker_comes_back_as_a_failed_run(tmp_path):
     """A run the engine ended as failed (its weights blew up) travels like any run, and says why."""
     store = RunStore(tmp_path / "runs")
     updates = []
-    runs = run_study(StudyConfig(norms=["L2"], seeds=1, epochs=2, dataset="synthetic", limit=64, lr=1e30,
+    runs = run_study(StudyConfig.of_norms(norms=["L2"], seeds=1, epochs=2, dataset="synthetic", limit=64, lr=1e30,
                                  devices=["cpu"], ray="local"), store, updates.append, keep_going=True)
     assert runs == []
     (failed,) = [u for u in updates if u.state == "failed"]
@@ -135,7 +135,7 @@ def test_stopping_a_study_on_ray_cancels_the_tasks_out_and_keeps_the_runs_done(t
         if update.state == "finished":
             cancel.set()
 
-    runs = run_study(StudyConfig(**LONG, ray="local", cpus_per_run=2), store, on_progress, cancel=cancel,
+    runs = run_study(StudyConfig.of_norms(**LONG, ray="local", cpus_per_run=2), store, on_progress, cancel=cancel,
                      keep_going=True)
     assert len(runs) == 1 and entries(store) == [runs[0].id]
     assert [s for s in states if s[1] == "finished"] == [(runs[0].train_config().norm + " seed 0", "finished")]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from normcompress.codec import CodecError, EntropyModel, decode, encode, parse
 from normcompress.data import load_sample
-from normcompress.model import load_model
+from normcompress.runs import load_model
 from normcompress.runs import RunStore
 from normcompress.train import TrainConfig, train
 

@@ -17,7 +17,8 @@ from normcompress.figures import save_figure
 from normcompress.files import atomic_write_json
 from normcompress.losses import parse_norm
 from normcompress.metrics import gradient_magnitude, per_image_errors, summarize
-from normcompress.model import build_model, load_model
+from normcompress.model import build_model
+from normcompress.runs import load_model
 from normcompress.pca import PcaModel, fit_pca
 from normcompress.report import _grid_figure
 from normcompress.runs import RunStore
@@ -145,7 +146,7 @@ def test_welch_and_wilcoxon_against_textbook_values():
 
 
 def test_a_one_seed_study_shows_no_spread_and_claims_nothing(tmp_path):
-    runs = run_study(StudyConfig(norms=["L2", "L1"], seeds=1, epochs=1, dataset="synthetic", limit=128,
+    runs = run_study(StudyConfig.of_norms(norms=["L2", "L1"], seeds=1, epochs=1, dataset="synthetic", limit=128,
                                  devices=["cpu"]), RunStore(tmp_path))
     summary = summarize_runs(runs)
     _, rows = study_table(summary)
@@ -158,7 +159,7 @@ def test_a_one_seed_study_shows_no_spread_and_claims_nothing(tmp_path):
 
 
 def test_a_two_seed_study_flags_batch_linf_as_worse(tmp_path, sample):
-    runs = run_study(StudyConfig(norms=["L2", "Linf"], seeds=2, epochs=4, dataset="sample", limit=2048,
+    runs = run_study(StudyConfig.of_norms(norms=["L2", "Linf"], seeds=2, epochs=4, dataset="sample", limit=2048,
                                  devices=["cpu"], model="seed"), RunStore(tmp_path))
     errors = {run.id: per_image_errors(load_model(run), sample.val[:300]) for run in runs}
     summary = summarize_runs(runs, errors)

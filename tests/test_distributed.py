@@ -87,8 +87,8 @@ def test_torchrun_across_two_nodes_writes_one_run_like_one_process(tmp_path):
 
 def test_a_study_on_two_devices_matches_one_device(tmp_path):
     config = dict(norms=["L2", "L1"], seeds=2, epochs=1, dataset="synthetic", limit=128)
-    side_by_side = run_study(StudyConfig(**config, devices=["cpu", "cpu"]), RunStore(tmp_path / "two"))
-    one_by_one = run_study(StudyConfig(**config, devices=["cpu"]), RunStore(tmp_path / "one"))
+    side_by_side = run_study(StudyConfig.of_norms(**config, devices=["cpu", "cpu"]), RunStore(tmp_path / "two"))
+    one_by_one = run_study(StudyConfig.of_norms(**config, devices=["cpu"]), RunStore(tmp_path / "one"))
     assert [(r.train_config().norm, r.train_config().seed) for r in side_by_side] == \
         [(r.train_config().norm, r.train_config().seed) for r in one_by_one]
     for a, b in zip(side_by_side, one_by_one):

@@ -214,7 +214,7 @@ def test_markup_and_escapes_in_file_names_and_stored_strings(template_store, tmp
 
 
 def test_the_cli_console_prints_markup_literally(capsys):
-    from normcompress.cli import err, out
+    from normcompress.console import err, out
 
     out.print("[/x] [bold]not bold[/bold] \x1b[31m")
     err.print("[/y]")

@@ -17,7 +17,7 @@ from normcompress.codec import CodecError, EntropyModel, decode, encode, parse
 from normcompress.config import TrainConfig
 from normcompress.data import load_sample
 from normcompress.errors import UsageError
-from normcompress.model import load_model
+from normcompress.runs import load_model
 from normcompress.codec.hyper import LATENT_SCALES
 from normcompress.model.hyperprior import gaussian_bits
 from normcompress.runs import RunStore

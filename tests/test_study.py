@@ -22,7 +22,7 @@ REPORT_FILES = {"report.md", "report.html", "curves.png", "reconstructions.png",
 
 def tiny_study(**overrides):
     values = dict(norms=["L2", "0.5*L1+0.5*L2"], seeds=2, epochs=2, dataset="synthetic", limit=128, devices=["cpu"])
-    return StudyConfig(**{**values, **overrides})
+    return StudyConfig.of_norms(**{**values, **overrides})
 
 
 def test_study_trains_every_norm_and_seed_and_writes_the_report(tmp_path):
@@ -174,9 +174,9 @@ def test_a_study_at_a_rate_lambda_trains_codecs_and_is_told_apart_from_one_witho
     without λ does not take them for its own."""
     store = RunStore(tmp_path)
     base = dict(norms=["L2"], seeds=1, epochs=1, dataset="synthetic", limit=64, devices=["cpu"])
-    (coded,) = run_study(StudyConfig(**base, rate_lambda=0.01), store)
+    (coded,) = run_study(StudyConfig.of_norms(**base, rate_lambda=0.01), store)
     assert coded.train_config().rate_lambda == 0.01 and "prior" in coded.load_checkpoint()
-    (plain,) = run_study(StudyConfig(**base), store)
+    (plain,) = run_study(StudyConfig.of_norms(**base), store)
     assert plain.id != coded.id and plain.train_config().rate_lambda == 0.0
-    (again,) = run_study(StudyConfig(**base, rate_lambda=0.01), store)
+    (again,) = run_study(StudyConfig.of_norms(**base, rate_lambda=0.01), store)
     assert again.id == coded.id and len(store.runs()) == 2

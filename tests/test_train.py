@@ -13,7 +13,7 @@ from normcompress.baseline import run_baseline
 from normcompress.data import load_run_data
 from normcompress.devices import DeviceError, device_options, resolve_device
 from normcompress.errors import UsageError
-from normcompress.model import load_model
+from normcompress.runs import load_model
 from normcompress.runs import RunStore
 from normcompress.train import (EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig, TrainingFailed, train,
                                 uses_channels_last)

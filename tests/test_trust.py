@@ -435,7 +435,7 @@ def test_image_read_failures_give_a_reason_not_an_exception_class(tmp_path):
 
 
 def test_compress_checks_its_outputs_before_it_loads_the_model(template_store, tmp_path, monkeypatch):
-    from normcompress import cli
+    from normcompress import runs
 
     store, _, completed = store_copy(template_store, tmp_path)
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(store))
@@ -447,7 +447,7 @@ def test_compress_checks_its_outputs_before_it_loads_the_model(template_store, t
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the outputs were checked")
 
-    monkeypatch.setattr(cli, "load_model", never)
+    monkeypatch.setattr(runs, "load_model", never)
     for command in ("compress", "reconstruct"):
         assert_one_line_error(invoke([command, completed, str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]), 2,
                               "already exists")
@@ -466,7 +466,7 @@ def test_a_flat_megapixel_image_is_a_tiny_file_that_decodes(template_store, tmp_
     """The old bound of 4096 pixels per byte refused files the encoder wrote: a flat 1024x1024 image
     is a file of some 30 bytes (its latents all one value)."""
     from normcompress.codec import EntropyModel, decode, encode
-    from normcompress.model import load_model
+    from normcompress.runs import load_model
 
     store = RunStore(template_store)
     run = store.runs()[1]
@@ -480,7 +480,7 @@ def test_a_flat_megapixel_image_is_a_tiny_file_that_decodes(template_store, tmp_
 def test_streams_that_are_empty_or_too_long_are_damage(template_store, tmp_path):
     from normcompress.codec import CodecError, EntropyModel, decode, encode, parse
     from normcompress.codec.format import MAX_RESIDUAL_PIXELS, MODES, RESIDUAL_FLAG, pack, residual_section
-    from normcompress.model import load_model
+    from normcompress.runs import load_model
 
     store = RunStore(template_store)
     run = store.runs()[1]

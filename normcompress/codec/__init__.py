@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..errors import NormcompressError
 from ..metrics import psnr_from_mse
-from ..model import load_model
+from ..runs import load_model
 from ..model.hyperprior import is_hyperprior
 from ..reconstruct import TILE_BATCH, from_tiles, in_batches, read_image, to_tiles
 from ..runs import Run, RunStore

@@ -11,7 +11,7 @@ from textual.widgets import Static
 from normcompress.text import printable
 
 if TYPE_CHECKING:
-    from normcompress.study import StudyProgress
+    from normcompress.events import StudyProgress
 
 MARKS = {"waiting": ("·", "dim"), "training": ("▶", "bold"), "resuming": ("▶", "bold"), "epoch": ("▶", "bold"),
          "retrying": ("↻", "yellow"), "reused": ("✓", "green"), "finished": ("✓", "green"), "failed": ("✗", "red")}

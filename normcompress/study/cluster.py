@@ -17,16 +17,17 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
-from .config import TrainConfig
-from .errors import NormcompressError, UsageError
-from .events import EpochEnd
-from .files import describe_os_error
-from .runs import Run, RunStore, remove_stale
-from .study import StudyConfig, StudyProgress, study_label
-from .text import count, printable
+from ..config import TrainConfig
+from ..errors import NormcompressError, UsageError
+from ..events import EpochEnd
+from ..files import describe_os_error
+from ..runs import RunStore, remove_stale
+from ..study_config import StudyConfig, check_address
+from ..text import count, printable
+from .plan import Pending, Progress
 
 INSTALL_HINT = "pip install -e '.[cluster]'"
 POLL_S = 0.2  # how often the driver looks at the queue and the tasks
@@ -38,18 +39,6 @@ def ray_module():
     except ImportError:
         raise UsageError(f"--ray needs Ray, an optional extra: {INSTALL_HINT}") from None
     return ray
-
-
-def check_address(address: str) -> tuple[str, int] | None:
-    """The host and port of a --ray address (None for local and auto), or UsageError: checked with the
-    other options, before anything loads."""
-    if address in ("local", "auto"):
-        return None
-    host, colon, port = address.removeprefix("ray://").rpartition(":")
-    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--ray {printable(address, keep_newlines=False)!r} is not an address: give HOST:PORT, "
-                         "ray://HOST:PORT, auto (the cluster `ray start` began here), or nothing (a local instance)")
-    return host.strip("[]"), int(port)
 
 
 # What an HTTP/2 client sends first; a gRPC server (Ray's GCS and its client server are) answers with a
@@ -128,7 +117,7 @@ def train_task(config: TrainConfig, label: str, resume: tuple[str, dict[str, byt
     import ray
     import torch
 
-    from .train import train
+    from ..train import train
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))
@@ -161,78 +150,87 @@ def train_task(config: TrainConfig, label: str, resume: tuple[str, dict[str, byt
         shutil.rmtree(root, ignore_errors=True)
 
 
-def train_on_ray(
-    study: StudyConfig,
-    store: RunStore,
-    pending: list[tuple[int, TrainConfig, Run | None]],
-    results: dict[int, Run],
-    total: int,
-    report: Callable[[StudyProgress], None],
-    cancel: threading.Event | None,
-    keep_going: bool,
-) -> None:
-    """Send the pending runs to the cluster, add each finished run to the store as it comes back, and
-    put it in `results`. Ctrl-C (or `cancel`) cancels the tasks still out; the runs added stay. A run
-    that fails is reported and the others go on; without keep_going the study then ends in an error."""
+@contextmanager
+def ray_session(address: str):
+    """Ray, connected to the cluster at `address` for the block (and disconnected after, if this started it)."""
     ray = ray_module()
-    started_here = connect(ray, study.ray or "local")
+    started_here = connect(ray, address)
     try:
-        resources, device = placement(ray, study)
-        task = ray.remote(train_task).options(max_retries=study.retries, retry_exceptions=False, **resources)
-        box = ray.remote(num_cpus=0)(ProgressBox).remote()
-        out: dict = {}
-        for index, config, interrupted in pending:
-            config.device = device
-            resume = (interrupted.id, interrupted.files()) if interrupted else None
-            out[task.remote(config, study_label(config), resume, box)] = (index, config, interrupted)
-        attempts: dict[str, int] = {}
-        failures: list[str] = []
-
-        ended: set[str] = set()  # a task's last words may reach the box after its result reached us
-
-        def drain() -> None:
-            for label, state, where, epoch, epochs in ray.get(box.take.remote()):
-                if label in ended:
-                    continue
-                if state == "started":
-                    attempts[label] = attempts.get(label, 0) + 1
-                    state = "training" if attempts[label] == 1 else "retrying"
-                    message = "" if attempts[label] == 1 else f"attempt {attempts[label]}: the last worker died"
-                else:
-                    message = f"epoch {epoch}/{epochs}"
-                report(StudyProgress(len(results), total, label, state, message, epoch, epochs, where))
-
-        try:
-            while out:
-                if cancel is not None and cancel.is_set():
-                    break
-                done, _ = ray.wait(list(out), num_returns=1, timeout=POLL_S)
-                drain()
-                for ref in done:
-                    index, config, interrupted = out.pop(ref)
-                    label = study_label(config)
-                    ended.add(label)
-                    try:
-                        run_id, files, message = ray.get(ref)
-                        run = store.add(run_id, files, replace=interrupted is not None and run_id == interrupted.id)
-                    except (ray.exceptions.RayError, NormcompressError) as exc:
-                        message, run = _failure(ray, exc, attempts.get(label, 0)), None
-                    if run is not None and not message:
-                        results[index] = run
-                        report(StudyProgress(len(results), total, label, "finished"))
-                    else:
-                        failures.append(f"{label}: {message}")
-                        report(StudyProgress(len(results), total, label, "failed", message))
-        finally:
-            for ref in out:  # Ctrl-C, a stop, or an error: what is still out is not wanted
-                ray.cancel(ref, force=True)
-            ray.kill(box)
-        if failures and not keep_going:
-            raise NormcompressError(f"{count(len(failures), 'run')} of {total} failed ({'; '.join(failures)}); "
-                                    f"the completed runs are kept: run the same study again to retry the rest")
+        yield ray
     finally:
         if started_here:
             ray.shutdown()
+
+
+class RayExecutor:
+    """The pending runs sent to the cluster, each finished run added to the store as it comes back.
+    Ctrl-C (or a stop) cancels the tasks still out; the runs added stay. A run that fails is reported and
+    the others go on; without keep_going the study then ends in an error."""
+
+    def __init__(self, study: StudyConfig) -> None:
+        self.study = study
+
+    def run(self, pending: list[Pending], store: RunStore, progress: Progress, on_event, cancel: threading.Event | None,
+            keep_going: bool) -> None:
+        with ray_session(self.study.ray or "local") as ray:
+            self.ray, self.store, self.progress = ray, store, progress
+            self.attempts: dict[str, int] = {}
+            self.ended: set[str] = set()  # a task's last words may reach the box after its result reached us
+            self.box = ray.remote(num_cpus=0)(ProgressBox).remote()
+            out = self._submit(pending)
+            failures: list[str] = []
+            try:
+                while out and not (cancel is not None and cancel.is_set()):
+                    done, _ = ray.wait(list(out), num_returns=1, timeout=POLL_S)
+                    self._drain()
+                    for ref in done:
+                        failures += self._collect(ref, out.pop(ref))
+            finally:
+                for ref in out:  # Ctrl-C, a stop, or an error: what is still out is not wanted
+                    ray.cancel(ref, force=True)
+                ray.kill(self.box)
+        if failures and not keep_going:
+            raise NormcompressError(f"{count(len(failures), 'run')} of {progress.total} failed ({'; '.join(failures)}); "
+                                    f"the completed runs are kept: run the same study again to retry the rest")
+
+    def _submit(self, pending: list[Pending]) -> dict:
+        resources, device = placement(self.ray, self.study)
+        task = self.ray.remote(train_task).options(max_retries=self.study.retries, retry_exceptions=False,
+                                                   **resources)
+        out = {}
+        for item in pending:
+            item.config.device = device
+            resume = (item.interrupted.id, item.interrupted.files()) if item.interrupted else None
+            out[task.remote(item.config, item.label, resume, self.box)] = item
+        return out
+
+    def _drain(self) -> None:
+        """What the tasks told the progress box: a start (or a retry after a worker died), an epoch."""
+        for label, state, where, epoch, epochs in self.ray.get(self.box.take.remote()):
+            if label in self.ended:
+                continue
+            if state == "started":
+                self.attempts[label] = self.attempts.get(label, 0) + 1
+                state = "training" if self.attempts[label] == 1 else "retrying"
+                message = "" if self.attempts[label] == 1 else f"attempt {self.attempts[label]}: the last worker died"
+            else:
+                message = f"epoch {epoch}/{epochs}"
+            self.progress(label, state, message, epoch, epochs, where)
+
+    def _collect(self, ref, item: Pending) -> list[str]:
+        """A task that came back: its run added to the store, or its failure (a line to report)."""
+        self.ended.add(item.label)
+        try:
+            run_id, files, message = self.ray.get(ref)
+            replace = item.interrupted is not None and run_id == item.interrupted.id
+            run = self.store.add(run_id, files, replace=replace)
+        except (self.ray.exceptions.RayError, NormcompressError) as exc:
+            message, run = _failure(self.ray, exc, self.attempts.get(item.label, 0)), None
+        if run is not None and not message:
+            self.progress.done(item.index, run, item.label)
+            return []
+        self.progress(item.label, "failed", message)
+        return [f"{item.label}: {message}"]
 
 
 def _failure(ray, exc: BaseException, attempts: int) -> str:

@@ -1,0 +1,110 @@
+"""What the command groups share: option types, the store and output folders, aligned columns, the
+one way a command is interrupted, and the loop over files that reports a failed file and goes on."""
+
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..console import err, out
+from ..devices import DEVICE_FORMS
+from ..errors import NormcompressError, UsageError
+from ..metrics import ALL_METRICS
+from ..runs import RUNS_DIR_ENV, RunStore
+from ..style import FORMATS
+from ..text import one_line
+
+RunsDir = Annotated[
+    str | None,
+    typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, help="Run store directory.", show_default="runs"),
+]
+RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")]
+RunRefs = Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")]
+DataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")]
+FigureKind = Enum("FigureKind", {f: f for f in FORMATS}, type=str)  # type: ignore[misc]
+FigureFormat = Annotated[FigureKind, typer.Option("--format", help="Figure files: png, svg or pdf (a report embeds its "
+                                                            "PNGs and writes svg or pdf beside them).")]
+Dpi = Annotated[int, typer.Option(min=30, max=1200, help="Figure resolution in dots per inch (png, and pixels "
+                                                          "inside pdf and svg).")]
+LearningRate = Annotated[float, typer.Option(help="Learning rate: constant, or the one-cycle schedule's peak.")]
+Optimizer = Annotated[str, typer.Option(help="adamw (decoupled weight decay 0.01), or adam (the original study's).")]
+Schedule = Annotated[str, typer.Option(
+    help="Learning rate over the run: onecycle (warm-up to --lr over 30% of the steps, then cosine decay; "
+         "measured best), or constant (the original study's; it used --lr 1e-3 --optimizer adam).")]
+Device = Annotated[str, typer.Option(help=f"Device: {DEVICE_FORMS}.")]
+CodecDataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Replace output files that already exist.")]
+MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)  # type: ignore[misc]
+Out = Annotated[str, typer.Option("--out", "-o", help="Directory for the output files.")]
+
+
+def store(runs_dir: str | None) -> RunStore:
+    if runs_dir is not None and not runs_dir.strip():
+        raise UsageError("--runs-dir is empty; give a directory, or leave it out for ./runs")
+    return RunStore(runs_dir)
+
+
+def out_dir(value: str, option: str = "--out") -> Path:
+    """An output directory as typed; an empty one is refused (it would silently mean the current directory)."""
+    if not value.strip():
+        raise UsageError(f"{option} is empty; give a directory")
+    return Path(value)
+
+
+def columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """Aligned plain-text columns (the first `left` left-aligned, the rest right-aligned), like `docker ps`;
+    every cell on one line, its control characters escaped."""
+    headers, rows = [one_line(h) for h in headers], [[one_line(c) for c in row] for row in rows]
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) if i < left else str(c).rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+@contextmanager
+def interruptible(message: Callable[[], str | None]) -> Iterator[None]:
+    """Ctrl-C and `kill` (SIGTERM) end the block as one line (`message()`, when it says something) and exit
+    130; the engine has kept what was done."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` saves the run like Ctrl-C does
+    try:
+        yield
+    except KeyboardInterrupt:
+        text = message()
+        if text:
+            err.print(text)
+        raise typer.Exit(130) from None
+
+
+def report_files(results: Iterable, count: int, headers: list[str], row: Callable[[object], list[str]], verb: str,
+                 noun: str = "image(s)", left: int = 1) -> None:
+    """Print a table of the files done, report each failed one in a line as it comes and go on, and fail
+    (exit 1) if any did."""
+    rows, failed = [], 0
+    for result in results:
+        if isinstance(result, NormcompressError):
+            err.print(f"skipped: {one_line(result)}")
+            failed += 1
+        else:
+            rows.append(row(result))
+    if rows:
+        out.print(columns(headers, rows, left=left))
+    if failed:
+        raise NormcompressError(f"{failed} of {count} {noun} could not be {verb}")
+
+
+def positive_numbers(text: str, option: str) -> list[float]:
+    """Comma-separated distinct positive numbers, as --rate-lambdas takes them."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{option} takes comma-separated numbers, not {one_line(text)[:40]!r}") from None
+    if not values or not all(0 < v < float("inf") for v in values) or len(set(values)) != len(values):
+        raise UsageError(f"{option} needs distinct positive numbers")
+    return values

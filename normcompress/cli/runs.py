@@ -1,0 +1,218 @@
+"""`normcompress runs ...`: list, show, compare, export, tag and remove the runs of the store."""
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import plotext
+import typer
+from rich.text import Text
+
+from .. import api
+from ..charts import draw_curves, step_series
+from ..console import err, notice, out
+from ..errors import NormcompressError, UsageError
+from ..metrics import ALL_METRICS, EPOCH_METRICS
+from ..text import one_line
+from .options import DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store
+
+app = typer.Typer()
+
+
+@app.callback(invoke_without_command=True)
+def _runs(ctx: typer.Context) -> None:
+    """List, inspect, compare, export and remove saved runs."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+@app.command("list")
+def runs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Every run in the store: id, norm, status, epochs, val PSNR, duration, tags; damaged runs with the reason."""
+    runs = store(runs_dir)
+    infos = runs.infos()
+    if as_json:
+        rows = [
+            {"id": i.id, "norm": i.norm, "status": str(i.status), "epochs_done": i.epochs_done, "epochs": i.epochs,
+             "psnr": i.psnr, "duration_s": i.duration_s, "tags": list(i.tags), "tags_problem": i.tags_problem,
+             "problem": i.problem, "path": str(i.path)}
+            for i in infos
+        ]
+        out.print_json(json.dumps(rows), ensure_ascii=True)  # control codes as \u escapes, never raw
+        return
+    if not infos:
+        err.print(f"no runs in {one_line(runs.root)}; start one with: normcompress train")
+        return
+    rows = [
+        [i.id, i.norm, str(i.status), f"{i.epochs_done}/{i.epochs}", "-" if i.psnr is None else f"{i.psnr:.2f}",
+         i.duration_text, "(unreadable)" if i.tags_problem else " ".join(i.tags)]
+        for i in infos
+    ]
+    out.print(columns(["id", "norm", "status", "epochs", "val PSNR", "duration", "tags"], rows, left=3))
+    for i in infos:
+        if i.problem:
+            err.print(f"{i.id} is damaged: {one_line(i.problem)}")
+        if i.tags_problem:
+            err.print(f"{i.id}: its tags are unreadable ({one_line(i.tags_problem)}); "
+                      f"normcompress runs tag {i.id} --clear (or --replace WORDS) repairs them")
+
+
+@app.command("show")
+def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
+    """A run's configuration, outcome and per-epoch metrics."""
+    run = store(runs_dir).get(run_id)
+    info = run.info()
+    out.print(Text.assemble((run.id, "bold"), f"  {info.status}  ", one_line(run.path)))
+    if info.problem:
+        err.print(f"damaged: {one_line(info.problem)}")
+    for key, value in (asdict(info.config) if info.config else {}).items():
+        out.print(f"  {key:<12} {one_line(value)}")
+    if info.summary:
+        s = info.summary
+        out.print(f"  {'data':<12} {one_line(s.data or '-')}\n  {'device':<12} {one_line(s.device or '-')}"
+                  f"\n  {'wall time':<12} {info.duration_text}")
+        if s.message:
+            out.print(f"  {'message':<12} {one_line(s.message)}")
+    try:
+        out.print(f"  {'tags':<12} {' '.join(run.tags()) or '-'}")
+    except NormcompressError as exc:
+        err.print(f"tags: {one_line(exc)}")
+    records = run.metrics()
+    if records:
+        headers = ["epoch", *(ALL_METRICS[k].column for k in EPOCH_METRICS), "img/s"]
+        rows = [[str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in EPOCH_METRICS),
+                 f"{r.get('images_per_s', 0):,.0f}"] for r in records]
+        out.print(columns(headers, rows, left=0))
+
+
+@app.command("compare")
+def runs_compare(
+    run_ids: RunRefs,
+    metric: Annotated[MetricKey, typer.Option(help="Metric to chart per epoch.")] = MetricKey("psnr"),
+    log: Annotated[bool, typer.Option("--log", help="Log-scale y axis.")] = False,
+    smoothing: Annotated[float, typer.Option(
+        "--smooth", min=0.0, max=0.999,
+        help="Exponential moving average weight (0 = raw, 0.9 ~ the last 10 points). The raw curve stays, "
+             "faint, under the smoothed one.")] = 0.0,
+    width: Annotated[int, typer.Option(min=20, max=1000, help="Chart width in characters.")] = 100,
+    height: Annotated[int, typer.Option(min=5, max=500, help="Chart height in characters.")] = 25,
+    baseline: Annotated[bool, typer.Option(help="Add PCA at the first run's latent size on its data as a reference "
+                                           "(fitted once per dataset, then read from the run store).")] = True,
+    paired: Annotated[bool, typer.Option("--paired", help="Test each run against the first on the same validation "
+                                         "images (Wilcoxon signed-rank on per-image PSNR; loads the models).")] = False,
+    data_dir: DataDir = Path("data"),
+    runs_dir: RunsDir = None,
+) -> None:
+    """Final metrics side by side, and a terminal chart of one metric per epoch (the training loss per step).
+
+    Names every configuration difference between the runs beyond norm and seed, since a difference in
+    the table may come from any of them.
+    """
+    result = api.compare_runs(store(runs_dir), run_ids, baseline, paired, str(data_dir), notice)
+    for info in result.damaged:
+        err.print(f"{info.id} is damaged ({one_line(info.problem)}); it is left out of the table and the chart")
+    for key, values in result.differences.items():
+        err.print(f"warning: the runs differ in {key} ({one_line(', '.join(values))}), not only in norm and seed")
+    reference = result.reference
+    labels = [f"{i.label}  " for i in result.infos] + ([f"{reference.label}  "] if reference else [])
+    rows = []
+    for key, m in ALL_METRICS.items():
+        values = [i.metrics.get(key) for i in result.infos]
+        known = [v for v in values if v is not None]
+        if not known:
+            continue  # a metric none of these runs has (MS-SSIM on 32-pixel images)
+        best = max(known, key=m.score) if key != "loss" else None
+        cells = ["-" if v is None else f"{v:.5g}{' *' if v == best else '  '}" for v in values]
+        if reference:
+            cells.append("-" if key not in reference.metrics else f"{reference.metrics[key]:.5g}  ")
+        rows.append([m.label, *cells])
+    out.print("final validation metrics (* best of the runs" + (", not counting the PCA reference)\n" if reference
+                                                                else ")\n"))
+    out.print(columns(["metric", *labels], rows))
+    if result.paired:
+        out.print("\n" + "\n".join(result.paired))
+    line = (reference.label, reference.metrics[metric.value]) if reference and metric.value in reference.metrics \
+        else None
+    out.print(Text.from_ansi(chart_text(list(zip(result.runs, result.infos, strict=True)), metric.value, log, width,
+                                        height, smoothing, line)))
+
+
+def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing: float = 0.0,
+               reference: tuple[str, float] | None = None) -> str:
+    """A plotext chart (with ANSI colours, one per run) of one metric per epoch, or the loss per step."""
+    series = []
+    for run, info in runs:
+        try:
+            records = [r for r in run.metrics() if r.get(metric) is not None]
+        except NormcompressError:
+            continue  # damaged since it was listed
+        steps = step_series(info.label, records) if metric == "loss" else None
+        series.append(steps or (info.label, [r["epoch"] for r in records], [r[metric] for r in records]))
+    plotext.clear_figure()
+    plotext.plotsize(width, height)
+    plotext.theme("clear")
+    draw_curves(plotext, series, ALL_METRICS[metric].label, log, smoothing, width, reference,
+                colour=not os.environ.get("NO_COLOR"))  # without colour, a marker per run
+    return plotext.build()
+
+
+@app.command("export")
+def runs_export(
+    path: Annotated[Path, typer.Argument(help="Output file: .csv (one row per run and epoch) or .json (with every "
+                                              "step's loss too).")],
+    force: Force = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Export every run's configuration and per-epoch metrics into one file (damaged runs with the reason).
+
+    The file must be outside the run store; an existing one is replaced only with --force."""
+    runs, rows = api.export_runs(store(runs_dir), path, force)
+    err.print(f"exported {runs} runs ({rows} epoch rows) to {one_line(path)}")
+
+
+@app.command("tag")
+def runs_tag(
+    run_id: RunRef,
+    tags: Annotated[list[str] | None, typer.Argument(metavar="TAG...", help="Words to add (letters, digits, "
+                                                     ". : + = @ - _; 32 characters at most).")] = None,
+    remove: Annotated[bool, typer.Option("--remove", "-r", help="Remove the given tags instead.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Make the given tags the run's only ones.")] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove every tag of the run.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Tag a run with words of your own (`baseline`, `lr-sweep`), to find it again: the app's `/` filter
+    searches them, `runs list` and `runs show` print them. The app's `t` edits the same tags.
+
+    Tagging from several shells at once keeps every word. --replace and --clear also repair a damaged
+    tags.json."""
+    if sum((remove, replace, clear)) > 1:
+        raise UsageError("give one of --remove, --replace and --clear")
+    run = store(runs_dir).get(run_id)
+    words = tags or []
+    if clear or replace:
+        new, dropped = api.tag_run(run, replace=[] if clear else words)
+    else:
+        new, dropped = api.tag_run(run, remove=words) if remove else api.tag_run(run, add=words)
+    if dropped:
+        notice(f"{run.id}: {one_line(dropped)}")
+    err.print(f"{run.id}: {' '.join(new) or 'no tags'}")
+
+
+@app.command("rm")
+def runs_rm(
+    run_ids: RunRefs,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Remove runs from the store (asks first). Only runs inside the store can be named; never a path."""
+    runs_store = store(runs_dir)
+    runs = [runs_store.get(r) for r in run_ids]
+    if not yes and not typer.confirm(f"remove {len(runs)} run(s): {', '.join(r.id for r in runs)}?"):
+        raise typer.Exit(1)
+    api.remove_runs(runs_store, runs, lambda run: err.print(f"removed {run.id}"))

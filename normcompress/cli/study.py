@@ -1,0 +1,148 @@
+"""`normcompress study` and `normcompress rd`: many runs trained (or reused) and what they say, as a
+report of norms (or any grid of settings) over seeds, and as rate-distortion curves against WebP."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import api
+from ..config import DATASETS, DEFAULTS, MODELS, TrainConfig
+from ..console import ConsoleReport, StudyConsole, out
+from ..devices import DEVICE_FORMS
+from ..errors import UsageError
+from ..style import DEFAULT_DPI
+from ..study_config import GRID_KEYS, StudyConfig, parse_grid
+from .options import (DataDir, Dpi, FigureFormat, FigureKind, LearningRate, MetricKey, Optimizer, RunsDir,
+                      Schedule, columns, interruptible, out_dir, positive_numbers, store)
+
+app = typer.Typer()
+D = DEFAULTS
+STUDY_NORMS = "L2,L1,Linf,Linf-image,0.5*L1+0.5*L2"
+RESUME_HINT = "interrupted: finished runs are kept; run the same command again to resume"
+
+
+@app.command()
+def study(
+    out_path: Annotated[str, typer.Option("--out", "-o", help="Directory for the report.")],
+    norms: Annotated[str | None, typer.Option(help="Comma-separated norms.", show_default=STUDY_NORMS)] = None,
+    grid: Annotated[list[str] | None, typer.Option(
+        help=f"A setting and its values, SETTING=V1,V2 (repeat for more: every combination trains): "
+             f"{', '.join(GRID_KEYS)}.")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per grid point (0, 1, ...).")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per run.")] = D.epochs,
+    dataset: Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")] = D.dataset,
+    data_dir: DataDir = Path(D.data_dir),
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = D.batch_size,
+    lr: LearningRate = D.lr,
+    optimizer: Optimizer = D.optimizer,
+    schedule: Schedule = D.schedule,
+    limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = D.limit,
+    model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = D.model,
+    rate_lambda: Annotated[float, typer.Option(min=0.0, help="Every run trains for compression too (see train "
+                                               "--rate-lambda).")] = D.rate_lambda,
+    image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = D.image_size,
+    amp: Annotated[str, typer.Option(help="Mixed precision: off, or bf16.")] = D.amp,
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last",
+                                                       help="Channels-last memory format (see train).")] = None,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile each run's model.")] = D.compile,
+    devices: Annotated[str, typer.Option(help=f"Comma-separated devices ({DEVICE_FORMS}); runs go to them side "
+                                              "by side.")] = "auto",
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="[ADDRESS]",
+        help="Send each run to a Ray cluster as a task: --ray alone starts a local Ray instance; "
+             "--ray auto joins one `ray start` began here; --ray HOST:PORT or ray://HOST:10001 a remote one. "
+             "Needs the extra: pip install -e '.\\[cluster]'.")] = None,  # \[: not Rich markup
+    retries: Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")] = 1,
+    ray_cpus: Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")] = 1,
+    metric: Annotated[MetricKey, typer.Option(help="Metric of curves.png.")] = MetricKey("psnr"),
+    figure_format: FigureFormat = FigureKind.png,
+    dpi: Dpi = DEFAULT_DPI,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Train every norm (or grid point) x seed and write a report; completed runs are reused.
+
+    Interrupted runs are resumed. The report directory gets report.md, report.html (self-contained), curves.png,
+    reconstructions.png, errors.png, metrics.csv and metrics.json.
+    """
+    if metric.value == "loss":
+        raise UsageError("--metric loss is in each run's own norm; choose a validation metric for the study")
+    points = parse_grid(grid or [])
+    if norms is not None and "norm" in points:
+        raise UsageError("give the norms once: --norms, or --grid norm=...")
+    if "norm" not in points:
+        points = {"norm": [n.strip() for n in (norms or STUDY_NORMS).split(",") if n.strip()], **points}
+    base = TrainConfig(epochs=epochs, dataset=dataset, data_dir=str(data_dir), batch_size=batch_size, lr=lr,
+                       optimizer=optimizer, schedule=schedule, limit=limit, model=model, rate_lambda=rate_lambda,
+                       image_size=image_size, amp=amp, channels_last=channels_last, compile=compile_model)
+    config = StudyConfig(base, points, seeds, [d.strip() for d in devices.split(",") if d.strip()] or ["auto"], ray,
+                         retries, ray_cpus).validated()  # every option's form, the --ray address's too
+    report_dir, runs_store = out_dir(out_path), store(runs_dir)
+    api.check_placement(config)
+    report = ConsoleReport(epoch_lines=False)
+    console = StudyConsole(report, config.runs_count(), config.ray is not None)
+    on_ray = " (the runs out on Ray were cancelled)" if config.ray is not None else ""
+    with interruptible(lambda: RESUME_HINT + on_ray), report:
+        runs = api.run_study(config, runs_store, console.on_progress, report.on_event)
+        report.progress.update(report.steps, visible=False)
+        report.say("writing the report…")
+        files, summary = api.write_report(runs, report_dir, metric.value, str(data_dir), runs_store,
+                                          figure_format.value, dpi)
+    headers, rows, claims = api.summary_text(summary)
+    out.print(columns(headers, rows))
+    for line in claims:
+        out.print(line)
+    for path in files:
+        out.print(str(path))
+
+
+@app.command()
+def rd(
+    out_path: Annotated[str, typer.Option("--out", "-o", help="Directory for rd.csv, rd.md and rd.png.")],
+    run_ids: Annotated[list[str] | None, typer.Argument(
+        metavar="[RUN...]", help="Runs to measure: ids, or unique prefixes or suffixes.")] = None,
+    rate_lambdas: Annotated[str | None, typer.Option(
+        help="Comma-separated λ: train (or reuse) one run of --model per λ, on norm + λ·bits, and draw their "
+             "curve (0.001-0.01 suits L2).")] = None,
+    norm: Annotated[str, typer.Option(help="With --rate-lambdas: the runs' norm.")] = D.norm,
+    model: Annotated[str, typer.Option(help=f"With --rate-lambdas: the runs' model ({', '.join(MODELS)}).")] = "hyperprior",
+    epochs: Annotated[int, typer.Option(min=1, help="With --rate-lambdas: epochs per run.")] = D.epochs,
+    lr: LearningRate = D.lr,
+    device: Annotated[str, typer.Option(help=f"With --rate-lambdas: training device: {DEVICE_FORMS}.")] = D.device,
+    limit: Annotated[int | None, typer.Option(min=1, help="With --rate-lambdas: train on the first N images.")] = None,
+    dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the first run's "
+                                                     "(cifar10 for runs trained here).")] = None,
+    images: Annotated[int | None, typer.Option(min=1, help="Use this many test images (evenly spaced).")] = None,
+    data_dir: DataDir = Path(D.data_dir),
+    figure_format: FigureFormat = FigureKind.png,
+    dpi: Dpi = DEFAULT_DPI,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Rate-distortion of runs against WebP, JPEG and a PCA floor, with the BD-rate against WebP.
+
+    A run of an autoencoder gives one point per quantisation step.
+    With --rate-lambdas, one codec run per λ is trained (or a completed one reused) and gives one point.
+    bpp counts whole files, one per image; the container's share is a column of its own.
+    """
+    lambdas = positive_numbers(rate_lambdas, "--rate-lambdas") if rate_lambdas is not None else []
+    if not run_ids and not lambdas:
+        raise UsageError("rd needs runs, or --rate-lambdas to train them")
+    sweep = None
+    if lambdas:  # every setting checked before anything trains
+        base = TrainConfig(norm=norm, epochs=epochs, dataset=dataset or D.dataset, lr=lr, limit=limit, model=model,
+                           rate_lambda=lambdas[0], data_dir=str(data_dir))
+        sweep = StudyConfig(base, {"rate_lambda": lambdas}, seeds=1, devices=[device]).validated()
+        api.check_device(device)
+    runs_store, target = store(runs_dir), out_dir(out_path)
+    runs = [runs_store.get(r) for r in run_ids or []]
+    if sweep is not None:
+        report = ConsoleReport(epoch_lines=False)
+        console = StudyConsole(report, sweep.runs_count(), False, lines=("reused", "finished", "failed"))
+        with interruptible(lambda: RESUME_HINT), report:
+            runs += api.run_study(sweep, runs_store, console.on_progress, report.on_event)
+            report.progress.update(report.steps, visible=False)
+            report.say("measuring…")
+    paths = api.write_rd(runs, target, dataset, str(data_dir), images, figure_format.value, dpi)
+    out.print((target / "rd.md").read_text())
+    for path in paths:
+        out.print(str(path))
