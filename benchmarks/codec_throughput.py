@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from normcompress.codec import EntropyModel, decode, encode, encode_many
+from normcompress.codec import coder_for, decode, encode, encode_many
 from normcompress.data import load_sample
 from normcompress.runs import load_model
 from normcompress.runs import RunStore
@@ -33,7 +33,7 @@ def main() -> None:
     store = RunStore(args.runs_dir)
     run = store.get(args.run)
     model = load_model(run)
-    entropy = EntropyModel.for_run(run, model)
+    entropy = coder_for(run, model)
     images = [image.permute(1, 2, 0).numpy() for image in load_sample().val[: args.images]]
     with tempfile.TemporaryDirectory() as tmp:
         paths = [Path(tmp) / f"{i}.png" for i in range(len(images))]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from normcompress.codec import FLAT_GRAY, EntropyModel, code_residual, encode, parse
+from normcompress.codec import FLAT_GRAY, coder_for, code_residual, encode, parse
 from normcompress.codec.context import code_context, decode_context
 from normcompress.data import load_sample
 from normcompress.rd import write_pngs
@@ -106,7 +106,7 @@ def main() -> None:
         for ref in args.runs:
             run = store.get(ref)
             model = load_model(run)
-            entropy = EntropyModel.for_run(run, model)
+            entropy = coder_for(run, model)
             cells = []
             for d in BOUNDS:
                 files = [encode(run, model, entropy, p, max_error=d, allow_flat=False).data for p in paths]

@@ -214,13 +214,13 @@ def compress_files(store: RunStore, ref: str, images: list[Path], out_dir: Path,
     """Each image as a .ncz file of the run's model, the encoder batched across files; outputs checked first."""
     run = store.get(ref)
     targets = output_paths(images, out_dir, ".ncz", force)
-    from .codec import EntropyModel, encode_many
+    from .codec import coder_for, encode_many
     from .files import atomic_write
     from .runs import load_model
 
     model = load_model(run, "cpu")
-    entropy = EntropyModel.for_run(run, model, data_dir)
-    for image, target, encoded in zip(images, targets, encode_many(run, model, entropy, images, step, max_error),
+    coder = coder_for(run, model, data_dir)
+    for image, target, encoded in zip(images, targets, encode_many(run, model, coder, images, step, max_error),
                                       strict=True):
         if isinstance(encoded, NormcompressError):
             yield encoded

@@ -233,16 +233,21 @@ def draw_curves(plt, series: list[Series], title: str, log: bool = False, smooth
         level = math.log10(reference[1]) if log else reference[1]
         draw([min(xs), max(xs)], [level, level], reference[0], REFERENCE_COLOUR, "-")
         shown.append(level)
+    _axes(plt, xs, shown, log, x_axis)
+    plt.title(title + (" (log scale)" if log else ""))
+    plt.xlabel(x_title or x_axis)
+    return entries
+
+
+def _axes(plt, xs: list[float], ys: list[float], log: bool, x_axis: str) -> None:
+    """Ticks on both axes (whole epochs on an epoch axis, round numbers elsewhere) and padded y limits."""
     if xs and x_axis == "epoch":
         ticks = epoch_ticks(min(xs), max(xs))
         if ticks:
             plt.xticks(ticks)
     elif xs:
         plt.xticks(*nice_ticks(min(xs), max(xs)))
-    if shown:
-        low, high = padded_limits(shown)
+    if ys:
+        low, high = padded_limits(ys)
         plt.ylim(low, high)
         plt.yticks(*(log_ticks if log else nice_ticks)(low, high))
-    plt.title(title + (" (log scale)" if log else ""))
-    plt.xlabel(x_title or x_axis)
-    return entries

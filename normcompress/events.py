@@ -56,7 +56,7 @@ class StudyProgress:
     done: int
     total: int
     label: str  # the run just started or finished, e.g. "L1 seed 2"
-    state: str  # reused | training | resuming | epoch | retrying | finished | failed
+    state: str  # reused | training | resuming | epoch | retrying | finished | failed | ended (message: how)
     message: str = ""  # why a run failed
     epoch: int = 0  # on Ray: the epoch the run has finished (state "epoch"), of epochs
     epochs: int = 0

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from pytorch_msssim import ssim
 
-from .codec import EntropyModel, encode_many, parse
+from .codec import coder_for, encode_many, parse
 from .data import load_data
 from .errors import NormcompressError
 from .figures import BASELINE_STYLE, plt, save_figure, series_style
@@ -93,12 +93,12 @@ def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=None)
     (at the step it was trained for) of the curve its norm and model draw over λ, so runs that differ
     only in λ share a codec name (and a BD-rate)."""
     model = load_model(run)
-    entropy = EntropyModel.for_run(run, model, data_dir)
+    coder = coder_for(run, model, data_dir)
     config = run.train_config()
     rate_lambda = config.rate_lambda
     if config.model in CODEC_MODELS:
         codec = f"{config.norm} {config.model}"
-        name, steps = f"{codec} λ={rate_lambda:g} {run.id[-6:]}", steps or (entropy.default_step,)
+        name, steps = f"{codec} λ={rate_lambda:g} {run.id[-6:]}", steps or (coder.default_step,)
     else:
         codec = name = run_label(f"{config.norm}{f' λ={rate_lambda:g}' if rate_lambda else ''}", run.id)
         steps = steps or RUN_STEPS
@@ -107,7 +107,7 @@ def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=None)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_pngs(originals, Path(tmp))
         for step, label in zip(steps, labels):
-            encoded = list(encode_many(run, model, entropy, paths, step))
+            encoded = list(encode_many(run, model, coder, paths, step))
             failed = next((e for e in encoded if isinstance(e, NormcompressError)), None)
             if failed is not None:
                 raise failed

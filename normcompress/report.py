@@ -67,12 +67,7 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
         "reconstructions": _grid_figure(target, outputs, picks, first_errors, "reconstructions"),
         "errors": _grid_figure(target, outputs, picks, first_errors, "errors"),
     }
-    written = []
-    for name, figure in figures.items():
-        if fmt != "png":  # the report embeds the PNG; the other format is the copy for a paper
-            save_figure(figure, out / name, fmt, dpi)
-            written.append(out / f"{name}.{fmt}")
-        written.append(save_figure(figure, out / name, "png", dpi))
+    written = _save_figures(figures, out, fmt, dpi)
     rows = _metric_rows(runs)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
@@ -94,6 +89,17 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
     atomic_write(out / "report.md", _markdown(title, recipe, summary, differences, metric).encode())
     atomic_write(out / "report.html", _html(title, recipe, summary, differences, metric, out).encode())
     return [out / "report.md", out / "report.html", *written, out / "metrics.csv", out / "metrics.json"], summary
+
+
+def _save_figures(figures: dict, out: Path, fmt: str, dpi: int) -> list[Path]:
+    """Each figure as PNG (the report embeds it) and, for a paper, in the format asked for too."""
+    written = []
+    for name, figure in figures.items():
+        if fmt != "png":
+            save_figure(figure, out / name, fmt, dpi)
+            written.append(out / f"{name}.{fmt}")
+        written.append(save_figure(figure, out / name, "png", dpi))
+    return written
 
 
 def _metric_rows(runs: list[Run]) -> list[dict]:

@@ -179,12 +179,11 @@ def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, pr
         torch.manual_seed(config.seed)
         model = build_model(config.model).to(device)
     restoring = resuming and run.checkpoint_path.exists()
+    if not restoring:  # pca-refine, hyperprior: fit PCA on the training images
+        model.initialise(train_images, config.rate_lambda)
     # A codec model (hyperprior) brings its own entropy model; any other trained with a rate gets a GaussianPrior.
-    own_prior = hasattr(model, "rate_forward")
-    if hasattr(model, "initialise") and not restoring:  # pca-refine: fit PCA on the training images
-        model.initialise(train_images, **({"rate_lambda": config.rate_lambda} if own_prior else {}))
     prior = (GaussianPrior(latent_channels(model, config.image_size)).to(device)
-             if config.rate_lambda > 0 and not own_prior else None)
+             if config.rate_lambda > 0 and not model.OWN_RATE else None)
     optimizer, scheduler = _optimizer(config, model, prior, _steps_per_epoch(len(train_images), config.batch_size, ranks))
     start_epoch, history = 0, []
     if resuming:
@@ -217,8 +216,7 @@ def _steps_per_epoch(images: int, batch: int, ranks: distributed.Ranks) -> int:
 def _optimizer(config: TrainConfig, model, prior, steps_per_epoch: int):
     """The optimizer over the model's parameter groups (a model may ask for its own learning rates) and
     the prior, and the learning-rate schedule stepped once per batch (None for a constant rate)."""
-    groups = model.parameter_groups(config.lr) if hasattr(model, "parameter_groups") else [
-        {"params": list(model.parameters()), "lr": config.lr}]
+    groups = model.parameter_groups(config.lr)
     if prior is not None:
         groups.append({"params": list(prior.parameters()), "lr": config.lr})
     kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam

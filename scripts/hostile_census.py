@@ -214,7 +214,7 @@ def codec_streams(template: Path, root: Path, bad: list[str]) -> Counter:
     import numpy as np
     from PIL import Image
 
-    from normcompress.codec import CodecError, EntropyModel, decode, encode, parse
+    from normcompress.codec import CodecError, coder_for, decode, encode, parse
     from normcompress.codec.format import MAX_RESIDUAL_PIXELS, MODES, RESIDUAL_FLAG, pack, residual_section
     from normcompress.runs import load_model
 
@@ -224,7 +224,7 @@ def codec_streams(template: Path, root: Path, bad: list[str]) -> Counter:
     model = load_model(run)
     image = root / "noise.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(image)
-    good = parse(encode(run, model, EntropyModel.for_run(run, model), image).data)
+    good = parse(encode(run, model, coder_for(run, model), image).data)
 
     def rebuilt(payload: bytes) -> bytes:
         return pack(good.id_tail.encode(), good.weights, MODES["RGB"], good.width, good.height, good.tile,

@@ -183,7 +183,7 @@ async def test_the_apps_study_screen_sends_a_study_to_ray_and_shows_each_runs_ep
             seen.add(str(queue.render()))
 
         queue._show = recorded
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
         assert queue.states == {"L2 seed 0": "finished", "L2 seed 1": "finished"}
         assert any("▶ L2 seed 0 1/2" in text or "▶ L2 seed 1 1/2" in text for text in seen), seen
         assert "done: 2 of 2 runs completed" in str(queue.render())

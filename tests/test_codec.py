@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from normcompress.codec import CodecError, EntropyModel, decode, encode, parse
+from normcompress.codec import CodecError, EntropyModel, coder_for, decode, encode, parse
 from normcompress.data import load_sample
 from normcompress.runs import load_model
 from normcompress.runs import RunStore
@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
     store = RunStore(root / "runs")
     run = train(TrainConfig(norm="L2", epochs=1, dataset="synthetic", limit=256, device="cpu"), store)
     model = load_model(run)
-    return store, run, model, EntropyModel.for_run(run, model)
+    return store, run, model, coder_for(run, model)
 
 
 def image_file(tmp_path, mode, size, name="in.png"):
@@ -51,10 +51,10 @@ def test_round_trip_any_size_and_mode(trained, tmp_path, mode, size, decoded_mod
 
 
 def test_the_entropy_model_is_fitted_once_and_kept(trained):
-    _, run, model, entropy = trained
+    _, run, model, coder = trained
     assert (run.path / "entropy.json").exists()
     again = EntropyModel.for_run(run, model)
-    assert again.mean.tolist() == pytest.approx(entropy.mean.tolist()) and len(entropy.spread) == 64
+    assert again.mean.tolist() == pytest.approx(coder.entropy.mean.tolist()) and len(coder.entropy.spread) == 64
 
 
 def test_a_larger_step_makes_smaller_files(trained, tmp_path):
@@ -305,9 +305,9 @@ def test_rate_lambda_trains_a_prior_and_trades_bits(tmp_path):
         run = rate_run(store, rate_lambda)
         assert set(run.load_checkpoint()["prior"]) == {"mean", "log_scale"}
         model = load_model(run)
-        entropy = EntropyModel.for_run(run, model)
-        assert entropy.default_step == 1.0 and not (run.path / "entropy.json").exists()  # the learned prior
-        encoded = encode(run, model, entropy, source)
+        coder = coder_for(run, model)
+        assert coder.default_step == 1.0 and not (run.path / "entropy.json").exists()  # the learned prior
+        encoded = encode(run, model, coder, source)
         assert np.array_equal(np.asarray(decode(encoded.data, store)), np.asarray(encoded.reconstruction))
         bits.append(encoded.payload_bytes)
     assert bits[1] < bits[0] / 2  # a larger rate weight buys a much smaller file
@@ -342,7 +342,7 @@ def test_a_run_trained_on_256_pixel_tiles_compresses_and_decodes(tmp_path, image
                             device="cpu"), store)
     model = load_model(run)
     source = image_file(tmp_path, "RGB", (300, 260))
-    encoded = encode(run, model, EntropyModel.for_run(run, model), source)
+    encoded = encode(run, model, coder_for(run, model), source)
     assert parse(encoded.data).tile == 256
     assert np.array_equal(np.asarray(decode(encoded.data, store)), np.asarray(encoded.reconstruction))
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from normcompress.codec import CodecError, EntropyModel, decode, encode, parse
+from normcompress.codec import CodecError, coder_for, decode, encode, parse
 from normcompress.config import TrainConfig
 from normcompress.data import load_sample
 from normcompress.errors import UsageError
@@ -50,7 +50,7 @@ def mosaic(tmp_path_factory):
 
 
 def encode_with(run, model, source, **options):
-    return encode(run, model, EntropyModel.for_run(run, model), source, **options)
+    return encode(run, model, coder_for(run, model), source, **options)
 
 
 def test_gaussian_bits_by_hand():
@@ -133,7 +133,7 @@ def test_version_three_never_decodes_with_another_model_nor_version_two_with_a_h
         decode(as_version(data, 4), store)
     seed = train(TrainConfig(norm="L2", epochs=1, dataset="synthetic", limit=128, device="cpu"), store)
     seed_model = load_model(seed)
-    plain = encode(seed, seed_model, EntropyModel.for_run(seed, seed_model), mosaic[0]).data
+    plain = encode(seed, seed_model, coder_for(seed, seed_model), mosaic[0]).data
     assert parse(plain).version == 2 and decode(plain, store).size == (192, 128)  # version 2 still written
     with pytest.raises(CodecError, match="format version 3 does not fit"):
         decode(as_version(plain, 3), store)

@@ -133,7 +133,7 @@ async def test_the_app_starts_over_a_state_file_of_wrong_types(tmp_path, name):
         await pilot.pause()
         assert app.is_running and app.query_one(RunsTable)
         assert [n for n in notes if "saved state" in n], notes  # one notice says what was dropped
-        state = app.current_state()  # what the widgets hold is a state of the right types again
+        state = app.main.current_state()  # what the widgets hold is a state of the right types again
         assert state["runs"]["sort"] == "id" and state["chart"]["metric"] == "loss"
         assert "ZAP" not in json.dumps(state)
         await pilot.press("q")
@@ -156,8 +156,10 @@ def test_an_app_that_dies_exits_non_zero(tmp_path, monkeypatch):
     def crash(self):
         raise RuntimeError("a widget's restore code blew up")
 
+    from normcompress_tui.main_screen import MainScreen
+
     run = app_module.NormcompressApp.run
-    monkeypatch.setattr(app_module.NormcompressApp, "restore_state", crash)
+    monkeypatch.setattr(MainScreen, "restore_state", crash)
     monkeypatch.setattr(app_module.NormcompressApp, "run", lambda self: run(self, headless=True))
     monkeypatch.setattr(sys, "argv", ["normcompress-tui", "--runs-dir", str(tmp_path)])
     with pytest.raises(SystemExit) as exit_info:
@@ -306,6 +308,7 @@ def test_a_damaged_tags_file_is_listed_as_such_and_repaired(template_store, tmp_
 # -- 6. planted links never send a write outside the store -------------------------------------------------
 @pytest.mark.parametrize("folder", STORE_FOLDERS)
 async def test_a_folder_of_the_store_planted_as_a_link_is_never_written_through(template_store, tmp_path, folder):
+    from normcompress_tui import exports
     from normcompress_tui.app import NormcompressApp
 
     store, interrupted, completed = store_copy(template_store, tmp_path)
@@ -324,10 +327,10 @@ async def test_a_folder_of_the_store_planted_as_a_link_is_never_written_through(
     app.notify = lambda message, **kwargs: notes.append((message, kwargs.get("severity")))
     async with app.run_test(size=(120, 40)) as pilot:
         app.action_screenshot()
-        worker = app.export_runs_csv()
+        worker = exports.runs_csv(app, app.store)
         await worker.wait()
         app.query_one("LossChart").set_overlay(completed, "L2 x", RunStore(store).get(completed).metrics())
-        app.action_export_chart()
+        app.main.action_export_chart()
         await app.workers.wait_for_complete()
         await pilot.pause()
     assert list(elsewhere.iterdir()) == []
@@ -465,20 +468,20 @@ def test_a_huge_rate_lambda_is_refused_and_a_blow_up_names_it(tmp_path, monkeypa
 def test_a_flat_megapixel_image_is_a_tiny_file_that_decodes(template_store, tmp_path):
     """The old bound of 4096 pixels per byte refused files the encoder wrote: a flat 1024x1024 image
     is a file of some 30 bytes (its latents all one value)."""
-    from normcompress.codec import EntropyModel, decode, encode
+    from normcompress.codec import coder_for, decode, encode
     from normcompress.runs import load_model
 
     store = RunStore(template_store)
     run = store.runs()[1]
     Image.new("RGB", (1024, 1024), (120, 130, 140)).save(tmp_path / "flat.png")
     model = load_model(run)
-    encoded = encode(run, model, EntropyModel.for_run(run, model), tmp_path / "flat.png", step=4.0)
+    encoded = encode(run, model, coder_for(run, model), tmp_path / "flat.png", step=4.0)
     assert len(encoded.data) < 1024 * 1024 / 4096  # under the old bound
     assert np.array_equal(np.asarray(decode(encoded.data, store)), np.asarray(encoded.reconstruction))
 
 
 def test_streams_that_are_empty_or_too_long_are_damage(template_store, tmp_path):
-    from normcompress.codec import CodecError, EntropyModel, decode, encode, parse
+    from normcompress.codec import CodecError, coder_for, decode, encode, parse
     from normcompress.codec.format import MAX_RESIDUAL_PIXELS, MODES, RESIDUAL_FLAG, pack, residual_section
     from normcompress.runs import load_model
 
@@ -487,7 +490,7 @@ def test_streams_that_are_empty_or_too_long_are_damage(template_store, tmp_path)
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "noise.png")
     model = load_model(run)
-    good = parse(encode(run, model, EntropyModel.for_run(run, model), tmp_path / "noise.png").data)
+    good = parse(encode(run, model, coder_for(run, model), tmp_path / "noise.png").data)
     assert good.low < good.high and good.payload
 
     def rebuilt(payload: bytes) -> bytes:

@@ -17,7 +17,8 @@ from textual_plotext import PlotextPlot
 from normcompress.runs import RunStore
 from normcompress.style import PALETTE_RGB
 from normcompress.train import EpochEnd, StepProgress, TrainConfig, train
-from normcompress_tui import app as app_module
+from normcompress_tui import main_screen as main_screen_module
+from normcompress_tui import training as training_module
 from normcompress_tui.app import NormcompressApp
 from normcompress_tui.screens import ConfirmScreen, DetailsScreen, HelpScreen, StudyScreen
 from normcompress_tui.widgets.chart import REDRAW_INTERVAL_S, LossChart
@@ -36,7 +37,7 @@ async def wait_for(pilot, condition, timeout=180.0):
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pilot.app.cancel.set()
+            pilot.app.controller.cancel.set()
             raise AssertionError("the app did not get there")
         await pilot.pause(0.05)
 
@@ -96,14 +97,14 @@ async def test_start_a_run_from_the_controls(tmp_path):
     async with app.run_test(size=(100, 32)) as pilot:
         await set_fields(pilot, epochs="2", dataset="synthetic", **{"batch-size": "256"})
         await pilot.click("#start")
-        assert app.training and app.query_one("#start").disabled
-        await wait_for(pilot, lambda: not app.training)
+        assert app.controller.training and app.query_one("#start").disabled
+        await wait_for(pilot, lambda: not app.controller.training)
         (run,) = store.runs()
         assert run.info().status == "completed" and run.train_config().dataset == "synthetic"
         table = app.query_one(RunsTable)
         await wait_for(pilot, lambda: table.infos.get(run.id) and table.infos[run.id].status == "completed")
         chart = app.query_one(LossChart)
-        assert len(chart.current_epochs) == 2 and chart.current_steps
+        assert len(chart.model.current_epochs) == 2 and chart.model.current_steps
         assert "completed" in str(app.query_one("#epoch-label").render())
         assert app.query_one("ReconstructionPreview").shown == run.recon_path
 
@@ -116,9 +117,9 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         await focused_table(pilot, rows=2)
         await pilot.press("space", "down", "space")
         chart = app.query_one(LossChart)
-        assert set(chart.overlays) == {r.id for r in runs}
+        assert set(chart.model.overlays) == {r.id for r in runs}
         # The training loss of a saved run is drawn at every step, not once per epoch.
-        assert [len(xs) for _, xs, _ in chart.series()] == [sum(len(r["step_losses"]) for r in run.metrics())
+        assert [len(xs) for _, xs, _ in chart.model.series()] == [sum(len(r["step_losses"]) for r in run.metrics())
                                                              for run in runs]
         await pilot.press("a")  # smoothing 0.6: the smoothed curve is labelled, the raw one stays under it
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
@@ -126,7 +127,7 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         await pilot.press("m")  # next metric: val PSNR
         assert chart.metric == "psnr"
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)  # one throttled redraw
-        labels = [label for label, _, _ in chart.series()]
+        labels = [label for label, _, _ in chart.model.series()]
         assert labels == [f"L2 {runs[1].id[-6:]}", f"L1 {runs[0].id[-6:]}"]  # the newest run is on top
         assert all(f"{label} (smoothed 0.6)" in legend(app) for label in labels)
         assert "val PSNR" in str(app.query_one(PlotextPlot).render())
@@ -135,11 +136,11 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         assert chart.log_scale and "log scale" in str(app.query_one(PlotextPlot).render())
         chart.query_one("#metric", Select).value = "ms_ssim"  # 32-pixel runs have none
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
-        assert not any(xs for _, xs, _ in chart.series()) and "not measured on images under 161 px" in str(
+        assert not any(xs for _, xs, _ in chart.model.series()) and "not measured on images under 161 px" in str(
             app.query_one(PlotextPlot).render())
         chart.query_one("#metric", Select).value = "psnr"
         await pilot.press("up", "space")
-        assert set(chart.overlays) == {runs[0].id}
+        assert set(chart.model.overlays) == {runs[0].id}
 
 
 async def test_stop_mid_run_keeps_an_interrupted_run(tmp_path):
@@ -149,11 +150,11 @@ async def test_stop_mid_run_keeps_an_interrupted_run(tmp_path):
         await set_fields(pilot, epochs="200", dataset="synthetic", **{"batch-size": "32"})
         await press_start(pilot)
         chart = app.query_one(LossChart)
-        await wait_for(pilot, lambda: len(chart.current_steps) >= 2)
-        assert len(chart.current_epochs) < 200
+        await wait_for(pilot, lambda: len(chart.model.current_steps) >= 2)
+        assert len(chart.model.current_epochs) < 200
         app.query_one(RunsTable).focus()
         await pilot.press("x")  # handled while an epoch is under way
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
         (run,) = store.runs()
         info = run.info()
         assert info.status == "interrupted" and info.epochs_done < 200
@@ -171,7 +172,7 @@ async def test_invalid_hybrid_is_flagged_as_you_type_and_refused(tmp_path):
         assert "✗" in status and "cannot read" in status
         assert not app.query_one("#custom-norm", Input).is_valid
         await press_start(pilot)
-        assert not app.training and store.runs() == []
+        assert not app.controller.training and store.runs() == []
         assert notes and "malformed norm" in notes[-1][0] and notes[-1][1] == "error"
         await pilot.click("#custom-norm")
         await pilot.press("end", *"0.5*L2")
@@ -206,11 +207,11 @@ async def main():
         await pilot.pause()
         app.query_one("#runs").focus()
         await pilot.press("s")
-        while app.training or app.current_run is None:
+        while app.controller.training or app.controller.current_run is None:
             await asyncio.sleep(0.1)
         await pilot.press("enter")  # the run's details: metrics, reconstructions, error maps
         await pilot.pause()
-        print(app.current_run.info().status, type(app.screen).__name__, "torch" in sys.modules)
+        print(app.controller.current_run.info().status, type(app.screen).__name__, "torch" in sys.modules)
 
 asyncio.run(main())
 """
@@ -232,19 +233,19 @@ async def test_errors_are_notifications_and_the_app_stays_usable(tmp_path):
         notes = recording_notify(app)
         await set_fields(pilot, dataset="folder", folder=str(tmp_path / "missing"), epochs="1")
         await press_start(pilot)
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
         assert any("does not exist" in message and severity == "error" for message, severity in notes), notes
         await set_fields(pilot, epochs="abc")
         await press_start(pilot)
         assert "Epochs: 'abc' is not a whole number" in notes[-1][0]
         await set_fields(pilot, dataset="synthetic", epochs="1")
         await press_start(pilot)
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
         assert [r.info().status for r in store.runs()] == ["completed"]
 
 
 async def test_runs_started_elsewhere_appear(tmp_path, monkeypatch):
-    monkeypatch.setattr(app_module, "STORE_POLL_S", 0.2)
+    monkeypatch.setattr(main_screen_module, "STORE_POLL_S", 0.2)
     store = RunStore(tmp_path)
     app = NormcompressApp(store)
     async with app.run_test(size=(100, 32)) as pilot:
@@ -288,12 +289,12 @@ async def test_quit_during_a_run_asks_then_keeps_it_interrupted(tmp_path):
     async with app.run_test(size=(100, 32)) as pilot:
         await set_fields(pilot, epochs="200", dataset="synthetic", **{"batch-size": "32"})
         await press_start(pilot)
-        await wait_for(pilot, lambda: app.current_run is not None)
+        await wait_for(pilot, lambda: app.controller.current_run is not None)
         app.query_one(RunsTable).focus()
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
     (run,) = store.runs()
     assert run.info().status == "interrupted"
 
@@ -321,7 +322,7 @@ async def test_progress_shows_an_epochs_psnr_at_the_next_tick(tmp_path):
 async def start_a_long_run(pilot, app):
     await set_fields(pilot, epochs="200", dataset="synthetic", **{"batch-size": "32"})
     await press_start(pilot)
-    await wait_for(pilot, lambda: app.current_run is not None)
+    await wait_for(pilot, lambda: app.controller.current_run is not None)
     app.query_one(RunsTable).focus()
 
 
@@ -337,9 +338,9 @@ async def test_every_way_out_asks_then_stops_the_run(tmp_path, way_out):
             (quit_command,) = [c for c in app.get_system_commands(app.screen) if c.title == "Quit"]
             await quit_command.callback()
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen) and app.training  # asked, nothing stopped yet
+        assert isinstance(app.screen, ConfirmScreen) and app.controller.training  # asked, nothing stopped yet
         await pilot.press("y")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
     (run,) = store.runs()
     assert run.info().status == "interrupted" and 1 <= run.info().epochs_done + 1 < 200
 
@@ -353,7 +354,7 @@ async def test_sigterm_stops_the_run_and_quits_without_asking(tmp_path):
         async with app.run_test(size=(100, 32)) as pilot:
             await start_a_long_run(pilot, app)
             os.kill(os.getpid(), signal.SIGTERM)
-            await wait_for(pilot, lambda: not app.training)
+            await wait_for(pilot, lambda: not app.controller.training)
             await pilot.pause()
             assert not app.is_running and not unhandled
     finally:
@@ -369,12 +370,10 @@ from normcompress.runs import RunStore
 from normcompress_tui.app import NormcompressApp
 
 class Started(NormcompressApp):
-    def on_mount(self):
-        super().on_mount()
-        self.call_later(self.action_start)
+    def on_ready(self):  # the main screen is up
+        self.controller.start(TrainConfig(epochs=200, dataset="synthetic", batch_size=32, device="cpu"))
 
-Started(RunStore(sys.argv[1]), TrainConfig(epochs=200, dataset="synthetic", batch_size=32, device="cpu")).run(
-    headless=True)
+Started(RunStore(sys.argv[1])).run(headless=True)
 """
 
 
@@ -445,12 +444,12 @@ async def test_the_chart_draws_the_pca_floor_of_an_overlaid_runs_data(tmp_path):
         await focused_table(pilot, rows=1)
         await pilot.press("space")
         chart = app.query_one(LossChart)
-        await wait_for(pilot, lambda: chart.reference is not None)  # fitted in a child process, then cached
-        assert chart.reference_line() is None  # the training loss is in the run's own norm: no reference
+        await wait_for(pilot, lambda: chart.model.reference is not None)  # fitted in a child process, then cached
+        assert chart.model.reference_line() is None  # the training loss is in the run's own norm: no reference
         await pilot.press("m")  # val PSNR
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         (cached,) = (tmp_path / ".baselines").iterdir()
-        label, value = chart.reference_line()
+        label, value = chart.model.reference_line()
         assert label == "PCA (256 values) on synthetic" and value == pytest.approx(
             json.loads(cached.read_text())["metrics"]["psnr"])
         assert label in legend(app) and "--" in legend(app)  # drawn dashed
@@ -515,12 +514,12 @@ async def test_the_palette_offers_the_apps_actions_and_overlays_all_or_none(tmp_
                       "Overlay none", "Export the chart", "Export runs as CSV", "Open the run", "Delete the run",
                       "Next metric", "Keys and panes"):
             assert title in titles
-        app.overlay_all()
+        app.main.overlay_all()
         await pilot.pause()
-        assert set(app.query_one(LossChart).overlays) == {r.id for r in runs}
-        app.overlay_none()
+        assert set(app.query_one(LossChart).model.overlays) == {r.id for r in runs}
+        app.main.overlay_none()
         await pilot.pause()
-        assert app.query_one(LossChart).overlays == {} and app.query_one(RunsTable).overlay_ids == set()
+        assert app.query_one(LossChart).model.overlays == {} and app.query_one(RunsTable).overlay_ids == set()
         commands = {command.title: command.callback for command in app.get_system_commands(app.screen)}
         commands["Open the run"]()
         await pilot.pause()
@@ -571,7 +570,7 @@ async def test_an_overlaid_rows_mark_has_its_curves_colour_and_keeps_it(tmp_path
         await pilot.press("space", "down", "space", "down", "space")  # newest first: Linf-image, L2, L1
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         chart = app.query_one(LossChart)
-        slots = dict(zip(chart.overlays, chart.series_slots()))  # no live run: one slot per overlay
+        slots = dict(zip(chart.model.overlays, chart.model.series_slots()))  # no live run: one slot per overlay
 
         def mark(run):
             return table.get_cell(run.id, "overlay")
@@ -603,7 +602,7 @@ async def test_deleting_the_run_being_trained_is_refused_at_once(tmp_path):
         assert not isinstance(app.screen, ConfirmScreen)  # no question whose answer is refused
         assert any("is being trained: stop it first" in n for n, _ in notes)
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
         assert table.row_count == 1 and len(store.runs()) == 1
 
 
@@ -730,26 +729,26 @@ async def test_the_x_axis_counts_epochs_steps_or_time_and_the_zoom_cuts_epochs(t
         plot = app.query_one(PlotextPlot)
 
         def ends() -> list[float]:
-            return [max(xs) for _, xs, _ in chart.view()[0]]
+            return [max(xs) for _, xs, _ in chart.model.view()[0]]
 
         assert ends() == pytest.approx([3, 3])
         await pilot.press("v")  # steps: 128 images in batches of 32 = 4 a epoch
-        assert chart.x_axis == "step" and ends() == pytest.approx([12, 12])
+        assert chart.model.x_axis == "step" and ends() == pytest.approx([12, 12])
         assert "step" in str(plot.render())
         await pilot.press("v")  # training time, from each epoch's recorded time
-        assert chart.view()[2] == "training time (s)"
+        assert chart.model.view()[2] == "training time (s)"
         assert ends() == pytest.approx([seconds[runs[1].id], seconds[runs[0].id]])  # newest first
         await pilot.press("v")
-        assert chart.x_axis == "epoch"
+        assert chart.model.x_axis == "epoch"
         await pilot.press("Z", *"2-3", "enter")
-        assert chart.zoom == (2.0, 3.0)
-        starts = [min(xs) for _, xs, _ in chart.view()[0]]
+        assert chart.model.zoom == (2.0, 3.0)
+        starts = [min(xs) for _, xs, _ in chart.model.view()[0]]
         assert all(x > 1.0 for x in starts)  # only the steps of epochs 2 and 3
         assert "epochs 2-3" in str(plot.render())
         await pilot.press("Z", *"abc", "enter")  # not a zoom: said, and the zoom stays
-        assert chart.zoom == (2.0, 3.0) and "is not a zoom" in notes[-1][0]
+        assert chart.model.zoom == (2.0, 3.0) and "is not a zoom" in notes[-1][0]
         await pilot.press("z")  # z steps on from wherever the zoom is: every epoch first
-        assert chart.zoom == 10
+        assert chart.model.zoom == 10
         await pilot.press("v", "v", "e")  # the export is the view: time axis, zoomed
         await wait_for(pilot, lambda: any("chart exported" in n for n, _ in notes))
         (svg,) = (tmp_path / "exports").glob("*.svg")
@@ -811,8 +810,8 @@ async def test_the_form_the_view_and_the_overlays_come_back_at_the_next_launch(t
     async with again.run_test(size=(120, 40)) as pilot:
         table = again.query_one(RunsTable)
         chart = again.query_one(LossChart)
-        await wait_for(pilot, lambda: table.overlay_ids == {runs[1].id} and set(chart.overlays) == {runs[1].id})
-        assert (chart.metric, chart.smoothing, chart.log_scale, chart.x_axis, chart.zoom) == ("psnr", 0.6, True,
+        await wait_for(pilot, lambda: table.overlay_ids == {runs[1].id} and set(chart.model.overlays) == {runs[1].id})
+        assert (chart.metric, chart.smoothing, chart.log_scale, chart.model.x_axis, chart.model.zoom) == ("psnr", 0.6, True,
                                                                                             "step", 10)
         assert again.query_one("#epochs", Input).value == "7" and again.query_one("#seed", Input).value == "3"
         config = again.query_one("Controls").config()
@@ -837,7 +836,7 @@ async def test_a_damaged_or_hostile_state_file_is_ignored(tmp_path, content):
         table = await focused_table(pilot, rows=1)
         await pilot.pause()
         chart = app.query_one(LossChart)
-        assert (chart.metric, chart.smoothing, chart.log_scale, chart.x_axis, chart.zoom) == ("loss", 0.0, False,
+        assert (chart.metric, chart.smoothing, chart.log_scale, chart.model.x_axis, chart.model.zoom) == ("loss", 0.0, False,
                                                                                             "epoch", None)
         assert app.query_one("Controls").config().epochs == 10 and table.overlay_ids == set()
         assert table.sort_key == "id"
@@ -853,7 +852,7 @@ async def test_the_form_says_what_is_wrong_as_you_type_in_its_own_words(tmp_path
         status = str(app.query_one("#form-status", Static).render())
         assert "Epochs must be between 1 and 100,000" in status and "LR must be a positive number" in status
         await press_start(pilot)
-        assert not app.training and "Epochs must be between 1 and 100,000" in notes[-1][0]
+        assert not app.controller.training and "Epochs must be between 1 and 100,000" in notes[-1][0]
         await set_fields(pilot, epochs="3", lr="0.01")
         assert not app.query_one("#form-status").display
         assert not app.query_one("#norm").disabled
@@ -877,15 +876,15 @@ async def test_r_resumes_an_interrupted_run_from_its_last_epoch(tmp_path):
         table = await focused_table(pilot, rows=2)
         assert table.highlighted_info().id == done.id
         await pilot.press("r")  # the newest, completed: nothing to resume
-        assert not app.training and "only an interrupted or failed run can be resumed" in notes[-1][0], notes
+        assert not app.controller.training and "only an interrupted or failed run can be resumed" in notes[-1][0], notes
         await pilot.press("down", "r")
         chart = app.query_one(LossChart)
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
         assert not any(severity == "error" for _, severity in notes), notes
         info = RunStore(tmp_path).get(run.id).info()
         assert info.status == "completed" and info.epochs_done == 3
         assert [r["epoch"] for r in run.metrics()] == [1, 2, 3]
-        assert [r["epoch"] for r in chart.current_epochs] == [1, 2, 3]  # the first epoch stayed on the chart
+        assert [r["epoch"] for r in chart.model.current_epochs] == [1, 2, 3]  # the first epoch stayed on the chart
         assert len(RunStore(tmp_path).runs()) == 2 and table.row_count == 2  # no new run
 
 
@@ -896,14 +895,14 @@ async def test_a_studys_runs_train_in_a_child_process_like_the_apps_runs(tmp_pat
         children.append((config.norm, config.seed))
         return real(config, *args, **kwargs)
 
-    real = app_module.train_in_process
-    monkeypatch.setattr(app_module, "train_in_process", spy)
+    real = training_module.train_in_process
+    monkeypatch.setattr(training_module, "train_in_process", spy)
     store = RunStore(tmp_path)
     app = NormcompressApp(store)
     async with app.run_test(size=(120, 40)) as pilot:
         await set_fields(pilot, epochs="1", dataset="synthetic", **{"batch-size": "256"})
         await start_study(pilot, "L2, L1", "1")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
         assert app.query_one(StudyQueue).states == {"L2 seed 0": "finished", "L1 seed 0": "finished"}
     assert children == [("L2", 0), ("L1", 0)]
     assert sorted(i.norm for i in store.infos() if i.status == "completed") == ["L1", "L2"]
@@ -912,7 +911,7 @@ async def test_a_studys_runs_train_in_a_child_process_like_the_apps_runs(tmp_pat
 async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_failure(tmp_path, monkeypatch):
     import normcompress.train as engine
 
-    monkeypatch.setenv(app_module.TRAINING_ENV, "thread")  # in this process, where the failure is planted
+    monkeypatch.setenv(training_module.TRAINING_ENV, "thread")  # in this process, where the failure is planted
 
     real_train = engine.train
 
@@ -929,8 +928,8 @@ async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_
         await set_fields(pilot, epochs="1", dataset="synthetic", **{"batch-size": "256"})
         await start_study(pilot, "L2, L1", "2")
         queue = app.query_one(StudyQueue)
-        assert app.training and queue.display and queue.total == 4
-        await wait_for(pilot, lambda: not app.training)
+        assert app.controller.training and queue.display and queue.total == 4
+        await wait_for(pilot, lambda: not app.controller.training)
         assert queue.states == {"L2 seed 0": "finished", "L2 seed 1": "finished", "L1 seed 0": "failed",
                                 "L1 seed 1": "finished"}
         assert "NaN" in queue.failures["L1 seed 0"] and any("the study goes on" in n for n, _ in notes)
@@ -942,7 +941,7 @@ async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_
         app.screen.query_one("#study-seeds", Input).focus()
         app.screen.query_one("#study-seeds", Input).value = "2"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: not app.controller.training)
         assert [queue.states[k] for k in ("L2 seed 0", "L2 seed 1", "L1 seed 1")] == ["reused"] * 3
         assert len(store.runs()) == 3
 
@@ -954,7 +953,7 @@ async def test_the_study_screen_refuses_a_bad_norm_and_stays_open(tmp_path):
         app.screen.query_one("#study-norms", Input).value = "L2, [red]L9"
         app.screen.query_one("#study-norms", Input).focus()
         await pilot.press("enter")
-        assert isinstance(app.screen, StudyScreen) and not app.training
+        assert isinstance(app.screen, StudyScreen) and not app.controller.training
         problem = str(app.screen.query_one("#study-problem", Static).render())
         assert "✗" in problem and "[red]L9" in problem  # shown as typed: text, not markup
         await pilot.press("escape")
@@ -1151,7 +1150,7 @@ async def test_a_tick_or_an_event_while_the_app_is_taken_down_is_dropped(tmp_pat
     async with app.run_test(size=(100, 30)) as pilot:
         for widget_type in (SystemLine, TrainingProgress, LossChart):
             await app.query_one(widget_type).remove()
-        app.tick()
+        app.main.tick()
         app.post_message(TrainingEvent(StepProgress(1, 3, 4, 4, 0.05, 7000.0, [0.05])))
         await pilot.pause()
         assert app.is_running  # and run_test raises on leaving whatever the app raised
@@ -1172,7 +1171,7 @@ async def test_a_cell_that_grows_while_its_run_trains_is_shown_whole(tmp_path, m
         for done in (9, 10):
             listed[:] = [replace(info, summary=replace(info.summary, epochs_done=done),
                                  config=replace(info.config, epochs=20))]
-            app.refresh_runs()
+            app.main.refresh_runs()
             await wait_for(pilot, lambda: getattr(app.query_one(RunsTable).infos.get(info.id), "epochs_done", 0) == done)
         table = app.query_one(RunsTable)
         assert "10/20" in "".join(strip.text for strip in table.render_lines(table.region.reset_offset))

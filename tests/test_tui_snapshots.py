@@ -63,13 +63,20 @@ def app_for(store):
     return app
 
 
+async def main_screen_up(pilot):
+    """The main screen is composed a moment after the app starts."""
+    for _ in range(6000):
+        if pilot.app.main.query("RunsTable"):
+            return
+        await pilot.pause(0.05)
+
+
 async def chart_drawn(pilot):
     """Draw the chart now, as its timer would within a second: a snapshot must not depend on whether
     the timer fired before the picture was taken (on a loaded machine it once had not). The device list
-    is filled in by a worker once torch has loaded: wait for it too."""
-    controls = pilot.app.query_one("Controls")
+    is filled in by a worker once torch has loaded: wait for it too (and for the main screen's widgets)."""
     for _ in range(6000):
-        if controls.devices_known:
+        if pilot.app.main.query("Controls") and pilot.app.main.controls.devices_known:
             break
         await pilot.pause(0.05)
     await pilot.pause()
@@ -84,6 +91,7 @@ def test_idle_main_screen_80x24(snap_compare, tmp_path):
 
 def test_main_screen_after_a_run_160x48(snap_compare, fixed_store):
     async def replay_a_run_and_overlay_two(pilot):
+        await main_screen_up(pilot)
         app = pilot.app
         current = fixed_store.runs()[0]
         config = TrainConfig(norm="L2", epochs=3, dataset="sample")
@@ -102,10 +110,10 @@ def test_main_screen_after_a_run_160x48(snap_compare, fixed_store):
         await pilot.press("space", "down", "space", "m")  # the two runs below the newest
         chart = app.query_one(LossChart)
         for _ in range(6000):  # the PCA reference is fitted in a worker (seconds): the picture shows it
-            if chart.reference is not None:
+            if chart.model.reference is not None:
                 break
             await pilot.pause(0.05)
-        assert chart.reference is not None
+        assert chart.model.reference is not None
         app.clear_notifications()  # the run's toast expires after seconds: whether it shows would depend on timing
         await chart_drawn(pilot)
 

@@ -13,13 +13,22 @@ from ..devices import DEVICE_FORMS
 from ..errors import UsageError
 from ..style import DEFAULT_DPI
 from ..study_config import GRID_KEYS, StudyConfig, parse_grid
-from .options import (DataDir, Dpi, FigureFormat, FigureKind, LearningRate, MetricKey, Optimizer, RunsDir,
-                      Schedule, columns, interruptible, out_dir, positive_numbers, store)
+from .options import (Amp, BatchSize, ChannelsLast, Compile, DataDir, Dataset, Dpi, Epochs, FigureFormat, FigureKind,
+                      ImageSize, LearningRate, Limit, MetricKey, Model, Optimizer, RateLambda, RunsDir, Schedule,
+                      columns, interruptible, out_dir, positive_numbers, store)
 
 app = typer.Typer()
 D = DEFAULTS
 STUDY_NORMS = "L2,L1,Linf,Linf-image,0.5*L1+0.5*L2"
 RESUME_HINT = "interrupted: finished runs are kept; run the same command again to resume"
+Devices = Annotated[str, typer.Option(help=f"Comma-separated devices ({DEVICE_FORMS}); runs go to them side by side.")]
+RayAddress = Annotated[str | None, typer.Option(
+    "--ray", metavar="[ADDRESS]",
+    help="Send each run to a Ray cluster as a task: --ray alone starts a local Ray instance; --ray auto joins one "
+         "`ray start` began here; --ray HOST:PORT or ray://HOST:10001 a remote one. Needs the extra: "
+         "pip install -e '.\\[cluster]'.")]  # \[: not Rich markup
+Retries = Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")]
+RayCpus = Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")]
 
 
 @app.command()
@@ -30,31 +39,24 @@ def study(
         help=f"A setting and its values, SETTING=V1,V2 (repeat for more: every combination trains): "
              f"{', '.join(GRID_KEYS)}.")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per grid point (0, 1, ...).")] = 3,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs per run.")] = D.epochs,
-    dataset: Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")] = D.dataset,
+    epochs: Epochs = D.epochs,
+    dataset: Dataset = D.dataset,
     data_dir: DataDir = Path(D.data_dir),
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = D.batch_size,
+    batch_size: BatchSize = D.batch_size,
     lr: LearningRate = D.lr,
     optimizer: Optimizer = D.optimizer,
     schedule: Schedule = D.schedule,
-    limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = D.limit,
-    model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = D.model,
-    rate_lambda: Annotated[float, typer.Option(min=0.0, help="Every run trains for compression too (see train "
-                                               "--rate-lambda).")] = D.rate_lambda,
-    image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets.")] = D.image_size,
-    amp: Annotated[str, typer.Option(help="Mixed precision: off, or bf16.")] = D.amp,
-    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last",
-                                                       help="Channels-last memory format (see train).")] = None,
-    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile each run's model.")] = D.compile,
-    devices: Annotated[str, typer.Option(help=f"Comma-separated devices ({DEVICE_FORMS}); runs go to them side "
-                                              "by side.")] = "auto",
-    ray: Annotated[str | None, typer.Option(
-        "--ray", metavar="[ADDRESS]",
-        help="Send each run to a Ray cluster as a task: --ray alone starts a local Ray instance; "
-             "--ray auto joins one `ray start` began here; --ray HOST:PORT or ray://HOST:10001 a remote one. "
-             "Needs the extra: pip install -e '.\\[cluster]'.")] = None,  # \[: not Rich markup
-    retries: Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")] = 1,
-    ray_cpus: Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")] = 1,
+    limit: Limit = D.limit,
+    model: Model = D.model,
+    rate_lambda: RateLambda = D.rate_lambda,
+    image_size: ImageSize = D.image_size,
+    amp: Amp = D.amp,
+    channels_last: ChannelsLast = D.channels_last,
+    compile_model: Compile = D.compile,
+    devices: Devices = "auto",
+    ray: RayAddress = None,
+    retries: Retries = 1,
+    ray_cpus: RayCpus = 1,
     metric: Annotated[MetricKey, typer.Option(help="Metric of curves.png.")] = MetricKey("psnr"),
     figure_format: FigureFormat = FigureKind.png,
     dpi: Dpi = DEFAULT_DPI,
@@ -67,16 +69,11 @@ def study(
     """
     if metric.value == "loss":
         raise UsageError("--metric loss is in each run's own norm; choose a validation metric for the study")
-    points = parse_grid(grid or [])
-    if norms is not None and "norm" in points:
-        raise UsageError("give the norms once: --norms, or --grid norm=...")
-    if "norm" not in points:
-        points = {"norm": [n.strip() for n in (norms or STUDY_NORMS).split(",") if n.strip()], **points}
     base = TrainConfig(epochs=epochs, dataset=dataset, data_dir=str(data_dir), batch_size=batch_size, lr=lr,
                        optimizer=optimizer, schedule=schedule, limit=limit, model=model, rate_lambda=rate_lambda,
                        image_size=image_size, amp=amp, channels_last=channels_last, compile=compile_model)
-    config = StudyConfig(base, points, seeds, [d.strip() for d in devices.split(",") if d.strip()] or ["auto"], ray,
-                         retries, ray_cpus).validated()  # every option's form, the --ray address's too
+    config = StudyConfig(base, _grid(norms, grid), seeds, [d.strip() for d in devices.split(",") if d.strip()] or
+                         ["auto"], ray, retries, ray_cpus).validated()  # every option's form, the --ray address's too
     report_dir, runs_store = out_dir(out_path), store(runs_dir)
     api.check_placement(config)
     report = ConsoleReport(epoch_lines=False)
@@ -94,6 +91,16 @@ def study(
         out.print(line)
     for path in files:
         out.print(str(path))
+
+
+def _grid(norms: str | None, items: list[str] | None) -> dict[str, list]:
+    """--norms and --grid as one grid, the norms first (the default norms when neither names any)."""
+    points = parse_grid(items or [])
+    if norms is not None and "norm" in points:
+        raise UsageError("give the norms once: --norms, or --grid norm=...")
+    if "norm" in points:
+        return points
+    return {"norm": [n.strip() for n in (norms or STUDY_NORMS).split(",") if n.strip()], **points}
 
 
 @app.command()

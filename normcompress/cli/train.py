@@ -8,14 +8,15 @@ from typing import Annotated
 import typer
 
 from .. import api
-from ..config import DATASETS, DEFAULTS, MODELS, TrainConfig
+from ..config import DATASETS, DEFAULTS, TrainConfig
 from ..console import ConsoleReport, err, notice, out
 from ..devices import DEVICE_FORMS
 from ..losses import VALID_FORMS
 from ..metrics import METRICS
 from ..runs import Status
 from ..text import one_line
-from .options import DataDir, Device, LearningRate, Optimizer, RunRef, RunsDir, Schedule, columns, interruptible, store
+from .options import (Amp, BatchSize, ChannelsLast, Compile, DataDir, Dataset, Device, Epochs, ImageSize, LearningRate,
+                      Limit, Model, Optimizer, RateLambda, RunRef, RunsDir, Schedule, columns, interruptible, store)
 
 app = typer.Typer()
 D = DEFAULTS
@@ -24,26 +25,22 @@ D = DEFAULTS
 @app.command()
 def train(
     norm: Annotated[str, typer.Option(help=f"Loss norm: {VALID_FORMS}.")] = D.norm,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train.")] = D.epochs,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = D.batch_size,
+    epochs: Epochs = D.epochs,
+    batch_size: BatchSize = D.batch_size,
     lr: LearningRate = D.lr,
     optimizer: Optimizer = D.optimizer,
     schedule: Schedule = D.schedule,
     device: Annotated[str, typer.Option(help=f"Training device: {DEVICE_FORMS}.")] = D.device,
-    dataset: Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")] = D.dataset,
+    dataset: Dataset = D.dataset,
     data_dir: DataDir = Path(D.data_dir),
     seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed for the weights and the batch order.")] = D.seed,
-    limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = D.limit,
-    model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = D.model,
-    image_size: Annotated[int, typer.Option(help="Crop size for folder: datasets (a multiple of 4, 28-1024).")] = D.image_size,
-    amp: Annotated[str, typer.Option(help="Mixed precision: off, or bf16 (autocast; CPUs with AMX, CUDA).")] = D.amp,
-    channels_last: Annotated[bool | None, typer.Option(
-        "--channels-last/--no-channels-last",
-        help="Channels-last memory format. Default: on for the CPU (measured 10-24% faster there), off for "
-             "CUDA (measured 5% slower there).")] = D.channels_last,
-    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start).")] = D.compile,
-    rate_lambda: Annotated[float, typer.Option(min=0.0, help="Train for compression too: noisy latents, a learned "
-                                               "prior, loss = norm + this x bits per pixel.")] = D.rate_lambda,
+    limit: Limit = D.limit,
+    model: Model = D.model,
+    image_size: ImageSize = D.image_size,
+    amp: Amp = D.amp,
+    channels_last: ChannelsLast = D.channels_last,
+    compile_model: Compile = D.compile,
+    rate_lambda: RateLambda = D.rate_lambda,
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted run (id, or a unique prefix or suffix).")] = None,
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run id and path.")] = False,

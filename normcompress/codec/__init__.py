@@ -17,20 +17,17 @@ from PIL import Image
 
 from ..errors import NormcompressError
 from ..metrics import psnr_from_mse
-from ..runs import load_model
-from ..model.hyperprior import is_hyperprior
 from ..reconstruct import TILE_BATCH, from_tiles, in_batches, read_image, to_tiles
-from ..runs import Run, RunStore
+from ..runs import Run, RunStore, load_model
+from .coders import LatentCoder, coder_for
 from .context import code_context_residual, decode_context
 from .format import (CONTEXT_FLAG, FLAT_FLAG, HYPERPRIOR_VERSION, ID_TAIL, MAX_FILE_BYTES, MAX_PIXELS,
-                     MAX_RESIDUAL_PIXELS, MAX_SIDE, MODES, RESIDUAL_FLAG, VERSION, CodecError, Header, pack, parse,
-                     stored_step)
-from .hyper import code_hyper, decode_hyper
-from .latents import EntropyModel, code_symbols, decode_symbols, decode_tiles, quantise, weights_hash
+                     MAX_RESIDUAL_PIXELS, MAX_SIDE, MODES, RESIDUAL_FLAG, CodecError, Header, pack, parse, stored_step)
+from .latents import EntropyModel, weights_hash
 from .residual import as_planes, code_residual, decode_residual
 
-__all__ = ["FLAT_GRAY", "MAX_FILE_BYTES", "CodecError", "Encoded", "EntropyModel", "code_residual", "decode",
-           "encode", "encode_many", "parse"]
+__all__ = ["FLAT_GRAY", "MAX_FILE_BYTES", "CodecError", "Encoded", "EntropyModel", "LatentCoder", "code_residual",
+           "coder_for", "decode", "encode", "encode_many", "parse"]
 
 FLAT_GRAY = 128  # the picture under a near-lossless file without latents
 
@@ -63,21 +60,21 @@ DECODER_BATCH_TILES = TILE_BATCH  # decode turns this many tiles into pixels at 
 
 
 @torch.no_grad()
-def encode(run: Run, model: torch.nn.Module, entropy: EntropyModel, source: Path, step: float | None = None,
+def encode(run: Run, model: torch.nn.Module, coder: LatentCoder, source: Path, step: float | None = None,
            max_error: int | None = None, allow_flat: bool = True) -> Encoded:
     """Encode one image file; with `max_error` D, every decoded pixel is within D of the original, and
     the latents are left out when the residual layer alone is smaller (unless `allow_flat` is False).
 
-    `step` defaults to the entropy model's (0.25 x the channel std for fitted models, 1 for learned priors).
+    `step` defaults to the coder's (0.25 x the channel std for fitted models, 1 for learned priors).
     """
-    (result,) = encode_many(run, model, entropy, [source], step, max_error, allow_flat)
+    (result,) = encode_many(run, model, coder, [source], step, max_error, allow_flat)
     if isinstance(result, NormcompressError):
         raise result
     return result
 
 
 @torch.no_grad()
-def encode_many(run: Run, model: torch.nn.Module, entropy: EntropyModel, sources: list[Path],
+def encode_many(run: Run, model: torch.nn.Module, coder: LatentCoder, sources: list[Path],
                 step: float | None = None, max_error: int | None = None, allow_flat: bool = True):
     """encode() of many files, in order: yields each file's Encoded, or the NormcompressError that stopped
     it. The encoder runs on many files' tiles at once (its latents are quantised and stored, so the
@@ -85,7 +82,7 @@ def encode_many(run: Run, model: torch.nn.Module, entropy: EntropyModel, sources
     decodes to exactly the picture reported, whatever was encoded beside it."""
     if max_error is not None and not 0 <= max_error <= 255:
         raise CodecError(f"--max-error must be between 0 and 255 pixel levels, not {max_error}")
-    step = stored_step(entropy.default_step if step is None else step)  # exactly the value the file stores
+    step = stored_step(coder.default_step if step is None else step)  # exactly the value the file stores
     tile = run.train_config().image_size
     device = next(model.parameters()).device
     for chunk in _chunks(sources, tile, max_error is not None):
@@ -98,7 +95,7 @@ def encode_many(run: Run, model: torch.nn.Module, entropy: EntropyModel, sources
                 yield item
                 continue
             try:
-                yield _encode_latents(run, model, entropy, item, next(latents), step, max_error, allow_flat, tile,
+                yield _encode_latents(run, model, coder, item, next(latents), step, max_error, allow_flat, tile,
                                       device)
             except NormcompressError as exc:
                 yield exc
@@ -136,16 +133,13 @@ def _open(source: Path, tile: int, residual: bool) -> _Opened:
     return _Opened(source, original, rgb, kind, *to_tiles(rgb, tile))
 
 
-def _encode_latents(run, model, entropy, item: _Opened, latents, step, max_error, allow_flat, tile, device) -> Encoded:
+def _encode_latents(run, model, coder: LatentCoder, item: _Opened, latents, step, max_error, allow_flat, tile,
+                    device) -> Encoded:
     """One file from its latents: the coded symbols, the decoder's picture, the residual layer, the file."""
     original, rgb, kind = item.original, item.rgb, item.kind
     width, height = original.size
-    if is_hyperprior(model):
-        payload, low, high, symbols = code_hyper(model, latents, step, str(item.source))
-    else:
-        symbols = quantise(latents, entropy, step)
-        payload, low, high = code_symbols(symbols, entropy, step, str(item.source))
-    decoded = decode_tiles(model, entropy, symbols, step, device)
+    payload, low, high, symbols = coder.code(latents, step, str(item.source))
+    decoded = decode_tiles(model, coder, symbols, step, device)
     picture, produced, target = _picture(from_tiles(decoded, item.rows, item.cols, height, width), kind, original, rgb)
     residual_section, residual, flat, context = b"", b"", False, False
     if max_error is not None:
@@ -167,7 +161,7 @@ def _encode_latents(run, model, entropy, item: _Opened, latents, step, max_error
     flags = MODES[kind] | (RESIDUAL_FLAG if max_error is not None else 0) | (FLAT_FLAG if flat else 0) | (
         CONTEXT_FLAG if flat and context else 0)
     data = pack(run.id[-ID_TAIL:].encode(), weights_hash(model), flags, width, height, tile, step, low, high, payload,
-                alpha, residual_section, HYPERPRIOR_VERSION if is_hyperprior(model) else VERSION)
+                alpha, residual_section, coder.version)
     error = (produced.float() - target.float()).abs()
     return Encoded(data, picture, len(payload), len(residual),
                    psnr_from_mse(error.div(255).pow(2).mean().item()), int(error.max()))
@@ -177,16 +171,16 @@ def _encode_latents(run, model, entropy, item: _Opened, latents, step, max_error
 def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch.device = "cpu",
            data_dir: str = "data") -> Image.Image:
     header = parse(data, name)
-    run, model, entropy = _find_run(header, store, name, str(device), data_dir)
+    run, model, coder = _find_run(header, store, name, str(device), data_dir)
     tile = run.train_config().image_size
     if header.tile != tile:
         raise CodecError(f"{name} is damaged (tiles of {header.tile} pixels; run {run.id} codes {tile})")
-    if (header.version == HYPERPRIOR_VERSION) != is_hyperprior(model):
+    if (header.version == HYPERPRIOR_VERSION) != (coder.version == HYPERPRIOR_VERSION):
         raise CodecError(f"{name} is damaged (format version {header.version} does not fit run {run.id}'s model)")
     if header.flat:
         image = torch.full((3, header.height, header.width), FLAT_GRAY, dtype=torch.uint8)
     else:
-        image = _decode_latents(header, model, entropy, name, device)
+        image = _decode_latents(header, model, coder, name, device)
     picture = Image.fromarray(image.permute(1, 2, 0).numpy(), "RGB")
     if header.kind == "L":
         picture = picture.convert("L")
@@ -206,21 +200,18 @@ def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch
     return picture
 
 
-def _decode_latents(header: Header, model, entropy: EntropyModel, name: str, device) -> torch.Tensor:
+def _decode_latents(header: Header, model, coder: LatentCoder, name: str, device) -> torch.Tensor:
     """The model's reconstruction (3, H, W) uint8 from the file's latent payload."""
     rows, cols = -(-header.height // header.tile), -(-header.width // header.tile)
     latent_shape = model.encoder(torch.zeros(1, 3, header.tile, header.tile, device=device)).shape[1:]
-    shape = (rows * cols, *latent_shape)
-    if is_hyperprior(model):
-        symbols = decode_hyper(model, header.payload, header.low, header.high, header.step, shape, name, device)
-    else:
-        symbols = decode_symbols(header.payload, header.low, header.high, entropy, header.step, shape, name)
+    symbols = coder.decode(header.payload, header.low, header.high, header.step, (rows * cols, *latent_shape), name,
+                           device)
     # The tiles in the encoder's batches (a convolution's last bit can depend on its batch), each batch
     # made pixels before the next: memory stays bounded by a batch, not the picture's float tiles.
     tile = header.tile
     image = torch.empty(3, rows * tile, cols * tile, dtype=torch.uint8)
     for start in range(0, len(symbols), DECODER_BATCH_TILES):
-        part = decode_tiles(model, entropy, symbols[start:start + DECODER_BATCH_TILES], header.step,
+        part = decode_tiles(model, coder, symbols[start:start + DECODER_BATCH_TILES], header.step,
                             torch.device(device))
         for index, pixels in enumerate((part.clamp(0, 1) * 255).round().to(torch.uint8), start):
             row, col = divmod(index, cols)
@@ -230,7 +221,7 @@ def _decode_latents(header: Header, model, entropy: EntropyModel, name: str, dev
 
 def _find_run(header: Header, store: RunStore, name: str, device: str, data_dir: str):
     """The run whose id ends in the file's id tail and whose weights match the file's hash, with its
-    model and entropy model."""
+    model and its coder."""
     candidates = [r for r in store.runs() if r.id.endswith(header.id_tail)] if header.id_tail else []
     if not candidates:
         raise CodecError(f"{name} needs the run whose id ends in {header.id_tail}, which is not in {store.root}")
@@ -238,7 +229,7 @@ def _find_run(header: Header, store: RunStore, name: str, device: str, data_dir:
         stamp = run.checkpoint_path.stat().st_mtime_ns if run.checkpoint_path.exists() else 0
         model, weights = _loaded_model(str(run.path), stamp, device)
         if weights == header.weights:
-            return run, model, _entropy_model(str(run.path), stamp, device, data_dir)
+            return run, model, _coder(str(run.path), stamp, device, data_dir)
     raise CodecError(f"{name} was made with other weights than run {candidates[0].id} now holds")
 
 
@@ -252,8 +243,13 @@ def _loaded_model(run_path: str, checkpoint_stamp: int, device: str) -> tuple[to
 
 
 @functools.lru_cache(maxsize=4)
-def _entropy_model(run_path: str, checkpoint_stamp: int, device: str, data_dir: str) -> "EntropyModel":
-    return EntropyModel.for_run(Run(Path(run_path)), _loaded_model(run_path, checkpoint_stamp, device)[0], data_dir)
+def _coder(run_path: str, checkpoint_stamp: int, device: str, data_dir: str) -> LatentCoder:
+    return coder_for(Run(Path(run_path)), _loaded_model(run_path, checkpoint_stamp, device)[0], data_dir)
+
+
+def decode_tiles(model, coder: LatentCoder, symbols: torch.Tensor, step: float, device) -> torch.Tensor:
+    """The decoder network's tiles (float) for a file's symbols, in the encoder's batches."""
+    return in_batches(model.decoder, coder.latents_of(symbols, step), device)
 
 
 def _add_residual(picture: Image.Image, header: Header, name: str) -> Image.Image:

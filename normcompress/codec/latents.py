@@ -14,7 +14,6 @@ import torch
 from ..data import load_run_data
 from ..files import atomic_write_json
 from ..metrics import to_float
-from ..model.hyperprior import is_hyperprior
 from ..prior import latent_channels
 from ..reconstruct import in_batches
 from ..runs import Run, StoreError
@@ -48,9 +47,6 @@ class EntropyModel:
         """The run's learned prior, or a model fitted on its training images the first time it is asked for
         (kept in the run's entropy.json; a damaged one is fitted again)."""
         config = run.train_config()
-        if is_hyperprior(model):  # it codes with its own entropy model (hyper.py); the symbols are latent / step
-            ones = torch.ones(model.LATENT)
-            return cls(torch.zeros_like(ones), ones, ones, 1.0)
         channels = latent_channels(model, config.image_size)
         if config.rate_lambda > 0:
             prior = run.load_checkpoint().get("prior")
@@ -126,11 +122,6 @@ def _symbol_params(entropy: EntropyModel, step: float, shape) -> tuple[np.ndarra
     """Means (0: symbols are centred) and stds of every symbol, channel by channel, in coding order."""
     stds = entropy.symbol_std(step).double().view(1, -1, 1, 1).expand(*shape).flatten().numpy()
     return np.zeros_like(stds), np.ascontiguousarray(stds)
-
-
-def decode_tiles(model, entropy: EntropyModel, symbols: torch.Tensor, step: float, device) -> torch.Tensor:
-    latents = symbols.float() * entropy.scale(step) + entropy.mean.view(1, -1, 1, 1)
-    return in_batches(model.decoder, latents, device)
 
 
 def quantise(latents: torch.Tensor, entropy: EntropyModel, step: float) -> torch.Tensor:

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..prior import GaussianPrior
 from . import PCA_COMPONENTS
+from .base import Autoencoder
 from .networks import PcaEncoder, PcaRefineDecoder, slow_linear_groups, start_from_pca
 
 SIDE_CHANNELS = 32
@@ -63,12 +64,7 @@ class GainDecoder(nn.Module):
         return self.inner(latent / self.gain())
 
 
-def is_hyperprior(model: nn.Module) -> bool:
-    """Whether a model codes with the hyperprior's own entropy model (format version 3)."""
-    return isinstance(model, HyperpriorAutoencoder)
-
-
-class HyperpriorAutoencoder(nn.Module):
+class HyperpriorAutoencoder(Autoencoder):
     """pca-refine with a per-channel gain and a scale hyperprior; `forward` rounds the latent, as the codec does.
 
     Its budget is bits, not values: the latent has 768 PCA components per 32x32 tile (a quarter of the
@@ -77,6 +73,7 @@ class HyperpriorAutoencoder(nn.Module):
     """
 
     LATENT = PCA_COMPONENTS["hyperprior"]
+    OWN_RATE = True
 
     def __init__(self) -> None:
         super().__init__()

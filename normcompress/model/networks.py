@@ -5,9 +5,10 @@ from torch import nn
 
 from ..pca import TILE, fit_pca
 from . import PCA_COMPONENTS
+from .base import Autoencoder
 
 
-class SeedAutoencoder(nn.Module):
+class SeedAutoencoder(Autoencoder):
     """The original study's model: 3x32x32 (3,072 values) -> 64x2x2 latent (256 values) -> 3x32x32.
 
     Fully convolutional, so it also runs on larger inputs (a 64x64 image gives a 64x10x10 latent).
@@ -30,9 +31,6 @@ class SeedAutoencoder(nn.Module):
             nn.ConvTranspose2d(16, 3, 3, stride=2, padding=1, output_padding=1),
             nn.Sigmoid(),
         )
-
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
 
 
 def _tiled(mean: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -92,7 +90,7 @@ def slow_linear_groups(model: nn.Module, linear: list[nn.Parameter], lr: float) 
     return [{"params": linear, "lr": lr * PcaRefineAutoencoder.LINEAR_LR_SCALE}, {"params": rest, "lr": lr}]
 
 
-class PcaRefineAutoencoder(nn.Module):
+class PcaRefineAutoencoder(Autoencoder):
     """PCA at the seed model's latent size (256 values per 32x32 tile), fitted on the training images before
     the first step, with a learned convolutional correction after it.
 
@@ -108,10 +106,7 @@ class PcaRefineAutoencoder(nn.Module):
         self.encoder = PcaEncoder(self.LATENT)
         self.decoder = PcaRefineDecoder(self.LATENT)
 
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
-
-    def initialise(self, images: torch.Tensor) -> None:
+    def initialise(self, images: torch.Tensor, rate_lambda: float) -> None:
         start_from_pca(self.encoder, self.decoder, images)
 
     def parameter_groups(self, lr: float) -> list[dict]:
@@ -131,7 +126,7 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class WideResidualAutoencoder(nn.Module):
+class WideResidualAutoencoder(Autoencoder):
     """A stronger model with the seed model's latent budget (64x2x2 for a 32x32 image).
 
     Twice the channels and a residual block at each resolution: it asks whether the norms rank
@@ -163,9 +158,6 @@ class WideResidualAutoencoder(nn.Module):
             nn.ConvTranspose2d(32, 3, 3, stride=2, padding=1, output_padding=1),
             nn.Sigmoid(),
         )
-
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
 
 
 NETWORKS = {

@@ -14,7 +14,7 @@ from normcompress import probe
 from normcompress.devices import DeviceOption
 from normcompress.errors import UsageError
 from normcompress.losses import norm_names, parse_norm
-from normcompress.config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, TrainConfig
+from normcompress.config import DEFAULTS, MAX_BATCH, MAX_EPOCHS, MAX_SEED, TrainConfig
 from normcompress.text import printable
 
 DATASET_CHOICES = [("cifar10", "cifar10"), ("sample", "sample"), ("synthetic", "synthetic"), ("folder…", "folder")]
@@ -69,9 +69,9 @@ class Controls(Vertical):
 
     BORDER_TITLE = "Run"
 
-    def __init__(self, config: TrainConfig | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__(id="controls")
-        self.defaults = config or TrainConfig()
+        self.defaults = DEFAULTS
         self.devices_known = False  # the device list is filled in by a worker once torch has loaded
         self._saved_device: str | None = None  # a restored choice waiting for its option to exist
 

@@ -1,0 +1,327 @@
+"""The main screen: the Run pane, the reconstructions, the chart, the progress, the runs table; its keys,
+and what the table's messages ask for (overlay, open, delete, tag, filter, sort).
+
+It keeps its own state between launches (the form, the chart's view, the table's order and overlays)
+and is the view the training controller shows runs on.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input
+
+from normcompress import probe
+from normcompress.config import TrainConfig
+from normcompress.errors import NormcompressError
+from normcompress.runs import Run, RunStore
+
+from . import exports
+from .screens import PromptScreen, StudyScreen
+from .state import load_state, save_state, state_path
+from .training import TICK_S, TrainingController
+from .widgets.chart import LossChart
+from .widgets.chart_model import parse_zoom, zoom_spec
+from .widgets.controls import Controls
+from .widgets.preview import ReconstructionPreview
+from .widgets.progress import TrainingProgress
+from .widgets.runs_pane import RunsPane
+from .widgets.runs_table import RunsTable
+from .widgets.study_queue import StudyQueue
+from .widgets.system_line import SystemLine
+
+STORE_POLL_S = 2.0  # how often runs started elsewhere (the CLI, another app) are picked up
+STATE_SAVE_S = 2.0  # how often the form, the chart's view and the overlays are saved when they changed
+MAX_SAVED_OVERLAYS = 100
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("s", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("m", "next_metric", "Metric"),
+        Binding("l", "toggle_log", "Log"),
+        Binding("a", "next_smoothing", "Smooth"),
+        Binding("e", "export_chart", "Export"),
+        Binding("v", "next_x_axis", "X axis"),
+        Binding("z", "next_zoom", "Zoom"),
+        Binding("Z", "zoom_range", "Zoom range", show=False),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("t", "tag", "Tag"),
+        Binding("r", "resume", "Resume"),
+        Binding("S", "study", "Study", show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    def __init__(self, store: RunStore, controller: TrainingController) -> None:
+        super().__init__()
+        self.store, self.controller = store, controller
+        self._overlays_to_restore: list[str] = []
+        self._saved_state: dict | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Controls()
+                yield ReconstructionPreview()
+                yield SystemLine()
+            with Vertical(id="right"):
+                yield LossChart()
+                yield TrainingProgress()
+                yield StudyQueue()
+                yield RunsPane(self.store)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.restore_state()
+        self.refresh_runs()
+        self.set_interval(STORE_POLL_S, self.refresh_runs)
+        self.set_interval(STATE_SAVE_S, self.save_state)
+        self.set_interval(TICK_S, self.tick)
+        self.query_one(RunsTable).focus()
+
+    # -- the widgets, as the training controller sees them -------------------------------------------------
+    @property
+    def controls(self) -> Controls:
+        return self.query_one(Controls)
+
+    @property
+    def chart(self) -> LossChart:
+        return self.query_one(LossChart)
+
+    @property
+    def progress(self) -> TrainingProgress:
+        return self.query_one(TrainingProgress)
+
+    @property
+    def queue(self) -> StudyQueue:
+        return self.query_one(StudyQueue)
+
+    @property
+    def preview(self) -> ReconstructionPreview:
+        return self.query_one(ReconstructionPreview)
+
+    @property
+    def system_line(self) -> SystemLine:
+        return self.query_one(SystemLine)
+
+    def notify(self, message: str, **kwargs) -> None:
+        self.app.notify(message, **kwargs)
+
+    def tick(self) -> None:
+        try:
+            self.controller.tick()
+        except NoMatches:  # the app is being taken down; the tick came between two widgets' removal
+            return
+
+    # -- what is kept between launches ------------------------------------------------------------
+    def current_state(self) -> dict:
+        table = self.query_one(RunsTable)
+        return {"form": self.controls.form_state(), "chart": self.chart.model.view_state(),
+                "runs": {**table.order_state(), "overlays": sorted(table.overlay_ids)[:MAX_SAVED_OVERLAYS]}}
+
+    def restore_state(self) -> None:
+        """The form, the chart's view, the table's order and (once the runs are listed) the overlays of the
+        last session; what cannot be used of the state file is dropped with a notice."""
+        state, problem = load_state(state_path(self.store.root))
+        if problem:
+            self.notify(problem, severity="warning", timeout=10)
+        self.controls.restore(state["form"])
+        self.chart.restore_view(state["chart"])
+        self.query_one(RunsTable).restore_order(state["runs"])
+        self._overlays_to_restore = state["runs"].get("overlays", [])[:MAX_SAVED_OVERLAYS]
+        self._saved_state = self.current_state()  # written again only once something changes
+
+    def save_state(self) -> None:
+        """Write the state when it changed since it was last written (cheap to call every few seconds)."""
+        try:
+            state = self.current_state()
+        except NoMatches:  # the app is already being taken down: the last save stands
+            return
+        if state == self._saved_state:
+            return
+        problem = save_state(state_path(self.store.root), state)
+        if problem and self._saved_state is not None:  # say it once, not every two seconds
+            self.notify(problem, severity="warning")
+        self._saved_state = state if not problem else None
+
+    # -- the run store -----------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="store", exit_on_error=False)
+    def refresh_runs(self) -> None:
+        try:
+            infos = self.store.infos()
+        except NormcompressError as exc:  # the store's folder is unreadable: say so, keep the app
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self.runs_listed, infos)
+
+    def runs_listed(self, infos) -> None:
+        table = self.query_one(RunsTable)
+        table.update_runs(infos)
+        overlays, self._overlays_to_restore = self._overlays_to_restore, []
+        for run_id in overlays:  # the last session's overlays, once their runs are known
+            table.set_overlay(run_id, True)
+
+    @on(RunsTable.OverlayToggled)
+    def overlay_toggled(self, message: RunsTable.OverlayToggled) -> None:
+        info = message.info
+        records = None
+        if message.on:
+            try:
+                records = self.store.get(info.id).metrics()
+            except NormcompressError as exc:
+                self.notify(str(exc), severity="error")
+                return
+        chart = self.chart
+        chart.set_overlay(info.id, info.label, records)
+        if message.on:
+            self.query_one(RunsTable).paint(info.id, chart.swatch(info.id))
+        if message.on and chart.model.reference is None:
+            self.load_reference(info.id)
+
+    @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
+    def load_reference(self, run_id: str) -> None:
+        """The PCA baseline on a run's data, for the chart's dashed line: from the store's cache, or
+        fitted once (seconds), in a child process (the app never loads torch) waited on off the UI thread."""
+        try:
+            baseline = probe.run_baseline(self.store, run_id)
+        except NormcompressError:
+            return  # the chart simply has no reference line; the run's own problems are shown elsewhere
+        if baseline is not None:
+            self.app.call_from_thread(self.chart.set_reference, baseline)
+
+    def overlay_all(self) -> None:
+        table = self.query_one(RunsTable)
+        for run_id in list(table.infos):
+            table.set_overlay(run_id, True)
+
+    def overlay_none(self) -> None:
+        table = self.query_one(RunsTable)
+        for run_id in list(table.overlay_ids):
+            table.set_overlay(run_id, False)
+
+    # -- finding runs: the filter and the tags (the runs pane does the work) -------------------------------
+    @property
+    def runs_pane(self) -> RunsPane:
+        return self.query_one(RunsPane)
+
+    def action_filter(self) -> None:
+        self.runs_pane.open_filter()
+
+    def action_leave_field(self) -> None:
+        """Escape in a text field gives the keys back to the runs table; in the filter it also clears it."""
+        if isinstance(self.focused, Input) and self.focused.id == "filter":
+            self.runs_pane.clear_filter()
+        elif isinstance(self.focused, Input):
+            self.query_one(RunsTable).focus()
+
+    def action_tag(self) -> None:
+        self.runs_pane.edit_tags()
+
+    @on(RunsPane.StoreChanged)
+    def store_changed(self, message: RunsPane.StoreChanged) -> None:
+        if message.removed:
+            self.chart.set_overlay(message.removed, "", None)
+        self.refresh_runs()
+
+    @on(RunsTable.RowHighlighted)
+    def run_highlighted(self, message: RunsTable.RowHighlighted) -> None:
+        table = message.data_table
+        info = table.infos.get(message.row_key.value) if isinstance(table, RunsTable) else None
+        if info and not self.controller.training:
+            self.preview.show(Run(info.path).recon_path, info.label)
+
+    # -- training ----------------------------------------------------------------------------
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        if self.controller.training:
+            return
+        config = self.form_config("Cannot start")
+        if config is not None:
+            self.controller.start(config)
+
+    def form_config(self, refusal: str) -> TrainConfig | None:
+        """The Run pane's settings, or None after a notification titled `refusal` naming the bad field."""
+        try:
+            return self.controls.config()
+        except NormcompressError as exc:
+            self.notify(str(exc), title=refusal, severity="error")
+            return None
+
+    @on(Button.Pressed, "#stop")
+    def action_stop(self) -> None:
+        if self.controller.stop():
+            self.notify("stopping after the current batch…")
+
+    def action_resume(self) -> None:
+        """r: train the highlighted interrupted (or failed) run on from its last complete epoch, with its
+        own settings; the chart shows the epochs it had before the new ones."""
+        info = self.query_one(RunsTable).highlighted_info()
+        if info is None:
+            return
+        if self.controller.training:
+            self.notify("a run is being trained: stop it first (x), then resume", severity="warning")
+            return
+        if info.status not in ("interrupted", "failed"):
+            self.notify(f"{info.id} is {info.status}: only an interrupted or failed run can be resumed",
+                        severity="warning")
+            return
+        self.controller.resume(info.id)
+
+    def action_study(self) -> None:
+        """S: queue norms x seeds with the Run pane's other settings, trained one after another."""
+        if self.controller.training:
+            self.notify("a run is being trained: stop it first (x), then start a study", severity="warning")
+            return
+        base = self.form_config("Cannot start a study")
+        if base is None:
+            return
+
+        def answered(study) -> None:
+            if study is not None:
+                self.controller.start_study(study)
+
+        self.app.push_screen(StudyScreen(base), answered)
+
+    # -- the chart ---------------------------------------------------------------------------------
+    def action_next_metric(self) -> None:
+        self.chart.next_metric()
+
+    def action_next_smoothing(self) -> None:
+        self.chart.next_smoothing()
+
+    def action_toggle_log(self) -> None:
+        self.chart.toggle_log()
+
+    def action_next_x_axis(self) -> None:
+        self.chart.next_x_axis()
+        self.notify(f"x axis: {self.chart.model.x_axis}", timeout=2)
+
+    def action_next_zoom(self) -> None:
+        self.chart.next_zoom()
+        self.notify(f"chart shows {self.chart.model.zoom_text()}", timeout=2)
+
+    def action_zoom_range(self) -> None:
+        """Z: type the epochs to show (3-7), a last N (5), or nothing for every epoch."""
+        chart = self.chart
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                chart.set_zoom(parse_zoom(text))
+            except ValueError as exc:
+                self.notify(str(exc), title="Zoom", severity="error")
+                return
+            self.notify(f"chart shows {chart.model.zoom_text()}", timeout=2)
+
+        self.app.push_screen(PromptScreen("Epochs to show", zoom_spec(chart.model.zoom),
+                                          "3-7 (a range), 5 (the last 5), or empty (all)"), answered)
+
+    def action_export_chart(self) -> None:
+        exports.chart(self.app, self.store, self.chart)

@@ -1,0 +1,9 @@
+"""The app's modal screens, one module each: a run's details, a question, a prompt, the study dialog, help."""
+
+from .confirm import ConfirmScreen
+from .details import DetailsScreen
+from .help import HelpScreen
+from .prompt import PromptScreen
+from .study import StudyScreen
+
+__all__ = ["ConfirmScreen", "DetailsScreen", "HelpScreen", "PromptScreen", "StudyScreen"]

@@ -1,0 +1,53 @@
+"""A run's details: its settings, outcome, per-epoch metrics and reconstructions."""
+
+from dataclasses import asdict
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from normcompress.errors import NormcompressError
+from normcompress.metrics import ALL_METRICS, EPOCH_METRICS
+from normcompress.runs import Run
+from normcompress.text import printable
+
+from ..widgets.preview import ReconstructionPreview
+
+
+class DetailsScreen(ModalScreen[None]):
+    """Config, per-epoch metrics and reconstructions of one run. Escape closes."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+    def compose(self) -> ComposeResult:
+        info = self.run.info()
+        config = "  ".join(f"{k}={v}" for k, v in (asdict(info.config) if info.config else {}).items())
+        summary = info.summary
+        message = summary.message if summary else ""
+        with VerticalScroll(id="details"):  # scrolls: on a short terminal the error maps are below the fold
+            yield Static(Text.assemble((info.id, "bold"), f"  {info.status}  ", printable(message)), id="details-title")
+            where = f"data={info.data_source}  device={summary.device if summary else '-'}"
+            yield Static(Text.assemble(printable(f"{config}\n{where}"),
+                                       (printable(f"\ndamaged: {info.problem}"), "red") if info.problem else ""),
+                         id="details-config")
+            yield DataTable(id="details-epochs", cursor_type="row")
+            yield ReconstructionPreview(id="details-preview")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("epoch", *(ALL_METRICS[k].column for k in EPOCH_METRICS))
+        try:
+            records = self.run.metrics()
+        except NormcompressError as exc:
+            self.notify(str(exc), severity="error")
+            records = []
+        for r in records:
+            table.add_row(str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in EPOCH_METRICS))
+        self.query_one(ReconstructionPreview).show(self.run.recon_path, "originals / reconstructions / |error|")

@@ -1,0 +1,46 @@
+"""Every key and what each pane shows."""
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+HELP = """\
+Panes
+  Run              the settings of the next run: a norm from the list or a custom one (Lp:3,
+                   0.5*L1+0.5*L2, Linf-smooth:0.05), epochs, batch, learning rate, seed, data, device
+  Reconstructions  the highlighted run's validation images: originals, reconstructions, error maps
+  Chart            the live run and the overlaid runs; the dashed line is PCA at the runs' latent
+                   size on their data (no line for the training loss, which is in each run's norm)
+  Runs             every run in the store, also those started from the CLI: the overlay mark in the
+                   run's curve colour, the short id the legend shows, norm, seed, status, epochs,
+                   best validation PSNR, then tags, lr, time, model, data, batch, device, id as width allows
+
+Keys
+  s  start a run            x  stop it after the current batch (kept as interrupted)
+  m  next metric            l  log scale            a  next smoothing (the raw curve stays)
+  v  x axis: epoch, step, training time       z  zoom: all, the last 10, 5, 2, 1 epochs
+  Z  zoom to a range of epochs (3-7)          e  export the chart's view as PNG and SVG
+                                                 (under the store's exports/ folder)
+  space  overlay the highlighted run      enter  open it      d  delete it
+  t  tag it (words of your own; `normcompress runs tag` does the same)
+  r  resume it: an interrupted or failed run trains on from its last complete epoch
+  S  a study: norms x seeds queued with the Run pane's settings (runs done are reused)
+  /  filter runs by id, norm, tags or settings (every word must match; escape clears)
+  o  sort by the next column (or click a header; again to turn the order round)
+  ctrl+p  command palette (every action above, overlay all or none)
+  ?  this help              q  quit (asks while a run is going)
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key and what each pane shows. Escape closes."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help"):
+            yield Static(Text(HELP), id="help-text")
+            yield Label("Escape closes", classes="note")

@@ -1,0 +1,189 @@
+"""The app's runs and studies: started, stopped and resumed here, trained in a worker (each run in a child
+process, trainer.py), their events shown on the main screen as they come.
+
+A plain object that the app holds: it knows the main screen's widgets through `view` (an object with
+the widgets as attributes), so its handling of events can be tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from normcompress import api
+from normcompress.config import TrainConfig
+from normcompress.errors import NormcompressError, one_line_error
+from normcompress.events import EpochEnd, Event, Notice, RunEnded, RunStarted, StepProgress, StudyProgress
+from normcompress.runs import Run, RunStore, run_label
+from normcompress.study_config import StudyConfig
+from normcompress.text import count
+
+from .trainer import train_in_process
+
+if TYPE_CHECKING:
+    from textual.worker import Worker
+
+PROGRESS_INTERVAL_S = 1.0  # how often the engine sends step progress
+TICK_S = 1.0  # what changes while a run trains is drawn at this tick, in one repaint
+PREVIEW_INTERVAL_S = 5.0  # the live run's reconstructions are shown again at most this often
+TRAINING_ENV = "NORMCOMPRESS_TUI_TRAINING"  # "thread": train in the app's process (for the overhead benchmark)
+
+
+class View(Protocol):
+    """What the controller shows things on (the main screen, or a test's stand-in)."""
+
+    controls: object
+    chart: object
+    progress: object
+    queue: object
+    preview: object
+    system_line: object
+
+    def refresh_runs(self) -> None: ...
+    def load_reference(self, run_id: str) -> None: ...
+    def notify(self, message: str, **kwargs) -> None: ...
+
+
+class TrainingController:
+    def __init__(self, store: RunStore, post, start_worker, view: View | None = None) -> None:
+        """`post(message)` hands a worker's message to the UI thread; `start_worker(function, *args)` runs
+        a function in the training worker (one at a time)."""
+        self.store, self.post, self.start_worker, self.view = store, post, start_worker, view
+        self.cancel = threading.Event()
+        self.training = False
+        self.current_run: Run | None = None
+        self.quit_when_stopped = False
+        self.resuming: str | None = None  # the id of the run being resumed
+        self.preview_at, self.preview_epoch = 0.0, None  # when, and which epoch's, reconstructions were shown
+
+    # -- starting and stopping ----------------------------------------------------------------------
+    def start(self, config: TrainConfig) -> None:
+        self.claim()
+        self.start_worker(self._train_worker, config, None)
+
+    def resume(self, run_id: str) -> None:
+        self.claim(run_id)
+        self.start_worker(self._train_worker, None, run_id)
+
+    def start_study(self, study: StudyConfig) -> None:
+        self.claim()
+        self.view.queue.begin([study.label(c) for c in study.run_configs()])
+        self.start_worker(self._study_worker, study)
+
+    def claim(self, resume: str | None = None) -> None:
+        """A run (or a study) is starting: a fresh cancel flag, Start disabled until its worker ends."""
+        self.training = True
+        self.cancel = threading.Event()
+        self.resuming = resume
+        self.view.controls.set_running(True)
+
+    def stop(self) -> bool:
+        """Stop the run within one batch (kept as interrupted); False when none is training."""
+        if self.training:
+            self.cancel.set()
+        return self.training
+
+    # -- the workers (threads) --------------------------------------------------------------------------
+    def _train_worker(self, config: TrainConfig | None, resume: str | None) -> None:
+        from .messages import TrainingEvent
+
+        self.train_one(config, self.store, lambda event: self.post(TrainingEvent(event)), self.cancel, resume=resume)
+
+    def _study_worker(self, study: StudyConfig) -> None:
+        """The study in the training worker: a run that fails is reported and the queue goes on."""
+        from .messages import StudyUpdate, TrainingEvent
+
+        runs = api.run_study(study, self.store, lambda p: self.post(StudyUpdate(p)),
+                             lambda event: self.post(TrainingEvent(event)), self.cancel, keep_going=True,
+                             trainer=self.train_one)
+        ending = ("stopped" if self.cancel.is_set() else "done") + f": {len(runs)} of {study.runs_count()} runs completed"
+        self.post(StudyUpdate(StudyProgress(len(runs), study.runs_count(), "", "ended", ending)))
+
+    @staticmethod
+    def train_one(config, store, on_event, cancel, resume=None):
+        """One run, as api.train_run would (same arguments, the run or None), in a child process (measured
+        faster: see trainer.py) or, with NORMCOMPRESS_TUI_TRAINING=thread, in the calling worker thread."""
+        if os.environ.get(TRAINING_ENV) == "thread":  # torch: loaded when a run starts, not at launch
+            return api.train_run(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
+        return train_in_process(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
+
+    # -- what the workers report, on the UI thread --------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        view = self.view
+        if view is None:
+            return
+        match event:
+            case StepProgress():
+                view.progress.step(event)
+                view.chart.add_steps(event.epoch, event.step, event.steps, event.step_losses)
+            case EpochEnd():
+                view.progress.epoch_end(event)
+                view.chart.add_epoch(event.record)
+            case RunStarted():
+                self._started(event)
+            case RunEnded():
+                view.progress.finished(event.status, event.message)
+                if self.current_run is not None and view.chart.model.current_epochs:
+                    self.show_live_preview(view.chart.model.current_epochs[-1]["epoch"])
+                view.refresh_runs()
+                if view.chart.model.reference is None and event.status == "completed":
+                    view.load_reference(event.run_id)
+                view.notify(f"{event.run_id}: {event.message}",
+                            severity="information" if event.status == "completed" else "warning")
+            case Notice():
+                view.notify(event.message, title="Notice", severity="warning", timeout=10)
+
+    def _started(self, event: RunStarted) -> None:
+        self.current_run = Run(self.store.root / event.run_id)
+        earlier = []
+        if self.resuming == event.run_id:  # the epochs before the stop stay on the chart
+            try:
+                earlier = self.current_run.metrics()
+            except NormcompressError:
+                earlier = []
+        self.view.chart.start_run(run_label(event.config.norm, event.run_id), earlier)
+        self.view.progress.started(event)
+        self.view.refresh_runs()
+
+    def on_study_update(self, update: StudyProgress) -> None:
+        if self.view is None:
+            return
+        if update.state == "ended":
+            self.view.queue.ended(update.message)
+            return
+        self.view.queue.progress(update)
+        if update.state == "failed":
+            self.view.notify(f"{update.label} failed: {update.message}; the study goes on", title="Study",
+                             severity="error", timeout=10)
+
+    def show_live_preview(self, epoch: int) -> None:
+        self.preview_at, self.preview_epoch = time.monotonic(), epoch
+        self.view.preview.show(self.current_run.recon_path, f"{count(epoch, 'epoch')}, live")
+
+    def tick(self) -> None:
+        """Draw what changed: progress, the system line, the chart when a redraw is due, the live run's
+        reconstructions every few seconds. Events only record; on two cores each repaint is taken from
+        training, and one a second costs less than one for each event and each widget's own timer."""
+        view = self.view
+        view.system_line.sample()
+        view.progress.show()
+        early = TICK_S / 2  # what is due within half a tick is done at this one
+        view.chart.redraw_when_due(early)
+        epochs = view.chart.model.current_epochs
+        if (self.training and self.current_run is not None and epochs and epochs[-1]["epoch"] != self.preview_epoch
+                and time.monotonic() - self.preview_at >= PREVIEW_INTERVAL_S - early):
+            self.show_live_preview(epochs[-1]["epoch"])
+
+    def worker_ended(self, worker: Worker, failed: bool) -> bool:
+        """The training worker has ended (completed, stopped, or failed): the UI may start another run. A
+        failure is a notification; it never takes the app down. True when the app should now quit."""
+        if failed:
+            self.view.notify(one_line_error(worker.error), title="Training stopped", severity="error", timeout=10)
+        self.training = False
+        if self.quit_when_stopped:
+            return True
+        self.view.controls.set_running(False)
+        self.view.refresh_runs()
+        return False

@@ -1,0 +1,211 @@
+"""What the chart shows, as plain data: the live run, the overlaid runs, the PCA reference, the metric,
+the x axis and the zoom. No Textual here: the widget (chart.py) draws what this class computes, and
+the tests ask it directly."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from typing import TYPE_CHECKING
+
+from normcompress.charts import X_AXES, epoch_mapping, step_positions, step_series, time_unit
+from normcompress.text import count, printable
+
+if TYPE_CHECKING:  # the baseline's numbers arrive from a worker; its module (torch) is not needed here
+    from normcompress.baseline import Baseline
+
+ZOOM_LAST = (None, 10, 5, 2, 1)  # z steps through: every epoch, then the last N
+Series = tuple[str, list[float], list[float]]  # (label, x, y)
+
+
+class ChartModel:
+    def __init__(self) -> None:
+        self.metric, self.smoothing, self.log_scale = "loss", 0.0, False
+        self.current_label = ""
+        self.current_steps: list[tuple[float, float]] = []  # (fractional epoch, that step's training loss)
+        self.current_epochs: list[dict] = []
+        self.live = False  # the current run is training now (its label says so)
+        self.overlays: dict[str, tuple[str, list[dict]]] = {}  # run id -> (label, per-epoch records)
+        self.reference: Baseline | None = None  # PCA on the first charted run's data: a dashed line
+        self.slots: dict[str, int] = {}  # run id -> palette slot; 0 is the live run's, overlays keep theirs
+        self.x_axis = "epoch"
+        self.zoom: tuple[float, float] | int | None = None  # epochs (first, last), the last N, or all
+        self._live_clock: list[tuple[float, float]] = []  # (fractional epoch, seconds since the live run began)
+        self._live_steps: int | None = None  # the live run's steps per epoch
+        self._live_started = 0.0
+
+    # -- the live run -----------------------------------------------------------------------------
+    def start_run(self, label: str, earlier: list[dict] | None = None) -> None:
+        """A new live run; a resumed one brings the records of its epochs before the stop."""
+        earlier = earlier or []
+        steps = step_series(label, earlier) if earlier else None
+        self.current_label, self.current_epochs, self.live = label, list(earlier), True
+        self.current_steps = list(zip(steps[1], steps[2], strict=True)) if steps else []
+        seconds = sum(r.get("epoch_time_s") or 0.0 for r in earlier)
+        self._live_clock = [(0.0, 0.0)] + ([(float(len(earlier)), seconds)] if earlier else [])
+        self._live_started = time.monotonic() - seconds
+
+    def end_run(self) -> None:
+        """The current run has ended (completed, stopped, failed): it stays on the chart, no longer live."""
+        self.live = False
+
+    def add_steps(self, epoch: int, step: int, steps: int, losses: list[float]) -> None:
+        """Each step's loss, the last of them at `step` of `steps` in (1-based) `epoch`."""
+        self.current_steps += zip(step_positions(epoch, step - len(losses), len(losses), steps), losses, strict=True)
+        self._live_clock.append((epoch - 1 + step / steps, time.monotonic() - self._live_started))
+        self._live_steps = steps
+
+    def add_epoch(self, record: dict) -> None:
+        self.current_epochs.append(record)
+
+    # -- the overlaid runs and the reference --------------------------------------------------------
+    def set_overlay(self, run_id: str, label: str, records: list[dict] | None) -> None:
+        if records is None:
+            self.overlays.pop(run_id, None)
+            self.slots.pop(run_id, None)
+        else:
+            self.overlays[run_id] = (label, records)
+            taken = set(self.slots.values())
+            self.slots.setdefault(run_id, next(n for n in range(1, len(taken) + 2) if n not in taken))
+
+    def reference_line(self) -> tuple[str, float] | None:
+        """The baseline's value of the chart's metric (none for the training loss, which is in each run's norm)."""
+        if self.reference is None or self.metric not in self.reference.metrics:
+            return None
+        return f"{self.reference.label} on {self.reference.data}", self.reference.metrics[self.metric]
+
+    # -- the view: x axis and zoom ------------------------------------------------------------------
+    def next_x_axis(self) -> None:
+        self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
+
+    def next_zoom(self) -> None:
+        """Every epoch, then the last 10, 5, 2 and 1 epochs (of the longest run on the chart)."""
+        position = ZOOM_LAST.index(self.zoom) if self.zoom in ZOOM_LAST else 0
+        self.zoom = ZOOM_LAST[(position + 1) % len(ZOOM_LAST)]
+
+    def zoom_text(self) -> str:
+        if self.zoom is None:
+            return "all epochs"
+        if isinstance(self.zoom, int):
+            return f"last {count(self.zoom, 'epoch')}"
+        return f"epochs {self.zoom[0]:g}-{self.zoom[1]:g}"
+
+    def title_note(self) -> str:
+        """What the chart's title (and an export's) adds to the metric's name: the zoom, when there is one."""
+        return "" if self.zoom is None else f", {self.zoom_text()}"
+
+    def live_label(self) -> str:
+        return f"{self.current_label} (live)" if self.live else self.current_label
+
+    def series(self) -> list[Series]:
+        """What the chart shows now: (label, x, y) per series, the current run first."""
+        key = self.metric
+        result = []
+        if key == "loss" and self.current_steps:
+            xs, ys = zip(*self.current_steps, strict=True)
+            result.append((self.live_label(), list(xs), list(ys)))
+        elif self.current_epochs:
+            result.append(per_epoch(self.live_label(), self.current_epochs, key))
+        for label, records in self.overlays.values():
+            steps = step_series(label, records) if key == "loss" else None
+            result.append(steps or per_epoch(label, records, key))
+        return result
+
+    def series_slots(self) -> list[int]:
+        """Each series' palette slot, in the order of series(): the live run 0, each overlay its own."""
+        return ([0] if self._has_current() else []) + [self.slots[run_id] for run_id in self.overlays]
+
+    def _has_current(self) -> bool:
+        return bool((self.metric == "loss" and self.current_steps) or self.current_epochs)
+
+    def view(self) -> tuple[list[Series], list[int], str]:
+        """What is drawn: series() cut to the zoom and moved onto the x axis, their palette slots, and the
+        axis title. A run without what the axis needs (no recorded times) is left out of a time axis."""
+        series, slots = self.series(), self.series_slots()
+        ends = [max(xs) for _, xs, _ in series if xs]
+        if isinstance(self.zoom, int) and ends:
+            window = (max(ends) - self.zoom, max(ends))
+        elif isinstance(self.zoom, tuple):
+            window = (self.zoom[0] - 1, self.zoom[1])  # epochs 3-5: from the start of 3 to the end of 5
+        else:
+            window = (-math.inf, math.inf)
+        shown, shown_slots = [], []
+        for (label, xs, ys), slot, mapping in zip(series, slots, self._mappings(), strict=True):
+            if mapping is None:
+                continue
+            points = [(mapping(x), y) for x, y in zip(xs, ys, strict=True) if window[0] < x <= window[1]]
+            shown.append((label, [p[0] for p in points], [p[1] for p in points]))
+            shown_slots.append(slot)
+        title = self.x_axis
+        if self.x_axis == "time":
+            longest = max((max(xs) for _, xs, _ in shown if xs), default=0.0)
+            unit, seconds = time_unit(longest)
+            shown = [(label, [x / seconds for x in xs], ys) for label, xs, ys in shown]
+            title = f"training time ({unit})"
+        return shown, shown_slots, title
+
+    def _mappings(self) -> list:
+        """For each series of series(), its function from epochs to the x axis (None: cannot be shown)."""
+        mappings = []
+        if self._has_current():
+            if self.x_axis == "time":  # the wall clock as the steps arrived (epoch records lag a whole epoch)
+                mappings.append(_interpolation(sorted(self._live_clock)))
+            else:
+                mappings.append(epoch_mapping(self.current_epochs, self.x_axis, self._live_steps))
+        mappings += [epoch_mapping(records, self.x_axis) for _, records in self.overlays.values()]
+        return mappings
+
+    # -- kept between launches ------------------------------------------------------------------------
+    def view_state(self) -> dict:
+        return {"metric": self.metric, "smoothing": self.smoothing, "log": self.log_scale, "x_axis": self.x_axis,
+                "zoom": zoom_spec(self.zoom)}
+
+
+def per_epoch(label: str, records: list[dict], key: str) -> Series:
+    """A run's per-epoch values of one metric; epochs without it (MS-SSIM on small images) are left out."""
+    points = [(r["epoch"], r[key]) for r in records if r.get(key) is not None]
+    return label, [p[0] for p in points], [p[1] for p in points]
+
+
+def parse_zoom(text: str) -> tuple[float, float] | int | None:
+    """What the zoom prompt takes: `3-7` (epochs 3 to 7), `5` (the last 5 epochs), or nothing (all);
+    ValueError with a sentence otherwise."""
+    text = text.strip()
+    if not text:
+        return None
+    first, dash, last = text.partition("-")
+    try:
+        if not dash:
+            last_epochs = int(text)
+            if last_epochs >= 1:
+                return last_epochs
+        elif 1 <= float(first) <= float(last):
+            return float(first), float(last)
+    except ValueError:
+        pass
+    raise ValueError(f"{printable(text, keep_newlines=False)!r} is not a zoom: give 3-7 (epochs 3 to 7), "
+                     f"5 (the last 5 epochs) or nothing (every epoch)")
+
+
+def zoom_spec(zoom: tuple[float, float] | int | None) -> str:
+    """A zoom as the prompt takes it (the inverse of parse_zoom)."""
+    if zoom is None:
+        return ""
+    return str(zoom) if isinstance(zoom, int) else f"{zoom[0]:g}-{zoom[1]:g}"
+
+
+def _interpolation(points: list[tuple[float, float]]):
+    """The function through `points` (sorted by x), straight between them, level past either end."""
+    xs = [p[0] for p in points]
+
+    def at(x: float) -> float:
+        i = bisect.bisect_left(xs, x)
+        if i == 0:
+            return points[0][1]
+        if i == len(points):
+            return points[-1][1]
+        (x0, y0), (x1, y1) = points[i - 1], points[i]
+        return y1 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+    return at

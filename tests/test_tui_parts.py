@@ -1,0 +1,134 @@
+"""The app's parts that need no terminal: the chart's model and the training controller, driven directly."""
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from normcompress.config import TrainConfig
+from normcompress.events import EpochEnd, Notice, RunEnded, RunStarted, StepProgress, StudyProgress
+from normcompress.runs import RunStore
+from normcompress_tui.training import TrainingController
+from normcompress_tui.widgets.chart_model import ChartModel, parse_zoom, zoom_spec
+
+
+def record(epoch: int, psnr: float, steps: int = 4, seconds: float = 2.0) -> dict:
+    return {"epoch": epoch, "loss": 0.1 / epoch, "psnr": psnr, "step_losses": [0.1 / epoch] * steps,
+            "epoch_time_s": seconds}
+
+
+def test_the_live_run_is_drawn_at_each_step_and_overlays_keep_their_slots():
+    model = ChartModel()
+    model.start_run("L1 aaaaaa")
+    model.add_steps(1, 2, 4, [0.5, 0.4])  # steps 1 and 2 of 4 in epoch 1: at 0.25 and 0.5
+    model.add_steps(1, 4, 4, [0.3, 0.2])
+    (label, xs, ys), = model.series()
+    assert label == "L1 aaaaaa (live)" and xs == [0.25, 0.5, 0.75, 1.0] and ys == [0.5, 0.4, 0.3, 0.2]
+    model.set_overlay("r1", "L2 bbbbbb", [record(1, 20.0), record(2, 22.0)])
+    model.set_overlay("r2", "L2 cccccc", [record(1, 18.0)])
+    model.set_overlay("r1", "", None)
+    model.set_overlay("r3", "L2 dddddd", [record(1, 19.0)])
+    assert model.slots == {"r2": 2, "r3": 1}  # the freed slot 1 is taken again; r2 keeps its colour
+    assert model.series_slots() == [0, 2, 1]  # the live run is slot 0
+    model.end_run()
+    assert model.series()[0][0] == "L1 aaaaaa"  # no longer "(live)"
+
+
+def test_the_view_cuts_to_the_zoom_and_maps_epochs_onto_steps_and_time():
+    model = ChartModel()
+    model.metric = "psnr"
+    model.set_overlay("r1", "L2 x", [record(e, 10.0 + e) for e in range(1, 6)])  # 5 epochs of 4 steps, 2 s each
+    model.zoom = 2  # the last 2 epochs: epochs 4 and 5
+    assert model.view()[0] == [("L2 x", [4, 5], [14.0, 15.0])]
+    model.zoom = (2.0, 3.0)  # epochs 2 to 3
+    assert model.view()[0] == [("L2 x", [2, 3], [12.0, 13.0])]
+    model.zoom = None
+    model.x_axis = "step"
+    assert model.view()[0][0][1] == [4.0, 8.0, 12.0, 16.0, 20.0]  # the end of each epoch, in steps
+    model.next_x_axis()
+    series, _, title = model.view()
+    assert model.x_axis == "time" and title == "training time (s)" and series[0][1] == [2.0, 4.0, 6.0, 8.0, 10.0]
+
+
+def test_the_reference_is_for_validation_metrics_only():
+    model = ChartModel()
+    model.reference = SimpleNamespace(label="PCA (256 values)", data="sample", metrics={"psnr": 25.5})
+    assert model.reference_line() is None  # the training loss is in each run's own norm
+    model.metric = "psnr"
+    assert model.reference_line() == ("PCA (256 values) on sample", 25.5)
+
+
+@pytest.mark.parametrize("text, zoom", [("3-7", (3.0, 7.0)), ("5", 5), ("", None), (" 2 - 2 ", (2.0, 2.0))])
+def test_zoom_specs_parse_and_print_back(text, zoom):
+    assert parse_zoom(text) == zoom and parse_zoom(zoom_spec(zoom)) == zoom
+
+
+@pytest.mark.parametrize("text", ["0", "7-3", "x", "1-", "-2"])
+def test_a_bad_zoom_is_a_sentence(text):
+    with pytest.raises(ValueError, match="is not a zoom"):
+        parse_zoom(text)
+
+
+class Recorder:
+    """A stand-in for a widget: every call, by name, with its arguments."""
+
+    def __init__(self, calls: list, name: str, **attributes) -> None:
+        self._calls, self._name = calls, name
+        self.__dict__.update(attributes)
+
+    def __getattr__(self, method: str):
+        return lambda *args, **kwargs: self._calls.append((self._name, method, args))
+
+
+def fake_view(calls: list) -> SimpleNamespace:
+    chart = Recorder(calls, "chart", model=ChartModel())
+    chart.start_run = chart.model.start_run
+    chart.add_epoch = chart.model.add_epoch
+    return SimpleNamespace(controls=Recorder(calls, "controls"), chart=chart, progress=Recorder(calls, "progress"),
+                           queue=Recorder(calls, "queue"), preview=Recorder(calls, "preview"),
+                           system_line=Recorder(calls, "system_line"),
+                           refresh_runs=lambda: calls.append(("view", "refresh_runs", ())),
+                           load_reference=lambda run_id: calls.append(("view", "load_reference", (run_id,))),
+                           notify=lambda message, **kwargs: calls.append(("view", "notify", (message,))))
+
+
+def test_the_controller_shows_a_run_from_its_events(tmp_path):
+    calls, started = [], []
+    controller = TrainingController(RunStore(tmp_path), calls.append, lambda f, *a: started.append((f, a)),
+                                    fake_view(calls))
+    config = TrainConfig(norm="L1", epochs=1)
+    controller.start(config)
+    assert controller.training and started[0][1] == (config, None) and ("controls", "set_running", (True,)) in calls
+    run_id = "20260101-120000.000-L1-abcdef"
+    for event in (RunStarted(run_id, config, "cpu", "sample", 100, 10, 0),
+                  StepProgress(1, 1, 4, 4, 0.2, 1000.0, [0.25, 0.2]),
+                  EpochEnd(1, 1, record(1, 21.0)), Notice("CIFAR-10 fell back to the sample"),
+                  RunEnded(run_id, "completed", "completed 1 epoch")):
+        controller.on_event(event)
+    names = [(widget, method) for widget, method, _ in calls]
+    assert names.index(("progress", "started")) < names.index(("progress", "step")) < names.index(
+        ("progress", "epoch_end")) < names.index(("progress", "finished"))
+    assert ("chart", "add_steps", (1, 4, 4, [0.25, 0.2])) in calls
+    assert controller.view.chart.model.current_label == "L1 abcdef" and controller.current_run.id == run_id
+    assert ("view", "load_reference", (run_id,)) in calls  # the first completed run brings the PCA line
+    notes = [args[0] for widget, method, args in calls if method == "notify"]
+    assert notes == ["CIFAR-10 fell back to the sample", f"{run_id}: completed 1 epoch"]
+    assert ("preview", "show", (controller.current_run.recon_path, "1 epoch, live")) in calls
+
+
+def test_the_controller_stops_quits_and_reports_a_study(tmp_path):
+    calls = []
+    controller = TrainingController(RunStore(tmp_path), calls.append, lambda f, *a: None, fake_view(calls))
+    assert not controller.stop()  # nothing to stop
+    controller.claim()
+    cancel = controller.cancel
+    assert controller.stop() and cancel.is_set()
+    controller.quit_when_stopped = True
+    worker = SimpleNamespace(error=RuntimeError("boom"))
+    assert controller.worker_ended(worker, failed=True) is True and not controller.training
+    assert ("view", "notify", ("RuntimeError: boom",)) in calls
+    controller.on_study_update(StudyProgress(1, 2, "L1 seed 1", "failed", "a non-finite loss"))
+    controller.on_study_update(StudyProgress(1, 2, "", "ended", "done: 1 of 2 runs completed"))
+    assert ("queue", "ended", ("done: 1 of 2 runs completed",)) in calls
+    assert any(method == "notify" and "L1 seed 1 failed: a non-finite loss" in args[0] for _, method, args in calls)
+    assert isinstance(controller.cancel, threading.Event)
