@@ -16,8 +16,7 @@ from PIL import Image
 
 from normcompress.codec import coder_for, decode, encode, encode_many
 from normcompress.data import load_sample
-from normcompress.runs import load_model
-from normcompress.runs import RunStore
+from normcompress.runs import RunStore, load_model
 
 
 def rate(count: int, seconds: float) -> str:
@@ -37,7 +36,7 @@ def main() -> None:
     images = [image.permute(1, 2, 0).numpy() for image in load_sample().val[: args.images]]
     with tempfile.TemporaryDirectory() as tmp:
         paths = [Path(tmp) / f"{i}.png" for i in range(len(images))]
-        for path, pixels in zip(paths, images):
+        for path, pixels in zip(paths, images, strict=False):
             Image.fromarray(pixels).save(path)
         encode(run, model, entropy, paths[0])  # warm-up
         start = time.perf_counter()
@@ -70,11 +69,17 @@ def main() -> None:
         np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     webp_decode = time.perf_counter() - start
     print(f"{len(images)} CIFAR-10 test images, 32x32, one file each; CPU, {torch.get_num_threads()} threads")
-    print(f"normcompress .ncz (step 0.25): encode {rate(len(images), ncz_encode)}   decode {rate(len(images), ncz_decode)}")
+    print(
+        f"normcompress .ncz (step 0.25): encode {rate(len(images), ncz_encode)}   decode {rate(len(images), ncz_decode)}"
+    )
     print(f"  a folder, encoder batched:   encode {rate(len(images), ncz_encode_many)}")
-    print(f"lossless .ncz (--max-error 0): encode {rate(len(images), lossless_encode)}   decode "
-          f"{rate(len(images), lossless_decode)}   ({np.mean([len(d) for d in lossless]) * 8 / 1024:.2f} bpp)")
-    print(f"WebP q50, method 6 (Pillow):   encode {rate(len(images), webp_encode)}   decode {rate(len(images), webp_decode)}")
+    print(
+        f"lossless .ncz (--max-error 0): encode {rate(len(images), lossless_encode)}   decode "
+        f"{rate(len(images), lossless_decode)}   ({np.mean([len(d) for d in lossless]) * 8 / 1024:.2f} bpp)"
+    )
+    print(
+        f"WebP q50, method 6 (Pillow):   encode {rate(len(images), webp_encode)}   decode {rate(len(images), webp_decode)}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,11 @@ import torchvision
 from normcompress.data import VALIDATION_FRACTION, load_sample
 
 HERE = Path(__file__).resolve().parent
-PEAK = ("import resource, runpy, sys\ntry:\n    {body}\nfinally:\n    print('peak_rss_kb', "
-        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
-        "file=sys.stderr)\n")
+PEAK = (
+    "import resource, runpy, sys\ntry:\n    {body}\nfinally:\n    print('peak_rss_kb', "
+    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+    "file=sys.stderr)\n"
+)
 
 
 def write_folder(root: Path, count: int) -> None:
@@ -59,18 +61,24 @@ def main() -> None:
         total = math.ceil(args.images / (1 - VALIDATION_FRACTION))  # the training split is then --images
         write_folder(folder, total)
         # The original recipe (constant Adam 1e-3) on both sides: equal work.
-        engine_body = (f"sys.argv = ['normcompress', 'train', '--norm', 'L2', '--epochs', '{args.epochs}', "
-                       "'--schedule', 'constant', '--optimizer', 'adam', '--lr', '1e-3', "
-                       f"'--dataset', 'folder:{folder}', '--device', '{args.device}', '--runs-dir', '{tmp}/runs', "
-                       "'-q']\n    runpy.run_module('normcompress', run_name='__main__')")
+        engine_body = (
+            f"sys.argv = ['normcompress', 'train', '--norm', 'L2', '--epochs', '{args.epochs}', "
+            "'--schedule', 'constant', '--optimizer', 'adam', '--lr', '1e-3', "
+            f"'--dataset', 'folder:{folder}', '--device', '{args.device}', '--runs-dir', '{tmp}/runs', "
+            "'-q']\n    runpy.run_module('normcompress', run_name='__main__')"
+        )
         engine = timed([sys.executable, "-c", PEAK.format(body=engine_body)])
-        reference_body = (f"sys.argv = ['reference_train.py', '--images', '{args.images}', '--epochs', '{args.epochs}', "
-                          f"'--device', '{args.device}']\n    runpy.run_path('{HERE / 'reference_train.py'}', "
-                          "run_name='__main__')")
+        reference_body = (
+            f"sys.argv = ['reference_train.py', '--images', '{args.images}', '--epochs', '{args.epochs}', "
+            f"'--device', '{args.device}']\n    runpy.run_path('{HERE / 'reference_train.py'}', "
+            "run_name='__main__')"
+        )
         reference = timed([sys.executable, "-c", PEAK.format(body=reference_body)])
     print(f"{args.images:,} training images each, {args.epochs} epochs, L2, batch 128, {args.device}")
-    print(f"original (arrays in memory, ToTensor, DataLoader(2)): {reference[0]:7.1f} s, peak RAM {reference[1]:6.0f} MB"
-          f" (+ 2 workers, up to {reference[2]:.0f} MB each)")
+    print(
+        f"original (arrays in memory, ToTensor, DataLoader(2)): {reference[0]:7.1f} s, peak RAM {reference[1]:6.0f} MB"
+        f" (+ 2 workers, up to {reference[2]:.0f} MB each)"
+    )
     print(f"normcompress train (decode {total:,} PNGs once, train): {engine[0]:7.1f} s, peak RAM {engine[1]:6.0f} MB")
     print(f"speed-up: {reference[0] / engine[0]:.2f}x")
 

@@ -21,12 +21,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from normcompress.codec import FLAT_GRAY, coder_for, code_residual, encode, parse
+from normcompress.codec import FLAT_GRAY, code_residual, coder_for, encode, parse
 from normcompress.codec.context import code_context, decode_context
 from normcompress.data import load_sample
 from normcompress.rd import write_pngs
-from normcompress.runs import load_model
-from normcompress.runs import RunStore
+from normcompress.runs import RunStore, load_model
 
 BOUNDS = (0, 1, 2, 4, 8)
 
@@ -40,8 +39,9 @@ def webp_bpp(images: list[np.ndarray], d: int) -> float:
     total = 0.0
     for pixels in images:
         best = None
-        for options in [{"lossless": True, "quality": 100, "method": 6}] + [{"quality": q, "method": 6}
-                                                                          for q in range(100, 0, -5)]:
+        for options in [{"lossless": True, "quality": 100, "method": 6}] + [
+            {"quality": q, "method": 6} for q in range(100, 0, -5)
+        ]:
             buffer = io.BytesIO()
             Image.fromarray(pixels).save(buffer, format="webp", **options)
             decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")).astype(int)
@@ -86,8 +86,10 @@ def lossless_speed(images: list[np.ndarray]) -> list[str]:
     for data in files:
         Image.open(io.BytesIO(data)).convert("RGB").load()
     webp = (len(images) / (middle - start), len(images) / (time.perf_counter() - middle))
-    return [f"{name:<34} encode {enc:>7,.0f} images/s   decode {dec:>7,.0f} images/s"
-            for name, (enc, dec) in (("learned context model, lossless", ours), ("WebP lossless, method 6", webp))]
+    return [
+        f"{name:<34} encode {enc:>7,.0f} images/s   decode {dec:>7,.0f} images/s"
+        for name, (enc, dec) in (("learned context model, lossless", ours), ("WebP lossless, method 6", webp))
+    ]
 
 
 def main() -> None:
@@ -115,12 +117,14 @@ def main() -> None:
                 cells.append(f"{whole:.2f} ({coded:.2f})")
             rows.append([run.info().label, *cells])
         # What `compress --max-error` writes: the latents are left out where the residual alone is smaller.
-        auto = [np.mean([len(encode(run, model, entropy, p, max_error=d).data) * 8 / 1024 for p in paths])
-                for d in BOUNDS]
+        auto = [
+            np.mean([len(encode(run, model, entropy, p, max_error=d).data) * 8 / 1024 for p in paths]) for d in BOUNDS
+        ]
         rows.append([f"normcompress compress --max-error D ({run.id[-6:]})", *(f"{b:.2f}" for b in auto)])
     rows.append(["learned context model alone", *(f"({learned_alone_bpp(images, d):.2f})" for d in BOUNDS)])
-    rows.append(["LOCO-I predictor alone (the first coder)", *(f"({context_model_alone_bpp(images, d):.2f})"
-                                                              for d in BOUNDS)])
+    rows.append(
+        ["LOCO-I predictor alone (the first coder)", *(f"({context_model_alone_bpp(images, d):.2f})" for d in BOUNDS)]
+    )
     rows.append(["uniform quantisation", *(f"{uniform_bpp(d):.2f}" for d in BOUNDS)])
     rows.append(["WebP (best quality within D)", *(f"{webp_bpp(images, d):.2f}" for d in BOUNDS)])
     print(f"bits per pixel with every pixel within D levels; {len(images)} CIFAR-10 test images, 32x32, one file each;")
@@ -128,7 +132,12 @@ def main() -> None:
     headers = ["", *(f"D={d}" for d in BOUNDS)]
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
-        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=False))
+            )
+        )
     print(f"\nlossless, {len(images)} images, one at a time (this CPU, {torch.get_num_threads()} threads):")
     print("\n".join(lossless_speed(images)))
 

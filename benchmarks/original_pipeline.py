@@ -37,8 +37,9 @@ def as_hwc(images: torch.Tensor) -> np.ndarray:
     return images.permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def train_reference(images: np.ndarray, device: torch.device, epochs: int, batch_size: int = 128,
-                    on_epoch=None) -> list[float]:
+def train_reference(
+    images: np.ndarray, device: torch.device, epochs: int, batch_size: int = 128, on_epoch=None
+) -> list[float]:
     """Train the seed model the original way; return each epoch's images/s (training steps only)."""
     torch.manual_seed(0)
     dataset = InMemoryImages(images)

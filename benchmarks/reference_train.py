@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from original_pipeline import as_hwc, train_reference  # noqa: E402
+from original_pipeline import as_hwc, train_reference
 
-from normcompress.data import load_sample  # noqa: E402
+from normcompress.data import load_sample
 
 
 def main() -> None:
@@ -28,8 +28,14 @@ def main() -> None:
     sample = as_hwc(load_sample().train)
     images = np.ascontiguousarray(sample[np.arange(args.images) % len(sample)])
     start = time.perf_counter()
-    train_reference(images, torch.device(args.device), args.epochs, on_epoch=lambda epoch, loss: print(
-        f"epoch {epoch + 1}: loss {loss:.5f}  {time.perf_counter() - start:.1f}s", flush=True))
+    train_reference(
+        images,
+        torch.device(args.device),
+        args.epochs,
+        on_epoch=lambda epoch, loss: print(
+            f"epoch {epoch + 1}: loss {loss:.5f}  {time.perf_counter() - start:.1f}s", flush=True
+        ),
+    )
 
 
 if __name__ == "__main__":

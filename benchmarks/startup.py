@@ -9,6 +9,7 @@ of a cold machine is slower, so it is reported apart.
 """
 
 import argparse
+import fcntl
 import os
 import pty
 import select
@@ -18,11 +19,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from pathlib import Path
-
-import fcntl
-import termios
 
 BIN = Path(sys.executable).parent
 
@@ -67,8 +66,9 @@ def main() -> None:
     runs_dir = tempfile.mkdtemp(prefix="startup-runs-")
     cases = {
         "normcompress --help": lambda: command_seconds([str(BIN / "normcompress"), "--help"]),
-        "normcompress train --norm bogus": lambda: command_seconds([str(BIN / "normcompress"), "train", "--norm",
-                                                                    "bogus"]),
+        "normcompress train --norm bogus": lambda: command_seconds(
+            [str(BIN / "normcompress"), "train", "--norm", "bogus"]
+        ),
         "normcompress-tui first screen": lambda: app_first_screen_seconds(runs_dir),
     }
     print(f"{'what':<34} {'first':>7} {'median':>7} {'min':>7} {'max':>7}  (seconds, {repeat} runs)")

@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from original_pipeline import as_hwc, train_reference  # noqa: E402
+from original_pipeline import as_hwc, train_reference
 
-from normcompress.data import load_sample  # noqa: E402
-from normcompress.devices import resolve_device  # noqa: E402
-from normcompress.runs import RunStore  # noqa: E402
-from normcompress.train import TrainConfig, train  # noqa: E402
+from normcompress.data import load_sample
+from normcompress.devices import resolve_device
+from normcompress.runs import RunStore
+from normcompress.train import TrainConfig, train
 
 
 def reference(device: torch.device, epochs: int, batch_size: int) -> tuple[float, int]:
@@ -40,8 +40,17 @@ def reference(device: torch.device, epochs: int, batch_size: int) -> tuple[float
 
 def engine(device: torch.device, epochs: int, batch_size: int, **options) -> float:
     with tempfile.TemporaryDirectory() as runs:
-        config = TrainConfig(norm="L2", epochs=epochs, batch_size=batch_size, dataset="sample", device=str(device),
-                             lr=1e-3, optimizer="adam", schedule="constant", **options)  # the original's recipe
+        config = TrainConfig(
+            norm="L2",
+            epochs=epochs,
+            batch_size=batch_size,
+            dataset="sample",
+            device=str(device),
+            lr=1e-3,
+            optimizer="adam",
+            schedule="constant",
+            **options,
+        )  # the original's recipe
         run = train(config, RunStore(runs))
         rates = [r["images_per_s"] for r in run.metrics()]
         return statistics.median(rates[1:] or rates)
@@ -66,8 +75,10 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     ref_rate, n = reference(device, args.epochs, args.batch_size)
     steps = math.ceil(n / args.batch_size)
-    print(f"device: {name}; torch {torch.__version__}; {n} images, batch {args.batch_size}, "
-          f"{steps} steps/epoch, {args.epochs} epochs (median of all but the first)")
+    print(
+        f"device: {name}; torch {torch.__version__}; {n} images, batch {args.batch_size}, "
+        f"{steps} steps/epoch, {args.epochs} epochs (median of all but the first)"
+    )
     print(f"{'original pipeline (arrays, ToTensor, DataLoader(2))':48} {ref_rate:10,.0f} images/s")
     eng_rate = engine(device, args.epochs, args.batch_size)
     print(f"{'normcompress engine, defaults':48} {eng_rate:10,.0f} images/s")
@@ -77,7 +88,9 @@ def main() -> None:
             rate = engine(device, args.epochs, batch or args.batch_size, **options)
             print(f"{label:48} {rate:10,.0f} images/s  {rate / ref_rate:5.2f}x the reference")
     peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    gpu = f"; peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MB" if device.type == "cuda" else ""
+    gpu = (
+        f"; peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MB" if device.type == "cuda" else ""
+    )
     print(f"peak host RAM of this process (all of the above) {peak_host:,.0f} MB{gpu}")
 
 

@@ -34,7 +34,6 @@ from normcompress_tui.app import TRAINING_ENV, NormcompressApp
 from normcompress_tui.widgets.chart import LossChart
 from normcompress_tui.widgets.controls import Controls
 
-
 WATCH_S = 0.5  # how often the benchmark looks at the app: the epochs' ends are known to within this
 
 
@@ -87,7 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--device", default="cpu", help="where the runs train: cpu, cuda:0, ... (as the app lists them)")
+    parser.add_argument(
+        "--device", default="cpu", help="where the runs train: cpu, cuda:0, ... (as the app lists them)"
+    )
     parser.add_argument("--thread", action="store_true", help="measure the app training in a thread too")
     parser.add_argument("--one", choices=["headless", "app"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -96,13 +97,26 @@ def main() -> None:
             os.environ[TRAINING_ENV] = "thread"
         with tempfile.TemporaryDirectory() as root:
             store = RunStore(root)
-            result = (headless(store, args.epochs, args.device) if args.one == "headless"
-                      else asyncio.run(in_app(store, args.epochs, args.device)))
+            result = (
+                headless(store, args.epochs, args.device)
+                if args.one == "headless"
+                else asyncio.run(in_app(store, args.epochs, args.device))
+            )
             print(json.dumps(result))
         return
 
     def measure(kind: str, *extra: str) -> dict:
-        command = [sys.executable, __file__, "--one", kind, "--epochs", str(args.epochs), "--device", args.device, *extra]
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            kind,
+            "--epochs",
+            str(args.epochs),
+            "--device",
+            args.device,
+            *extra,
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             sys.exit(f"{kind} {' '.join(extra)} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -111,12 +125,16 @@ def main() -> None:
     names = [n for n in VARIANTS if args.thread or n != "app, thread"]
     results: dict[str, list[dict]] = {name: [] for name in names}
     for round_ in range(args.rounds):
-        for name in names[round_ % 2:] + names[:round_ % 2]:  # who goes first alternates
+        for name in names[round_ % 2 :] + names[: round_ % 2]:  # who goes first alternates
             results[name].append(measure(*VARIANTS[name]))
-        print(f"round {round_ + 1}: " + ", ".join(f"{name} {results[name][-1]['rate']:,.0f}" for name in names),
-              flush=True)  # what a run cut short by a time limit still shows
-    print(f"sample, {args.device} ({len(os.sched_getaffinity(0))} CPU cores), batch 128, {args.epochs} epochs x "
-          f"{args.rounds} rounds")
+        print(
+            f"round {round_ + 1}: " + ", ".join(f"{name} {results[name][-1]['rate']:,.0f}" for name in names),
+            flush=True,
+        )  # what a run cut short by a time limit still shows
+    print(
+        f"sample, {args.device} ({len(os.sched_getaffinity(0))} CPU cores), batch 128, {args.epochs} epochs x "
+        f"{args.rounds} rounds"
+    )
     for name, runs in results.items():
         rates = [r["rate"] for r in runs]
         line = f"{name + ':':<20} median {statistics.median(rates):8,.0f} images/s  {[round(x) for x in rates]}"
@@ -124,10 +142,14 @@ def main() -> None:
             line += f"  UI CPU while training: median {statistics.median(r['ui_core'] for r in runs):.3f} core"
         print(line)
     for name in names[1:]:
-        overheads = sorted(100 * (1 - a["rate"] / h["rate"]) for a, h in zip(results[name], results["headless engine"]))
+        overheads = sorted(
+            100 * (1 - a["rate"] / h["rate"]) for a, h in zip(results[name], results["headless engine"], strict=False)
+        )
         low, high = median_interval(overheads)
-        print(f"{name}: overhead median {statistics.median(overheads):+.1f}% over {len(overheads)} paired rounds "
-              f"(95% bootstrap interval {low:+.1f}% to {high:+.1f}%; rounds {overheads[0]:+.1f}% to {overheads[-1]:+.1f}%)")
+        print(
+            f"{name}: overhead median {statistics.median(overheads):+.1f}% over {len(overheads)} paired rounds "
+            f"(95% bootstrap interval {low:+.1f}% to {high:+.1f}%; rounds {overheads[0]:+.1f}% to {overheads[-1]:+.1f}%)"
+        )
 
 
 if __name__ == "__main__":

@@ -24,17 +24,53 @@ from .study_config import StudyConfig
 if TYPE_CHECKING:
     from .baseline import Baseline
 
-__all__ = ["Compressed", "Comparison", "Decompressed", "Evaluation", "Reconstructed", "check_device",
-           "check_placement", "compare_runs", "summary_text",
-           "compress_files", "decompress_files", "evaluate_run", "export_chart", "export_runs", "is_main_process",
-           "reconstruct_files", "remove_runs", "run_baseline", "run_study", "tag_run", "train_run", "write_rd",
-           "write_report"]
+__all__ = [
+    "Comparison",
+    "Compressed",
+    "Decompressed",
+    "Evaluation",
+    "Reconstructed",
+    "check_device",
+    "check_placement",
+    "compare_runs",
+    "compress_files",
+    "decompress_files",
+    "evaluate_run",
+    "export_chart",
+    "export_runs",
+    "installed_version",
+    "is_main_process",
+    "reconstruct_files",
+    "remove_runs",
+    "run_baseline",
+    "run_study",
+    "summary_text",
+    "tag_run",
+    "train_run",
+    "write_rd",
+    "write_report",
+]
+
+
+def installed_version() -> str:
+    """This installation's version, from its metadata (the same for the CLI, the app and a run's record)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("normcompress")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 # -- training --------------------------------------------------------------------------------------
-def train_run(config: TrainConfig | None, store: RunStore, on_event: Callable[[Event], None] | None = None,
-              cancel: threading.Event | None = None, resume: str | None = None,
-              progress_interval_s: float = 0.25) -> Run | None:
+def train_run(
+    config: TrainConfig | None,
+    store: RunStore,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    resume: str | None = None,
+    progress_interval_s: float = 0.25,
+) -> Run | None:
     """Train a new run (or resume one by reference) and return it; its summary holds the outcome.
     Under torchrun every process calls this, and ranks other than 0 get None."""
     from .train import train
@@ -68,17 +104,24 @@ def check_placement(study: StudyConfig) -> None:
             check_device(device)
 
 
-def run_study(study: StudyConfig, store: RunStore, on_progress: Callable[[StudyProgress], None] | None = None,
-              on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,
-              keep_going: bool = False, trainer: Callable | None = None) -> list[Run]:
+def run_study(
+    study: StudyConfig,
+    store: RunStore,
+    on_progress: Callable[[StudyProgress], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    keep_going: bool = False,
+    trainer: Callable | None = None,
+) -> list[Run]:
     """Train, reuse or resume every run of a study; the completed runs in study order."""
     from .study import run_study as study_runs
 
     return study_runs(study, store, on_progress, on_event, cancel, keep_going, trainer)
 
 
-def write_report(runs: list[Run], out: Path, metric: str, data_dir: str, store: RunStore, fmt: str,
-                 dpi: int) -> tuple[list[Path], dict]:
+def write_report(
+    runs: list[Run], out: Path, metric: str, data_dir: str, store: RunStore, fmt: str, dpi: int
+) -> tuple[list[Path], dict]:
     """The study's report files (report.md, .html, figures, metrics.csv/.json) and its summary."""
     from .report import write_report as report
 
@@ -102,8 +145,14 @@ class Evaluation:
     metrics: dict[str, float]
 
 
-def evaluate_run(store: RunStore, ref: str, dataset: str | None, data_dir: str, device: str,
-                 notify: Callable[[str], None] | None = None) -> Evaluation:
+def evaluate_run(
+    store: RunStore,
+    ref: str,
+    dataset: str | None,
+    data_dir: str,
+    device: str,
+    notify: Callable[[str], None] | None = None,
+) -> Evaluation:
     """A run's checkpoint on a dataset's validation split (its own data by default)."""
     from .data import load_data
     from .devices import resolve_device
@@ -117,8 +166,9 @@ def evaluate_run(store: RunStore, ref: str, dataset: str | None, data_dir: str, 
     return Evaluation(info.id, data.source, len(data.val), evaluate(load_model(run, target), data.val.to(target)))
 
 
-def run_baseline(store: RunStore, run: Run, data_dir: str = "data",
-                 notify: Callable[[str], None] | None = None) -> tuple[Baseline | None, str | None]:
+def run_baseline(
+    store: RunStore, run: Run, data_dir: str = "data", notify: Callable[[str], None] | None = None
+) -> tuple[Baseline | None, str | None]:
     """PCA at a run's latent size on its data (from the store's cache, or fitted once), or why there is none."""
     from .baseline import run_baseline as fit
     from .data import load_run_data
@@ -139,8 +189,14 @@ class Comparison:
     paired: list[str]
 
 
-def compare_runs(store: RunStore, refs: list[str], baseline: bool, paired: bool, data_dir: str,
-                 notify: Callable[[str], None] | None = None) -> Comparison:
+def compare_runs(
+    store: RunStore,
+    refs: list[str],
+    baseline: bool,
+    paired: bool,
+    data_dir: str,
+    notify: Callable[[str], None] | None = None,
+) -> Comparison:
     """The runs side by side. Without the baseline and the paired tests, nothing heavy is loaded."""
     from .comparison import config_differences
 
@@ -162,8 +218,14 @@ def compare_runs(store: RunStore, refs: list[str], baseline: bool, paired: bool,
             from .comparison import paired_against_first
 
             lines = paired_against_first([run for run, _ in usable], data)
-    return Comparison([r for r, _ in usable], [i for _, i in usable], [i for i in infos if i.problem],
-                      config_differences([r for r, _ in usable]), reference, lines)
+    return Comparison(
+        [r for r, _ in usable],
+        [i for _, i in usable],
+        [i for i in infos if i.problem],
+        config_differences([r for r, _ in usable]),
+        reference,
+        lines,
+    )
 
 
 # -- files in and out ------------------------------------------------------------------------------
@@ -177,8 +239,9 @@ class Reconstructed:
     output: Path
 
 
-def reconstruct_files(store: RunStore, ref: str, images: list[Path], out_dir: Path, device: str,
-                      force: bool) -> Iterator[Reconstructed | NormcompressError]:
+def reconstruct_files(
+    store: RunStore, ref: str, images: list[Path], out_dir: Path, device: str, force: bool
+) -> Iterator[Reconstructed | NormcompressError]:
     """Each image through the run's model, tile by tile, written beside the others into out_dir; the
     outputs are checked (no two onto one name, none over a file without force) before the model loads."""
     run = store.get(ref)
@@ -209,8 +272,16 @@ class Compressed:
     max_error: int
 
 
-def compress_files(store: RunStore, ref: str, images: list[Path], out_dir: Path, step: float | None,
-                   max_error: int | None, data_dir: str, force: bool) -> Iterator[Compressed | NormcompressError]:
+def compress_files(
+    store: RunStore,
+    ref: str,
+    images: list[Path],
+    out_dir: Path,
+    step: float | None,
+    max_error: int | None,
+    data_dir: str,
+    force: bool,
+) -> Iterator[Compressed | NormcompressError]:
     """Each image as a .ncz file of the run's model, the encoder batched across files; outputs checked first."""
     run = store.get(ref)
     targets = output_paths(images, out_dir, ".ncz", force)
@@ -220,15 +291,24 @@ def compress_files(store: RunStore, ref: str, images: list[Path], out_dir: Path,
 
     model = load_model(run, "cpu")
     coder = coder_for(run, model, data_dir)
-    for image, target, encoded in zip(images, targets, encode_many(run, model, coder, images, step, max_error),
-                                      strict=True):
+    for image, target, encoded in zip(
+        images, targets, encode_many(run, model, coder, images, step, max_error), strict=True
+    ):
         if isinstance(encoded, NormcompressError):
             yield encoded
             continue
         atomic_write(target, encoded.data)
         width, height = encoded.reconstruction.size
-        yield Compressed(image, target, len(encoded.data), width * height, encoded.payload_bytes,
-                         encoded.residual_bytes, encoded.psnr, encoded.max_error)
+        yield Compressed(
+            image,
+            target,
+            len(encoded.data),
+            width * height,
+            encoded.payload_bytes,
+            encoded.residual_bytes,
+            encoded.psnr,
+            encoded.max_error,
+        )
 
 
 @dataclass
@@ -239,8 +319,9 @@ class Decompressed:
     output: Path
 
 
-def decompress_files(store: RunStore, files: list[Path], out_dir: Path, data_dir: str,
-                     force: bool) -> Iterator[Decompressed | NormcompressError]:
+def decompress_files(
+    store: RunStore, files: list[Path], out_dir: Path, data_dir: str, force: bool
+) -> Iterator[Decompressed | NormcompressError]:
     """Each .ncz file as a PNG; each names the run (and weights) it needs."""
     targets = output_paths(files, out_dir, ".png", force)
     from .codec import MAX_FILE_BYTES, decode
@@ -256,8 +337,9 @@ def decompress_files(store: RunStore, files: list[Path], out_dir: Path, data_dir
             yield exc
 
 
-def write_rd(runs: list[Run], out: Path, dataset: str | None, data_dir: str, images: int | None, fmt: str,
-             dpi: int) -> list[Path]:
+def write_rd(
+    runs: list[Run], out: Path, dataset: str | None, data_dir: str, images: int | None, fmt: str, dpi: int
+) -> list[Path]:
     """Rate-distortion of runs against WebP, JPEG and PCA: rd.csv, rd.md, the figure."""
     from .rd import write_rd as rd
 
@@ -268,15 +350,17 @@ def write_rd(runs: list[Run], out: Path, dataset: str | None, data_dir: str, ima
 def export_runs(store: RunStore, path: Path, force: bool = False, inside_store: bool = False) -> tuple[int, int]:
     """Every run's settings and per-epoch metrics into one .csv or .json file; (runs, epoch rows).
     A path inside the store (a run's files) is refused unless it is one of the store's own exports."""
-    from .export import check_target, export_runs as export
+    from .export import check_target
+    from .export import export_runs as export
 
     if not inside_store:
         check_target(store, path, force)
     return export(store, path)
 
 
-def tag_run(run: Run, add: list[str] = (), remove: list[str] = (),
-            replace: list[str] | None = None) -> tuple[tuple[str, ...], str | None]:
+def tag_run(
+    run: Run, add: list[str] = (), remove: list[str] = (), replace: list[str] | None = None
+) -> tuple[tuple[str, ...], str | None]:
     """Change a run's tags, merged under its edit lock; the new tags, and what a damaged file dropped."""
     return run.update_tags(add, remove, replace)
 
@@ -289,10 +373,22 @@ def remove_runs(store: RunStore, runs: list[Run], on_removed: Callable[[Run], No
             on_removed(run)
 
 
-def export_chart(folder: Path, stem: str, series, slots: list[int], metric: str, log: bool, smoothing: float,
-                 reference, x_title: str, note: str) -> list[Path]:
+def export_chart(
+    folder: Path,
+    stem: str,
+    series,
+    slots: list[int],
+    metric: str,
+    log: bool,
+    smoothing: float,
+    reference,
+    x_title: str,
+    note: str,
+) -> list[Path]:
     """A chart's view as the figures draw it (PNG and SVG), for the app's `e`."""
     from .figures import save_figure, series_figure
 
-    return [save_figure(series_figure(series, metric, log, smoothing, reference, slots, x_title, note),
-                        folder / stem, fmt) for fmt in ("png", "svg")]
+    return [
+        save_figure(series_figure(series, metric, log, smoothing, reference, slots, x_title, note), folder / stem, fmt)
+        for fmt in ("png", "svg")
+    ]

@@ -92,8 +92,16 @@ def pca_baseline(store: RunStore, data: ImageData, components: int | None) -> Ba
     metrics = evaluate(PcaModel(fit_pca(data.train, components)), data.val)
     if path is not None:
         try:
-            atomic_write_json(path, {"method": "pca", "components": components, "data": data.source,
-                                     "fingerprint": key, "metrics": metrics})
+            atomic_write_json(
+                path,
+                {
+                    "method": "pca",
+                    "components": components,
+                    "data": data.source,
+                    "fingerprint": key,
+                    "metrics": metrics,
+                },
+            )
         except (OSError, NormcompressError):
             pass  # a read-only or full store: the baseline is still right, only not kept
     return Baseline(components, data.source, metrics)

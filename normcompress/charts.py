@@ -10,7 +10,6 @@ bucket of points (one per braille column), so a single spike still shows.
 """
 
 import math
-
 from dataclasses import dataclass
 
 from .style import PALETTE_RGB, TERMINAL_MARKERS
@@ -129,7 +128,7 @@ def _round_step(span: float, most: int) -> float:
     """The smallest of 1, 2, 5 x 10^k that cuts `span` into at most most-1 intervals."""
     rough = span / max(most - 1, 1)
     exponent = math.floor(math.log10(rough))
-    return next(m * 10.0 ** exponent for m in (1, 2, 5, 10) if m * 10.0 ** exponent >= rough * (1 - 1e-9))
+    return next(m * 10.0**exponent for m in (1, 2, 5, 10) if m * 10.0**exponent >= rough * (1 - 1e-9))
 
 
 def _decimals(step: float) -> int:
@@ -155,15 +154,15 @@ def log_ticks(low: float, high: float, most: int = 6) -> tuple[list[float], list
     evenly spaced real values when the range holds fewer than two such numbers)."""
     decades = range(math.floor(low) - 1, math.ceil(high) + 1)
     for mantissas in ((1, 2, 5), (1,)):
-        values = [m * 10.0 ** e for e in decades for m in mantissas if low - 1e-9 <= math.log10(m) + e <= high + 1e-9]
+        values = [m * 10.0**e for e in decades for m in mantissas if low - 1e-9 <= math.log10(m) + e <= high + 1e-9]
         if len(values) > most and mantissas == (1,):
             every = math.ceil(len(values) / most)
             values = values[::every]
         if 2 <= len(values) <= most:
             break
     else:
-        values, labels = nice_ticks(10 ** low, 10 ** high, most)
-        kept = [(v, t) for v, t in zip(values, labels) if v > 0]
+        values, labels = nice_ticks(10**low, 10**high, most)
+        kept = [(v, t) for v, t in zip(values, labels, strict=False) if v > 0]
         return [math.log10(v) for v, _ in kept], [t for _, t in kept]
     if max(values) / min(values) >= 1000:  # many decades: 1e-05 reads better than 0.00001000
         return [math.log10(v) for v in values], [f"{v:g}" for v in values]
@@ -174,9 +173,9 @@ def log_ticks(low: float, high: float, most: int = 6) -> tuple[list[float], list
 def epoch_ticks(low: float, high: float, most: int = 8) -> list[int]:
     """Whole epochs from low to high, evenly spaced, at most `most` of them (every 1, 2, 5, 10, 20, ... epochs)."""
     span = max(high - low, 1.0)
-    step = next(s for s in (m * 10 ** e for e in range(10) for m in (1, 2, 5)) if span / s <= most - 1)
+    step = next(s for s in (m * 10**e for e in range(10) for m in (1, 2, 5)) if span / s <= most - 1)
     first = math.ceil(low / step) * step
-    return list(range(int(first), int(math.floor(high)) + 1, step))
+    return list(range(int(first), math.floor(high) + 1, step))
 
 
 def series_look(slot: int, colour: bool = True) -> tuple[tuple[int, int, int], tuple[int, int, int], str]:
@@ -185,10 +184,20 @@ def series_look(slot: int, colour: bool = True) -> tuple[tuple[int, int, int], t
     return strong, faint, "braille" if colour else TERMINAL_MARKERS[slot % len(TERMINAL_MARKERS)]
 
 
-def draw_curves(plt, series: list[Series], title: str, log: bool = False, smoothing: float = 0.0,
-                width: int = 200, reference: tuple[str, float] | None = None, legend: bool = True,
-                colour: bool = True, slots: list[int] | None = None, x_axis: str = "epoch",
-                x_title: str | None = None) -> list[LegendEntry]:
+def draw_curves(
+    plt,
+    series: list[Series],
+    title: str,
+    log: bool = False,
+    smoothing: float = 0.0,
+    width: int = 200,
+    reference: tuple[str, float] | None = None,
+    legend: bool = True,
+    colour: bool = True,
+    slots: list[int] | None = None,
+    x_axis: str = "epoch",
+    x_title: str | None = None,
+) -> list[LegendEntry]:
     """Plot each series in its own colour; values <= 0 are left out on a log axis. Return the legend.
 
     With smoothing > 0 each series is drawn twice: raw and faint, then smoothed and strong (the legend
@@ -212,7 +221,7 @@ def draw_curves(plt, series: list[Series], title: str, log: bool = False, smooth
         plt.plot(xs, ys, **style)
 
     for position, (label, xs, ys) in enumerate(series):
-        points = [(x, y) for x, y in zip(xs, ys) if y > 0 or not log]
+        points = [(x, y) for x, y in zip(xs, ys, strict=False) if y > 0 or not log]
         if not points:
             continue
         strong, faint, marker = series_look(slots[position] if slots else position, colour)
@@ -243,8 +252,11 @@ def _axes(plt, xs: list[float], ys: list[float], log: bool, x_axis: str) -> None
     """Ticks on both axes (whole epochs on an epoch axis, round numbers elsewhere) and padded y limits."""
     if xs and x_axis == "epoch":
         ticks = epoch_ticks(min(xs), max(xs))
-        if ticks:
-            plt.xticks(ticks)
+        if len(ticks) < 2:  # within the first epoch (0.03 ... 0.06): frame it by the whole epochs around it
+            low, high = math.floor(min(xs)), max(math.ceil(max(xs)), math.floor(min(xs)) + 1)
+            plt.xlim(low, high)
+            ticks = [low, high]
+        plt.xticks(ticks)
     elif xs:
         plt.xticks(*nice_ticks(min(xs), max(xs)))
     if ys:

@@ -25,8 +25,14 @@ if TYPE_CHECKING:  # torch for the per-image series only: a table of final metri
 
 # The per-image values (from metrics.per_image_errors) whose mean over images is each table metric, or
 # near it; maxabs_worst is one image's value, so it has no paired test.
-PER_IMAGE = {"psnr": "psnr", "mse": "mse", "mae": "mae", "ssim": "ssim", "maxabs_mean": "maxabs",
-             "sharpness": "gradient_deficit"}
+PER_IMAGE = {
+    "psnr": "psnr",
+    "mse": "mse",
+    "mae": "mae",
+    "ssim": "ssim",
+    "maxabs_mean": "maxabs",
+    "sharpness": "gradient_deficit",
+}
 SMOOTH_MAX_GOAL = (0.20, 0.5)  # worst max-abs error at least 20% below L2's, at most 0.5 dB of PSNR lost
 
 
@@ -35,10 +41,15 @@ def per_image_values(errors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     import torch
 
     mse = errors["mse"].double()
-    return {"psnr": 10 * torch.log10(1 / mse.clamp_min(1e-10)), "mse": mse, "mae": errors["mae"].double(),
-            "ssim": errors["ssim"].double(), "maxabs": errors["maxabs"].double(),
-            "gradient": errors["gradient"].double(),
-            "gradient_deficit": (errors["gradient"] - errors["target_gradient"]).abs().double()}
+    return {
+        "psnr": 10 * torch.log10(1 / mse.clamp_min(1e-10)),
+        "mse": mse,
+        "mae": errors["mae"].double(),
+        "ssim": errors["ssim"].double(),
+        "maxabs": errors["maxabs"].double(),
+        "gradient": errors["gradient"].double(),
+        "gradient_deficit": (errors["gradient"] - errors["target_gradient"]).abs().double(),
+    }
 
 
 # What may differ between compared runs without a warning: what is being compared, and what does not change
@@ -73,17 +84,24 @@ def mean_std_text(mean: float, std: float | None) -> str:
         decimals = min(decimals, max(0, 4 - math.floor(math.log10(abs(mean)))))
     shown = f"{std:.{decimals}f}"
     if float(shown) == 0:
-        shown = f"<{10 ** -decimals:.{decimals}f}"
+        shown = f"<{10**-decimals:.{decimals}f}"
     return f"{mean:.{decimals}f} ± {shown}"
 
 
 def _result(test: TestResult | None) -> dict | None:
-    return None if test is None else {"test": test.test, "p": test.p, "reason": test.reason,
-                                      "significant": test.significant}
+    return (
+        None
+        if test is None
+        else {"test": test.test, "p": test.p, "reason": test.reason, "significant": test.significant}
+    )
 
 
-def summarize_runs(runs: list[Run], per_image: dict[str, dict[str, torch.Tensor]] | None = None,
-                   baseline: Baseline | None = None, no_baseline: str | None = None) -> dict:
+def summarize_runs(
+    runs: list[Run],
+    per_image: dict[str, dict[str, torch.Tensor]] | None = None,
+    baseline: Baseline | None = None,
+    no_baseline: str | None = None,
+) -> dict:
     """Per norm and metric: the values over seeds, mean and std (None with one seed); per metric the best
     norm and, against each other norm, Welch's t over seeds and (given per-image errors by run id) the
     Wilcoxon test over the same images; the PCA baseline's metrics, or why there is none."""
@@ -100,8 +118,10 @@ def summarize_runs(runs: list[Run], per_image: dict[str, dict[str, torch.Tensor]
             for key, series in per_image_values(per_image[run.id]).items():
                 images[info.norm][key].append(series)
     per_norm_images = {norm: {k: torch.stack(v).mean(0) for k, v in by_key.items()} for norm, by_key in images.items()}
-    table = {norm: {k: {"values": v, "mean": statistics.fmean(v), "std": spread(v)} for k, v in by_metric.items()}
-             for norm, by_metric in values.items()}
+    table = {
+        norm: {k: {"values": v, "mean": statistics.fmean(v), "std": spread(v)} for k, v in by_metric.items()}
+        for norm, by_metric in values.items()
+    }
     winners = {}
     for key in TABLE_METRICS:
         having = [n for n in table if key in table[n]]
@@ -122,17 +142,29 @@ def summarize_runs(runs: list[Run], per_image: dict[str, dict[str, torch.Tensor]
                 sign = -1 if key in ("mse", "mae", "maxabs_mean", "sharpness") else 1  # lower per-image is better
                 better_on = ((a - b) * sign > 0).double().mean().item()
             against[other] = {"seeds": _result(seeds), "images": _result(paired), "better_on": better_on}
-        winners[key] = {"norm": best, "against": against,
-                        "significant_against": [n for n, t in against.items() if t["seeds"]["significant"]]}
+        significant_against = [n for n, t in against.items() if t["seeds"]["significant"]]
+        winners[key] = {
+            "norm": best,
+            "against": against,
+            "significant_against": significant_against,
+            # the best in bold only where the seeds say so: significantly ahead of every other norm
+            "supported": bool(against) and len(significant_against) == len(against),
+        }
     seeds = min((len(v) for by_metric in values.values() for v in by_metric.values()), default=0)
-    return {"table": table, "winners": winners, "seeds": seeds, "per_image": per_norm_images,
-            "baseline": None if baseline is None else {"label": baseline.label, "metrics": baseline.metrics},
-            "no_baseline": no_baseline}
+    return {
+        "table": table,
+        "winners": winners,
+        "seeds": seeds,
+        "per_image": per_norm_images,
+        "baseline": None if baseline is None else {"label": baseline.label, "metrics": baseline.metrics},
+        "no_baseline": no_baseline,
+    }
 
 
 def study_table(summary: dict, mark_best: bool = True, short: bool = False) -> tuple[list[str], list[list[str]]]:
     """The study's table, for the report and the CLI alike: a row per norm of mean ± std over seeds, the
-    best of each column in **bold** (mark_best) or named in a last row, and the PCA reference row."""
+    best of each column in **bold** (mark_best) where the seed-level test supports it (ahead of every other
+    norm, p < 0.05 across seeds), or named in a last row, and the PCA reference row."""
     headers = ["norm", *(METRICS[k].column if short else METRICS[k].label for k in TABLE_METRICS)]
     rows = []
     for norm, stats in summary["table"].items():
@@ -142,15 +174,23 @@ def study_table(summary: dict, mark_best: bool = True, short: bool = False) -> t
                 cells.append("-")
                 continue
             text = mean_std_text(stats[key]["mean"], stats[key]["std"])
-            best = summary["winners"].get(key, {}).get("norm") == norm
+            winner = summary["winners"].get(key, {})
+            best = winner.get("norm") == norm and winner.get("supported", False)
             cells.append(f"**{text}**" if mark_best and best else text)
         rows.append([norm, *cells])
     if summary["baseline"]:
         base = summary["baseline"]
         rows.append([f"{base['label']}, reference", *(METRICS[k].text(base["metrics"].get(k)) for k in TABLE_METRICS)])
     if not mark_best:
-        rows.append(["best", *(summary["winners"].get(k, {}).get("norm", "-") for k in TABLE_METRICS)])
+        rows.append(["best", *(_best_cell(summary["winners"].get(k)) for k in TABLE_METRICS)])
     return headers, rows
+
+
+def _best_cell(winner: dict | None) -> str:
+    """The best norm of a column, with "n.s." where the seeds do not set it apart from every other."""
+    if not winner:
+        return "-"
+    return winner["norm"] if winner.get("supported") or not winner["against"] else f"{winner['norm']} (n.s.)"
 
 
 def claim_lines(summary: dict) -> list[str]:
@@ -161,25 +201,45 @@ def claim_lines(summary: dict) -> list[str]:
         lines.append(f"No claims across seeds: {NO_SPREAD} (train with --seeds 2 or more).")
     tests = next((t for w in summary["winners"].values() for t in w["against"].values()), None)
     if tests:
-        images = (f"; images: {tests['images']['test']}, the same validation images under both (in brackets: "
-                  "the share of images where the best is better)") if tests["images"] else ""
-        lines.append(f"Each best norm against the others, two-sided, * where p < {ALPHA:g}. seeds: "
-                     f"{tests['seeds']['test']}{images}.")
+        images = (
+            (
+                f"; images: {tests['images']['test']}, the same validation images under both (in brackets: "
+                "the share of images where the best is better)"
+            )
+            if tests["images"]
+            else ""
+        )
+        one_seed = summary["seeds"] < 2
+        lines.append(
+            f"Each best norm against the others, two-sided, * where p < {ALPHA:g}. seeds: "
+            f"{tests['seeds']['test']}{images}."
+            + (
+                " With one seed a per-image test compares these two trained runs, not the two norms: it "
+                "carries no star and supports no claim about a norm."
+                if one_seed and tests["images"]
+                else ""
+            )
+        )
+    one_seed = summary["seeds"] < 2
     for key, winner in summary["winners"].items():
         parts = []
         for other, tests in winner["against"].items():
             text = f"vs {other}: seeds {_short(tests['seeds'])}"
             if tests["images"]:
-                text += f", images {_short(tests['images'])} ({tests['better_on'] * 100:.0f}%)"
+                which = "these two runs' images" if one_seed else "images"
+                text += f", {which} {_short(tests['images'], star=not one_seed)} ({tests['better_on'] * 100:.0f}%)"
             parts.append(text)
-        lines.append(f"{METRICS[key].label}: best **{winner['norm']}**" + (f"; {'; '.join(parts)}" if parts else ""))
+        name = f"best **{winner['norm']}**" if winner.get("supported") else f"highest mean {winner['norm']}"
+        if winner["against"] and not winner.get("supported"):
+            name += " (not ahead of every other norm across seeds)"
+        lines.append(f"{METRICS[key].label}: {name}" + (f"; {'; '.join(parts)}" if parts else ""))
     lines += _baseline_lines(summary) + _sharpness_lines(summary) + _smooth_max_lines(summary)
     return lines
 
 
-def _short(result: dict) -> str:
-    """A test's p-value and a star when significant; — when there is no test."""
-    return "—" if result["p"] is None else p_text(result["p"]) + ("*" if result["significant"] else "")
+def _short(result: dict, star: bool = True) -> str:
+    """A test's p-value and a star when significant (and `star`); — when there is no test."""
+    return "—" if result["p"] is None else p_text(result["p"]) + ("*" if star and result["significant"] else "")
 
 
 def _test_text(result: dict) -> str:
@@ -195,8 +255,11 @@ def _baseline_lines(summary: dict) -> list[str]:
         return [f"{summary['no_baseline'].capitalize()}."] if summary["no_baseline"] else []
     floor = base["metrics"]["psnr"]
     above = [n for n, s in summary["table"].items() if "psnr" in s and s["psnr"]["mean"] > floor]
-    return [f"PSNR against the linear floor, {base['label']} at {floor:.2f} dB: "
-            + (f"above it: {', '.join(above)}" if above else "no norm's mean reaches it") + "."]
+    return [
+        f"PSNR against the linear floor, {base['label']} at {floor:.2f} dB: "
+        + (f"above it: {', '.join(above)}" if above else "no norm's mean reaches it")
+        + "."
+    ]
 
 
 def _sharpness_lines(summary: dict) -> list[str]:
@@ -206,14 +269,20 @@ def _sharpness_lines(summary: dict) -> list[str]:
         return []
     l1, l2 = table["L1"]["sharpness"], table["L2"]["sharpness"]
     test = across_seeds(l1["values"], l2["values"])
-    text = (f"Sharpness (reconstruction's gradient over the original's; 1 = as sharp): L1 {l1['mean']:.3f}, "
-            f"L2 {l2['mean']:.3f}; across seeds {_test_text(_result(test))}")
+    text = (
+        f"Sharpness (reconstruction's gradient over the original's; 1 = as sharp): L1 {l1['mean']:.3f}, "
+        f"L2 {l2['mean']:.3f}; across seeds {_test_text(_result(test))}"
+    )
     images = summary["per_image"]
     if "L1" in images and "L2" in images:
         a, b = images["L1"]["gradient"], images["L2"]["gradient"]
         paired = paired_images(a.tolist(), b.tolist())
-        text += (f"; per image {_test_text(_result(paired))}, L1 blurrier than L2 on "
-                 f"{(a < b).double().mean().item() * 100:.0f}% of images")
+        blurrier = (a < b).double().mean().item()  # L1's reconstruction has less gradient than L2's
+        majority = f"L1 blurrier than L2 on {blurrier * 100:.0f}%" if blurrier >= 0.5 else (
+            f"L1 sharper than L2 on {(a > b).double().mean().item() * 100:.0f}%"
+        )  # fmt: skip
+        which = "these two runs' images" if summary["seeds"] < 2 else "per image"
+        text += f"; {which} {_test_text(_result(paired))}, {majority} of images"
     if test.significant:
         verdict = "L1 is blurrier than L2" if l1["mean"] < l2["mean"] else "L1 is sharper than L2"
         text += f". The claim 'L1 blurrier, L2 sharper' is {'supported' if l1['mean'] < l2['mean'] else 'contradicted'}: {verdict}."
@@ -238,7 +307,8 @@ def _smooth_max_lines(summary: dict) -> list[str]:
         lines.append(
             f"Smooth-max goal ({norm}, {len(stats['psnr']['values'])} seeds): worst max-abs error "
             f"{reduction * 100:.0f}% below L2's (goal ≥ {reduction_goal * 100:.0f}%), PSNR {cost:+.2f} dB below "
-            f"L2's (goal ≤ {cost_goal:g} dB): {'met' if met else 'not met'}.")
+            f"L2's (goal ≤ {cost_goal:g} dB): {'met' if met else 'not met'}."
+        )
     return lines
 
 
@@ -253,6 +323,8 @@ def paired_against_first(runs: list[Run], data) -> list[str]:
     for label, values in zip(labels[1:], psnr[1:], strict=True):
         test = paired_images(values.tolist(), psnr[0].tolist())
         better = (values > psnr[0]).double().mean().item() * 100
-        lines.append(f"  {label}: better on {better:.0f}% of images, mean difference "
-                     f"{(values - psnr[0]).mean().item():+.3f} dB, {test.text()} ({test.test})")
+        lines.append(
+            f"  {label}: better on {better:.0f}% of images, mean difference "
+            f"{(values - psnr[0]).mean().item():+.3f} dB, {test.text()} ({test.test})"
+        )
     return lines

@@ -12,9 +12,20 @@ from .data import DATASETS, check_dataset
 from .devices import DEVICE_FORMS
 from .errors import ConfigError, UsageError
 from .losses import parse_norm
-from .model import CODEC_MODELS, MODELS, check_image_size
+from .model import CODEC_MODELS, MODEL_DESCRIPTIONS, MODELS, check_image_size
 
-__all__ = ["AMP_MODES", "CODEC_MODELS", "DATASETS", "DEFAULTS", "MODELS", "OPTIMIZERS", "SCHEDULES", "TrainConfig"]
+__all__ = [
+    "AMP_MODES",
+    "CODEC_MODELS",
+    "DATASETS",
+    "DEFAULTS",
+    "MAX_RATE_LAMBDA",
+    "MODELS",
+    "MODEL_DESCRIPTIONS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "TrainConfig",
+]
 
 AMP_MODES = ("off", "bf16")
 OPTIMIZERS = ("adam", "adamw")
@@ -68,8 +79,9 @@ class TrainConfig:
         if not 0 <= self.rate_lambda <= MAX_RATE_LAMBDA:  # NaN fails too
             raise UsageError(f"--rate-lambda must be between 0 and {MAX_RATE_LAMBDA:g}")
         if self.model in CODEC_MODELS and self.rate_lambda == 0:
-            raise UsageError(f"model {self.model} is a codec, trained on norm + λ·bits: give --rate-lambda > 0 "
-                             "(0.001-0.01 with L2)")
+            raise UsageError(
+                f"model {self.model} is a codec, trained on norm + λ·bits: give --rate-lambda > 0 (0.001-0.01 with L2)"
+            )
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
             if getattr(self, name) not in choices:
                 raise UsageError(f"unknown --{name} {getattr(self, name)!r}; choose one of: {', '.join(choices)}")
@@ -99,12 +111,17 @@ class TrainConfig:
 
 DEFAULTS = TrainConfig()  # the recipe: every driver shows and uses these defaults, never its own copy
 
-_TYPES: dict[str, tuple[type, ...]] = {"lr": (int, float), "rate_lambda": (int, float), "limit": (int, type(None)),
-                                      "channels_last": (bool, type(None)), "compile": (bool,)}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "lr": (int, float),
+    "rate_lambda": (int, float),
+    "limit": (int, type(None)),
+    "channels_last": (bool, type(None)),
+    "compile": (bool,),
+}
 
 
 def _check_type(name: str, value: object) -> None:
     expected = _TYPES.get(name) or ((int,) if name in ("epochs", "batch_size", "seed", "image_size") else (str,))
-    if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
+    if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
         kinds = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
         raise UsageError(f"{name} must be {kinds}, not {type(value).__name__} {str(value)[:40]!r}")

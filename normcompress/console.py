@@ -39,9 +39,17 @@ class ConsoleReport:
     def __init__(self, quiet: bool = False, epoch_lines: bool = True) -> None:
         self.epoch_lines = epoch_lines and not quiet
         self.run_id: str | None = None
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                 TextColumn("{task.fields[detail]}"), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=err, disable=quiet or not err.is_terminal, transient=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=quiet or not err.is_terminal,
+            transient=True,
+        )
         self.steps = self.progress.add_task("starting", total=None, detail="")
 
     def __enter__(self) -> "ConsoleReport":
@@ -62,18 +70,25 @@ class ConsoleReport:
                 self.run_id = event.run_id
                 verb = f"resuming after epoch {event.start_epoch}" if event.start_epoch else "training"
                 if self.epoch_lines:
-                    self.say(f"{verb} {event.run_id}: {event.config.norm} on {event.data_source} "
-                             f"({event.train_images} train / {event.val_images} val images), {event.device}")
+                    self.say(
+                        f"{verb} {event.run_id}: {event.config.norm} on {event.data_source} "
+                        f"({event.train_images} train / {event.val_images} val images), {event.device}"
+                    )
             case events.StepProgress():
-                self.progress.update(self.steps, total=event.epochs * event.steps,
-                                     completed=(event.epoch - 1) * event.steps + event.step,
-                                     description=f"epoch {event.epoch}/{event.epochs}",
-                                     detail=f"loss {event.loss:.4g}  {event.images_per_s:,.0f} img/s")
+                self.progress.update(
+                    self.steps,
+                    total=event.epochs * event.steps,
+                    completed=(event.epoch - 1) * event.steps + event.step,
+                    description=f"epoch {event.epoch}/{event.epochs}",
+                    detail=f"loss {event.loss:.4g}  {event.images_per_s:,.0f} img/s",
+                )
             case events.EpochEnd() if self.epoch_lines:
                 r = event.record
-                self.say(f"epoch {r['epoch']:>3}/{event.epochs}  loss {r['loss']:.5f}  PSNR {r['psnr']:.2f} dB  "
-                         f"MSE {r['mse']:.5f}  MAE {r['mae']:.4f}  SSIM {r['ssim']:.3f}  "
-                         f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}  {r['images_per_s']:,.0f} img/s")
+                self.say(
+                    f"epoch {r['epoch']:>3}/{event.epochs}  loss {r['loss']:.5f}  PSNR {r['psnr']:.2f} dB  "
+                    f"MSE {r['mse']:.5f}  MAE {r['mae']:.4f}  SSIM {r['ssim']:.3f}  "
+                    f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}  {r['images_per_s']:,.0f} img/s"
+                )
 
 
 class StudyConsole:
@@ -94,8 +109,12 @@ class StudyConsole:
         else:
             self.running.pop(p.label, None)
         detail = ", ".join(f"{label} {epoch}" for label, epoch in self.running.items())
-        self.report.progress.update(self.overall, completed=p.done, description=f"runs {p.done}/{p.total}",
-                                    detail=f"running: {detail}" if detail else "")
+        self.report.progress.update(
+            self.overall,
+            completed=p.done,
+            description=f"runs {p.done}/{p.total}",
+            detail=f"running: {detail}" if detail else "",
+        )
         if p.state in self.lines or (p.where and p.state == "training"):
             where = f" on {p.where}" if p.where else ""
             message = f": {one_line(p.message)}" if p.message and p.state != "training" else ""

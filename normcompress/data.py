@@ -3,7 +3,7 @@
 Sources, named by one string:
     cifar10        torchvision's CIFAR-10 under the data directory, downloaded when missing;
                    falls back to `sample` (with a notice) when it cannot be downloaded
-    sample         6,187 real CIFAR-10 images shipped in data/cifar10-sample.npz
+    sample         6,187 real CIFAR-10 images shipped inside the package (normcompress/assets/)
     synthetic      procedurally generated shapes, gradients and noise, for instant runs
     folder:PATH    any tree of images; gray/RGBA/palette -> RGB, resized and centre-cropped
 """
@@ -14,12 +14,13 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import NormcompressError, UsageError
 
-SAMPLE_FILE = Path(__file__).resolve().parent.parent / "data" / "cifar10-sample.npz"
+SAMPLE = resources.files("normcompress.assets").joinpath("cifar10-sample.npz")  # inside the package, wheel or clone
 if TYPE_CHECKING:  # numpy and torch load with the data, not with the names (config checks, --help)
     import torch
 
@@ -92,12 +93,10 @@ def load_sample() -> ImageData:
     import numpy as np
     import torch
 
-    if not SAMPLE_FILE.exists():
-        raise DataError(f"the embedded sample {SAMPLE_FILE} is missing; reinstall normcompress from its repository")
-    with np.load(SAMPLE_FILE) as npz:
-        return ImageData(
-            torch.from_numpy(npz["train_images"]), torch.from_numpy(npz["test_images"]), source="sample"
-        )
+    if not SAMPLE.is_file():
+        raise DataError(f"the embedded sample {SAMPLE} is missing from this installation; reinstall normcompress")
+    with SAMPLE.open("rb") as file, np.load(file) as npz:
+        return ImageData(torch.from_numpy(npz["train_images"]), torch.from_numpy(npz["test_images"]), source="sample")
 
 
 def _cifar10(root: Path) -> ImageData:
@@ -126,7 +125,10 @@ def synthetic_images(count: int, size: int = 32, seed: int = 0) -> torch.Tensor:
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    rand = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=g)
+
     ys, xs = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
     angle = rand(count, 1, 1) * 2 * torch.pi
     t = (xs * angle.cos() + ys * angle.sin() + 1.5) / 3  # (N, H, W) in [0, 1]
@@ -166,9 +168,11 @@ def _folder(root: Path, image_size: int) -> ImageData:
                 candidates.append(path)
     needed = len(candidates) * 3 * image_size**2
     if needed > MAX_FOLDER_BYTES:
-        raise DataError(f"image folder {root}: {len(candidates):,} images at {image_size}x{image_size} need "
-                        f"{needed / 2**30:.1f} GiB in memory, more than the {MAX_FOLDER_BYTES / 2**30:.0f} GiB allowed; "
-                        f"use --limit or a smaller --image-size")
+        raise DataError(
+            f"image folder {root}: {len(candidates):,} images at {image_size}x{image_size} need "
+            f"{needed / 2**30:.1f} GiB in memory, more than the {MAX_FOLDER_BYTES / 2**30:.0f} GiB allowed; "
+            f"use --limit or a smaller --image-size"
+        )
     # Decoded straight into one preallocated tensor: no list of small tensors, no stacked copy.
     images = torch.empty(len(candidates), 3, image_size, image_size, dtype=torch.uint8)
     count = 0

@@ -4,6 +4,7 @@ Drivers (the CLI, the app, a study) receive these through `on_event`; nothing he
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import TrainConfig
 
@@ -39,7 +40,7 @@ class StepProgress:
 class EpochEnd:
     epoch: int
     epochs: int
-    record: dict  # the metrics.jsonl line: epoch, loss, validation metrics, time
+    record: dict[str, Any]  # the metrics.jsonl line: epoch, loss, validation metrics, time
 
 
 @dataclass

@@ -24,8 +24,9 @@ def check_target(store: RunStore, path: Path, force: bool) -> None:
     --force, onto any file that exists: UsageError, and nothing is written."""
     shown = printable(path, keep_newlines=False)
     if _inside(path, store.root):
-        raise UsageError(f"{shown} is inside the run store {printable(store.root, keep_newlines=False)}; "
-                         "export to a file outside it")
+        raise UsageError(
+            f"{shown} is inside the run store {printable(store.root, keep_newlines=False)}; export to a file outside it"
+        )
     if os.path.lexists(path) and not force:
         raise UsageError(f"{shown} already exists; pass --force to replace it")
 
@@ -47,14 +48,29 @@ def export_runs(store: RunStore, path: Path) -> tuple[int, int]:
             records = run.metrics()
         except NormcompressError:
             records = []
-        runs.append({"id": info.id, "status": str(info.status), "problem": info.problem, "tags": list(info.tags),
-                     "config": asdict(info.config) if info.config else None,
-                     "summary": info.summary.to_json() if info.summary else None, "epochs": records})
-        rows += [{"run": info.id, "norm": info.norm, "status": str(info.status),
-                  "seed": info.config.seed if info.config else None, "dataset": info.data_source,
-                  "tags": " ".join(info.tags),
-                  **{k: v for k, v in r.items() if k != "step_losses"}}
-                 for r in records]
+        runs.append(
+            {
+                "id": info.id,
+                "status": str(info.status),
+                "problem": info.problem,
+                "tags": list(info.tags),
+                "config": asdict(info.config) if info.config else None,
+                "summary": info.summary.to_json() if info.summary else None,
+                "epochs": records,
+            }
+        )
+        rows += [
+            {
+                "run": info.id,
+                "norm": info.norm,
+                "status": str(info.status),
+                "seed": info.config.seed if info.config else None,
+                **info.settings(),
+                "tags": " ".join(info.tags),
+                **{k: v for k, v in r.items() if k != "step_losses"},
+            }
+            for r in records
+        ]
     if path.suffix == ".json":
         data = json.dumps(runs, indent=2).encode()
     else:

@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
-from .files import atomic_write  # noqa: E402
-from .style import DEFAULT_DPI, LINE_STYLES, MARKERS, PALETTE  # noqa: E402
+from .files import atomic_write
+from .style import DEFAULT_DPI, LINE_STYLES, MARKERS, PALETTE
 
 BASELINE_STYLE = {"color": "black", "linestyle": (0, (4, 3)), "linewidth": 1.2}  # PCA, dashed, in every figure
 ERROR_COLOURMAP = "magma"  # black (no error) to white: its lightness rises steadily, so it reads in grey too
@@ -19,18 +19,33 @@ ERROR_COLOURMAP = "magma"  # black (no error) to white: its lightness rises stea
 
 def series_style(index: int) -> dict:
     """Colour, line style and marker of the index-th series."""
-    return {"color": PALETTE[index % len(PALETTE)], "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
-            "marker": MARKERS[index % len(MARKERS)]}
+    return {
+        "color": PALETTE[index % len(PALETTE)],
+        "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
+        "marker": MARKERS[index % len(MARKERS)],
+    }
 
 
 def integer_ticks(axis) -> None:
-    """Epoch axes: ticks on whole epochs only (no 1.2, 1.4)."""
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    """Epoch axes: ticks on whole epochs only (no 1.2, 1.4), also for a study of one epoch, whose single
+    point matplotlib would frame with ticks at 0.95 ... 1.05."""
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    low, high = axis.get_xlim()
+    if high - low < 2:
+        middle = round((low + high) / 2)
+        axis.set_xlim(middle - 1, middle + 1)
 
 
-def series_figure(series: list[tuple[str, list[float], list[float]]], metric: str, log: bool = False,
-                  smoothing: float = 0.0, reference: tuple[str, float] | None = None,
-                  slots: list[int] | None = None, x_title: str = "epoch", title_note: str = ""):
+def series_figure(
+    series: list[tuple[str, list[float], list[float]]],
+    metric: str,
+    log: bool = False,
+    smoothing: float = 0.0,
+    reference: tuple[str, float] | None = None,
+    slots: list[int] | None = None,
+    x_title: str = "epoch",
+    title_note: str = "",
+):
     """Curves given as (label, x, y) as the app's chart shows them, each in its palette slot's style (the
     app's colours): smoothed over the faint raw values when smoothing > 0, the reference dashed, a log
     axis when asked; x titled `x_title` (whole ticks when it counts epochs or steps); `title_note`
@@ -44,8 +59,14 @@ def series_figure(series: list[tuple[str, list[float], list[float]]], metric: st
         every = max(1, len(xs) // 12)  # a marker every twelfth of a long series: the line stays readable
         if smoothing > 0:
             axis.plot(xs, ys, color=style["color"], alpha=0.3, linewidth=1)
-            axis.plot(xs, smooth(ys, smoothing), label=f"{label} (smoothed {smoothing:g})", linewidth=2,
-                      markevery=every, **style)
+            axis.plot(
+                xs,
+                smooth(ys, smoothing),
+                label=f"{label} (smoothed {smoothing:g})",
+                linewidth=2,
+                markevery=every,
+                **style,
+            )
         else:
             axis.plot(xs, ys, label=label, linewidth=1.5, markevery=every, **style)
     if reference is not None:

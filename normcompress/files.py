@@ -4,7 +4,9 @@ Every file the project reads may be hostile (a FIFO that never ends, /dev/zero, 
 run store, a huge file), and every file it writes must be whole or absent after a crash or a full disk.
 """
 
+import csv
 import errno
+import io
 import json
 import os
 import re
@@ -133,10 +135,21 @@ def output_paths(sources: list[Path], out_dir: Path, suffix: str, force: bool) -
     for source in sources:
         target = out_dir / f"{source.stem}{suffix}"
         if target in seen:
-            raise UsageError(f"{seen[target]} and {source} would both be written to {target}; "
-                             f"rename one or process them into different --out folders")
+            raise UsageError(
+                f"{seen[target]} and {source} would both be written to {target}; "
+                f"rename one or process them into different --out folders"
+            )
         if os.path.lexists(target) and not force:
             raise UsageError(f"{target} already exists; pass --force to replace it")
         seen[target] = source
         targets.append(target)
     return targets
+
+
+def atomic_write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Rows as CSV with a header line, written atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, buffer.getvalue().encode())

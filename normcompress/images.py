@@ -32,8 +32,9 @@ class ImageFileError(NormcompressError):
         self.reason = reason
 
 
-def open_image(source: Path, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES,
-               follow_symlinks: bool = True) -> Image.Image:
+def open_image(
+    source: Path, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES, follow_symlinks: bool = True
+) -> Image.Image:
     """An image file decoded and turned upright; ImageFileError (one line) for anything that is not a
     readable regular image file of at most `max_bytes` and `max_pixels` pixels.
 
@@ -50,16 +51,18 @@ def open_image(source: Path, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_
         with opened:
             width, height = opened.size
             if width * height > max_pixels:
-                raise ImageFileError(source, f"{width}x{height} is more than the {max_pixels:,} pixels an "
-                                             f"image may have here")
+                raise ImageFileError(
+                    source, f"{width}x{height} is more than the {max_pixels:,} pixels an image may have here"
+                )
             frames = getattr(opened, "n_frames", 1)
             if frames > 1:  # coding or training on its first frame alone would pass over the rest unsaid
                 raise ImageFileError(source, f"it is an animation of {frames} frames; give single images")
             picture = ImageOps.exif_transpose(opened)
             picture.load()
     except UnidentifiedImageError:
-        raise ImageFileError(source, "it is not an image file this program can read (PNG, JPEG, WebP, GIF, "
-                                     "BMP, TIFF ...)") from None
+        raise ImageFileError(
+            source, "it is not an image file this program can read (PNG, JPEG, WebP, GIF, BMP, TIFF ...)"
+        ) from None
     except Image.DecompressionBombError:
         raise ImageFileError(source, "it claims more pixels than an image may have here") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -78,6 +81,7 @@ def save_png(picture: Image.Image, path: Path) -> None:
     buffer = io.BytesIO()
     picture.save(buffer, format="png")
     atomic_write(path, buffer.getvalue())
+
 
 PADDING = 2
 

@@ -78,8 +78,10 @@ def lp(p: float) -> Loss:
 
 
 BASE_NORMS: dict[str, Loss] = {"L2": l2, "L1": l1, "Linf": linf, "Linf-image": linf_image, "SSIM": ssim_loss}
-VALID_FORMS = ("L2, L1, Linf, Linf-image, SSIM, Lp:<p> with p >= 1, Linf-smooth:<t> with t > 0, "
-               "or a weighted sum such as 0.5*L1+0.5*L2")
+VALID_FORMS = (
+    "L2, L1, Linf, Linf-image, SSIM, Lp:<p> with p >= 1, Linf-smooth:<t> with t > 0, "
+    "or a weighted sum such as 0.5*L1+0.5*L2"
+)
 PARAMETRIC = {"Lp": lp, "Linf-smooth": linf_smooth}  # name:<number> forms
 
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"

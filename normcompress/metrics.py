@@ -23,8 +23,12 @@ class Metric:
 
     def possible(self, value: object) -> bool:
         """Whether a value read from a file is one this metric can take (a poisoned cache's 99999 dB is not)."""
-        return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-                and self.bounds[0] <= value <= self.bounds[1])
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and self.bounds[0] <= value <= self.bounds[1]
+        )
 
     def text(self, value: float | None) -> str:
         return "-" if value is None else f"{value:{self.format}}"
@@ -47,8 +51,15 @@ METRICS: dict[str, Metric] = {
         Metric("maxabs_mean", "val mean per-image max-abs error", False, "max|e| mean", ".3f"),
         Metric("maxabs_worst", "val worst max-abs error", False, "max|e| worst", ".3f"),
         # Mean gradient magnitude of the reconstructions over the originals': below 1 blurrier, above 1 noisier.
-        Metric("sharpness", "val sharpness (gradient ratio, 1 = as sharp)", True, "sharpness", ".3f", ideal=1.0,
-               bounds=(0.0, 1e12)),  # a ratio of sums, the original's at least 1e-12
+        Metric(
+            "sharpness",
+            "val sharpness (gradient ratio, 1 = as sharp)",
+            True,
+            "sharpness",
+            ".3f",
+            ideal=1.0,
+            bounds=(0.0, 1e12),
+        ),  # a ratio of sums, the original's at least 1e-12
     ]
 }
 MS_SSIM_MIN_SIZE = 161  # five scales of an 11-pixel window: pytorch-msssim needs sides over 160
@@ -96,8 +107,14 @@ def _per_image_errors(model: nn.Module, images: torch.Tensor, batch_size: int) -
     from pytorch_msssim import ms_ssim, ssim
 
     device = next(model.parameters()).device
-    parts: dict[str, list[torch.Tensor]] = {"mse": [], "mae": [], "maxabs": [], "ssim": [], "gradient": [],
-                                            "target_gradient": []}
+    parts: dict[str, list[torch.Tensor]] = {
+        "mse": [],
+        "mae": [],
+        "maxabs": [],
+        "ssim": [],
+        "gradient": [],
+        "target_gradient": [],
+    }
     if min(images.shape[-2:]) >= MS_SSIM_MIN_SIZE:
         parts["ms_ssim"] = []
     was_training = model.training
@@ -130,8 +147,8 @@ def summarize(errors: dict[str, torch.Tensor]) -> dict[str, float]:
         "maxabs_mean": errors["maxabs"].double().mean().item(),
         "maxabs_worst": errors["maxabs"].max().item(),
         # A ratio of sums, not a mean of ratios: a flat image (gradient near 0) cannot dominate it.
-        "sharpness": errors["gradient"].double().sum().item() / max(errors["target_gradient"].double().sum().item(),
-                                                                    1e-12),
+        "sharpness": errors["gradient"].double().sum().item()
+        / max(errors["target_gradient"].double().sum().item(), 1e-12),
         **extra,
     }
 

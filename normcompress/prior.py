@@ -6,7 +6,6 @@ probability mass over the unit interval around a value is that value's likelihoo
 -log2 of it, summed; the codec later rounds the latent and codes it under the same Gaussians.
 """
 
-
 import torch
 from torch import nn
 
@@ -49,5 +48,3 @@ class RateTraining(nn.Module):
 def latent_channels(model: nn.Module, tile: int = 32) -> int:
     with torch.no_grad():
         return model.encoder(torch.zeros(1, 3, tile, tile, device=next(model.parameters()).device)).shape[1]
-
-

@@ -45,8 +45,13 @@ def run_baseline(store: RunStore, run_id: str) -> Baseline | None:
     when it cannot be had (a damaged run, data gone)."""
     answer = _ask("baseline", str(store.root), run_id)
     try:
-        return None if answer is None else Baseline(int(answer["components"]), str(answer["data"]),
-                                                    {k: float(v) for k, v in answer["metrics"].items()})
+        return (
+            None
+            if answer is None
+            else Baseline(
+                int(answer["components"]), str(answer["data"]), {k: float(v) for k, v in answer["metrics"].items()}
+            )
+        )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise ProbeError(f"the baseline probe answered {str(answer)[:80]!r}") from None
 

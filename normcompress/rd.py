@@ -5,7 +5,6 @@ markers before the scan, WebP's RIFF and frame headers) is reported apart, becau
 header alone costs several bits per pixel. A run gives one point per quantisation step.
 """
 
-import csv
 import io
 import math
 import tempfile
@@ -20,12 +19,11 @@ from .codec import coder_for, encode_many, parse
 from .data import load_data
 from .errors import NormcompressError
 from .figures import BASELINE_STYLE, plt, save_figure, series_style
-from .files import atomic_write
+from .files import atomic_write, atomic_write_csv
 from .metrics import psnr_from_mse, to_float
 from .model import CODEC_MODELS
-from .runs import load_model
 from .pca import TILE, PcaModel, fit_pca
-from .runs import Run, run_label
+from .runs import Run, load_model, run_label
 from .style import DEFAULT_DPI
 
 RUN_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0)
@@ -75,14 +73,19 @@ def pillow_points(originals: list[np.ndarray], fmt: str) -> list[dict]:
 
 def _point(label, codec, sizes, containers, decoded, originals) -> dict:
     pixels = originals[0].shape[0] * originals[0].shape[1]
-    return {"codec": codec, "point": label, "bpp": float(np.mean(sizes)) * 8 / pixels,
-            "container_bpp": float(np.mean(containers)) * 8 / pixels, **_distortion(decoded, originals)}
+    return {
+        "codec": codec,
+        "point": label,
+        "bpp": float(np.mean(sizes)) * 8 / pixels,
+        "container_bpp": float(np.mean(containers)) * 8 / pixels,
+        **_distortion(decoded, originals),
+    }
 
 
 def write_pngs(images: list[np.ndarray], folder: Path) -> list[Path]:
     """Each HxWx3 image as folder/<index>.png: the codec, like a user, compresses files."""
     paths = [folder / f"{i}.png" for i in range(len(images))]
-    for pixels, path in zip(images, paths):
+    for pixels, path in zip(images, paths, strict=False):
         Image.fromarray(pixels).save(path)
     return paths
 
@@ -106,7 +109,7 @@ def run_points(run: Run, originals: list[np.ndarray], data_dir: str, steps=None)
     points = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_pngs(originals, Path(tmp))
-        for step, label in zip(steps, labels):
+        for step, label in zip(steps, labels, strict=False):
             encoded = list(encode_many(run, model, coder, paths, step))
             failed = next((e for e in encoded if isinstance(e, NormcompressError)), None)
             if failed is not None:
@@ -126,8 +129,13 @@ def pca_floor(train: torch.Tensor, originals: list[np.ndarray], components: int 
     with torch.no_grad():
         recon = PcaModel(fit_pca(train, components))(test)
     decoded = [(r.permute(1, 2, 0) * 255).round().byte().numpy() for r in recon]
-    return {"codec": "PCA", "point": f"PCA {components} values (unquantised)", "bpp": float("nan"),
-            "container_bpp": float("nan"), **_distortion(decoded, originals)}
+    return {
+        "codec": "PCA",
+        "point": f"PCA {components} values (unquantised)",
+        "bpp": float("nan"),
+        "container_bpp": float("nan"),
+        **_distortion(decoded, originals),
+    }
 
 
 def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> tuple[float, float, float] | None:
@@ -155,8 +163,16 @@ def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) 
     return (10 ** ((areas[1] - areas[0]) / (high - low)) - 1) * 100, low, high
 
 
-def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: str = "data",
-             images: int | None = None, steps=None, fmt: str = "png", dpi: int = DEFAULT_DPI) -> list[Path]:
+def write_rd(
+    runs: list[Run],
+    out: Path,
+    dataset: str | None = None,
+    data_dir: str = "data",
+    images: int | None = None,
+    steps=None,
+    fmt: str = "png",
+    dpi: int = DEFAULT_DPI,
+) -> list[Path]:
     if not runs:
         raise NormcompressError("rd needs at least one run")
     try:
@@ -173,28 +189,53 @@ def write_rd(runs: list[Run], out: Path, dataset: str | None = None, data_dir: s
     floor = pca_floor(data.train, originals)
     points += [floor] if floor else []
     columns = ["codec", "point", "bpp", "container_bpp", "psnr", "ssim", "max_error_mean", "max_error_worst"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(points)
-    atomic_write(out / "rd.csv", buffer.getvalue().encode())
-    shown = {"bpp": ("bpp (whole file)", "{:.3f}"), "container_bpp": ("of it container", "{:.3f}"),
-             "psnr": ("PSNR dB", "{:.2f}"), "ssim": ("SSIM", "{:.3f}"), "max_error_mean": ("max error, mean", "{:.1f}"),
-             "max_error_worst": ("max error, worst", "{:.0f}")}
-    lines = [f"# Rate-distortion on {data.source} ({len(originals)} test images, one file each)", "",
-             "| codec, setting | " + " | ".join(label for label, _ in shown.values()) + " |",
-             "|---|" + "---:|" * len(shown)]
-    lines += ["| " + " | ".join([p["point"], *("–" if math.isnan(p[key]) else form.format(p[key])
-                                              for key, (_, form) in shown.items())]) + " |" for p in points]
-    lines += ["", "BD-rate against WebP (Bjøntegaard, on PSNR: the mean change in whole-file bits at equal PSNR "
-              "over the range both curves cover; negative means fewer bits than WebP):", ""]
+    atomic_write_csv(out / "rd.csv", points, columns)
+    atomic_write(out / "rd.md", _markdown(points, data.source, len(originals)).encode())
+    return [out / "rd.csv", out / "rd.md", save_figure(_plot(points), out / "rd", fmt, dpi)]
+
+
+def _markdown(points: list[dict], source: str, images: int) -> str:
+    """rd.md: one row per codec and setting, then each learned codec's BD-rate against WebP."""
+    shown = {
+        "bpp": ("bpp (whole file)", "{:.3f}"),
+        "container_bpp": ("of it container", "{:.3f}"),
+        "psnr": ("PSNR dB", "{:.2f}"),
+        "ssim": ("SSIM", "{:.3f}"),
+        "max_error_mean": ("max error, mean", "{:.1f}"),
+        "max_error_worst": ("max error, worst", "{:.0f}"),
+    }
+    lines = [
+        f"# Rate-distortion on {source} ({images} test images, one file each)",
+        "",
+        "| codec, setting | " + " | ".join(label for label, _ in shown.values()) + " |",
+        "|---|" + "---:|" * len(shown),
+    ]
+    lines += [
+        "| "
+        + " | ".join(
+            [p["point"], *("–" if math.isnan(p[key]) else form.format(p[key]) for key, (_, form) in shown.items())]
+        )
+        + " |"
+        for p in points
+    ]
+    lines += [
+        "",
+        "BD-rate against WebP (Bjøntegaard, on PSNR: the mean change in whole-file bits at equal PSNR "
+        "over the range both curves cover; negative means fewer bits than WebP):",
+        "",
+    ]
     webp = [(p["bpp"], p["psnr"]) for p in points if p["codec"] == "WEBP"]
     for codec in dict.fromkeys(p["codec"] for p in points if p["codec"] not in ("WEBP", "PCA")):
         delta = bd_rate(webp, [(p["bpp"], p["psnr"]) for p in points if p["codec"] == codec])
-        lines.append(f"- {codec}: " + ("no PSNR range in common with WebP" if delta is None else
-                                       f"{delta[0]:+.1f}% over {delta[1]:.2f}–{delta[2]:.2f} dB"))
-    atomic_write(out / "rd.md", ("\n".join(lines) + "\n").encode())
-    return [out / "rd.csv", out / "rd.md", save_figure(_plot(points), out / "rd", fmt, dpi)]
+        lines.append(
+            f"- {codec}: "
+            + (
+                "no PSNR range in common with WebP"
+                if delta is None
+                else f"{delta[0]:+.1f}% over {delta[1]:.2f}–{delta[2]:.2f} dB"
+            )
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _plot(points: list[dict]):
@@ -202,8 +243,12 @@ def _plot(points: list[dict]):
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     codecs = list(dict.fromkeys(p["codec"] for p in points if p["codec"] != "PCA"))
     pca = next((p for p in points if p["codec"] == "PCA"), None)
-    for axis, key, label in zip(axes, ("psnr", "ssim", "max_error_mean"),
-                                ("PSNR (dB)", "SSIM (1 = identical)", "mean per-image max error (levels of 255)")):
+    for axis, key, label in zip(
+        axes,
+        ("psnr", "ssim", "max_error_mean"),
+        ("PSNR (dB)", "SSIM (1 = identical)", "mean per-image max error (levels of 255)"),
+        strict=False,
+    ):
         for number, codec in enumerate(codecs):
             mine = sorted((p for p in points if p["codec"] == codec), key=lambda p: p["bpp"])
             axis.plot([p["bpp"] for p in mine], [p[key] for p in mine], label=codec, **series_style(number))
@@ -213,8 +258,15 @@ def _plot(points: list[dict]):
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8,
-                  bbox_to_anchor=(0.5, -0.08 - 0.04 * (len(labels) // 4)))
-    figure.suptitle("Rate-distortion: every image its own file; upper left is better for PSNR and SSIM, "
-                    "lower left for max error")
+    figure.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=min(len(labels), 4),
+        fontsize=8,
+        bbox_to_anchor=(0.5, -0.08 - 0.04 * (len(labels) // 4)),
+    )
+    figure.suptitle(
+        "Rate-distortion: every image its own file; upper left is better for PSNR and SSIM, lower left for max error"
+    )
     return figure

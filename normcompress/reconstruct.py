@@ -31,8 +31,9 @@ def to_tiles(image: torch.Tensor, tile: int = 32) -> tuple[torch.Tensor, int, in
     """uint8 (3, H, W) -> float tiles (rows * cols, 3, tile, tile), edge-padded, and the grid's rows and cols."""
     _, height, width = image.shape
     rows, cols = math.ceil(height / tile), math.ceil(width / tile)
-    padded = torch.nn.functional.pad(to_float(image.unsqueeze(0)), (0, cols * tile - width, 0, rows * tile - height),
-                                     mode="replicate")
+    padded = torch.nn.functional.pad(
+        to_float(image.unsqueeze(0)), (0, cols * tile - width, 0, rows * tile - height), mode="replicate"
+    )
     tiles = padded.unfold(2, tile, tile).unfold(3, tile, tile)  # 1, 3, rows, cols, tile, tile
     return tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, tile, tile), rows, cols
 
@@ -81,5 +82,11 @@ def reconstruct_file(model: torch.nn.Module, source: Path, output: Path, tile: i
         picture.putalpha(original.getchannel("A"))
     save_png(picture, output)
     error = (produced - target).abs()
-    return Reconstruction(source, output, original.size, original.mode,
-                          psnr_from_mse(error.div(255).pow(2).mean().item()), int(error.max().item()))
+    return Reconstruction(
+        source,
+        output,
+        original.size,
+        original.mode,
+        psnr_from_mse(error.div(255).pow(2).mean().item()),
+        int(error.max().item()),
+    )

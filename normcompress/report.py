@@ -7,9 +7,7 @@ metrics.csv, metrics.json.
 """
 
 import base64
-import csv
 import html
-import io
 import json
 from collections import defaultdict
 from dataclasses import asdict
@@ -21,19 +19,24 @@ from .baseline import Baseline, run_baseline
 from .comparison import claim_lines, config_differences, study_table, summarize_runs
 from .data import load_run_data
 from .errors import NormcompressError
-from .figures import (BASELINE_STYLE, DEFAULT_DPI, ERROR_COLOURMAP, integer_ticks, plt, save_figure,
-                      series_style)
-from .files import atomic_write
+from .figures import BASELINE_STYLE, DEFAULT_DPI, ERROR_COLOURMAP, integer_ticks, plt, save_figure, series_style
+from .files import atomic_write, atomic_write_csv
 from .metrics import METRICS, TABLE_METRICS, per_image_errors, psnr_from_mse, to_float
-from .runs import load_model
-from .runs import Run, RunStore
+from .runs import Run, RunStore, load_model
 from .text import count
 
 RANDOM_IMAGES, HARDEST_IMAGES = 4, 4
 
 
-def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str = "data",
-                 store: RunStore | None = None, fmt: str = "png", dpi: int = DEFAULT_DPI) -> tuple[list[Path], dict]:
+def write_report(
+    runs: list[Run],
+    out: Path,
+    metric: str = "psnr",
+    data_dir: str = "data",
+    store: RunStore | None = None,
+    fmt: str = "png",
+    dpi: int = DEFAULT_DPI,
+) -> tuple[list[Path], dict]:
     """Write every report file into `out`; return their paths and the study's summary. With a store, the
     PCA baseline at the runs' latent size is computed (or read from its cache) and reported."""
     try:
@@ -47,8 +50,9 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
     images = data.val
     models = {run.id: load_model(run) for run in runs}
     errors = {run_id: per_image_errors(model, images) for run_id, model in models.items()}
-    baseline, missing = (None, "no PCA reference: no run store to keep it in") if store is None else \
-        run_baseline(store, runs[0], data)
+    baseline, missing = (
+        (None, "no PCA reference: no run store to keep it in") if store is None else run_baseline(store, runs[0], data)
+    )
     summary = summarize_runs(runs, errors, baseline, missing)
     norms = list(summary["table"])
     first_seed: dict[str, Run] = {}
@@ -56,7 +60,9 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
         first_seed.setdefault(run.info().norm, run)
     mean_mse = torch.stack([errors[r.id]["mse"] for r in first_seed.values()]).mean(0)
     chosen_random = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:RANDOM_IMAGES]
-    hardest = [i for i in mean_mse.argsort(descending=True).tolist() if i not in chosen_random.tolist()][:HARDEST_IMAGES]
+    hardest = [i for i in mean_mse.argsort(descending=True).tolist() if i not in chosen_random.tolist()][
+        :HARDEST_IMAGES
+    ]
     picks = chosen_random.tolist() + hardest
     target = to_float(images[picks])
     with torch.no_grad():
@@ -69,22 +75,23 @@ def write_report(runs: list[Run], out: Path, metric: str = "psnr", data_dir: str
     }
     written = _save_figures(figures, out, fmt, dpi)
     rows = _metric_rows(runs)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(out / "metrics.csv", buffer.getvalue().encode())
+    atomic_write_csv(out / "metrics.csv", rows, list(rows[0]))
     differences = config_differences(runs)
     everything = {
         "summary": {k: v for k, v in summary.items() if k != "per_image"},
         "differences": differences,
-        "runs": [{**row, "config": asdict(run.train_config()), "epochs": run.metrics()} for row, run in zip(rows, runs)],
+        "runs": [
+            {**row, "config": asdict(run.train_config()), "epochs": run.metrics()}
+            for row, run in zip(rows, runs, strict=False)
+        ],
         "images": {"random": chosen_random.tolist(), "hardest": hardest, "data": data.source},
     }
     atomic_write(out / "metrics.json", json.dumps(everything, indent=2).encode())
     seeds = len(runs) // len(norms)
-    title = (f"Norm study: {len(norms)} norms x {count(seeds, 'seed')}, {config.model} model, "
-             f"{config.epochs} epochs on {data.source}")
+    title = (
+        f"Norm study: {len(norms)} norms x {count(seeds, 'seed')}, {config.model} model, "
+        f"{config.epochs} epochs on {data.source}"
+    )
     recipe = f"{config.optimizer}, {config.schedule} learning rate {config.lr:g}, batch {config.batch_size}"
     atomic_write(out / "report.md", _markdown(title, recipe, summary, differences, metric).encode())
     atomic_write(out / "report.html", _html(title, recipe, summary, differences, metric, out).encode())
@@ -106,8 +113,16 @@ def _metric_rows(runs: list[Run]) -> list[dict]:
     rows = []
     for run in runs:
         info = run.info()
-        rows.append({"run": info.id, "norm": info.norm, "seed": info.config.seed, "epochs": info.epochs_done,
-                     **{k: info.metrics.get(k) for k in TABLE_METRICS}, "wall_time_s": info.duration_s})
+        rows.append(
+            {
+                "run": info.id,
+                "norm": info.norm,
+                "seed": info.config.seed,
+                "epochs": info.epochs_done,
+                **{k: info.metrics.get(k) for k in TABLE_METRICS},
+                "wall_time_s": info.duration_s,
+            }
+        )
     return rows
 
 
@@ -138,8 +153,9 @@ def _grid_figure(target, outputs: dict, picks: list[int], errors: dict, kind: st
     scale in levels of 255, from 0 to the largest shown error, with a colourbar."""
     norms = list(outputs)
     columns = len(picks)
-    figure, axes = plt.subplots(len(norms) + 1, columns, figsize=(1.45 * columns + 0.8, 1.7 * (len(norms) + 1)),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(norms) + 1, columns, figsize=(1.45 * columns + 0.8, 1.7 * (len(norms) + 1)), squeeze=False
+    )
     maps = {norm: (outputs[norm] - target).abs().mean(1) * 255 for norm in norms}  # levels, mean over RGB
     top = max(float(m.max()) for m in maps.values()) or 1.0
     shown = None
@@ -164,30 +180,56 @@ def _grid_figure(target, outputs: dict, picks: list[int], errors: dict, kind: st
         bar.set_label("|error|, levels of 255 (mean over R, G, B)", fontsize=8)
         bar.ax.tick_params(labelsize=7)
     scale = "; one colour scale for every norm" if kind == "errors" else ""
-    figure.suptitle(f"{kind.capitalize()} of the same test images by each norm\n(under each: the image's PSNR "
-                    f"and its largest error over R, G, B in levels of 255{scale})", fontsize=9)
+    figure.suptitle(
+        f"{kind.capitalize()} of the same test images by each norm\n(under each: the image's PSNR "
+        f"and its largest error over R, G, B in levels of 255{scale})",
+        fontsize=9,
+    )
     return figure
 
 
 def _difference_lines(differences: dict) -> list[str]:
     if not differences:
         return ["The runs differ only in norm and seed."]
-    return ["**Warning: these runs differ in more than norm and seed**, so a difference below is not the "
-            "norm's alone: " + "; ".join(f"{key}: {', '.join(values)}" for key, values in differences.items()) + "."]
+    return [
+        "**Warning: these runs differ in more than norm and seed**, so a difference below is not the "
+        "norm's alone: " + "; ".join(f"{key}: {', '.join(values)}" for key, values in differences.items()) + "."
+    ]
 
 
 def _markdown(title: str, recipe: str, summary: dict, differences: dict, metric: str) -> str:
     headers, rows = study_table(summary)
-    lines = [f"# {title}", "", f"Recipe: {recipe}. " + " ".join(_difference_lines(differences)), "",
-             "Final validation metrics, mean ± std over seeds (best in bold; — where one seed gives no spread).", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines = [
+        f"# {title}",
+        "",
+        f"Recipe: {recipe}. " + " ".join(_difference_lines(differences)),
+        "",
+        "Final validation metrics, mean ± std over seeds (in bold: a best ahead of every other norm across "
+        "seeds, Welch p < 0.05; — where one seed gives no spread).",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", "## What the numbers say", ""]
     lines += [f"- {line}" for line in claim_lines(summary)]
-    lines += ["", f"## Curves ({METRICS[metric].label})", "", "![curves](curves.png)", "",
-              "## Reconstructions", "", "![reconstructions](reconstructions.png)", "",
-              "## Error maps", "", "![errors](errors.png)", "",
-              "Every run's numbers: `metrics.csv`, `metrics.json`.", ""]
+    lines += [
+        "",
+        f"## Curves ({METRICS[metric].label})",
+        "",
+        "![curves](curves.png)",
+        "",
+        "## Reconstructions",
+        "",
+        "![reconstructions](reconstructions.png)",
+        "",
+        "## Error maps",
+        "",
+        "![errors](errors.png)",
+        "",
+        "Every run's numbers: `metrics.csv`, `metrics.json`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -217,7 +259,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td{{white-space:n
 </head><body>
 <h1>{html.escape(title)}</h1>
 <p>Recipe: {html.escape(recipe)}. {notes}</p>
-<p>Final validation metrics, mean ± std over seeds (best in bold; — where one seed gives no spread).</p>
+<p>Final validation metrics, mean ± std over seeds (in bold: a best ahead of every other norm across seeds, Welch p &lt; 0.05; — where one seed gives no spread).</p>
 <table>{table}</table>
 <h2>What the numbers say</h2><ul>{claims}</ul>
 <h2>Curves ({html.escape(METRICS[metric].label)})</h2>{image("curves")}

@@ -31,7 +31,18 @@ class TestResult:
 
 
 def p_text(p: float) -> str:
-    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
+    """The p-value with the digits that decide: never rounded onto or across the 0.05 threshold
+    (0.0495 is not "0.05", 0.0504 is not "0.05" either)."""
+    if p < 1e-4:
+        return "p < 0.0001"
+    text = f"{p:.2g}" if p < 0.01 else f"{p:.2f}"
+    digits = 2
+    while (float(text) < ALPHA) != (p < ALPHA) or float(text) == ALPHA:
+        digits += 1
+        text = f"{p:.{digits}g}"
+        if digits > 8:
+            break
+    return f"p = {text}"
 
 
 def spread(values: list[float]) -> float | None:
@@ -59,7 +70,7 @@ def paired_images(a: list[float], b: list[float]) -> TestResult:
     name = f"Wilcoxon signed-rank, {len(a)} images"
     if len(a) < 2:
         return TestResult(name, None, "fewer than 2 images")
-    if all(x == y for x, y in zip(a, b)):
+    if all(x == y for x, y in zip(a, b, strict=False)):
         return TestResult(name, 1.0)
     from scipy import stats
 

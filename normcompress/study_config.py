@@ -8,7 +8,7 @@ study of norms alone is the grid {"norm": [...]}. Read without torch (the app's 
 import itertools
 from dataclasses import dataclass, field, fields, replace
 from types import UnionType
-from typing import get_args, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from .config import TrainConfig
 from .errors import UsageError
@@ -25,7 +25,7 @@ MAX_RUNS = 10_000
 @dataclass
 class StudyConfig:
     base: TrainConfig = field(default_factory=TrainConfig)
-    grid: dict[str, list] = field(default_factory=dict)  # setting -> its values; every combination is trained
+    grid: dict[str, list[Any]] = field(default_factory=dict)  # setting -> its values; every combination is trained
     seeds: int = 3
     devices: list[str] = field(default_factory=lambda: ["auto"])
     ray: str | None = None  # None: train here; "local": a Ray instance started here; else a cluster's address
@@ -33,11 +33,21 @@ class StudyConfig:
     cpus_per_run: int = 1  # on Ray, for runs on the CPU: the cores each run asks for (and its torch threads)
 
     @classmethod
-    def of_norms(cls, norms: list[str], seeds: int = 3, *, devices: list[str] | None = None, ray: str | None = None,
-                 retries: int = 1, cpus_per_run: int = 1, **settings) -> "StudyConfig":
+    def of_norms(
+        cls,
+        norms: list[str],
+        seeds: int = 3,
+        *,
+        devices: list[str] | None = None,
+        ray: str | None = None,
+        retries: int = 1,
+        cpus_per_run: int = 1,
+        **settings: Any,
+    ) -> "StudyConfig":
         """A study of norms x seeds, every other setting as given (TrainConfig's names and defaults)."""
-        return cls(TrainConfig(**settings), {"norm": list(norms)}, seeds, devices or ["auto"], ray, retries,
-                   cpus_per_run)
+        return cls(
+            TrainConfig(**settings), {"norm": list(norms)}, seeds, devices or ["auto"], ray, retries, cpus_per_run
+        )
 
     @property
     def norms(self) -> list[str]:
@@ -48,8 +58,13 @@ class StudyConfig:
         self.base.validated()
         for key, values in self.grid.items():
             if key not in GRID_KEYS:
-                why = "--seeds sets the seeds" if key == "seed" else "it does not change what a run computes" \
-                    if key in NOT_SWEPT else f"choose from: {', '.join(GRID_KEYS)}"
+                why = (
+                    "--seeds sets the seeds"
+                    if key == "seed"
+                    else "it does not change what a run computes"
+                    if key in NOT_SWEPT
+                    else f"choose from: {', '.join(GRID_KEYS)}"
+                )
                 raise UsageError(f"a study cannot sweep {one_line(key)!r}: {why}")
             if not values:
                 raise UsageError(f"the study's {key} needs at least one value")
@@ -62,8 +77,10 @@ class StudyConfig:
         if self.runs_count() > MAX_RUNS:
             raise UsageError(f"the study has {self.runs_count():,} runs; at most {MAX_RUNS:,}")
         if self.ray is not None and len(self.devices) > 1:
-            raise UsageError("--devices lists several devices, but on Ray the cluster places each run: "
-                             "give one device kind (auto, cpu or cuda)")
+            raise UsageError(
+                "--devices lists several devices, but on Ray the cluster places each run: "
+                "give one device kind (auto, cpu or cuda)"
+            )
         if self.retries < 0 or self.cpus_per_run < 1:
             raise UsageError("--retries must be at least 0 and --ray-cpus at least 1")
         if self.ray is not None:
@@ -78,15 +95,18 @@ class StudyConfig:
             count *= len(values)
         return count
 
-    def combinations(self) -> list[dict]:
+    def combinations(self) -> list[dict[str, Any]]:
         """Each grid point as {setting: value}, in the grid's order (the first key varies slowest)."""
         keys = list(self.grid)
-        return [dict(zip(keys, values)) for values in itertools.product(*(self.grid[k] for k in keys))]
+        return [dict(zip(keys, values, strict=False)) for values in itertools.product(*(self.grid[k] for k in keys))]
 
     def run_configs(self) -> list[TrainConfig]:
         """Every run of the study: each grid point x each seed, on the first device."""
-        return [replace(self.base, **point, seed=seed, device=self.devices[0])
-                for point in self.combinations() for seed in range(self.seeds)]
+        return [
+            replace(self.base, **point, seed=seed, device=self.devices[0])
+            for point in self.combinations()
+            for seed in range(self.seeds)
+        ]
 
     def label(self, config: TrainConfig) -> str:
         """How a study names one of its runs: its norm, the other swept settings, its seed (L1 lr=0.001 seed 2)."""
@@ -94,26 +114,28 @@ class StudyConfig:
         return " ".join([config.norm, *swept, f"seed {config.seed}"])
 
 
-def parse_grid(items: list[str]) -> dict[str, list]:
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     """`norm=L1,L2 lr=1e-3,3e-3` as typed, each value of its setting's type: {"norm": [...], "lr": [...]}."""
     hints = get_type_hints(TrainConfig)
-    grid: dict[str, list] = {}
+    grid: dict[str, list[Any]] = {}
     for item in items:
         key, equals, text = item.partition("=")
         key = key.strip().replace("-", "_")
         if not equals or not key:
             raise UsageError(f"--grid takes SETTING=VALUE,VALUE..., not {one_line(item)[:60]!r}")
         if key not in hints:
-            raise UsageError(f"--grid: {one_line(key)!r} is not a training setting; choose from: {', '.join(GRID_KEYS)}")
+            raise UsageError(
+                f"--grid: {one_line(key)!r} is not a training setting; choose from: {', '.join(GRID_KEYS)}"
+            )
         if key in grid:
             raise UsageError(f"--grid names {key} twice")
         grid[key] = [_value(key, hints[key], part.strip()) for part in text.split(",") if part.strip()]
     return grid
 
 
-def _value(key: str, hint, text: str):
+def _value(key: str, hint: Any, text: str) -> Any:
     """One grid value in its setting's type (an int, a float, a bool, None or text)."""
-    kinds = [k for k in get_args(hint)] if isinstance(hint, UnionType) else [hint]
+    kinds = list(get_args(hint)) if isinstance(hint, UnionType) else [hint]
     if type(None) in kinds and text.lower() in ("none", "all", "-"):
         return None
     for kind in kinds:
@@ -136,6 +158,8 @@ def check_address(address: str) -> tuple[str, int] | None:
         return None
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--ray {printable(address, keep_newlines=False)!r} is not an address: give HOST:PORT, "
-                         "ray://HOST:PORT, auto (the cluster `ray start` began here), or nothing (a local instance)")
+        raise UsageError(
+            f"--ray {printable(address, keep_newlines=False)!r} is not an address: give HOST:PORT, "
+            "ray://HOST:PORT, auto (the cluster `ray start` began here), or nothing (a local instance)"
+        )
     return host.strip("[]"), int(port)

@@ -12,9 +12,7 @@ def printable(text: object, keep_newlines: bool = True) -> str:
     """`text` with every control character (C0, DEL, C1, and line/paragraph separators) written as an escape."""
     out = []
     for char in str(text):
-        if char in _KEPT and keep_newlines:
-            out.append(char)
-        elif char.isprintable() or char == " ":
+        if (char in _KEPT and keep_newlines) or char.isprintable() or char == " ":
             out.append(char)
         else:
             code = ord(char)

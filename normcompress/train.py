@@ -7,12 +7,10 @@ the loop. The loss is accumulated on the device and read back only at the progre
 
 import contextlib
 import math
-import platform
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 
 import torch
 
@@ -26,19 +24,15 @@ from .images import comparison_grid, write_png
 from .losses import Norm, parse_norm
 from .metrics import per_image_errors, summarize, to_float
 from .model import build_model, check_training_images
-from .text import count
 from .prior import GaussianPrior, RateTraining, latent_channels
+from .provenance import device_name, package_versions
+from .recipe import build_optimizer, steps_per_epoch, uses_channels_last
 from .runs import Run, RunStore, Status, StoreError, Summary
+from .text import count
 
 PREVIEW_IMAGES = 8
 _MODEL_INIT_LOCK = threading.Lock()
 SUMMARY_EXCLUDES = ("epoch", "lr", "images_per_s", "epoch_time_s", "step_losses")  # per-epoch facts, not final metrics
-
-
-def uses_channels_last(config: TrainConfig, device: torch.device) -> bool:
-    """The memory format a run trains in: as asked, or by default channels-last on the CPU, where it
-    measured 10-24% faster (benchmarks/train_throughput.py --variants, and an interleaved A/B)."""
-    return config.channels_last if config.channels_last is not None else device.type == "cpu"
 
 
 class TrainingFailed(NormcompressError):
@@ -47,16 +41,6 @@ class TrainingFailed(NormcompressError):
 
 class Cancelled(Exception):
     pass
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in ("normcompress", "torch", "torchvision"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions
 
 
 @dataclass
@@ -85,7 +69,7 @@ class _Session:
 
     @property
     def steps(self) -> int:
-        return _steps_per_epoch(len(self.train_images), self.config.batch_size, self.ranks)
+        return steps_per_epoch(len(self.train_images), self.config.batch_size, self.ranks)
 
 
 def train(
@@ -111,11 +95,23 @@ def train(
         config.validated()
     ranks, device, created_group = distributed.start(resolve_device(config.device))
     if not ranks.is_main:
-        emit = lambda event: None  # noqa: E731  (rank 0 speaks for the run)
+
+        def emit(event):
+            return None
+
     completed = False
     try:
-        run = _train_process(run, config, store, device, ranks, resume is not None, emit, cancel or threading.Event(),
-                             progress_interval_s)
+        run = _train_process(
+            run,
+            config,
+            store,
+            device,
+            ranks,
+            resume is not None,
+            emit,
+            cancel or threading.Event(),
+            progress_interval_s,
+        )
         completed = True
         return run
     finally:
@@ -127,8 +123,14 @@ def _train_process(run, config, store, device, ranks, resuming, emit, cancel, pr
     before the process group is torn down: gloo threads outliving the group aborted the process at exit."""
     data = load_data(config.dataset, config.data_dir, config.limit, config.image_size, lambda m: emit(Notice(m)))
     summary = Summary(
-        Status.RUNNING, device=str(device), device_name=_device_name(device), data=data.source,
-        notices=data.notices, train_images=len(data.train), val_images=len(data.val), versions=package_versions(),
+        Status.RUNNING,
+        device=str(device),
+        device_name=device_name(device),
+        data=data.source,
+        notices=data.notices,
+        train_images=len(data.train),
+        val_images=len(data.val),
+        versions=package_versions(device),
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     check_training_images(config.model, len(data.train), config.image_size)  # before a run exists
@@ -154,17 +156,15 @@ def _resumable(store: RunStore, ref: str) -> tuple[Run, TrainConfig]:
     if previous.status == Status.COMPLETED:
         raise UsageError(f"run {run.id} is already completed ({count(previous.epochs_done, 'epoch')})")
     if previous.problem == "checkpoint.pt is missing":  # training it again from scratch would replace its epochs
-        raise StoreError(f"run {run.id} has {count(previous.epochs_done, 'epoch')} recorded but no checkpoint.pt to "
-                         "continue from, so it cannot be resumed; start a new run with its settings")
+        raise StoreError(
+            f"run {run.id} has {count(previous.epochs_done, 'epoch')} recorded but no checkpoint.pt to "
+            "continue from, so it cannot be resumed; start a new run with its settings"
+        )
     if previous.problem:
         raise StoreError(f"run {run.id} is damaged: {previous.problem}")
     config = run.train_config()
     config.dataset = previous.data_source  # the sample, after a CIFAR-10 fallback
     return run, config
-
-
-def _device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
 
 
 def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, progress_interval_s) -> _Session:
@@ -182,9 +182,14 @@ def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, pr
     if not restoring:  # pca-refine, hyperprior: fit PCA on the training images
         model.initialise(train_images, config.rate_lambda)
     # A codec model (hyperprior) brings its own entropy model; any other trained with a rate gets a GaussianPrior.
-    prior = (GaussianPrior(latent_channels(model, config.image_size)).to(device)
-             if config.rate_lambda > 0 and not model.OWN_RATE else None)
-    optimizer, scheduler = _optimizer(config, model, prior, _steps_per_epoch(len(train_images), config.batch_size, ranks))
+    prior = (
+        GaussianPrior(latent_channels(model, config.image_size)).to(device)
+        if config.rate_lambda > 0 and not model.OWN_RATE
+        else None
+    )
+    optimizer, scheduler = build_optimizer(
+        config, model, prior, steps_per_epoch(len(train_images), config.batch_size, ranks)
+    )
     start_epoch, history = 0, []
     if resuming:
         before = run.summary()
@@ -199,34 +204,32 @@ def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, pr
     model = model.to(memory_format=memory_format)
     step_model = RateTraining(model, prior) if config.rate_lambda > 0 else model
     if ranks.world > 1:
-        step_model = torch.nn.parallel.DistributedDataParallel(step_model, device_ids=[device] if device.type == "cuda"
-                                                               else None)
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            step_model, device_ids=[device] if device.type == "cuda" else None
+        )
     step_model = torch.compile(step_model) if config.compile else step_model
     preview = val_images[torch.linspace(0, len(val_images) - 1, PREVIEW_IMAGES).long().unique()]
-    return _Session(run if ranks.is_main else None, config, parse_norm(config.norm), model, step_model, prior,
-                    optimizer, scheduler, train_images, val_images, preview, device, ranks, summary, history, start_epoch, emit,
-                    cancel, progress_interval_s)
-
-
-def _steps_per_epoch(images: int, batch: int, ranks: distributed.Ranks) -> int:
-    # Every rank needs an image in every step, so a last batch smaller than the world is dropped.
-    return images // batch + (1 if images % batch >= ranks.world else 0)
-
-
-def _optimizer(config: TrainConfig, model, prior, steps_per_epoch: int):
-    """The optimizer over the model's parameter groups (a model may ask for its own learning rates) and
-    the prior, and the learning-rate schedule stepped once per batch (None for a constant rate)."""
-    groups = model.parameter_groups(config.lr)
-    if prior is not None:
-        groups.append({"params": list(prior.parameters()), "lr": config.lr})
-    kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    optimizer = kind(groups, lr=config.lr)
-    if config.schedule == "constant":
-        return optimizer, None
-    # One cycle (Smith 2018; torch's defaults): a cosine warm-up from peak/25 over the first 30% of the steps
-    # to each group's peak, then a cosine decay to peak/1e5.
-    return optimizer, torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[g["lr"] for g in groups], total_steps=config.epochs * steps_per_epoch)
+    return _Session(
+        run if ranks.is_main else None,
+        config,
+        parse_norm(config.norm),
+        model,
+        step_model,
+        prior,
+        optimizer,
+        scheduler,
+        train_images,
+        val_images,
+        preview,
+        device,
+        ranks,
+        summary,
+        history,
+        start_epoch,
+        emit,
+        cancel,
+        progress_interval_s,
+    )
 
 
 def _restore(run: Run, state: dict, model, prior, optimizer, scheduler, config: TrainConfig) -> int:
@@ -252,8 +255,11 @@ def _restore(run: Run, state: dict, model, prior, optimizer, scheduler, config: 
 def _train_loop(s: _Session) -> None:
     """Epochs from the checkpoint's to the config's; the run's summary records how it ended."""
     if s.run:
-        s.emit(RunStarted(s.run.id, s.config, str(s.device), s.summary.data, len(s.train_images), len(s.val_images),
-                          s.start_epoch))
+        s.emit(
+            RunStarted(
+                s.run.id, s.config, str(s.device), s.summary.data, len(s.train_images), len(s.val_images), s.start_epoch
+            )
+        )
     started, wall_before = time.perf_counter(), s.summary.wall_time_s
     status, message = Status.RUNNING, ""
     try:
@@ -323,17 +329,21 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
             mean_loss, fresh = values[0] / local_seen, values[1:]
             reported += fresh
             if not math.isfinite(mean_loss):
-                raise TrainingFailed(f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; "
-                                     f"{_advice(config)}")
+                raise TrainingFailed(
+                    f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; {_advice(config)}"
+                )
             seen = min((step + 1) * batch, n)
-            s.emit(StepProgress(epoch + 1, config.epochs, step + 1, steps, mean_loss, seen / (now - epoch_start), fresh))
+            s.emit(
+                StepProgress(epoch + 1, config.epochs, step + 1, steps, mean_loss, seen / (now - epoch_start), fresh)
+            )
     train_time = time.perf_counter() - epoch_start
     totals = s.ranks.sum(torch.stack([loss_sum, torch.tensor(float(local_seen), device=device)]))
     metrics = summarize(s.ranks.gather(per_image_errors(s.model, s.ranks.share(s.val_images))))
     broken = [key for key, value in metrics.items() if not math.isfinite(value)]
     if broken:  # the training loss can stay finite while the weights have blown up (--lr 1e30)
-        raise TrainingFailed(f"the validation {', '.join(broken)} became non-finite in epoch {epoch + 1}; "
-                             f"{_advice(config)}")
+        raise TrainingFailed(
+            f"the validation {', '.join(broken)} became non-finite in epoch {epoch + 1}; {_advice(config)}"
+        )
     return {
         "epoch": epoch + 1,
         "loss": (totals[0] / totals[1]).item(),
@@ -355,10 +365,16 @@ def _save_epoch(s: _Session, record: dict, wall_time_s: float) -> None:
     """Metrics first, checkpoint second: a crash between them leaves a line that resume drops."""
     s.run.append_metrics(record)
     s.run.save_checkpoint(
-        {"model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(), "epoch": record["epoch"],
-         "rng": torch.get_rng_state(), "norm": s.config.norm, "model_name": s.config.model,
-         **({"prior": s.prior.state_dict()} if s.prior is not None else {}),
-         **({"scheduler": s.scheduler.state_dict()} if s.scheduler is not None else {})}
+        {
+            "model": s.model.state_dict(),
+            "optimizer": s.optimizer.state_dict(),
+            "epoch": record["epoch"],
+            "rng": torch.get_rng_state(),
+            "norm": s.config.norm,
+            "model_name": s.config.model,
+            **({"prior": s.prior.state_dict()} if s.prior is not None else {}),
+            **({"scheduler": s.scheduler.state_dict()} if s.scheduler is not None else {}),
+        }
     )
     _write_preview(s.model, s.preview, s.run)
     s.summary.epochs_done, s.summary.wall_time_s, s.summary.metrics = record["epoch"], wall_time_s, _final(s.history)

@@ -16,9 +16,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.worker import Worker, WorkerState
 
-# textual-image asks the terminal what it can draw; it must do so before Textual takes the terminal over.
-from .widgets.preview import ReconstructionPreview  # noqa: F401, I001
-
+from normcompress.api import installed_version
 from normcompress.errors import NormcompressError
 from normcompress.runs import RUNS_DIR_ENV, RunStore
 from normcompress.text import one_line, printable
@@ -28,6 +26,8 @@ from .main_screen import MainScreen
 from .messages import StudyUpdate, TrainingEvent
 from .screens import ConfirmScreen, HelpScreen
 from .training import TrainingController
+
+# textual-image asks the terminal what it can draw; it must do so before Textual takes the terminal over.
 
 QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -50,8 +50,15 @@ class NormcompressApp(App):
     def get_default_screen(self) -> MainScreen:
         return self.main
 
-    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
-               markup: bool = True) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity="information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
         """Every notification as plain text: messages carry file names, norms and stored strings."""
         super().notify(printable(message), title=printable(title), severity=severity, timeout=timeout, markup=False)
 
@@ -69,8 +76,9 @@ class NormcompressApp(App):
 
     # -- training: the controller's worker and what it reports ---------------------------------------
     def _start_training_worker(self, function, *args) -> Worker:
-        return self.run_worker(lambda: function(*args), thread=True, exclusive=True, group="training",
-                               exit_on_error=False)
+        return self.run_worker(
+            lambda: function(*args), thread=True, exclusive=True, group="training", exit_on_error=False
+        )
 
     def on_training_event(self, message: TrainingEvent) -> None:
         try:
@@ -85,8 +93,11 @@ class NormcompressApp(App):
             return
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "training" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR,
-                                                                    WorkerState.CANCELLED):
+        if event.worker.group != "training" or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
             return
         try:
             quit_now = self.controller.worker_ended(event.worker, event.state == WorkerState.ERROR)
@@ -105,20 +116,29 @@ class NormcompressApp(App):
         main = self.main
         table = main.query_one("RunsTable")
         yield SystemCommand("Start a run", "Train with the settings of the Run pane (s)", main.action_start)
-        yield SystemCommand("Stop the run", "Stop after the current batch, keep it as interrupted (x)", main.action_stop)
-        yield SystemCommand("Resume the run", "Train the highlighted interrupted run on from its last epoch (r)",
-                            main.action_resume)
+        yield SystemCommand(
+            "Stop the run", "Stop after the current batch, keep it as interrupted (x)", main.action_stop
+        )
+        yield SystemCommand(
+            "Resume the run", "Train the highlighted interrupted run on from its last epoch (r)", main.action_resume
+        )
         yield SystemCommand("Start a study", "Queue norms x seeds with the Run pane's settings (S)", main.action_study)
-        yield SystemCommand("Open the run", "The highlighted run's settings, epochs and reconstructions (enter)",
-                            table.action_details)
-        yield SystemCommand("Delete the run", "Remove the highlighted run from the store, after a question (d)",
-                            table.action_delete)
-        yield SystemCommand("Export runs as CSV", "Every run's settings and per-epoch metrics into one file under "
-                            "the store's exports/", lambda: exports.runs_csv(self, self.store))
+        yield SystemCommand(
+            "Open the run", "The highlighted run's settings, epochs and reconstructions (enter)", table.action_details
+        )
+        yield SystemCommand(
+            "Delete the run", "Remove the highlighted run from the store, after a question (d)", table.action_delete
+        )
+        yield SystemCommand(
+            "Export runs as CSV",
+            "Every run's settings and per-epoch metrics into one file under the store's exports/",
+            lambda: exports.runs_csv(self, self.store),
+        )
         yield SystemCommand("Overlay all runs", "Put every run of the store on the chart", main.overlay_all)
         yield SystemCommand("Overlay none", "Take every run off the chart", main.overlay_none)
-        yield SystemCommand("Export the chart", "Write the chart's current view as PNG and SVG (e)",
-                            main.action_export_chart)
+        yield SystemCommand(
+            "Export the chart", "Write the chart's current view as PNG and SVG (e)", main.action_export_chart
+        )
         yield SystemCommand("Next metric", "Chart the next metric (m)", main.action_next_metric)
         yield SystemCommand("Toggle log scale", "A true logarithmic y axis (l)", main.action_toggle_log)
         yield SystemCommand("Keys and panes", "What every key does and what each pane shows (?)", self.action_help)
@@ -175,8 +195,10 @@ cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 @cli.command()
 def run(
-    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, help="Run store directory.",
-                                                  show_default="runs")] = None,
+    runs_dir: Annotated[
+        Path | None, typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, help="Run store directory.", show_default="runs")
+    ] = None,
+    show_version: Annotated[bool, typer.Option("--version", "-V", help="Print the version and exit.")] = False,
 ) -> None:
     """The normcompress terminal app: pick a norm, train, watch the loss live, compare runs.
 
@@ -188,6 +210,9 @@ def run(
 
     ? every key and pane; Ctrl+P every action.
     """
+    if show_version:
+        typer.echo(f"normcompress-tui {installed_version()}")
+        raise typer.Exit(0)
     app = NormcompressApp(RunStore(runs_dir))
     app.run()
     raise typer.Exit(app.return_code or 0)  # an app that died (Textual printed why) exits non-zero
@@ -198,8 +223,9 @@ def main() -> None:
     try:
         code = cli(prog_name="normcompress-tui", standalone_mode=False)
     except typer.TyperException as exc:  # Click's usage errors: a bad option
-        print(f"normcompress-tui: error: {one_line(exc.format_message())} (see: normcompress-tui --help)",
-              file=sys.stderr)
+        print(
+            f"normcompress-tui: error: {one_line(exc.format_message())} (see: normcompress-tui --help)", file=sys.stderr
+        )
         code = exc.exit_code
     except NormcompressError as exc:
         print(f"normcompress-tui: error: {one_line(exc)}", file=sys.stderr)

@@ -68,8 +68,16 @@ def chart(app: App, store: RunStore, loss_chart: LossChart):
     if not shown:
         app.notify("nothing on the chart to export: start a run or overlay one (space)", severity="warning")
         return None
-    args = ([s for s, _ in shown], [slot for _, slot in shown], model.metric, model.log_scale, model.smoothing,
-            model.reference_line(), x_title, model.title_note())
+    args = (
+        [s for s, _ in shown],
+        [slot for _, slot in shown],
+        model.metric,
+        model.log_scale,
+        model.smoothing,
+        model.reference_line(),
+        x_title,
+        model.title_note(),
+    )
 
     def work() -> None:
         try:

@@ -13,14 +13,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input
+from textual.widgets import Button, Footer, Header, Input, Select
 
-from normcompress import probe
 from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
 from normcompress.runs import Run, RunStore
 
 from . import exports
+from .reference import ReferenceLoader
 from .screens import PromptScreen, StudyScreen
 from .state import load_state, save_state, state_path
 from .training import TICK_S, TrainingController
@@ -62,6 +62,13 @@ class MainScreen(Screen):
         self.store, self.controller = store, controller
         self._overlays_to_restore: list[str] = []
         self._saved_state: dict | None = None
+        self.reference = ReferenceLoader(
+            store,
+            lambda probe_one: self.run_worker(probe_one, thread=True, group="reference", exit_on_error=False),
+            lambda f, *args: self.app.call_from_thread(f, *args),
+            lambda baseline: self.chart.set_reference(baseline),
+            lambda: self.chart.model.reference is not None,
+        )
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -122,8 +129,11 @@ class MainScreen(Screen):
     # -- what is kept between launches ------------------------------------------------------------
     def current_state(self) -> dict:
         table = self.query_one(RunsTable)
-        return {"form": self.controls.form_state(), "chart": self.chart.model.view_state(),
-                "runs": {**table.order_state(), "overlays": sorted(table.overlay_ids)[:MAX_SAVED_OVERLAYS]}}
+        return {
+            "form": self.controls.form_state(),
+            "chart": self.chart.model.view_state(),
+            "runs": {**table.order_state(), "overlays": sorted(table.overlay_ids)[:MAX_SAVED_OVERLAYS]},
+        }
 
     def restore_state(self) -> None:
         """The form, the chart's view, the table's order and (once the runs are listed) the overlays of the
@@ -184,16 +194,9 @@ class MainScreen(Screen):
         if message.on and chart.model.reference is None:
             self.load_reference(info.id)
 
-    @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
     def load_reference(self, run_id: str) -> None:
-        """The PCA baseline on a run's data, for the chart's dashed line: from the store's cache, or
-        fitted once (seconds), in a child process (the app never loads torch) waited on off the UI thread."""
-        try:
-            baseline = probe.run_baseline(self.store, run_id)
-        except NormcompressError:
-            return  # the chart simply has no reference line; the run's own problems are shown elsewhere
-        if baseline is not None:
-            self.app.call_from_thread(self.chart.set_reference, baseline)
+        """The PCA baseline on a run's data, for the chart's dashed line (one probe at a time)."""
+        self.reference.want(run_id)
 
     def overlay_all(self) -> None:
         table = self.query_one(RunsTable)
@@ -214,10 +217,10 @@ class MainScreen(Screen):
         self.runs_pane.open_filter()
 
     def action_leave_field(self) -> None:
-        """Escape in a text field gives the keys back to the runs table; in the filter it also clears it."""
+        """Escape in a text field or a list gives the keys back to the runs table; in the filter it also clears it."""
         if isinstance(self.focused, Input) and self.focused.id == "filter":
             self.runs_pane.clear_filter()
-        elif isinstance(self.focused, Input):
+        elif isinstance(self.focused, Input | Select):
             self.query_one(RunsTable).focus()
 
     def action_tag(self) -> None:
@@ -268,8 +271,9 @@ class MainScreen(Screen):
             self.notify("a run is being trained: stop it first (x), then resume", severity="warning")
             return
         if info.status not in ("interrupted", "failed"):
-            self.notify(f"{info.id} is {info.status}: only an interrupted or failed run can be resumed",
-                        severity="warning")
+            self.notify(
+                f"{info.id} is {info.status}: only an interrupted or failed run can be resumed", severity="warning"
+            )
             return
         self.controller.resume(info.id)
 
@@ -320,8 +324,12 @@ class MainScreen(Screen):
                 return
             self.notify(f"chart shows {chart.model.zoom_text()}", timeout=2)
 
-        self.app.push_screen(PromptScreen("Epochs to show", zoom_spec(chart.model.zoom),
-                                          "3-7 (a range), 5 (the last 5), or empty (all)"), answered)
+        self.app.push_screen(
+            PromptScreen(
+                "Epochs to show", zoom_spec(chart.model.zoom), "3-7 (a range), 5 (the last 5), or empty (all)"
+            ),
+            answered,
+        )
 
     def action_export_chart(self) -> None:
         exports.chart(self.app, self.store, self.chart)

@@ -48,8 +48,12 @@ def _fits(kind: str, value: object) -> bool:
     return False
 
 
-KIND_WORDS = {"text": "text without control characters", "number": "a number", "flag": "true or false",
-              "texts": f"a list of at most {MAX_LIST} texts"}
+KIND_WORDS = {
+    "text": "text without control characters",
+    "number": "a number",
+    "flag": "true or false",
+    "texts": f"a list of at most {MAX_LIST} texts",
+}
 
 
 def checked(state: dict) -> tuple[dict[str, dict], list[str]]:

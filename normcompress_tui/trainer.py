@@ -43,7 +43,7 @@ class _Sender:
         view = memoryview(FRAME.pack(len(data)) + data)
         with self.lock:
             while view:  # a pipe may take a large message in parts
-                view = view[os.write(self.fd, view):]
+                view = view[os.write(self.fd, view) :]
 
 
 def _child_main(event_fd: int) -> None:
@@ -71,8 +71,14 @@ def _child_main(event_fd: int) -> None:
             stop.set()
 
     try:
-        train_run(config, RunStore(store_root), lambda event: send(("event", event)), stop, resume=resume,
-                  progress_interval_s=progress_interval_s)
+        train_run(
+            config,
+            RunStore(store_root),
+            lambda event: send(("event", event)),
+            stop,
+            resume=resume,
+            progress_interval_s=progress_interval_s,
+        )
         send(("done", None))
     except NormcompressError as exc:
         send(("error", str(exc)))
@@ -91,13 +97,19 @@ def _messages(fd: int, buffer: bytearray) -> list[tuple]:
         (size,) = FRAME.unpack_from(buffer)
         if len(buffer) < FRAME.size + size:
             break
-        messages.append(pickle.loads(bytes(buffer[FRAME.size:FRAME.size + size])))
-        del buffer[:FRAME.size + size]
+        messages.append(pickle.loads(bytes(buffer[FRAME.size : FRAME.size + size])))
+        del buffer[: FRAME.size + size]
     return messages
 
 
-def train_in_process(config: TrainConfig | None, store: RunStore, on_event: Callable[[object], None],
-                     cancel: threading.Event, resume: str | None = None, progress_interval_s: float = 0.5) -> Run | None:
+def train_in_process(
+    config: TrainConfig | None,
+    store: RunStore,
+    on_event: Callable[[object], None],
+    cancel: threading.Event,
+    resume: str | None = None,
+    progress_interval_s: float = 0.5,
+) -> Run | None:
     """Run normcompress.train in a fresh Python process and hand each of its events to on_event in this
     thread; return the run when it has ended (None if it was stopped before it was created), raise
     TrainingProcessError (one line) if it failed."""
@@ -115,9 +127,13 @@ def train_in_process(config: TrainConfig | None, store: RunStore, on_event: Call
 def _train_in_child(config, store_root, on_event, cancel, resume, progress_interval_s) -> None:
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryFile() as errors:
-        child = subprocess.Popen([sys.executable, "-m", "normcompress_tui.trainer", str(write_fd)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
-                                 pass_fds=(write_fd,))
+        child = subprocess.Popen(
+            [sys.executable, "-m", "normcompress_tui.trainer", str(write_fd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            pass_fds=(write_fd,),
+        )
         os.close(write_fd)  # the child holds the only writing end: end of input means the child is gone
         failure, buffer = None, bytearray()
         stdin_lock, finished = threading.Lock(), threading.Event()
@@ -165,7 +181,8 @@ def _train_in_child(config, store_root, on_event, cancel, resume, progress_inter
             errors.seek(0)
             lines = [line for line in errors.read().decode(errors="replace").splitlines() if line.strip()]
             failure = f"the training process ended with exit code {child.returncode}" + (
-                f": {lines[-1]}" if lines else "")
+                f": {lines[-1]}" if lines else ""
+            )
     if failure is not None:
         raise TrainingProcessError(failure)
 

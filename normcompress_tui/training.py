@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from normcompress import api
 from normcompress.config import TrainConfig
@@ -34,50 +34,76 @@ TRAINING_ENV = "NORMCOMPRESS_TUI_TRAINING"  # "thread": train in the app's proce
 class View(Protocol):
     """What the controller shows things on (the main screen, or a test's stand-in)."""
 
-    controls: object
-    chart: object
-    progress: object
-    queue: object
-    preview: object
-    system_line: object
+    @property
+    def controls(self) -> Any: ...
+    @property
+    def chart(self) -> Any: ...
+    @property
+    def progress(self) -> Any: ...
+    @property
+    def queue(self) -> Any: ...
+    @property
+    def preview(self) -> Any: ...
+    @property
+    def system_line(self) -> Any: ...
 
-    def refresh_runs(self) -> None: ...
-    def load_reference(self, run_id: str) -> None: ...
-    def notify(self, message: str, **kwargs) -> None: ...
+    def refresh_runs(self) -> object: ...
+    def load_reference(self, run_id: str) -> object: ...
+    def notify(self, message: str, **kwargs: Any) -> None: ...
 
 
 class TrainingController:
+    _view: View | None
+
+    @property
+    def view(self) -> View:
+        """The screen this controller shows on; set once the app has built it."""
+        if self._view is None:
+            raise RuntimeError("the training controller has no view yet")
+        return self._view
+
+    @view.setter
+    def view(self, view: View) -> None:
+        self._view = view
+
     def __init__(self, store: RunStore, post, start_worker, view: View | None = None) -> None:
         """`post(message)` hands a worker's message to the UI thread; `start_worker(function, *args)` runs
         a function in the training worker (one at a time)."""
-        self.store, self.post, self.start_worker, self.view = store, post, start_worker, view
+        self.store, self.post, self.start_worker = store, post, start_worker
+        self._view = view
         self.cancel = threading.Event()
         self.training = False
         self.current_run: Run | None = None
         self.quit_when_stopped = False
         self.resuming: str | None = None  # the id of the run being resumed
-        self.preview_at, self.preview_epoch = 0.0, None  # when, and which epoch's, reconstructions were shown
+        self.preview_at = 0.0  # when, and which epoch's, reconstructions were shown
+        self.preview_epoch: int | None = None
 
     # -- starting and stopping ----------------------------------------------------------------------
     def start(self, config: TrainConfig) -> None:
-        self.claim()
+        self.view.queue.clear()  # a study's line ("study 2/2 … done") is not this run's
+        self.claim(starting=f"{config.norm} on {config.dataset}")
         self.start_worker(self._train_worker, config, None)
 
     def resume(self, run_id: str) -> None:
-        self.claim(run_id)
+        self.view.queue.clear()
+        self.claim(run_id, starting=f"the resume of {run_id}")
         self.start_worker(self._train_worker, None, run_id)
 
     def start_study(self, study: StudyConfig) -> None:
-        self.claim()
+        self.claim(starting=f"a study of {count(study.runs_count(), 'run')}")
         self.view.queue.begin([study.label(c) for c in study.run_configs()])
         self.start_worker(self._study_worker, study)
 
-    def claim(self, resume: str | None = None) -> None:
-        """A run (or a study) is starting: a fresh cancel flag, Start disabled until its worker ends."""
+    def claim(self, resume: str | None = None, starting: str = "") -> None:
+        """A run (or a study) is starting: a fresh cancel flag, Start disabled until its worker ends, and at
+        once the words of what is starting, with a spinner until its first step."""
         self.training = True
         self.cancel = threading.Event()
         self.resuming = resume
         self.view.controls.set_running(True)
+        if starting:
+            self.view.progress.starting(starting)
 
     def stop(self) -> bool:
         """Stop the run within one batch (kept as interrupted); False when none is training."""
@@ -95,10 +121,18 @@ class TrainingController:
         """The study in the training worker: a run that fails is reported and the queue goes on."""
         from .messages import StudyUpdate, TrainingEvent
 
-        runs = api.run_study(study, self.store, lambda p: self.post(StudyUpdate(p)),
-                             lambda event: self.post(TrainingEvent(event)), self.cancel, keep_going=True,
-                             trainer=self.train_one)
-        ending = ("stopped" if self.cancel.is_set() else "done") + f": {len(runs)} of {study.runs_count()} runs completed"
+        runs = api.run_study(
+            study,
+            self.store,
+            lambda p: self.post(StudyUpdate(p)),
+            lambda event: self.post(TrainingEvent(event)),
+            self.cancel,
+            keep_going=True,
+            trainer=self.train_one,
+        )
+        ending = (
+            "stopped" if self.cancel.is_set() else "done"
+        ) + f": {len(runs)} of {study.runs_count()} runs completed"
         self.post(StudyUpdate(StudyProgress(len(runs), study.runs_count(), "", "ended", ending)))
 
     @staticmethod
@@ -106,7 +140,9 @@ class TrainingController:
         """One run, as api.train_run would (same arguments, the run or None), in a child process (measured
         faster: see trainer.py) or, with NORMCOMPRESS_TUI_TRAINING=thread, in the calling worker thread."""
         if os.environ.get(TRAINING_ENV) == "thread":  # torch: loaded when a run starts, not at launch
-            return api.train_run(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
+            return api.train_run(
+                config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S
+            )
         return train_in_process(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
 
     # -- what the workers report, on the UI thread --------------------------------------------------------
@@ -125,13 +161,17 @@ class TrainingController:
                 self._started(event)
             case RunEnded():
                 view.progress.finished(event.status, event.message)
+                view.chart.model.end_run()  # its label drops "(live)", on the chart and in exports
+                view.chart.redraw()
                 if self.current_run is not None and view.chart.model.current_epochs:
                     self.show_live_preview(view.chart.model.current_epochs[-1]["epoch"])
                 view.refresh_runs()
                 if view.chart.model.reference is None and event.status == "completed":
                     view.load_reference(event.run_id)
-                view.notify(f"{event.run_id}: {event.message}",
-                            severity="information" if event.status == "completed" else "warning")
+                view.notify(
+                    f"{event.run_id}: {event.message}",
+                    severity="information" if event.status == "completed" else "warning",
+                )
             case Notice():
                 view.notify(event.message, title="Notice", severity="warning", timeout=10)
 
@@ -155,10 +195,16 @@ class TrainingController:
             return
         self.view.queue.progress(update)
         if update.state == "failed":
-            self.view.notify(f"{update.label} failed: {update.message}; the study goes on", title="Study",
-                             severity="error", timeout=10)
+            self.view.notify(
+                f"{update.label} failed: {update.message}; the study goes on",
+                title="Study",
+                severity="error",
+                timeout=10,
+            )
 
     def show_live_preview(self, epoch: int) -> None:
+        if self.current_run is None:
+            return
         self.preview_at, self.preview_epoch = time.monotonic(), epoch
         self.view.preview.show(self.current_run.recon_path, f"{count(epoch, 'epoch')}, live")
 
@@ -172,14 +218,19 @@ class TrainingController:
         early = TICK_S / 2  # what is due within half a tick is done at this one
         view.chart.redraw_when_due(early)
         epochs = view.chart.model.current_epochs
-        if (self.training and self.current_run is not None and epochs and epochs[-1]["epoch"] != self.preview_epoch
-                and time.monotonic() - self.preview_at >= PREVIEW_INTERVAL_S - early):
+        if (
+            self.training
+            and self.current_run is not None
+            and epochs
+            and epochs[-1]["epoch"] != self.preview_epoch
+            and time.monotonic() - self.preview_at >= PREVIEW_INTERVAL_S - early
+        ):
             self.show_live_preview(epochs[-1]["epoch"])
 
     def worker_ended(self, worker: Worker, failed: bool) -> bool:
         """The training worker has ended (completed, stopped, or failed): the UI may start another run. A
         failure is a notification; it never takes the app down. True when the app should now quit."""
-        if failed:
+        if failed and worker.error is not None:
             self.view.notify(one_line_error(worker.error), title="Training stopped", severity="error", timeout=10)
         self.training = False
         if self.quit_when_stopped:

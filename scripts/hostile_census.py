@@ -22,13 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.hostile import (ESCAPES, RAW_ESCAPES, STORE_FOLDERS, census, fingerprint, hostile_states,  # noqa: E402
-                           invoke, wrong_kinds)
-from tests.test_hostile import TINY, traversal_refs  # noqa: E402
-
-from normcompress.events import EpochEnd  # noqa: E402
-from normcompress.runs import RunStore  # noqa: E402
-from normcompress.train import TrainConfig, train  # noqa: E402
+from normcompress.events import EpochEnd
+from normcompress.runs import RunStore
+from normcompress.train import TrainConfig, train
+from tests.hostile import ESCAPES, RAW_ESCAPES, STORE_FOLDERS, census, fingerprint, hostile_states, invoke, wrong_kinds
+from tests.test_hostile import TINY, traversal_refs
 
 TRAVERSAL_COMMANDS = [["runs", "rm", "--yes"], ["runs", "show"], ["eval"], ["train", "--resume"], ["runs", "compare"]]
 COLUMNS = ("error", "ok", "traceback", "hang", "data lost", "path escape")
@@ -37,8 +35,7 @@ COLUMNS = ("error", "ok", "traceback", "hang", "data lost", "path escape")
 def make_template(root: Path) -> Path:
     template = root / "template"
     cancel = threading.Event()
-    train(TrainConfig(**TINY, epochs=2), RunStore(template), lambda e: isinstance(e, EpochEnd) and cancel.set(),
-          cancel)
+    train(TrainConfig(**TINY, epochs=2), RunStore(template), lambda e: isinstance(e, EpochEnd) and cancel.set(), cancel)
     train(TrainConfig(**TINY, epochs=1), RunStore(template))
     return template
 
@@ -96,7 +93,7 @@ def state_files(root: Path, bad: list[str]) -> Counter:
         state_path(store).write_text(json.dumps(state))
         try:
             alive, notes = asyncio.run(_start_app(store))
-        except Exception as exc:  # noqa: BLE001 - counting exactly these is the point
+        except Exception as exc:
             alive, notes = False, [f"{type(exc).__name__}: {exc}"]
         noticed = any("saved state" in n for n in notes)
         counts["error" if alive and noticed else "traceback"] += 1
@@ -104,7 +101,7 @@ def state_files(root: Path, bad: list[str]) -> Counter:
             bad.append(f"state file {name}: {notes[-3:]}")
     for section, keys in SCHEMA.items():
         for key, kind in keys.items():
-            for wrong, value in wrong_kinds(kind).items():
+            for _wrong, value in wrong_kinds(kind).items():
                 sections, dropped = checked({section: {"folder" if key == "*" else key: value}})
                 counts["error" if sections[section] == {} and len(dropped) == 1 else "traceback"] += 1
     return counts
@@ -120,15 +117,31 @@ def control_sequences(template: Path, root: Path, bad: list[str]) -> Counter:
     completed = sorted(store.iterdir())[1]
     summary = json.loads((completed / "summary.json").read_text())
     (completed / "summary.json").write_text(json.dumps({**summary, "message": ESCAPES, "device": ESCAPES}))
-    state_path(store).write_text(json.dumps({"version": VERSION, "form": {"folder": ESCAPES, "norm": ESCAPES},
-                                             "chart": {"metric": ESCAPES}, "runs": {"sort": ESCAPES}}))
+    state_path(store).write_text(
+        json.dumps(
+            {
+                "version": VERSION,
+                "form": {"folder": ESCAPES, "norm": ESCAPES},
+                "chart": {"metric": ESCAPES},
+                "runs": {"sort": ESCAPES},
+            }
+        )
+    )
     env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(store)}
-    outputs = {"the app on a terminal": subprocess.run([sys.executable, "-c", APP_ON_A_PTY], capture_output=True,
-                                                       env=env, timeout=300).stdout}
-    for command in (["runs", "list"], ["runs", "list", "--json"], ["runs", "show", completed.name],
-                    ["runs", "compare", completed.name, "--no-baseline"]):
-        done = subprocess.run([sys.executable, "-m", "normcompress", *command], capture_output=True, env=env,
-                              timeout=300)
+    outputs = {
+        "the app on a terminal": subprocess.run(
+            [sys.executable, "-c", APP_ON_A_PTY], capture_output=True, env=env, timeout=300
+        ).stdout
+    }
+    for command in (
+        ["runs", "list"],
+        ["runs", "list", "--json"],
+        ["runs", "show", completed.name],
+        ["runs", "compare", completed.name, "--no-baseline"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "normcompress", *command], capture_output=True, env=env, timeout=300
+        )
         outputs[" ".join(command[:2])] = done.stdout + done.stderr
     for name, output in outputs.items():
         raw = [r for r in RAW_ESCAPES if r in output]
@@ -144,8 +157,15 @@ def concurrent_writers(template: Path, root: Path, bad: list[str]) -> Counter:
     store, _, completed = fresh_store(template, root)
     env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(store)}
     for trial in range(3):
-        taggers = [subprocess.Popen([sys.executable, "-m", "normcompress", "runs", "tag", completed, f"t{trial}p{n}"],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in range(8)]
+        taggers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "normcompress", "runs", "tag", completed, f"t{trial}p{n}"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for n in range(8)
+        ]
         codes = [t.wait(timeout=300) for t in taggers]
         tags = set(RunStore(store).get(completed).tags())
         lost = {f"t{trial}p{n}" for n in range(8)} - tags
@@ -184,7 +204,7 @@ def export_targets(template: Path, root: Path, bad: list[str]) -> Counter:
     for target in targets:
         for force in ([], ["--force"]):
             path = target if target.suffix in (".csv", ".json") else target.with_suffix(".csv")
-            outcome, code, text = invoke(["runs", "export", str(path), *force])
+            outcome, _code, _text = invoke(["runs", "export", str(path), *force])
             if fingerprint(store) != before:
                 outcome = "path escape"
                 bad.append(f"runs export {path} {force}: the store changed")
@@ -198,10 +218,13 @@ def too_few_images(root: Path, bad: list[str]) -> Counter:
     os.environ["NORMCOMPRESS_RUNS_DIR"] = str(root / "pca-store")
     for model, images in (("pca-refine", 1), ("pca-refine", 64), ("pca-refine", 255), ("hyperprior", 767)):
         rate = ["--rate-lambda", "0.01"] if model == "hyperprior" else []
-        for command in (["train", "--epochs", "1"], ["study", "-o", str(root / "report"), "--norms", "L1",
-                                                     "--seeds", "1"]):
-            outcome, code, text = invoke([*command, "--dataset", "synthetic", "--model", model, "--limit",
-                                          str(images), *rate])
+        for command in (
+            ["train", "--epochs", "1"],
+            ["study", "-o", str(root / "report"), "--norms", "L1", "--seeds", "1"],
+        ):
+            outcome, _code, _text = invoke(
+                [*command, "--dataset", "synthetic", "--model", model, "--limit", str(images), *rate]
+            )
             left = RunStore(root / "pca-store").runs()
             if left:
                 outcome = "data lost"  # a bogus run left behind
@@ -227,14 +250,40 @@ def codec_streams(template: Path, root: Path, bad: list[str]) -> Counter:
     good = parse(encode(run, model, coder_for(run, model), image).data)
 
     def rebuilt(payload: bytes) -> bytes:
-        return pack(good.id_tail.encode(), good.weights, MODES["RGB"], good.width, good.height, good.tile,
-                    good.step, good.low, good.high, payload, None, b"")
+        return pack(
+            good.id_tail.encode(),
+            good.weights,
+            MODES["RGB"],
+            good.width,
+            good.height,
+            good.tile,
+            good.step,
+            good.low,
+            good.high,
+            payload,
+            None,
+            b"",
+        )
 
-    side = int(MAX_RESIDUAL_PIXELS ** 0.5) + 1
-    cases = {"empty payload": rebuilt(b""), "payload with words to spare": rebuilt(good.payload + b"\1\2\3\4" * 3),
-             "a 4 MP+ residual in 60 bytes": pack(good.id_tail.encode(), good.weights, MODES["RGB"] | RESIDUAL_FLAG,
-                                                  side, side, 32, 0.25, 0, 0, b"", None,
-                                                  residual_section(0, 0, 0, b"\0" * 12, b""))}
+    side = int(MAX_RESIDUAL_PIXELS**0.5) + 1
+    cases = {
+        "empty payload": rebuilt(b""),
+        "payload with words to spare": rebuilt(good.payload + b"\1\2\3\4" * 3),
+        "a 4 MP+ residual in 60 bytes": pack(
+            good.id_tail.encode(),
+            good.weights,
+            MODES["RGB"] | RESIDUAL_FLAG,
+            side,
+            side,
+            32,
+            0.25,
+            0,
+            0,
+            b"",
+            None,
+            residual_section(0, 0, 0, b"\0" * 12, b""),
+        ),
+    }
     for name, data in cases.items():
         try:
             decode(data, store)
@@ -242,7 +291,7 @@ def codec_streams(template: Path, root: Path, bad: list[str]) -> Counter:
             bad.append(f"codec: {name} decoded")
         except CodecError:
             counts["error"] += 1
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             counts["traceback"] += 1
             bad.append(f"codec: {name}: {type(exc).__name__}: {exc}")
     return counts

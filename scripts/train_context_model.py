@@ -33,13 +33,19 @@ def slot_data(images: np.ndarray, slot: int) -> tuple[torch.Tensor, torch.Tensor
         inputs.append(x.astype(np.float32))
         meds.append(med)
         values.append(image[order[slot]].ravel())
-    return (torch.from_numpy(np.concatenate(inputs)), torch.from_numpy(np.concatenate(meds)).float(),
-            torch.from_numpy(np.concatenate(values)).float())
+    return (
+        torch.from_numpy(np.concatenate(inputs)),
+        torch.from_numpy(np.concatenate(meds)).float(),
+        torch.from_numpy(np.concatenate(values)).float(),
+    )
 
 
 def laplace_bits(mean, log_scale, value):
     scale = log_scale.exp().clamp_min(0.2)
-    cdf = lambda v: 0.5 + 0.5 * torch.sign(v - mean) * (1 - torch.exp(-(v - mean).abs() / scale))  # noqa: E731
+
+    def cdf(v):
+        return 0.5 + 0.5 * torch.sign(v - mean) * (1 - torch.exp(-(v - mean).abs() / scale))
+
     upper = torch.where(value >= 255, torch.ones_like(value), cdf(value + 0.5))
     lower = torch.where(value <= 0, torch.zeros_like(value), cdf(value - 0.5))
     return -torch.log2((upper - lower).clamp_min(1e-9))
@@ -59,8 +65,9 @@ def main() -> None:
         start = time.perf_counter()
         inputs, meds, values = slot_data(images, slot)
         check = slot_data(held_out, slot)
-        net = nn.Sequential(nn.Linear(feature_count(slot), 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                            nn.Linear(64, 2))
+        net = nn.Sequential(
+            nn.Linear(feature_count(slot), 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)
+        )
         with torch.no_grad():  # start at MED with a scale of about 4 levels
             net[-1].weight.zero_()
             net[-1].bias.copy_(torch.tensor([0.0, 1.5]))
@@ -78,8 +85,11 @@ def main() -> None:
         with torch.no_grad():
             out = net(check[0])
             bits = laplace_bits(check[1] + out[:, 0] * 32, out[:, 1], check[2]).mean().item()
-        print(f"slot {slot} (channel {ORDERS[3][slot]}): {bits:.3f} bits per sub-pixel on 200 held-out "
-              f"training images, {time.perf_counter() - start:.0f} s", flush=True)
+        print(
+            f"slot {slot} (channel {ORDERS[3][slot]}): {bits:.3f} bits per sub-pixel on 200 held-out "
+            f"training images, {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
         for i, layer in enumerate(net[::2]):
             weights[f"s{slot}.w{i}"] = layer.weight.detach().T.contiguous().numpy().astype(np.float32)
             weights[f"s{slot}.b{i}"] = layer.bias.detach().numpy().astype(np.float32)

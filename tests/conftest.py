@@ -1,4 +1,5 @@
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,11 @@ import torch
 from PIL import Image
 
 from normcompress import cli
+from normcompress.events import EpochEnd
+from normcompress.runs import RunStore
+from normcompress.train import TrainConfig, train
+
+from .hostile import TINY
 
 SHARED_SUBSET = Path(__file__).resolve().parents[1] / "../shared/datasets/cifar10-subset"
 
@@ -14,13 +20,24 @@ torch.set_num_threads(2)
 
 
 @pytest.fixture
-def in_process_device_probe(monkeypatch):
-    """The app's device list from this process, where torch is loaded anyway: each app would otherwise
-    start a child to import torch again (1.6 s of CPU, some 80 s over the app's tests). The child's
+def in_process_probes(monkeypatch):
+    """The app's answers from torch (the device list, a run's PCA baseline) from this process, where torch
+    is loaded anyway: each app would otherwise start a child to import torch again (1.6 s of CPU each, and
+    a test's teardown waited for the baseline child). The same answers, through the same JSON. The child's
     own path is tested where it is the subject (test_the_app_never_loads_torch, the probe tests)."""
-    from normcompress import devices, probe
+    import json
 
-    monkeypatch.setattr(probe, "device_options", devices.device_options)
+    from normcompress import probe
+    from normcompress.errors import NormcompressError
+    from normcompress.text import one_line
+
+    def ask_here(*args: str):
+        try:
+            return json.loads(json.dumps(probe._answer(list(args))))
+        except NormcompressError as exc:
+            raise probe.ProbeError(one_line(exc)) from None
+
+    monkeypatch.setattr(probe, "_ask", ask_here)
 
 
 @pytest.fixture
@@ -59,3 +76,20 @@ def image_folder(tmp_path):
     (root / "notes.png").write_text("this is text, not a PNG")
     (root / "corrupt.png").write_bytes((root / "rgb.png").read_bytes()[:60])
     return root
+
+
+@pytest.fixture(scope="session")
+def template_store(tmp_path_factory):
+    """Two small runs, trained once for every test that reads a store (each copies it before harming it): one interrupted after its first epoch (so it can be resumed), one completed."""
+    root = tmp_path_factory.mktemp("template") / "store"
+    store = RunStore(root)
+    cancel = threading.Event()
+    train(TrainConfig(**TINY, epochs=2), store, lambda e: isinstance(e, EpochEnd) and cancel.set(), cancel)
+    train(TrainConfig(**TINY, epochs=1), store)
+    return root
+
+
+@pytest.fixture
+def work(tmp_path):
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "image.png")
+    return tmp_path

@@ -23,6 +23,7 @@ import torch
 from normcompress import cli
 from normcompress.model import build_model
 
+TINY = {"norm": "L2", "dataset": "synthetic", "limit": 64, "batch_size": 32, "device": "cpu"}  # a run in a second
 HANG_S = 300  # far above the slowest probe on a loaded machine; a FIFO read would block forever
 
 MARKUP = "[/x][bold]\x1b[31m\x07"
@@ -41,6 +42,7 @@ def _json_edit(name: str, **changes):
         value = json.loads((run / name).read_text())
         value.update(changes)
         (run / name).write_text(json.dumps(value))
+
     return damage
 
 
@@ -48,6 +50,7 @@ def _fifo(name: str):
     def damage(run: Path) -> None:
         (run / name).unlink(missing_ok=True)
         os.mkfifo(run / name)
+
     return damage
 
 
@@ -55,6 +58,7 @@ def _symlink(name: str, target: Path):
     def damage(run: Path) -> None:
         (run / name).unlink(missing_ok=True)
         (run / name).symlink_to(target)
+
     return damage
 
 
@@ -62,6 +66,7 @@ def _dir(name: str):
     def damage(run: Path) -> None:
         (run / name).unlink(missing_ok=True)
         (run / name).mkdir()
+
     return damage
 
 
@@ -70,6 +75,7 @@ def _checkpoint(state):
         buffer = io.BytesIO()
         torch.save(state() if callable(state) else state, buffer)
         (run / "checkpoint.pt").write_bytes(buffer.getvalue())
+
     return damage
 
 
@@ -86,6 +92,7 @@ def _metrics_line(edit):
         record = json.loads(lines[-1])
         lines[-1] = edit(record)
         (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
     return damage
 
 
@@ -102,7 +109,8 @@ def damages(outside: Path) -> dict[str, object]:
         # summary.json
         "summary epochs_done is a string": _json_edit("summary.json", epochs_done="1"),
         "summary wall_time_s is NaN": lambda r: (r / "summary.json").write_text(
-            (r / "summary.json").read_text().replace('"wall_time_s": ', '"wall_time_s": NaN, "x": ')),
+            (r / "summary.json").read_text().replace('"wall_time_s": ', '"wall_time_s": NaN, "x": ')
+        ),
         "summary metrics is a list": _json_edit("summary.json", metrics=[]),
         "summary metric is a string": _json_edit("summary.json", metrics={"psnr": "high"}),
         "summary status unknown": _json_edit("summary.json", status="bogus"),
@@ -148,8 +156,9 @@ def damages(outside: Path) -> dict[str, object]:
         # checkpoint.pt
         "checkpoint holds {}": _checkpoint({}),
         "checkpoint holds a list": _checkpoint([1, 2, 3]),
-        "checkpoint of another model": _checkpoint(lambda: {"model": build_model("wide-residual").state_dict(),
-                                                            "epoch": 1}),
+        "checkpoint of another model": _checkpoint(
+            lambda: {"model": build_model("wide-residual").state_dict(), "epoch": 1}
+        ),
         "checkpoint with NaN weights": _checkpoint(_nan_weights),
         "checkpoint truncated": lambda r: (r / "checkpoint.pt").write_bytes((r / "checkpoint.pt").read_bytes()[:500]),
         "checkpoint garbage": _write("checkpoint.pt", os.urandom(4096)),
@@ -217,7 +226,7 @@ def invoke(args: list[str]) -> tuple[str, int | None, str]:
         return "error", code, text
     except Hang:
         return "hang", None, "no answer"
-    except BaseException as exc:  # noqa: BLE001 - counting exactly these is the point
+    except BaseException as exc:
         return "traceback", None, f"{type(exc).__name__}: {exc}"
     finally:
         signal.alarm(0)
@@ -266,11 +275,13 @@ def census(template_store: Path, work: Path, names: list[str] | None = None) -> 
             before = fingerprint(work, skip={store / target, work / "recon", work / "ncz", work / "scratch"})
             before.pop(str(work / "all.csv"), None), before.pop(str(work / "all.json"), None)
             os.environ["NORMCOMPRESS_RUNS_DIR"] = str(store)
-            outcome, code, text = invoke(args)
+            outcome, _code, text = invoke(args)
             after = fingerprint(work, skip={store / target, work / "recon", work / "ncz", work / "scratch"})
             lost = [p for p in before if after.get(p) != before[p]] + [
-                p for p in after if p not in before and not p.endswith(("all.csv", "all.json"))
-                and not Path(p).name.startswith(".")]
+                p
+                for p in after
+                if p not in before and not p.endswith(("all.csv", "all.json")) and not Path(p).name.startswith(".")
+            ]
             if outcome == "ok" and probe == "train --resume":
                 lost = [p for p in lost if not p.startswith(str(store / target))]
             if lost:
@@ -285,8 +296,17 @@ def census(template_store: Path, work: Path, names: list[str] | None = None) -> 
 
 # -- the second pass: the app's own files, the store's folders, exports, concurrent writers --------------
 # One JSON value of every kind; each key of the app's state file is given every kind but its own.
-JSON_KINDS = {"null": None, "true": True, "an integer": 3, "a float": 2.5, "text": "L2", "a list": ["id"],
-              "an object": {"sort": "id"}, "a control sequence": "\x1b[2J\x1b]0;EVIL\x07ZAP", "a huge number": 1e300}
+JSON_KINDS = {
+    "null": None,
+    "true": True,
+    "an integer": 3,
+    "a float": 2.5,
+    "text": "L2",
+    "a list": ["id"],
+    "an object": {"sort": "id"},
+    "a control sequence": "\x1b[2J\x1b]0;EVIL\x07ZAP",
+    "a huge number": 1e300,
+}
 ESCAPES = "\x1b[2JZAP\x1b]0;EVIL\x07\n\r\x9b31m"  # erase the screen, retitle the terminal, a newline, CSI
 RAW_ESCAPES = (b"\x1b[2JZAP", b"\x1b]0;EVIL", b"EVIL\x07", b"\xc2\x9b31m")  # what must never reach a terminal
 

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import plotext
@@ -29,22 +30,27 @@ def test_log_ticks_are_round_real_values():
     assert len(log_ticks(-12, 12)[0]) <= 6
 
 
-@pytest.mark.parametrize("low, high, expected", [
-    (11.2, 26.2, ["15", "20", "25"]),
-    (0.032, 0.524, ["0.1", "0.2", "0.3", "0.4", "0.5"]),
-    (12.2277, 12.2297, ["12.2280", "12.2285", "12.2290", "12.2295"]),
-    (0, 1000, ["0", "200", "400", "600", "800", "1000"]),
-])
+@pytest.mark.parametrize(
+    "low, high, expected",
+    [
+        (11.2, 26.2, ["15", "20", "25"]),
+        (0.032, 0.524, ["0.1", "0.2", "0.3", "0.4", "0.5"]),
+        (12.2277, 12.2297, ["12.2280", "12.2285", "12.2290", "12.2295"]),
+        (0, 1000, ["0", "200", "400", "600", "800", "1000"]),
+    ],
+)
 def test_linear_ticks_are_round_evenly_spaced_and_alike(low, high, expected):
     values, labels = nice_ticks(low, high)
     assert labels == expected
-    gaps = {round(b - a, 9) for a, b in zip(values, values[1:])}
+    gaps = {round(b - a, 9) for a, b in itertools.pairwise(values)}
     assert len(gaps) == 1 and low <= values[0] and values[-1] <= high
 
 
 def test_an_epoch_maps_to_its_steps_and_training_time():
-    records = [{"epoch": 1, "step_losses": [0.1] * 10, "epoch_time_s": 2.0},
-               {"epoch": 2, "step_losses": [0.1] * 8, "epoch_time_s": 3.0}]
+    records = [
+        {"epoch": 1, "step_losses": [0.1] * 10, "epoch_time_s": 2.0},
+        {"epoch": 2, "step_losses": [0.1] * 8, "epoch_time_s": 3.0},
+    ]
     steps, seconds = epoch_mapping(records, "step"), epoch_mapping(records, "time")
     assert [steps(x) for x in (0.1, 1.0, 1.5, 2.0, 2.5)] == pytest.approx([1, 10, 14, 18, 22])  # past: 8 a epoch
     assert [seconds(x) for x in (0.5, 1.0, 1.5, 2.0, 3.0)] == pytest.approx([1, 2, 3.5, 5, 8])
@@ -76,7 +82,7 @@ def test_thinning_keeps_every_spike():
     ys[1234], ys[8765] = 50.0, -7.0
     tx, ty = envelope(xs, ys, buckets=100)
     assert len(tx) <= 200 and tx == sorted(tx)
-    assert (1234, 50.0) in zip(tx, ty) and (8765, -7.0) in zip(tx, ty)
+    assert (1234, 50.0) in zip(tx, ty, strict=False) and (8765, -7.0) in zip(tx, ty, strict=False)
     assert envelope([1, 2], [3, 4], buckets=100) == ([1, 2], [3, 4])
 
 

@@ -62,12 +62,26 @@ def test_runs_list_show_compare(run_cli, two_runs):
     assert code == 0 and all(i in out for i in two_runs) and "0.5*L1+0.5*L2" in out and "completed" in out
     code, out, _ = run_cli("runs", "list", "--json")
     rows = json.loads(out)
-    assert [r["id"] for r in rows] == two_runs and rows[0]["status"] == "completed" and rows[0]["psnr"] > 5
+    assert [r["id"] for r in rows] == two_runs and rows[0]["status"] == "completed" and rows[0]["final_psnr"] > 5
+    assert rows[0]["best_psnr"] >= rows[0]["final_psnr"]
+    config = RunStore(os.environ["NORMCOMPRESS_RUNS_DIR"]).get(two_runs[0]).train_config()
+    assert rows[0]["settings"] == {  # what makes runs incomparable is listed with them
+        "data": "sample", "limit": 256, "model": "seed", "lr": config.lr, "optimizer": config.optimizer,
+        "schedule": config.schedule, "batch_size": config.batch_size, "epochs": config.epochs, "rate_lambda": 0.0,
+        "image_size": 32,
+    }  # fmt: skip
+    header = run_cli("runs", "list")[1].splitlines()[0].split()
+    assert {"final", "PSNR", "data", "model", "lr", "recipe"} <= set(header)
     code, out, _ = run_cli("runs", "show", two_runs[0][:-1])
     assert code == 0 and "norm         L1" in out and "max|e| worst" in out
     code, out, _ = run_cli("runs", "compare", *two_runs, "--metric", "mae", "--log", "--width", "60")
     assert code == 0 and "val MAE (log scale)" in out and " *" in out
     assert "L1 " + two_runs[0][-6:] in out and "0.5*L1+0.5*L2 " + two_runs[1][-6:] in out
+    lines = out.splitlines()
+    bottom = max(i for i, line in enumerate(lines) if "└" in line)
+    legend = [i for i, line in enumerate(lines) if "L1 " + two_runs[0][-6:] in line and "│" not in line]
+    assert legend and max(legend) > bottom  # the legend is under the plot, not drawn on its data
+    assert not any("L1 " + two_runs[0][-6:] in line for line in lines if "│" in line)  # nor inside it
     code, out, _ = run_cli("runs", "compare", *two_runs, "--metric", "loss", "--smooth", "0.9")
     assert code == 0 and f"L1 {two_runs[0][-6:]} (smoothed 0.9)" in out
     code, _, err = run_cli("runs", "compare", *two_runs, "--smooth", "1.5")
@@ -82,8 +96,10 @@ def test_tags_are_saved_listed_shown_and_exported(run_cli, two_runs, runs_dir, t
     code, out, _ = run_cli("runs", "list")
     line = next(line for line in out.splitlines() if line.startswith(first))
     assert line.endswith("baseline lr-sweep")
-    assert [r["tags"] for r in json.loads(run_cli("runs", "list", "--json")[1])] == [["baseline", "lr-sweep"],
-                                                                                   ["lr-sweep"]]
+    assert [r["tags"] for r in json.loads(run_cli("runs", "list", "--json")[1])] == [
+        ["baseline", "lr-sweep"],
+        ["lr-sweep"],
+    ]
     assert "tags         baseline lr-sweep" in run_cli("runs", "show", first)[1]
     run_cli("runs", "tag", first, "baseline", "--remove")
     assert "tags         lr-sweep" in run_cli("runs", "show", first)[1]
@@ -176,24 +192,49 @@ def test_ctrl_c_mid_epoch_keeps_the_run_and_resume_finishes_it(runs_dir):
     the run. The signal goes after the first epoch line; seven more epochs take far longer than its
     delivery, on any machine, and the resume is small enough for a loaded one."""
     epochs = 8
-    command = [sys.executable, "-m", "normcompress", "train", "--dataset", "synthetic", "--limit", "512",
-               "--epochs", str(epochs), "--device", "cpu", "--batch-size", "64"]
+    command = [
+        sys.executable,
+        "-m",
+        "normcompress",
+        "train",
+        "--dataset",
+        "synthetic",
+        "--limit",
+        "512",
+        "--epochs",
+        str(epochs),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "64",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     for line in process.stderr:
         if f"epoch   1/{epochs}" in line:
             break
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=600)  # only a guard: a SIGINT that is ignored fails on the code
+    _out, err = process.communicate(timeout=600)  # only a guard: a SIGINT that is ignored fails on the code
     assert process.returncode == 130, err
     assert "Traceback" not in err and "resume with: normcompress train --resume" in err
     (run,) = RunStore(runs_dir).runs()
     info = run.info()
     assert info.status == "interrupted" and 1 <= info.epochs_done < epochs
     assert len(run.metrics()) == info.epochs_done == run.load_checkpoint()["epoch"]
-    resumed = subprocess.run([sys.executable, "-m", "normcompress", "train", "--resume", run.id, "--epochs", "1"],
-                             capture_output=True, text=True, env=env, timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "normcompress", "train", "--resume", run.id, "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     # --epochs is ignored on resume: the run continues to its own target
     assert resumed.returncode == 0, resumed.stderr
     assert run.info().status == "completed" and len(run.metrics()) == epochs
@@ -202,23 +243,31 @@ def test_ctrl_c_mid_epoch_keeps_the_run_and_resume_finishes_it(runs_dir):
 def test_help_and_argument_errors_do_not_wait_for_torch():
     """--help, an argument error and the app's first screen must not import torch (1.7 s here): the
     registries of norms, metrics, models, datasets and devices are read without it."""
-    probe = ("import sys, normcompress.cli, normcompress.config, normcompress_tui.app; "
-             "from normcompress.config import TrainConfig; TrainConfig(norm='0.5*L1+0.5*L2').validated(); "
-             "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib', 'scipy') if m in sys.modules))")
+    probe = (
+        "import sys, normcompress.cli, normcompress.config, normcompress_tui.app; "
+        "from normcompress.config import TrainConfig; TrainConfig(norm='0.5*L1+0.5*L2').validated(); "
+        "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib', 'scipy') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout
-    result = subprocess.run([sys.executable, "-m", "normcompress", "train", "--norm", "L7x", "--epochs", "0"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "normcompress", "train", "--norm", "L7x", "--epochs", "0"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["study", "--ray"], ["study", "--ray", "local"]),
-    (["study", "--ray", "--seeds", "2"], ["study", "--ray", "local", "--seeds", "2"]),
-    (["study", "--ray", "auto", "--seeds", "2"], ["study", "--ray", "auto", "--seeds", "2"]),
-    (["study", "--ray", "10.0.0.5:6379"], ["study", "--ray", "10.0.0.5:6379"]),
-    (["study", "--", "--ray"], ["study", "--", "--ray"]),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["study", "--ray"], ["study", "--ray", "local"]),
+        (["study", "--ray", "--seeds", "2"], ["study", "--ray", "local", "--seeds", "2"]),
+        (["study", "--ray", "auto", "--seeds", "2"], ["study", "--ray", "auto", "--seeds", "2"]),
+        (["study", "--ray", "10.0.0.5:6379"], ["study", "--ray", "10.0.0.5:6379"]),
+        (["study", "--", "--ray"], ["study", "--", "--ray"]),
+    ],
+)
 def test_a_bare_ray_option_means_a_local_ray_instance(args, expected):
     from normcompress.cli import _bare_ray_is_local
 
@@ -229,8 +278,9 @@ def test_ray_refuses_several_devices_and_a_missing_extra_in_one_line(run_cli, ru
     code, _, err = run_cli("study", "--ray", "--devices", "cpu,cpu", "--out", str(tmp_path / "r"))
     assert_one_line_error(code, err, 2, "on Ray the cluster places each run")
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the cluster extra were not installed
-    code, _, err = run_cli("study", "--ray", "--norms", "L2", "--seeds", "1", "--dataset", "synthetic",
-                           "--out", str(tmp_path / "r"))
+    code, _, err = run_cli(
+        "study", "--ray", "--norms", "L2", "--seeds", "1", "--dataset", "synthetic", "--out", str(tmp_path / "r")
+    )
     assert_one_line_error(code, err, 2, "--ray needs Ray, an optional extra: pip install -e '.[cluster]'")
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 

@@ -20,8 +20,16 @@ from normcompress.study import StudyConfig, run_study
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.cluster
 
-SMALL = dict(norms=["L2", "L1"], seeds=2, epochs=1, dataset="synthetic", limit=128, devices=["cpu"])
-LONG = dict(norms=["L2", "L1"], seeds=1, epochs=20, dataset="synthetic", limit=64, batch_size=64, devices=["cpu"])
+SMALL = {"norms": ["L2", "L1"], "seeds": 2, "epochs": 1, "dataset": "synthetic", "limit": 128, "devices": ["cpu"]}
+LONG = {
+    "norms": ["L2", "L1"],
+    "seeds": 1,
+    "epochs": 20,
+    "dataset": "synthetic",
+    "limit": 64,
+    "batch_size": 64,
+    "devices": ["cpu"],
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -50,7 +58,7 @@ def test_a_study_on_ray_writes_the_runs_a_local_study_writes_and_reuses_them(tmp
     assert len(entries(on_ray)) == 4 and all(RUN_ID.fullmatch(name) for name in entries(on_ray))
     assert [r.info().status for r in runs] == ["completed"] * 4
     assert [identity(r) for r in runs] == [identity(r) for r in here]
-    for a, b in zip(runs, here):  # one torch thread on Ray, two here: sums in another order
+    for a, b in zip(runs, here, strict=False):  # one torch thread on Ray, two here: sums in another order
         assert a.metrics()[-1]["psnr"] == pytest.approx(b.metrics()[-1]["psnr"], rel=1e-3)
     started = [u for u in updates if u.state == "training"]
     assert sorted(u.label for u in started) == ["L1 seed 0", "L1 seed 1", "L2 seed 0", "L2 seed 1"]
@@ -66,11 +74,13 @@ def test_a_study_on_ray_writes_the_runs_a_local_study_writes_and_reuses_them(tmp
 
 def _kill_first_attempt(label: str, killed: list[int]):
     """A progress callback that kills the worker training `label` when its first epoch ends, once."""
+
     def on_progress(update) -> None:
         if update.label == label and update.state == "epoch" and not killed:
             pid = int(update.where.rsplit(" ", 1)[1])
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
+
     return on_progress
 
 
@@ -78,8 +88,12 @@ def test_a_killed_worker_leaves_no_half_run_and_is_retried(tmp_path):
     store = RunStore(tmp_path / "runs")
     updates, killed = [], []
     record = _kill_first_attempt("L2 seed 0", killed)
-    runs = run_study(StudyConfig.of_norms(**LONG, ray="local", retries=0), store,
-                     lambda u: (updates.append(u), record(u)), keep_going=True)
+    runs = run_study(
+        StudyConfig.of_norms(**LONG, ray="local", retries=0),
+        store,
+        lambda u: (updates.append(u), record(u)),
+        keep_going=True,
+    )
     assert killed
     (failed,) = [u for u in updates if u.state == "failed"]
     assert failed.label == "L2 seed 0" and "worker died" in failed.message
@@ -89,7 +103,9 @@ def test_a_killed_worker_leaves_no_half_run_and_is_retried(tmp_path):
     # Again with a retry: L1 is reused, L2's first worker is killed again and its second attempt completes.
     updates, killed = [], []
     record = _kill_first_attempt("L2 seed 0", killed)
-    runs = run_study(StudyConfig.of_norms(**LONG, ray="local", retries=1), store, lambda u: (updates.append(u), record(u)))
+    runs = run_study(
+        StudyConfig.of_norms(**LONG, ray="local", retries=1), store, lambda u: (updates.append(u), record(u))
+    )
     assert killed
     assert [u.state for u in updates if u.label == "L1 seed 0"] == ["reused"]
     assert "retrying" in [u.state for u in updates if u.label == "L2 seed 0"]
@@ -102,8 +118,9 @@ def test_a_killed_worker_leaves_no_half_run_and_is_retried(tmp_path):
 
 def test_a_failing_run_is_reported_and_the_study_ends_in_one_line(tmp_path):
     # A folder dataset that does not exist on the worker: the task raises, the other runs still train.
-    study = StudyConfig.of_norms(norms=["L2"], seeds=1, epochs=1, dataset=f"folder:{tmp_path / 'nowhere'}", devices=["cpu"],
-                        ray="local")
+    study = StudyConfig.of_norms(
+        norms=["L2"], seeds=1, epochs=1, dataset=f"folder:{tmp_path / 'nowhere'}", devices=["cpu"], ray="local"
+    )
     with pytest.raises(Exception) as caught:
         run_study(study, RunStore(tmp_path / "runs"))
     message = str(caught.value)
@@ -116,8 +133,14 @@ def test_a_run_that_fails_on_a_worker_comes_back_as_a_failed_run(tmp_path):
     """A run the engine ended as failed (its weights blew up) travels like any run, and says why."""
     store = RunStore(tmp_path / "runs")
     updates = []
-    runs = run_study(StudyConfig.of_norms(norms=["L2"], seeds=1, epochs=2, dataset="synthetic", limit=64, lr=1e30,
-                                 devices=["cpu"], ray="local"), store, updates.append, keep_going=True)
+    runs = run_study(
+        StudyConfig.of_norms(
+            norms=["L2"], seeds=1, epochs=2, dataset="synthetic", limit=64, lr=1e30, devices=["cpu"], ray="local"
+        ),
+        store,
+        updates.append,
+        keep_going=True,
+    )
     assert runs == []
     (failed,) = [u for u in updates if u.state == "failed"]
     assert "became non-finite in epoch 1" in failed.message and "\n" not in failed.message
@@ -135,8 +158,9 @@ def test_stopping_a_study_on_ray_cancels_the_tasks_out_and_keeps_the_runs_done(t
         if update.state == "finished":
             cancel.set()
 
-    runs = run_study(StudyConfig.of_norms(**LONG, ray="local", cpus_per_run=2), store, on_progress, cancel=cancel,
-                     keep_going=True)
+    runs = run_study(
+        StudyConfig.of_norms(**LONG, ray="local", cpus_per_run=2), store, on_progress, cancel=cancel, keep_going=True
+    )
     assert len(runs) == 1 and entries(store) == [runs[0].id]
     assert [s for s in states if s[1] == "finished"] == [(runs[0].train_config().norm + " seed 0", "finished")]
 
@@ -146,9 +170,35 @@ def test_ctrl_c_on_the_cli_cancels_the_runs_out_on_ray_and_keeps_the_runs_done(t
     Ctrl-C once the first has come back."""
     env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "runs")}
     driver = subprocess.Popen(
-        [sys.executable, "-m", "normcompress", "study", "--ray", "--ray-cpus", "2", "--norms", "L2,L1", "--seeds", "1",
-         "--epochs", "10", "--dataset", "synthetic", "--limit", "64", "--batch-size", "64", "--devices", "cpu",
-         "--out", str(tmp_path / "report")], stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "normcompress",
+            "study",
+            "--ray",
+            "--ray-cpus",
+            "2",
+            "--norms",
+            "L2,L1",
+            "--seeds",
+            "1",
+            "--epochs",
+            "10",
+            "--dataset",
+            "synthetic",
+            "--limit",
+            "64",
+            "--batch-size",
+            "64",
+            "--devices",
+            "cpu",
+            "--out",
+            str(tmp_path / "report"),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     lines = []
     for line in driver.stderr:
         lines.append(line)
@@ -190,16 +240,32 @@ async def test_the_apps_study_screen_sends_a_study_to_ray_and_shows_each_runs_ep
         assert sorted(i.config.seed for i in store.infos() if i.status == "completed") == [0, 1]
 
 
-@pytest.mark.parametrize("address, message", [
-    ("127.0.0.1:1", "cannot reach the Ray cluster at '127.0.0.1:1': Connection refused"),
-    ("ray://127.0.0.1:1", "cannot reach the Ray cluster at 'ray://127.0.0.1:1'"),
-    ("no-port-here", "is not an address: give HOST:PORT"),
-    ("host:99999", "is not an address"),
-])
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("127.0.0.1:1", "cannot reach the Ray cluster at '127.0.0.1:1': Connection refused"),
+        ("ray://127.0.0.1:1", "cannot reach the Ray cluster at 'ray://127.0.0.1:1'"),
+        ("no-port-here", "is not an address: give HOST:PORT"),
+        ("host:99999", "is not an address"),
+    ],
+)
 def test_an_address_nothing_answers_at_is_one_line_at_once(run_cli, tmp_path, address, message):
     """Ray waits minutes for a cluster that is not there; the study says so in one line, with no run."""
-    code, _, err = run_cli("study", "--ray", address, "--norms", "L2", "--seeds", "1", "--dataset", "synthetic",
-                           "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "report"))
+    code, _, err = run_cli(
+        "study",
+        "--ray",
+        address,
+        "--norms",
+        "L2",
+        "--seeds",
+        "1",
+        "--dataset",
+        "synthetic",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "report"),
+    )
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and message in lines[0], err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

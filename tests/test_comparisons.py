@@ -18,13 +18,13 @@ from normcompress.files import atomic_write_json
 from normcompress.losses import parse_norm
 from normcompress.metrics import gradient_magnitude, per_image_errors, summarize
 from normcompress.model import build_model
-from normcompress.runs import load_model
 from normcompress.pca import PcaModel, fit_pca
+from normcompress.recipe import build_optimizer
 from normcompress.report import _grid_figure
-from normcompress.runs import RunStore
+from normcompress.runs import RunStore, load_model
 from normcompress.stats import across_seeds, paired_images
 from normcompress.study import StudyConfig, run_study
-from normcompress.train import _optimizer, train
+from normcompress.train import train
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +88,9 @@ def test_pca_refine_beats_pca_where_the_seed_model_does_not(tmp_path):
 
 
 def test_a_checkpoint_of_pca_refine_holds_its_pca(tmp_path):
-    run = train(TrainConfig(model="pca-refine", dataset="synthetic", limit=256, epochs=1, device="cpu"),
-                RunStore(tmp_path))
+    run = train(
+        TrainConfig(model="pca-refine", dataset="synthetic", limit=256, epochs=1, device="cpu"), RunStore(tmp_path)
+    )
     model = load_model(run)
     assert model.encoder.mean.abs().sum() > 0  # the fitted mean, not the zeros a fresh model starts with
     images = load_sample().val[:64]
@@ -101,8 +102,9 @@ def test_the_schedule_sets_the_learning_rate_as_specified(tmp_path, model):
     """One cycle: from peak/25 up to the peak over the first 30% of the steps, then down along a cosine to
     peak/25/1e4 (computed here by hand); constant: the peak throughout."""
     peak, steps_per_epoch, epochs = 2e-3, 4, 10
-    config = TrainConfig(model=model, dataset="synthetic", limit=256, batch_size=64, epochs=epochs, lr=peak,
-                         device="cpu")
+    config = TrainConfig(
+        model=model, dataset="synthetic", limit=256, batch_size=64, epochs=epochs, lr=peak, device="cpu"
+    )
     run = train(config, RunStore(tmp_path / "one"))
     total = steps_per_epoch * epochs
     warm_end, start, end = 0.3 * total - 1, peak / 25, peak / 25 / 1e4
@@ -121,10 +123,10 @@ def test_the_schedule_sets_the_learning_rate_as_specified(tmp_path, model):
 
 def test_optimizer_choice_and_the_models_own_rates():
     config = TrainConfig(lr=1e-3, optimizer="adamw")
-    optimizer, scheduler = _optimizer(config, build_model("pca-refine"), None, steps_per_epoch=10)
+    optimizer, _scheduler = build_optimizer(config, build_model("pca-refine"), None, steps_per_epoch=10)
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["weight_decay"] == 0.01
     assert [g["max_lr"] for g in optimizer.param_groups] == pytest.approx([1e-5, 1e-3])  # PCA bases slower
-    adam, none = _optimizer(TrainConfig(optimizer="adam", schedule="constant"), build_model("seed"), None, 10)
+    adam, none = build_optimizer(TrainConfig(optimizer="adam", schedule="constant"), build_model("seed"), None, 10)
     assert type(adam) is torch.optim.Adam and none is None
 
 
@@ -146,8 +148,10 @@ def test_welch_and_wilcoxon_against_textbook_values():
 
 
 def test_a_one_seed_study_shows_no_spread_and_claims_nothing(tmp_path):
-    runs = run_study(StudyConfig.of_norms(norms=["L2", "L1"], seeds=1, epochs=1, dataset="synthetic", limit=128,
-                                 devices=["cpu"]), RunStore(tmp_path))
+    runs = run_study(
+        StudyConfig.of_norms(norms=["L2", "L1"], seeds=1, epochs=1, dataset="synthetic", limit=128, devices=["cpu"]),
+        RunStore(tmp_path),
+    )
     summary = summarize_runs(runs)
     _, rows = study_table(summary)
     assert all("± —" in cell for row in rows for cell in row[1:] if cell != "-")
@@ -159,8 +163,12 @@ def test_a_one_seed_study_shows_no_spread_and_claims_nothing(tmp_path):
 
 
 def test_a_two_seed_study_flags_batch_linf_as_worse(tmp_path, sample):
-    runs = run_study(StudyConfig.of_norms(norms=["L2", "Linf"], seeds=2, epochs=4, dataset="sample", limit=2048,
-                                 devices=["cpu"], model="seed"), RunStore(tmp_path))
+    runs = run_study(
+        StudyConfig.of_norms(
+            norms=["L2", "Linf"], seeds=2, epochs=4, dataset="sample", limit=2048, devices=["cpu"], model="seed"
+        ),
+        RunStore(tmp_path),
+    )
     errors = {run.id: per_image_errors(load_model(run), sample.val[:300]) for run in runs}
     summary = summarize_runs(runs, errors)
     psnr = summary["winners"]["psnr"]
@@ -175,8 +183,11 @@ def test_compare_names_every_differing_config_key(tmp_path, run_cli, runs_dir):
     store = RunStore(runs_dir)
     first = train(TrainConfig(norm="L2", dataset="synthetic", limit=300, epochs=1, device="cpu"), store)
     second = train(TrainConfig(norm="L1", dataset="synthetic", limit=300, epochs=2, lr=1e-3, device="cpu"), store)
-    assert config_differences([first, second]) == {"epochs": ["1", "2"], "lr": ["0.003", "0.001"],
-                                                   "epochs trained": ["1", "2"]}
+    assert config_differences([first, second]) == {
+        "epochs": ["1", "2"],
+        "lr": ["0.003", "0.001"],
+        "epochs trained": ["1", "2"],
+    }
     code, out, err = run_cli("runs", "compare", first.id, second.id, "--paired")
     assert code == 0, err
     assert "warning: the runs differ in epochs (1, 2)" in err and "lr (0.003, 0.001)" in err
@@ -220,8 +231,10 @@ def test_smooth_max_by_hand_and_in_hybrids():
 
 
 def test_a_hybrid_with_the_smooth_max_trains(tmp_path):
-    run = train(TrainConfig(norm="0.5*L2+0.5*Linf-smooth:0.05", dataset="synthetic", limit=128, epochs=1,
-                            device="cpu"), RunStore(tmp_path))
+    run = train(
+        TrainConfig(norm="0.5*L2+0.5*Linf-smooth:0.05", dataset="synthetic", limit=128, epochs=1, device="cpu"),
+        RunStore(tmp_path),
+    )
     assert run.info().status == "completed" and math.isfinite(run.info().metrics["loss"])
 
 
@@ -234,7 +247,7 @@ def test_error_maps_share_one_scale_in_levels_with_a_colourbar(sample):
     assert len(images) == 6 and {im.get_clim() for im in images} == {images[0].get_clim()}  # one scale
     low, high = images[0].get_clim()
     assert low == 0 and high == pytest.approx(76.5, abs=0.5)  # 0.3 of 255 levels: L1's error, the largest
-    (bar,) = [a for a in figure.axes if "levels of 255" in a.get_ylabel()]
+    (_bar,) = [a for a in figure.axes if "levels of 255" in a.get_ylabel()]
     plt.close(figure)
 
 

@@ -16,8 +16,10 @@ ARGS = ["--dataset", "synthetic", "--limit", "512", "--epochs", "2", "--device",
 
 
 def single_process_run(tmp_path):
-    return train(TrainConfig(norm="L2", epochs=2, dataset="synthetic", limit=512, device="cpu", batch_size=64),
-                 RunStore(tmp_path / "single"))
+    return train(
+        TrainConfig(norm="L2", epochs=2, dataset="synthetic", limit=512, device="cpu", batch_size=64),
+        RunStore(tmp_path / "single"),
+    )
 
 
 def assert_metrics_match(ddp_run, single) -> None:
@@ -34,8 +36,23 @@ def assert_metrics_match(ddp_run, single) -> None:
 def test_torchrun_two_processes_match_one(tmp_path):
     env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "ddp")}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",  # a free port
-         "-m", "normcompress", "train", *ARGS], capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",  # a free port
+            "-m",
+            "normcompress",
+            "train",
+            *ARGS,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     (run,) = RunStore(tmp_path / "ddp").runs()  # only rank 0 wrote to the store
     assert result.stdout.split()[0] == run.id  # and only rank 0 printed
@@ -48,9 +65,34 @@ def test_torchrun_trains_a_codec_model_with_its_rate_term(tmp_path):
     --rate-lambda run under torchrun failed with "too many values to unpack"."""
     env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "normcompress",
-         "train", "--model", "hyperprior", "--rate-lambda", "0.002", "--dataset", "sample", "--limit", "800",
-         "--epochs", "1", "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "normcompress",
+            "train",
+            "--model",
+            "hyperprior",
+            "--rate-lambda",
+            "0.002",
+            "--dataset",
+            "sample",
+            "--limit",
+            "800",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     (run,) = RunStore(tmp_path).runs()
     assert run.info().status == "completed" and run.metrics()[0]["psnr"] > 20  # a codec that works
@@ -68,11 +110,30 @@ def test_torchrun_across_two_nodes_writes_one_run_like_one_process(tmp_path):
     endpoint = f"127.0.0.1:{free_port()}"
     nodes = [
         subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-             "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "two-nodes",
-             "-m", "normcompress", "train", *ARGS],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / f"node{i}")})
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--nproc-per-node",
+                "1",
+                "--rdzv-backend",
+                "c10d",
+                "--rdzv-endpoint",
+                endpoint,
+                "--rdzv-id",
+                "two-nodes",
+                "-m",
+                "normcompress",
+                "train",
+                *ARGS,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / f"node{i}")},
+        )
         for i in range(2)
     ]
     outputs = [node.communicate(timeout=300) for node in nodes]
@@ -86,10 +147,11 @@ def test_torchrun_across_two_nodes_writes_one_run_like_one_process(tmp_path):
 
 
 def test_a_study_on_two_devices_matches_one_device(tmp_path):
-    config = dict(norms=["L2", "L1"], seeds=2, epochs=1, dataset="synthetic", limit=128)
+    config = {"norms": ["L2", "L1"], "seeds": 2, "epochs": 1, "dataset": "synthetic", "limit": 128}
     side_by_side = run_study(StudyConfig.of_norms(**config, devices=["cpu", "cpu"]), RunStore(tmp_path / "two"))
     one_by_one = run_study(StudyConfig.of_norms(**config, devices=["cpu"]), RunStore(tmp_path / "one"))
-    assert [(r.train_config().norm, r.train_config().seed) for r in side_by_side] == \
-        [(r.train_config().norm, r.train_config().seed) for r in one_by_one]
-    for a, b in zip(side_by_side, one_by_one):
+    assert [(r.train_config().norm, r.train_config().seed) for r in side_by_side] == [
+        (r.train_config().norm, r.train_config().seed) for r in one_by_one
+    ]
+    for a, b in zip(side_by_side, one_by_one, strict=False):
         assert a.metrics()[-1]["psnr"] == pytest.approx(b.metrics()[-1]["psnr"], abs=1e-6)

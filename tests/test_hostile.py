@@ -11,7 +11,6 @@ import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 import zlib
@@ -25,14 +24,11 @@ from PIL import Image
 
 from normcompress.codec import CodecError, parse
 from normcompress.codec.format import MODES, pack
-from normcompress.events import EpochEnd
 from normcompress.losses import parse_norm
 from normcompress.runs import RunStore, Status
 from normcompress.train import TrainConfig, train
 
-from .hostile import HANG_S, census, damages, fingerprint, invoke
-
-TINY = dict(norm="L2", dataset="synthetic", limit=64, batch_size=32, device="cpu")
+from .hostile import HANG_S, TINY, census, damages, fingerprint, invoke
 
 
 def assert_one_line_error(result, code=None, fragment=""):
@@ -44,23 +40,6 @@ def assert_one_line_error(result, code=None, fragment=""):
     assert len(lines) == 1 or all("skipped:" in line for line in lines[:-1]), err
     assert fragment in err, err
     assert "\x1b" not in err and "Traceback" not in err
-
-
-@pytest.fixture(scope="module")
-def template_store(tmp_path_factory):
-    """Two small runs: one interrupted after its first epoch (so it can be resumed), one completed."""
-    root = tmp_path_factory.mktemp("template") / "store"
-    store = RunStore(root)
-    cancel = threading.Event()
-    train(TrainConfig(**TINY, epochs=2), store, lambda e: isinstance(e, EpochEnd) and cancel.set(), cancel)
-    train(TrainConfig(**TINY, epochs=1), store)
-    return root
-
-
-@pytest.fixture
-def work(tmp_path):
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "image.png")
-    return tmp_path
 
 
 # -- 2. damaged run files never crash a command, and nothing outside is touched --------------------------
@@ -94,6 +73,7 @@ def test_damaged_runs_are_listed_with_the_reason_and_skipped_by_studies(template
     assert find_run(store, TrainConfig(**TINY, epochs=1).validated(), ("completed",)) is None
 
 
+@pytest.mark.usefixtures("in_process_probes")
 async def test_the_app_starts_over_a_hostile_store(template_store, tmp_path):
     """Every damage at once, one run directory each: the app lists them all and survives opening,
     overlaying and previewing each row (it once died at launch with exit status 0)."""
@@ -105,7 +85,7 @@ async def test_the_app_starts_over_a_hostile_store(template_store, tmp_path):
     outside = tmp_path / "outside.txt"
     outside.write_text("keep")
     interrupted, names = sorted(template_store.iterdir())[0], list(damages(outside))
-    for number, (name, damage) in enumerate(damages(outside).items()):
+    for number, (_name, damage) in enumerate(damages(outside).items()):
         target = store_path / f"{interrupted.name[:-6]}{number:06x}"
         shutil.copytree(interrupted, target, symlinks=True)
         damage(target)
@@ -122,27 +102,52 @@ async def test_the_app_starts_over_a_hostile_store(template_store, tmp_path):
             await pilot.press("enter")  # details
             if isinstance(app.screen, DetailsScreen):
                 await pilot.press("escape")
-            await pilot.press("down")
+            await pilot.press("space", "down")  # off the chart again: 60 curves at once is another test
         await pilot.pause()
         assert app.is_running
         # Listing reads config.json, summary.json and the last line of metrics.jsonl (and checks that a
         # checkpoint exists); every damage to those shows as damaged. The others surface when used.
         listed = {name: table.infos[f"{interrupted.name[:-6]}{n:06x}"].status for n, name in enumerate(names)}
         expected = {n for n in names if n.split()[0] in ("summary", "config", "metrics")} - {
-            "summary message is markup", "config dataset markup"} | {"checkpoint missing", "checkpoint is a FIFO"}
+            "summary message is markup",
+            "config dataset markup",
+        } | {"checkpoint missing", "checkpoint is a FIFO"}
         assert {n for n, status in listed.items() if status == Status.DAMAGED} == expected
     assert outside.read_text() == "keep" and not (tmp_path / "created-through-lock").exists()
 
 
 # -- 1. a run reference never resolves outside the store --------------------------------------------------
 def traversal_refs(store: Path, run_id: str, victim: Path) -> list[str]:
-    return [str(victim), f"{run_id}/../../{victim.parent.name}/{victim.name}", f"{run_id}/..", "/", "..", ".",
-            f"./{run_id}", f"{run_id}/", str(store / run_id), "", " ", "\x00", f"../{store.name}/{run_id}",
-            "link-" + run_id[-6:], run_id[:-6] + "ffffff"]
+    return [
+        str(victim),
+        f"{run_id}/../../{victim.parent.name}/{victim.name}",
+        f"{run_id}/..",
+        "/",
+        "..",
+        ".",
+        f"./{run_id}",
+        f"{run_id}/",
+        str(store / run_id),
+        "",
+        " ",
+        "\x00",
+        f"../{store.name}/{run_id}",
+        "link-" + run_id[-6:],
+        run_id[:-6] + "ffffff",
+    ]
 
 
-@pytest.mark.parametrize("command", [["runs", "rm", "--yes"], ["runs", "show"], ["eval"], ["train", "--resume"],
-                                     ["runs", "compare"], ["compress", "-o", "OUT"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["runs", "rm", "--yes"],
+        ["runs", "show"],
+        ["eval"],
+        ["train", "--resume"],
+        ["runs", "compare"],
+        ["compress", "-o", "OUT"],
+    ],
+)
 def test_no_reference_reaches_outside_the_store(template_store, tmp_path, command, monkeypatch):
     store = tmp_path / "store"
     shutil.copytree(template_store, store)
@@ -174,7 +179,7 @@ def test_any_reference_is_a_run_or_an_error(tmp_path_factory, ref):
         (store_path.parent / "outside-run").mkdir(exist_ok=True)
     try:
         run = store.get(ref)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         assert type(exc).__name__ in ("UsageError", "StoreError"), exc
     else:
         assert run.path.parent == store_path
@@ -185,7 +190,7 @@ def test_rm_removes_only_a_run_directory_inside_the_store(template_store, tmp_pa
     shutil.copytree(template_store, store)
     run_id = sorted(p.name for p in store.iterdir())[0]
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(store))
-    outcome, code, err = invoke(["runs", "rm", "--yes", run_id])
+    outcome, _code, err = invoke(["runs", "rm", "--yes", run_id])
     assert outcome == "ok" and f"removed {run_id}" in err and not (store / run_id).exists()
     assert not [p for p in store.iterdir() if p.name.startswith(".")]  # no .removing- leftover
 
@@ -194,7 +199,7 @@ def test_rm_removes_only_a_run_directory_inside_the_store(template_store, tmp_pa
 def test_markup_and_escapes_in_file_names_and_stored_strings(template_store, tmp_path, monkeypatch):
     store = tmp_path / "store"
     shutil.copytree(template_store, store)
-    interrupted, completed = sorted(store.iterdir())
+    _interrupted, completed = sorted(store.iterdir())
     summary = json.loads((completed / "summary.json").read_text())
     (completed / "summary.json").write_text(json.dumps({**summary, "message": "[/x]\x1b[2J\x07done"}))
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(store))
@@ -203,8 +208,9 @@ def test_markup_and_escapes_in_file_names_and_stored_strings(template_store, tmp
     hostile = tmp_path / "[" / "x]\x1b[31mred.png"  # the path reads [/x]<ESC>[31mred.png
     hostile.parent.mkdir()
     hostile.write_text("not an image")
-    outcome, code, err = invoke(["reconstruct", completed.name, str(hostile), "-o", str(tmp_path / "o"),
-                                 "--device", "cpu"])
+    outcome, code, err = invoke(
+        ["reconstruct", completed.name, str(hostile), "-o", str(tmp_path / "o"), "--device", "cpu"]
+    )
     assert outcome == "error" and "[/x]\\x1b[31mred.png" in err and "\x1b" not in err
     folder = tmp_path / "[/x]\x1b]0;title\x07"
     outcome, code, err = invoke(["train", "--dataset", f"folder:{folder}", "--epochs", "1"])
@@ -223,19 +229,22 @@ def test_the_cli_console_prints_markup_literally(capsys):
 
 
 # -- 4. numbers are validated before they are used ----------------------------------------------------------
-@pytest.mark.parametrize("args, fragment", [
-    (["--image-size", "11", "--dataset", "folder:/tmp"], "multiple of 4"),
-    (["--image-size", "12", "--dataset", "folder:/tmp"], "multiple of 4"),
-    (["--image-size", "20", "--dataset", "folder:/tmp"], "from 28 to 1024"),
-    (["--image-size", "30", "--dataset", "folder:/tmp"], "multiple of 4"),
-    (["--image-size", "33", "--dataset", "folder:/tmp"], "multiple of 4"),
-    (["--image-size", "100000", "--dataset", "folder:/tmp"], "from 28 to 1024"),
-    (["--seed", "20000000000000"], "--seed"),
-    (["--seed", "-1"], "--seed"),
-    (["--epochs", "1000000"], "--epochs"),
-    (["--resume", ""], "empty run reference"),
-    (["--runs-dir", ""], "--runs-dir is empty"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--image-size", "11", "--dataset", "folder:/tmp"], "multiple of 4"),
+        (["--image-size", "12", "--dataset", "folder:/tmp"], "multiple of 4"),
+        (["--image-size", "20", "--dataset", "folder:/tmp"], "from 28 to 1024"),
+        (["--image-size", "30", "--dataset", "folder:/tmp"], "multiple of 4"),
+        (["--image-size", "33", "--dataset", "folder:/tmp"], "multiple of 4"),
+        (["--image-size", "100000", "--dataset", "folder:/tmp"], "from 28 to 1024"),
+        (["--seed", "20000000000000"], "--seed"),
+        (["--seed", "-1"], "--seed"),
+        (["--epochs", "1000000"], "--epochs"),
+        (["--resume", ""], "empty run reference"),
+        (["--runs-dir", ""], "--runs-dir is empty"),
+    ],
+)
 def test_numbers_and_empty_strings_are_refused_in_one_line(tmp_path, monkeypatch, args, fragment):
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
     assert_one_line_error(invoke(["train", *args]), 2, fragment)
@@ -243,8 +252,15 @@ def test_numbers_and_empty_strings_are_refused_in_one_line(tmp_path, monkeypatch
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.floats(1e-6, 1e6), st.sampled_from(["L1", "L2", "Linf", "Linf-image", "SSIM", "Lp:"])),
-                min_size=1, max_size=5, unique_by=lambda t: t[1]), st.floats(1, 1e12))
+@given(
+    st.lists(
+        st.tuples(st.floats(1e-6, 1e6), st.sampled_from(["L1", "L2", "Linf", "Linf-image", "SSIM", "Lp:"])),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda t: t[1],
+    ),
+    st.floats(1, 1e12),
+)
 def test_every_canonical_norm_parses_again_to_itself(terms, p):
     text = "+".join(f"{w!r}*{n}{p!r}" if n == "Lp:" else f"{w!r}*{n}" for w, n in terms)
     norm = parse_norm(text)
@@ -269,22 +285,34 @@ def test_outputs_are_never_overwritten_silently(template_store, tmp_path, monkey
     Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "same.jpg")
     Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "a" / "same.png")
     out = tmp_path / "out"
-    assert_one_line_error(invoke(["compress", run_id, str(tmp_path / "same.png"), str(tmp_path / "same.jpg"),
-                                  "-o", str(out)]), 2, "would both be written")
+    assert_one_line_error(
+        invoke(["compress", run_id, str(tmp_path / "same.png"), str(tmp_path / "same.jpg"), "-o", str(out)]),
+        2,
+        "would both be written",
+    )
     assert not out.exists() or not any(out.iterdir())
     assert invoke(["compress", run_id, str(tmp_path / "same.png"), "-o", str(out)])[0] == "ok"
     first = (out / "same.ncz").read_bytes()
-    assert_one_line_error(invoke(["compress", run_id, str(tmp_path / "a" / "same.png"), "-o", str(out)]), 2,
-                          "already exists; pass --force")
+    assert_one_line_error(
+        invoke(["compress", run_id, str(tmp_path / "a" / "same.png"), "-o", str(out)]),
+        2,
+        "already exists; pass --force",
+    )
     assert (out / "same.ncz").read_bytes() == first
     assert invoke(["compress", run_id, str(tmp_path / "a" / "same.png"), "-o", str(out), "--force"])[0] == "ok"
     assert (out / "same.ncz").read_bytes() != first
     (tmp_path / "b").mkdir()
     shutil.copy(out / "same.ncz", tmp_path / "b" / "same.ncz")
-    assert_one_line_error(invoke(["decompress", str(out / "same.ncz"), str(tmp_path / "b" / "same.ncz"),
-                                  "-o", str(tmp_path / "png")]), 2, "would both be written")
-    for command in (["compress", run_id, str(tmp_path / "same.png")], ["decompress", str(out / "same.ncz")],
-                    ["reconstruct", run_id, str(tmp_path / "same.png")]):
+    assert_one_line_error(
+        invoke(["decompress", str(out / "same.ncz"), str(tmp_path / "b" / "same.ncz"), "-o", str(tmp_path / "png")]),
+        2,
+        "would both be written",
+    )
+    for command in (
+        ["compress", run_id, str(tmp_path / "same.png")],
+        ["decompress", str(out / "same.ncz")],
+        ["reconstruct", run_id, str(tmp_path / "same.png")],
+    ):
         assert_one_line_error(invoke([*command, "-o", ""]), 2, "--out is empty")
     assert_one_line_error(invoke(["runs", "list", "--runs-dir", ""]), 2, "--runs-dir is empty")
 
@@ -292,8 +320,20 @@ def test_outputs_are_never_overwritten_silently(template_store, tmp_path, monkey
 # -- 6. decoding is bounded before anything large is allocated ---------------------------------------------
 def ncz(width: int, height: int, alpha: bytes | None = None, id_tail: bytes = b"abcdef") -> bytes:
     """A well-formed .ncz file (valid checksum, no payload) that claims whatever it is given."""
-    return pack(id_tail, b"\0" * 4, MODES["RGBA"] if alpha is not None else MODES["RGB"], width, height, 32, 0.25,
-                0, 0, b"", alpha, b"")
+    return pack(
+        id_tail,
+        b"\0" * 4,
+        MODES["RGBA"] if alpha is not None else MODES["RGB"],
+        width,
+        height,
+        32,
+        0.25,
+        0,
+        0,
+        b"",
+        alpha,
+        b"",
+    )
 
 
 def test_a_tiny_file_claiming_a_huge_image_is_refused_before_any_allocation():
@@ -321,8 +361,8 @@ def test_an_alpha_bomb_is_refused_without_inflating_it(template_store, tmp_path)
 
 def test_a_crafted_ncz_id_is_shown_as_text(template_store, tmp_path, monkeypatch):
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(template_store))
-    (tmp_path / "evil.ncz").write_bytes(ncz(32, 32, id_tail="\x1b]0;pwned\x07[/x]".encode()))
-    outcome, code, err = invoke(["decompress", str(tmp_path / "evil.ncz"), "-o", str(tmp_path / "o")])
+    (tmp_path / "evil.ncz").write_bytes(ncz(32, 32, id_tail=b"\x1b]0;pwned\x07[/x]"))
+    outcome, _code, err = invoke(["decompress", str(tmp_path / "evil.ncz"), "-o", str(tmp_path / "o")])
     assert outcome == "error" and "\\x1b]0;pwned\\x07[/x]" in err and "\x1b" not in err and "\x07" not in err
 
 
@@ -332,13 +372,18 @@ def test_special_files_and_huge_images_are_refused_not_read(template_store, tmp_
     assert_one_line_error(invoke(["decompress", "/dev/zero", "-o", str(tmp_path / "o")]), 1, "not a regular file")
     os.mkfifo(tmp_path / "fifo.ncz")
     os.mkfifo(tmp_path / "fifo.png")
-    assert_one_line_error(invoke(["decompress", str(tmp_path / "fifo.ncz"), "-o", str(tmp_path / "o")]), 1,
-                          "not a regular file")
-    assert_one_line_error(invoke(["compress", run_id, str(tmp_path / "fifo.png"), "-o", str(tmp_path / "o")]), 1,
-                          "not a regular file")
+    assert_one_line_error(
+        invoke(["decompress", str(tmp_path / "fifo.ncz"), "-o", str(tmp_path / "o")]), 1, "not a regular file"
+    )
+    assert_one_line_error(
+        invoke(["compress", run_id, str(tmp_path / "fifo.png"), "-o", str(tmp_path / "o")]), 1, "not a regular file"
+    )
     Image.new("1", (12000, 12000)).save(tmp_path / "huge.png")  # 140 KB that claims 144 megapixels
-    assert_one_line_error(invoke(["reconstruct", run_id, str(tmp_path / "huge.png"), "-o", str(tmp_path / "o"),
-                                  "--device", "cpu"]), 1, "more than the 16,777,216 pixels")
+    assert_one_line_error(
+        invoke(["reconstruct", run_id, str(tmp_path / "huge.png"), "-o", str(tmp_path / "o"), "--device", "cpu"]),
+        1,
+        "more than the 16,777,216 pixels",
+    )
 
 
 def test_version_1_files_still_decode(template_store, tmp_path, monkeypatch):
@@ -375,16 +420,22 @@ def test_leftovers_of_a_killed_process_are_removed(template_store, tmp_path):
     (interrupted / f".summary.json.{os.getpid()}-abc123.tmp").write_bytes(b"mine, live")
     store = RunStore(store_path)
     train(TrainConfig(**TINY, epochs=1), store)  # creating a run clears the store's stale staging
-    assert not (store_path / f".new-{dead}-deadbeef").exists() and not (store_path / f".removing-{dead}-deadbeef").exists()
+    assert (
+        not (store_path / f".new-{dead}-deadbeef").exists() and not (store_path / f".removing-{dead}-deadbeef").exists()
+    )
     train(TrainConfig(), store, resume=interrupted.name)  # holding a run clears its stale temporaries
     assert not (interrupted / f".checkpoint.pt.{dead}-abc123.tmp").exists()
     assert (interrupted / f".summary.json.{os.getpid()}-abc123.tmp").exists()  # a live writer's file stays
 
 
 def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "normcompress", "runs", "list"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "NORMCOMPRESS_RUNS_DIR":
-                                                                         str(tmp_path)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "normcompress", "runs", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path)},
+    )
     time.sleep(0.4)  # inside `import torch` (about 2 s here)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=HANG_S)
@@ -415,7 +466,6 @@ def test_rm_waits_for_no_one_and_a_removed_run_cannot_be_resumed(template_store,
     store.remove(interrupted)
     from normcompress.runs import StoreError
 
-    with pytest.raises(StoreError, match="was removed"):
-        with interrupted.hold():
-            pass
+    with pytest.raises(StoreError, match="was removed"), interrupted.hold():
+        pass
     assert not interrupted.path.exists()

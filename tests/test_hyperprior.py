@@ -14,21 +14,27 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from normcompress.codec import CodecError, coder_for, decode, encode, parse
+from normcompress.codec.hyper import LATENT_SCALES
 from normcompress.config import TrainConfig
 from normcompress.data import load_sample
 from normcompress.errors import UsageError
-from normcompress.runs import load_model
-from normcompress.codec.hyper import LATENT_SCALES
 from normcompress.model.hyperprior import gaussian_bits
-from normcompress.runs import RunStore
+from normcompress.runs import RunStore, load_model
 from normcompress.train import train
 
 LAMBDAS = (0.0005, 0.005, 0.05)
 
 
 def hyperprior_config(rate_lambda: float, **overrides) -> TrainConfig:
-    values = dict(norm="L2", epochs=1, dataset="sample", limit=800, device="cpu", model="hyperprior",
-                  rate_lambda=rate_lambda)
+    values = {
+        "norm": "L2",
+        "epochs": 1,
+        "dataset": "sample",
+        "limit": 800,
+        "device": "cpu",
+        "model": "hyperprior",
+        "rate_lambda": rate_lambda,
+    }
     return TrainConfig(**{**values, **overrides})
 
 
@@ -54,13 +60,16 @@ def encode_with(run, model, source, **options):
 
 
 def test_gaussian_bits_by_hand():
-    phi = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))  # noqa: E731
+    phi = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))
     values, scales = torch.tensor([0.0, 2.0, -3.0]), torch.tensor([1.0, 0.5, 4.0])
-    expected = sum(-math.log2(phi((v + 0.5) / s) - phi((v - 0.5) / s)) for v, s in zip(values.tolist(), scales.tolist()))
+    expected = sum(
+        -math.log2(phi((v + 0.5) / s) - phi((v - 0.5) / s))
+        for v, s in zip(values.tolist(), scales.tolist(), strict=False)
+    )
     assert gaussian_bits(values, scales).item() == pytest.approx(expected, rel=1e-5)
     table = LATENT_SCALES.values
     assert table[0] == pytest.approx(0.11) and table[-1] == pytest.approx(64.0)
-    index = lambda scales: LATENT_SCALES.index_of_log(np.log(scales))  # noqa: E731
+    index = lambda scales: LATENT_SCALES.index_of_log(np.log(scales))
     assert index(np.array([0.01, 0.11, 64.0, 1e6])).tolist() == [0, 0, len(table) - 1, len(table) - 1]
     assert LATENT_SCALES.snap(np.array([1.0])).item() == pytest.approx(1.0, rel=0.06)  # nearest of 64 steps
 
@@ -70,8 +79,10 @@ def test_a_codec_model_needs_a_rate():
         hyperprior_config(0.0).validated()
 
 
-@pytest.mark.parametrize("mode, size, decoded_mode", [
-    ("RGB", (97, 61), "RGB"), ("L", (32, 32), "L"), ("RGBA", (45, 70), "RGBA"), ("P", (17, 9), "RGB")])
+@pytest.mark.parametrize(
+    "mode, size, decoded_mode",
+    [("RGB", (97, 61), "RGB"), ("L", (32, 32), "L"), ("RGBA", (45, 70), "RGBA"), ("P", (17, 9), "RGB")],
+)
 def test_round_trips_at_every_lambda_any_size_and_mode(codecs, tmp_path, mode, size, decoded_mode):
     store, trained = codecs
     rng = np.random.default_rng(2)
@@ -100,10 +111,13 @@ def test_the_rate_falls_with_lambda_and_the_file_is_what_the_model_counts(codecs
         with torch.no_grad():
             latents = model.encoder(tiles)
             side = torch.round(model.hyper_encoder(latents.abs()) - model.side_prior.mean.view(1, -1, 1, 1))
-            scales = torch.from_numpy(LATENT_SCALES.snap(
-                model.scales(side + model.side_prior.mean.view(1, -1, 1, 1)).double().numpy()))
-            counted = (gaussian_bits(torch.round(latents).double(), scales)
-                       + model.side_prior.bits(side + model.side_prior.mean.view(1, -1, 1, 1))).item()
+            scales = torch.from_numpy(
+                LATENT_SCALES.snap(model.scales(side + model.side_prior.mean.view(1, -1, 1, 1)).double().numpy())
+            )
+            counted = (
+                gaussian_bits(torch.round(latents).double(), scales)
+                + model.side_prior.bits(side + model.side_prior.mean.view(1, -1, 1, 1))
+            ).item()
         assert abs(encoded.payload_bytes * 8 - counted) < 0.06 * counted, (encoded.payload_bytes * 8, counted)
         decoded = np.asarray(decode(encoded.data, store)).astype(float)
         mse = ((decoded - pixels.permute(1, 2, 0).numpy()) / 255) ** 2
@@ -126,7 +140,7 @@ def test_version_three_never_decodes_with_another_model_nor_version_two_with_a_h
     store, trained = codecs
     run, model = trained[0]
     data = encode_with(run, model, mosaic[0]).data
-    as_version = lambda d, v: with_checksum(d[:3] + bytes([v]) + d[4:-4])  # noqa: E731
+    as_version = lambda d, v: with_checksum(d[:3] + bytes([v]) + d[4:-4])
     with pytest.raises(CodecError, match="format version 2 does not fit"):
         decode(as_version(data, 2), store)
     with pytest.raises(CodecError, match="format version 4; this normcompress reads versions 1, 2, 3"):
@@ -145,7 +159,7 @@ def with_checksum(body: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def hyper_file(codecs, tmp_path_factory):
-    store, trained = codecs
+    _store, trained = codecs
     run, model = trained[1]
     path = tmp_path_factory.mktemp("fuzz") / "in.png"
     rng = np.random.default_rng(3)
@@ -175,8 +189,23 @@ def test_damaged_version_three_files_never_crash_the_decoder(codecs, hyper_file,
 
 def test_rd_trains_one_run_per_lambda_reuses_them_and_draws_one_curve(run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
-    args = ("rd", "--rate-lambdas", "0.0005,1", "--epochs", "1", "--limit", "800", "--dataset", "sample",
-            "--device", "cpu", "--images", "8", "-o", str(tmp_path / "rd"))
+    args = (
+        "rd",
+        "--rate-lambdas",
+        "0.0005,1",
+        "--epochs",
+        "1",
+        "--limit",
+        "800",
+        "--dataset",
+        "sample",
+        "--device",
+        "cpu",
+        "--images",
+        "8",
+        "-o",
+        str(tmp_path / "rd"),
+    )
     code, out, err = run_cli(*args)
     assert code == 0, err
     assert err.count("finished") == 2 and len(list((tmp_path / "runs").iterdir())) == 2
@@ -200,15 +229,35 @@ def test_ctrl_c_during_an_rd_sweep_keeps_the_run_and_says_so(tmp_path):
 
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NORMCOMPRESS_RUNS_DIR": str(runs)}
-    process = subprocess.Popen([sys.executable, "-m", "normcompress", "rd", "--rate-lambdas", "0.001,0.01",
-                                "--epochs", "200", "--limit", "800", "--dataset", "sample", "--device", "cpu",
-                                "-o", str(tmp_path / "rd")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "normcompress",
+            "rd",
+            "--rate-lambdas",
+            "0.001,0.01",
+            "--epochs",
+            "200",
+            "--limit",
+            "800",
+            "--dataset",
+            "sample",
+            "--device",
+            "cpu",
+            "-o",
+            str(tmp_path / "rd"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     while not any(p.stat().st_size for p in runs.glob("*/metrics.jsonl")):  # the first epoch is saved
         assert process.poll() is None, process.communicate()
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=600)  # only a guard: an ignored SIGINT fails on the code
+    _out, err = process.communicate(timeout=600)  # only a guard: an ignored SIGINT fails on the code
     assert process.returncode == 130 and "Traceback" not in err, err
     assert "interrupted: finished runs are kept; run the same command again to resume" in err
     (run,) = RunStore(runs).runs()

@@ -1,5 +1,8 @@
 """The layout keeps its sizes: a function a reader can hold in their head, classes and modules that do
-one thing. The limits are the issue's (60, 300 and 400 lines); raising one needs a reason written here."""
+one thing. The limits are the issue's (60, 300 and 400 lines); raising one needs a reason written here.
+
+A function is measured by its body, from the first statement after its docstring: the formatter puts each
+of a Typer command's options on lines of its own, and a signature is a declaration, not logic to follow."""
 
 import ast
 from pathlib import Path
@@ -21,16 +24,22 @@ def sizes() -> list[tuple[str, str, int]]:
             where = str(path.relative_to(ROOT))
             found.append(("module", where, len(text.splitlines())))
             for node in ast.walk(ast.parse(text)):
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                    kind = "class" if isinstance(node, ast.ClassDef) else "function"
-                    found.append((kind, f"{where}:{node.name}", node.end_lineno - node.lineno + 1))
+                if isinstance(node, ast.ClassDef):
+                    found.append(("class", f"{where}:{node.name}", node.end_lineno - node.lineno + 1))
+                elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+                    if body:
+                        found.append(("function", f"{where}:{node.name}", body[-1].end_lineno - body[0].lineno + 1))
     return found
 
 
 @pytest.mark.parametrize("kind", list(MOST))
 def test_nothing_is_over_its_size(kind):
-    over = [f"{where} ({lines} lines)" for k, where, lines in sizes()
-            if k == kind and lines > MOST[kind] and where not in EXCEPTIONS]
+    over = [
+        f"{where} ({lines} lines)"
+        for k, where, lines in sizes()
+        if k == kind and lines > MOST[kind] and where not in EXCEPTIONS
+    ]
     assert not over, f"over {MOST[kind]} lines: " + ", ".join(over)
 
 

@@ -58,8 +58,16 @@ def test_lp_keeps_a_finite_gradient_at_a_perfect_fit():
 
 @pytest.mark.parametrize(
     "text, canonical",
-    [("l1", "L1"), ("LINF-IMAGE", "Linf-image"), ("lp:2.50", "Lp:2.5"), (" 0.5 * L1 + 0.5*l2 ", "0.5*L1+0.5*L2"),
-     ("1*L2", "L2"), ("2*L1", "2*L1"), ("0.84*SSIM+0.16*L1", "0.84*SSIM+0.16*L1"), ("1e-1*L1+L2", "0.1*L1+1*L2")],
+    [
+        ("l1", "L1"),
+        ("LINF-IMAGE", "Linf-image"),
+        ("lp:2.50", "Lp:2.5"),
+        (" 0.5 * L1 + 0.5*l2 ", "0.5*L1+0.5*L2"),
+        ("1*L2", "L2"),
+        ("2*L1", "2*L1"),
+        ("0.84*SSIM+0.16*L1", "0.84*SSIM+0.16*L1"),
+        ("1e-1*L1+L2", "0.1*L1+1*L2"),
+    ],
 )
 def test_parser_canonical_names(text, canonical):
     assert parse_norm(text).name == canonical
@@ -68,9 +76,19 @@ def test_parser_canonical_names(text, canonical):
 
 @pytest.mark.parametrize(
     "text, fragment",
-    [("L3", "unknown norm"), ("", "empty norm"), ("0.5*L1+", "cannot read ''"), ("Lp:0.5", "p >= 1"),
-     ("Lp:inf", "p >= 1"), ("Lp:abc", "must be a number"), ("-1*L1", "cannot read"), ("0*L2", "positive"),
-     ("L1+l1", "appears twice"), ("0.5**L1", "cannot read"), ("L1;rm", "cannot read")],
+    [
+        ("L3", "unknown norm"),
+        ("", "empty norm"),
+        ("0.5*L1+", "cannot read ''"),
+        ("Lp:0.5", "p >= 1"),
+        ("Lp:inf", "p >= 1"),
+        ("Lp:abc", "must be a number"),
+        ("-1*L1", "cannot read"),
+        ("0*L2", "positive"),
+        ("L1+l1", "appears twice"),
+        ("0.5**L1", "cannot read"),
+        ("L1;rm", "cannot read"),
+    ],
 )
 def test_parser_rejects_with_the_valid_forms(text, fragment):
     with pytest.raises(UsageError) as info:

@@ -6,8 +6,11 @@ from normcompress.model import CODEC_MODELS, MODELS, SeedAutoencoder, build_mode
 
 def test_seed_model_layers_match_the_original_study():
     model = SeedAutoencoder()
-    convs = [(type(m), m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
-             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    convs = [
+        (type(m), m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+    ]
     assert convs == [
         (nn.Conv2d, 3, 16, (3, 3), (2, 2), (1, 1)),
         (nn.Conv2d, 16, 32, (3, 3), (2, 2), (1, 1)),
@@ -23,8 +26,14 @@ def test_seed_model_layers_match_the_original_study():
 
 def test_seed_model_parameter_count():
     # weights + biases of each layer, computed by hand
-    expected = (3 * 16 * 9 + 16) + (16 * 32 * 9 + 32) + (32 * 64 * 49 + 64) \
-        + (64 * 32 * 49 + 32) + (32 * 16 * 9 + 16) + (16 * 3 * 9 + 3)
+    expected = (
+        (3 * 16 * 9 + 16)
+        + (16 * 32 * 9 + 32)
+        + (32 * 64 * 49 + 64)
+        + (64 * 32 * 49 + 32)
+        + (32 * 16 * 9 + 16)
+        + (16 * 3 * 9 + 3)
+    )
     assert sum(p.numel() for p in SeedAutoencoder().parameters()) == expected == 210_947
 
 

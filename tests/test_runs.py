@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from normcompress import runs as runs_module
-from normcompress.errors import UsageError
 from normcompress import files as files_module
+from normcompress import runs as runs_module
 from normcompress.config import TrainConfig
+from normcompress.errors import UsageError
 from normcompress.files import atomic_write
 from normcompress.runs import RunStore, StoreError, Summary
 
@@ -95,24 +95,28 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     run.save_checkpoint({"epoch": 1, "weights": list(range(1000))})
     data = run.checkpoint_path.read_bytes()
     run.checkpoint_path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(StoreError, match="checkpoint.pt cannot be read"):
+    with pytest.raises(StoreError, match=r"checkpoint\.pt cannot be read"):
         run.load_checkpoint()
 
 
 def test_running_run_whose_process_died_reads_as_interrupted(tmp_path):
     run = make_run(RunStore(tmp_path), summary={"status": "running", "epochs_done": 0})
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from normcompress.runs import Run; from pathlib import Path\n"
-         "with Run(Path(sys.argv[1])).hold():\n    print('held', flush=True); time.sleep(60)", str(run.path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from normcompress.runs import Run; from pathlib import Path\n"
+            "with Run(Path(sys.argv[1])).hold():\n    print('held', flush=True); time.sleep(60)",
+            str(run.path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
         assert run.info().status == "running" and run.is_live()
-        with pytest.raises(StoreError, match="being trained by another process"):
-            with run.hold():
-                pass
+        with pytest.raises(StoreError, match="being trained by another process"), run.hold():
+            pass
         with pytest.raises(StoreError, match="being trained"):
             RunStore(tmp_path).remove(run)
     finally:
@@ -181,23 +185,29 @@ def test_a_run_carried_as_files_is_added_whole_or_not_at_all(tmp_path):
     with pytest.raises(StoreError, match="already in"):
         store.add(source.id, files)
     # A resumed run comes back with more epochs: with replace it takes the old one's place.
-    grown = {**files, "summary.json": json.dumps({"status": "completed", "epochs_done": 2}).encode(),
-             "metrics.jsonl": files["metrics.jsonl"] + b'{"epoch": 2, "loss": 0.4, "psnr": 21.0}\n'}
+    grown = {
+        **files,
+        "summary.json": json.dumps({"status": "completed", "epochs_done": 2}).encode(),
+        "metrics.jsonl": files["metrics.jsonl"] + b'{"epoch": 2, "loss": 0.4, "psnr": 21.0}\n',
+    }
     store.add(source.id, grown, replace=True)
     assert [r["psnr"] for r in store.get(source.id).metrics()] == [20.0, 21.0]
     assert os.listdir(store.root) == [source.id]  # the old version and the staging are gone
 
 
-@pytest.mark.parametrize("run_id, change, reason", [
-    ("../escape", {}, "is not a run id"),
-    (None, {"../../outside.json": b"{}"}, "unexpected files"),
-    (None, {"run.lock": b""}, "unexpected files"),
-    (None, {"summary.json": None}, "config.json or summary.json missing"),
-    (None, {"summary.json": b'{"status": "exploded"}'}, "no valid status"),
-    (None, {"metrics.jsonl": b'{"epoch": 1, "loss": 0.5'}, "cut off"),
-    (None, {"config.json": "text, not bytes"}, "is not bytes"),
-    (None, {"recon.png": b"x" * ((64 << 20) + 1)}, "is not bytes within"),
-])
+@pytest.mark.parametrize(
+    "run_id, change, reason",
+    [
+        ("../escape", {}, "is not a run id"),
+        (None, {"../../outside.json": b"{}"}, "unexpected files"),
+        (None, {"run.lock": b""}, "unexpected files"),
+        (None, {"summary.json": None}, "config.json or summary.json missing"),
+        (None, {"summary.json": b'{"status": "exploded"}'}, "no valid status"),
+        (None, {"metrics.jsonl": b'{"epoch": 1, "loss": 0.5'}, "cut off"),
+        (None, {"config.json": "text, not bytes"}, "is not bytes"),
+        (None, {"recon.png": b"x" * ((64 << 20) + 1)}, "is not bytes within"),
+    ],
+)
 def test_hostile_run_files_are_refused_and_nothing_is_left(tmp_path, run_id, change, reason):
     source = make_run(RunStore(tmp_path / "worker"), summary={"status": "completed", "epochs_done": 1})
     source.append_metrics({"epoch": 1, "loss": 0.5})

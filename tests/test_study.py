@@ -6,22 +6,36 @@ import pytest
 import torch
 from PIL import Image
 
+from normcompress.comparison import mean_std_text
 from normcompress.errors import UsageError
+from normcompress.files import atomic_write_json
 from normcompress.metrics import evaluate
 from normcompress.reconstruct import reconstruct_file, reconstruct_tensor
-from normcompress.comparison import mean_std_text
 from normcompress.report import write_report
-from normcompress.files import atomic_write_json
 from normcompress.runs import RunStore
 from normcompress.study import StudyConfig, run_study
 from normcompress.train import EpochEnd
 
-REPORT_FILES = {"report.md", "report.html", "curves.png", "reconstructions.png", "errors.png", "metrics.csv",
-                "metrics.json"}
+REPORT_FILES = {
+    "report.md",
+    "report.html",
+    "curves.png",
+    "reconstructions.png",
+    "errors.png",
+    "metrics.csv",
+    "metrics.json",
+}
 
 
 def tiny_study(**overrides):
-    values = dict(norms=["L2", "0.5*L1+0.5*L2"], seeds=2, epochs=2, dataset="synthetic", limit=128, devices=["cpu"])
+    values = {
+        "norms": ["L2", "0.5*L1+0.5*L2"],
+        "seeds": 2,
+        "epochs": 2,
+        "dataset": "synthetic",
+        "limit": 128,
+        "devices": ["cpu"],
+    }
     return StudyConfig.of_norms(**{**values, **overrides})
 
 
@@ -30,7 +44,11 @@ def test_study_trains_every_norm_and_seed_and_writes_the_report(tmp_path):
     progress = []
     runs = run_study(tiny_study(limit=320), store, progress.append)  # 320 images: enough for a 256-value PCA
     assert [(r.train_config().norm, r.train_config().seed) for r in runs] == [
-        ("L2", 0), ("L2", 1), ("0.5*L1+0.5*L2", 0), ("0.5*L1+0.5*L2", 1)]
+        ("L2", 0),
+        ("L2", 1),
+        ("0.5*L1+0.5*L2", 0),
+        ("0.5*L1+0.5*L2", 1),
+    ]
     assert progress[-1].done == progress[-1].total == 4
     files, _ = write_report(runs, tmp_path / "report", store=store)
     assert {f.name for f in files} == REPORT_FILES and all(f.stat().st_size > 100 for f in files)
@@ -92,9 +110,17 @@ def test_an_interrupted_study_resumes_its_run(tmp_path):
     assert states.count("resuming") == 1 and states.count("reused") == 1
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"norms": ["L3"]}, "unknown norm"), ({"norms": []}, "at least one"), ({"norms": ["L1", "l1"]}, "twice"),
-    ({"seeds": 0}, "seeds"), ({"epochs": 0}, "epochs"), ({"dataset": "mnist"}, "unknown dataset")])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"norms": ["L3"]}, "unknown norm"),
+        ({"norms": []}, "at least one"),
+        ({"norms": ["L1", "l1"]}, "twice"),
+        ({"seeds": 0}, "seeds"),
+        ({"epochs": 0}, "epochs"),
+        ({"dataset": "mnist"}, "unknown dataset"),
+    ],
+)
 def test_bad_study_configs(tmp_path, overrides, fragment):
     with pytest.raises(UsageError, match=fragment):
         run_study(tiny_study(**overrides), RunStore(tmp_path))
@@ -109,8 +135,23 @@ def test_mean_and_std_are_rounded_to_the_spread():
 
 
 def test_study_cli(run_cli, runs_dir, tmp_path):
-    code, out, err = run_cli("study", "--norms", "L2,Linf-image", "--seeds", "1", "--epochs", "1",
-                             "--dataset", "synthetic", "--limit", "128", "--devices", "cpu", "--out", str(tmp_path / "r"))
+    code, out, err = run_cli(
+        "study",
+        "--norms",
+        "L2,Linf-image",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--dataset",
+        "synthetic",
+        "--limit",
+        "128",
+        "--devices",
+        "cpu",
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert code == 0, err
     assert "Linf-image" in out and "best" in out and str(tmp_path / "r" / "report.html") in out
     assert "finished  L2 seed 0" in err
@@ -154,8 +195,9 @@ def test_reconstruct_cli(run_cli, runs_dir, tmp_path):
     run_id = out.split()[0]
     Image.fromarray(np.zeros((40, 70), dtype=np.uint8), "L").save(tmp_path / "gray.png")
     (tmp_path / "bad.png").write_text("not an image")
-    code, out, err = run_cli("reconstruct", run_id, str(tmp_path / "gray.png"), str(tmp_path / "bad.png"),
-                             "-o", str(tmp_path / "out"))
+    code, out, err = run_cli(
+        "reconstruct", run_id, str(tmp_path / "gray.png"), str(tmp_path / "bad.png"), "-o", str(tmp_path / "out")
+    )
     assert code == 1 and "gray.png  70x40  L" in out and "skipped: cannot read" in err
     assert "1 of 2 image(s) could not be read" in err and (tmp_path / "out" / "gray.recon.png").exists()
     code, _, err = run_cli("reconstruct", run_id, str(tmp_path / "gray.png"), "-o", "/proc/no/such/dir")
@@ -173,7 +215,7 @@ def test_a_study_at_a_rate_lambda_trains_codecs_and_is_told_apart_from_one_witho
     """One study per model and λ: the runs carry λ (a learned prior in their checkpoints), and a study
     without λ does not take them for its own."""
     store = RunStore(tmp_path)
-    base = dict(norms=["L2"], seeds=1, epochs=1, dataset="synthetic", limit=64, devices=["cpu"])
+    base = {"norms": ["L2"], "seeds": 1, "epochs": 1, "dataset": "synthetic", "limit": 64, "devices": ["cpu"]}
     (coded,) = run_study(StudyConfig.of_norms(**base, rate_lambda=0.01), store)
     assert coded.train_config().rate_lambda == 0.01 and "prior" in coded.load_checkpoint()
     (plain,) = run_study(StudyConfig.of_norms(**base), store)

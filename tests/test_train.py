@@ -13,16 +13,31 @@ from normcompress.baseline import run_baseline
 from normcompress.data import load_run_data
 from normcompress.devices import DeviceError, device_options, resolve_device
 from normcompress.errors import UsageError
-from normcompress.runs import load_model
-from normcompress.runs import RunStore
-from normcompress.train import (EpochEnd, RunEnded, RunStarted, StepProgress, TrainConfig, TrainingFailed, train,
-                                uses_channels_last)
+from normcompress.recipe import uses_channels_last
+from normcompress.runs import RunStore, load_model
+from normcompress.train import (
+    EpochEnd,
+    RunEnded,
+    RunStarted,
+    StepProgress,
+    TrainConfig,
+    TrainingFailed,
+    train,
+)
 
 TIMING = {"images_per_s", "epoch_time_s"}
 
 
 def small(**overrides):
-    values = dict(norm="L2", epochs=3, dataset="sample", limit=384, device="cpu", seed=1, batch_size=64)
+    values = {
+        "norm": "L2",
+        "epochs": 3,
+        "dataset": "sample",
+        "limit": 384,
+        "device": "cpu",
+        "seed": 1,
+        "batch_size": 64,
+    }
     return TrainConfig(**{**values, **overrides})
 
 
@@ -53,8 +68,17 @@ def test_a_run_trains_saves_and_reports(tmp_path):
     assert streamed == pytest.approx([loss for r in history for loss in r["step_losses"]], rel=1e-5)
     # summary.json holds the final metrics only: not the last epoch's step losses, number or timing.
     on_disk = json.loads((run.path / "summary.json").read_text())["metrics"]
-    assert set(on_disk) == {"loss", "psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst", "sharpness",
-                            "best_psnr"}
+    assert set(on_disk) == {
+        "loss",
+        "psnr",
+        "mse",
+        "mae",
+        "ssim",
+        "maxabs_mean",
+        "maxabs_worst",
+        "sharpness",
+        "best_psnr",
+    }
     assert on_disk["psnr"] == history[-1]["psnr"] and on_disk["best_psnr"] == max(r["psnr"] for r in history)
 
 
@@ -101,7 +125,7 @@ def test_ctrl_c_mid_epoch_keeps_the_last_complete_epoch(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(small(), store, interrupt_in_epoch_2, progress_interval_s=0)
-    run = [r for r in store.runs() if r.id != reference.id][0]
+    run = next(r for r in store.runs() if r.id != reference.id)
     assert run.info().status == "interrupted" and len(run.metrics()) == 1
     assert torch.load(run.checkpoint_path, weights_only=True)["epoch"] == 1
     train(TrainConfig(), store, resume=run.id)
@@ -224,8 +248,10 @@ def test_the_deeper_model_trains(tmp_path):
 
 
 def test_a_folder_trains_at_a_larger_image_size(tmp_path, image_folder):
-    run = train(small(epochs=1, dataset=f"folder:{image_folder}", image_size=64, limit=None, batch_size=4),
-                RunStore(tmp_path / "runs"))
+    run = train(
+        small(epochs=1, dataset=f"folder:{image_folder}", image_size=64, limit=None, batch_size=4),
+        RunStore(tmp_path / "runs"),
+    )
     assert run.info().status == "completed" and run.summary().notices  # the two bad files were named
     with __import__("PIL").Image.open(run.recon_path) as recon:
         assert recon.height > 3 * 64  # three rows of 64-pixel images, scaled up
@@ -239,9 +265,15 @@ def test_speed_options_train_to_similar_quality(tmp_path, options):
     assert fast["psnr"] == pytest.approx(plain["psnr"], abs=0.3)
 
 
-@pytest.mark.parametrize("options, dtype, channels_last", [
-    ({"channels_last": False}, torch.float32, False), ({"amp": "bf16", "channels_last": False}, torch.bfloat16, False),
-    ({"channels_last": True}, torch.float32, True), ({}, torch.float32, True)])  # the CPU default: channels-last
+@pytest.mark.parametrize(
+    "options, dtype, channels_last",
+    [
+        ({"channels_last": False}, torch.float32, False),
+        ({"amp": "bf16", "channels_last": False}, torch.bfloat16, False),
+        ({"channels_last": True}, torch.float32, True),
+        ({}, torch.float32, True),
+    ],
+)  # the CPU default: channels-last
 def test_speed_options_are_really_applied(tmp_path, monkeypatch, options, dtype, channels_last):
     """What the first convolution sees and gives in a training step: bf16 out under --amp bf16, a
     channels-last input with --channels-last. A flag silently ignored trains fine and fails here."""
@@ -252,9 +284,18 @@ def test_speed_options_are_really_applied(tmp_path, monkeypatch, options, dtype,
 
     def spying_build(name):
         model = real_build(name)
-        model.encoder[0].register_forward_hook(lambda module, inputs, output: seen.append(
-            (output.dtype, inputs[0].is_contiguous(memory_format=torch.channels_last)
-             and not inputs[0].is_contiguous())) if module.training else None)
+        model.encoder[0].register_forward_hook(
+            lambda module, inputs, output: (
+                seen.append(
+                    (
+                        output.dtype,
+                        inputs[0].is_contiguous(memory_format=torch.channels_last) and not inputs[0].is_contiguous(),
+                    )
+                )
+                if module.training
+                else None
+            )
+        )
         return model
 
     monkeypatch.setattr(train_module, "build_model", spying_build)

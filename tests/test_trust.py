@@ -23,9 +23,9 @@ from normcompress.runs import RunStore, Status, StoreError, Summary
 from normcompress.train import TrainConfig, train
 
 from .hostile import ESCAPES, RAW_ESCAPES, STORE_FOLDERS, fingerprint, hostile_states, invoke, wrong_kinds
-from .test_hostile import TINY, assert_one_line_error, template_store, work  # noqa: F401  (fixtures)
+from .test_hostile import TINY, assert_one_line_error
 
-pytestmark = pytest.mark.usefixtures("in_process_device_probe")
+pytestmark = pytest.mark.usefixtures("in_process_probes")
 
 
 def store_copy(template: Path, tmp_path: Path) -> tuple[Path, str, str]:
@@ -37,17 +37,41 @@ def store_copy(template: Path, tmp_path: Path) -> tuple[Path, str, str]:
 
 
 # -- 1. too few images for a PCA model: one line before a run exists ----------------------------------------
-@pytest.mark.parametrize("model, images, needed", [("pca-refine", 1, 256), ("pca-refine", 64, 256),
-                                                   ("pca-refine", 255, 256), ("hyperprior", 767, 768)])
+@pytest.mark.parametrize(
+    "model, images, needed",
+    [("pca-refine", 1, 256), ("pca-refine", 64, 256), ("pca-refine", 255, 256), ("hyperprior", 767, 768)],
+)
 def test_a_pca_model_on_too_few_images_is_refused_before_a_run_exists(tmp_path, monkeypatch, model, images, needed):
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
     rate = ["--rate-lambda", "0.01"] if model == "hyperprior" else []
-    assert_one_line_error(invoke(["train", "--dataset", "synthetic", "--model", model, "--epochs", "1",
-                                  "--limit", str(images), *rate]), 2, f"at least {needed} training images")
+    assert_one_line_error(
+        invoke(["train", "--dataset", "synthetic", "--model", model, "--epochs", "1", "--limit", str(images), *rate]),
+        2,
+        f"at least {needed} training images",
+    )
     assert RunStore(tmp_path / "runs").runs() == []  # no bogus `interrupted 0/1` run
-    assert_one_line_error(invoke(["study", "-o", str(tmp_path / "report"), "--norms", "L1", "--seeds", "1",
-                                  "--dataset", "synthetic", "--model", model, "--limit", str(images), *rate]), 2,
-                          f"at least {needed} training images")
+    assert_one_line_error(
+        invoke(
+            [
+                "study",
+                "-o",
+                str(tmp_path / "report"),
+                "--norms",
+                "L1",
+                "--seeds",
+                "1",
+                "--dataset",
+                "synthetic",
+                "--model",
+                model,
+                "--limit",
+                str(images),
+                *rate,
+            ]
+        ),
+        2,
+        f"at least {needed} training images",
+    )
     assert RunStore(tmp_path / "runs").runs() == []
 
 
@@ -58,15 +82,20 @@ def test_a_folder_of_nineteen_images_is_too_few_for_pca_refine_and_enough_for_th
     for index in range(19):
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{index}.png")
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
-    assert_one_line_error(invoke(["train", "--dataset", f"folder:{folder}", "--model", "pca-refine", "--epochs", "1"]),
-                          2, "these data give 17")  # 19 images less the 10% held out for validation
+    assert_one_line_error(
+        invoke(["train", "--dataset", f"folder:{folder}", "--model", "pca-refine", "--epochs", "1"]),
+        2,
+        "these data give 17",
+    )  # 19 images less the 10% held out for validation
     assert RunStore(tmp_path / "runs").runs() == []
     assert invoke(["train", "--dataset", f"folder:{folder}", "--epochs", "1", "--device", "cpu"])[0] == "ok"
 
 
 def test_pca_refine_on_exactly_enough_images_trains(tmp_path):
-    run = train(TrainConfig(norm="L2", dataset="synthetic", limit=256, epochs=1, model="pca-refine", device="cpu"),
-                RunStore(tmp_path))
+    run = train(
+        TrainConfig(norm="L2", dataset="synthetic", limit=256, epochs=1, model="pca-refine", device="cpu"),
+        RunStore(tmp_path),
+    )
     assert run.info().status == Status.COMPLETED
 
 
@@ -93,20 +122,32 @@ def test_resume_of_a_completed_run_without_its_checkpoint_is_refused(template_st
 
 # -- 2. the app's state file: every wrong type of every key, dropped with one notice ------------------------
 def json_values():
-    return st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
-                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                       max_size=3), max_leaves=8)
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+        max_leaves=8,
+    )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["form", "chart", "runs", "other"]),
-                       st.dictionaries(st.sampled_from(["metric", "smoothing", "log", "x_axis", "zoom", "sort",
-                                                        "descending", "overlays", "folder", "norm"]),
-                                       json_values(), max_size=6) | json_values(), max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["form", "chart", "runs", "other"]),
+        st.dictionaries(
+            st.sampled_from(
+                ["metric", "smoothing", "log", "x_axis", "zoom", "sort", "descending", "overlays", "folder", "norm"]
+            ),
+            json_values(),
+            max_size=6,
+        )
+        | json_values(),
+        max_size=4,
+    )
+)
 def test_the_state_layer_keeps_only_values_of_the_schemas_types(state):
     from normcompress_tui.state import SCHEMA, checked
 
-    sections, dropped = checked(state)
+    sections, _dropped = checked(state)
     kinds = {"text": str, "number": (int, float), "flag": bool, "texts": list}
     for name, keys in SCHEMA.items():
         for key, value in sections[name].items():
@@ -170,10 +211,18 @@ def test_an_app_that_dies_exits_non_zero(tmp_path, monkeypatch):
 def test_a_store_that_is_a_file_is_one_line_for_the_app_and_the_cli(tmp_path):
     not_a_folder = tmp_path / "runs"
     not_a_folder.write_text("a file")
-    for command in (["-c", "from normcompress_tui.app import main; main()"], ["-m", "normcompress", "runs", "list"],
-                    ["-m", "normcompress", "train", "--epochs", "1"]):
-        done = subprocess.run([sys.executable, *command], capture_output=True, text=True,
-                              env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(not_a_folder)}, timeout=300)
+    for command in (
+        ["-c", "from normcompress_tui.app import main; main()"],
+        ["-m", "normcompress", "runs", "list"],
+        ["-m", "normcompress", "train", "--epochs", "1"],
+    ):
+        done = subprocess.run(
+            [sys.executable, *command],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(not_a_folder)},
+            timeout=300,
+        )
         assert done.returncode == 2 and "is not a directory" in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert not_a_folder.read_text() == "a file"
@@ -217,12 +266,19 @@ def test_control_sequences_in_the_state_file_and_the_store_path_never_reach_the_
 
     store = tmp_path / f"runs{ESCAPES}"
     store.mkdir()
-    state = {"version": VERSION, "form": {key: ESCAPES for key in ("folder", "norm", "custom-norm", "epochs")},
-             "chart": {key: ESCAPES for key, kind in SCHEMA["chart"].items() if kind == "text"},
-             "runs": {"sort": ESCAPES, "overlays": [ESCAPES]}}
+    state = {
+        "version": VERSION,
+        "form": dict.fromkeys(("folder", "norm", "custom-norm", "epochs"), ESCAPES),
+        "chart": {key: ESCAPES for key, kind in SCHEMA["chart"].items() if kind == "text"},
+        "runs": {"sort": ESCAPES, "overlays": [ESCAPES]},
+    }
     state_path(store).write_text(json.dumps(state))
-    done = subprocess.run([sys.executable, "-c", APP_ON_A_PTY], capture_output=True, timeout=300,
-                          env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(store)})
+    done = subprocess.run(
+        [sys.executable, "-c", APP_ON_A_PTY],
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(store)},
+    )
     screen = done.stdout
     assert b"Runs" in screen, done.stderr[-2000:]
     for raw in RAW_ESCAPES:
@@ -230,11 +286,14 @@ def test_control_sequences_in_the_state_file_and_the_store_path_never_reach_the_
     assert b"\\x1b[2JZAP" in screen  # the store path in the header, shown as text
 
 
-def test_control_sequences_in_the_store_path_and_stored_strings_stay_on_one_line_in_the_cli(tmp_path,
-                                                                                          template_store):
+def test_control_sequences_in_the_store_path_and_stored_strings_stay_on_one_line_in_the_cli(tmp_path, template_store):
     store = tmp_path / f"runs{ESCAPES}"
-    done = subprocess.run([sys.executable, "-m", "normcompress", "runs", "list"], capture_output=True, timeout=300,
-                          env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(store)})
+    done = subprocess.run(
+        [sys.executable, "-m", "normcompress", "runs", "list"],
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(store)},
+    )
     assert done.returncode == 0 and len(done.stderr.strip().splitlines()) == 1, done.stderr  # "no runs in …"
     shutil.copytree(template_store, store)
     completed = sorted(store.iterdir())[1]
@@ -242,8 +301,12 @@ def test_control_sequences_in_the_store_path_and_stored_strings_stay_on_one_line
     (completed / "summary.json").write_text(json.dumps({**summary, "message": ESCAPES, "device": ESCAPES}))
     shown = {}
     for command in (["runs", "list"], ["runs", "show", completed.name], ["runs", "list", "--json"]):
-        done = subprocess.run([sys.executable, "-m", "normcompress", *command], capture_output=True, timeout=300,
-                              env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(store)})
+        done = subprocess.run(
+            [sys.executable, "-m", "normcompress", *command],
+            capture_output=True,
+            timeout=300,
+            env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(store)},
+        )
         assert done.returncode == 0, done.stderr
         for raw in RAW_ESCAPES:
             assert raw not in done.stdout + done.stderr, (command, raw)
@@ -257,8 +320,15 @@ def test_eight_taggers_at_once_keep_every_tag(template_store, tmp_path):
     store, _, completed = store_copy(template_store, tmp_path)
     env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(store)}
     for trial in range(2):
-        taggers = [subprocess.Popen([sys.executable, "-m", "normcompress", "runs", "tag", completed, f"t{trial}p{n}"],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for n in range(8)]
+        taggers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "normcompress", "runs", "tag", completed, f"t{trial}p{n}"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for n in range(8)
+        ]
         assert all(t.wait(timeout=300) == 0 for t in taggers)
     tags = RunStore(store).get(completed).tags()
     assert sorted(tags) == sorted(f"t{trial}p{n}" for trial in range(2) for n in range(8))
@@ -291,13 +361,14 @@ async def test_a_tag_added_from_the_shell_while_the_apps_prompt_is_open_is_kept(
 
 
 # -- 5. a damaged tags.json is repaired from the CLI and listed as unreadable ------------------------------
-@pytest.mark.parametrize("repair, expected", [(["--clear"], ()), (["--replace", "fresh"], ("fresh",)),
-                                              (["added"], ("added",))])
+@pytest.mark.parametrize(
+    "repair, expected", [(["--clear"], ()), (["--replace", "fresh"], ("fresh",)), (["added"], ("added",))]
+)
 def test_a_damaged_tags_file_is_listed_as_such_and_repaired(template_store, tmp_path, monkeypatch, repair, expected):
     store, _, completed = store_copy(template_store, tmp_path)
     (store / completed / "tags.json").write_text('{"tags": ["bad word!"]}')
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(store))
-    outcome, code, err = invoke(["runs", "list"])
+    outcome, _code, err = invoke(["runs", "list"])
     assert outcome == "ok" and "tags are unreadable" in err and "--clear" in err
     outcome, _, err = invoke(["runs", "tag", completed, *repair])
     assert outcome == "ok" and "contents were dropped" in err, err
@@ -311,7 +382,7 @@ async def test_a_folder_of_the_store_planted_as_a_link_is_never_written_through(
     from normcompress_tui import exports
     from normcompress_tui.app import NormcompressApp
 
-    store, interrupted, completed = store_copy(template_store, tmp_path)
+    store, _interrupted, completed = store_copy(template_store, tmp_path)
     larger = train(TrainConfig(**{**TINY, "limit": 300}, epochs=1), RunStore(store))  # enough tiles for a PCA
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -354,8 +425,10 @@ def test_an_export_onto_any_file_of_the_store_is_refused(template_store, tmp_pat
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(store))
     RunStore(store).get(completed).update_tags(add=["x"])
     before = fingerprint(store)
-    targets = [store / completed / name for name in os.listdir(store / completed)] + [store / "all.csv",
-                                                                                       store / completed / "new.json"]
+    targets = [store / completed / name for name in os.listdir(store / completed)] + [
+        store / "all.csv",
+        store / completed / "new.json",
+    ]
     for target in targets:
         for force in ([], ["--force"]):
             path = target.with_suffix(".csv") if target.suffix not in (".csv", ".json") else target
@@ -379,11 +452,18 @@ def test_an_existing_export_is_replaced_only_with_force(template_store, tmp_path
 
 # -- 8. the rest -----------------------------------------------------------------------------------------
 def test_a_bad_ray_address_is_refused_before_anything_loads(tmp_path):
-    code = ("import sys; from normcompress.cli import main; sys.argv = ['normcompress', 'study', '-o', "
-            f"{str(tmp_path / 'r')!r}, '--ray', 'not an address']\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules, 'ray' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "runs")})
+    code = (
+        "import sys; from normcompress.cli import main; sys.argv = ['normcompress', 'study', '-o', "
+        f"{str(tmp_path / 'r')!r}, '--ray', 'not an address']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules, 'ray' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path / "runs")},
+    )
     assert done.stdout.split() == ["2", "False", "False"], done.stderr
     assert "is not an address" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
@@ -397,8 +477,11 @@ def test_a_port_that_answers_but_is_not_ray_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
     port = listener.getsockname()[1]
     try:
-        assert_one_line_error(invoke(["study", "-o", str(tmp_path / "r"), "--ray", f"127.0.0.1:{port}",
-                                      "--dataset", "synthetic"]), 2, "not as a Ray cluster does")
+        assert_one_line_error(
+            invoke(["study", "-o", str(tmp_path / "r"), "--ray", f"127.0.0.1:{port}", "--dataset", "synthetic"]),
+            2,
+            "not as a Ray cluster does",
+        )
     finally:
         listener.close()
 
@@ -452,14 +535,18 @@ def test_compress_checks_its_outputs_before_it_loads_the_model(template_store, t
 
     monkeypatch.setattr(runs, "load_model", never)
     for command in ("compress", "reconstruct"):
-        assert_one_line_error(invoke([command, completed, str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]), 2,
-                              "already exists")
+        assert_one_line_error(
+            invoke([command, completed, str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]), 2, "already exists"
+        )
 
 
 def test_a_huge_rate_lambda_is_refused_and_a_blow_up_names_it(tmp_path, monkeypatch):
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
-    assert_one_line_error(invoke(["train", "--rate-lambda", "1e300", "--dataset", "synthetic"]), 2,
-                          "--rate-lambda must be between 0 and 1000")
+    assert_one_line_error(
+        invoke(["train", "--rate-lambda", "1e300", "--dataset", "synthetic"]),
+        2,
+        "--rate-lambda must be between 0 and 1000",
+    )
     from normcompress.train import _advice
 
     assert "--rate-lambda" in _advice(TrainConfig(rate_lambda=500.0)) and "--rate-lambda" not in _advice(TrainConfig())
@@ -494,16 +581,40 @@ def test_streams_that_are_empty_or_too_long_are_damage(template_store, tmp_path)
     assert good.low < good.high and good.payload
 
     def rebuilt(payload: bytes) -> bytes:
-        return pack(good.id_tail.encode(), good.weights, MODES["RGB"], good.width, good.height, good.tile, good.step,
-                    good.low, good.high, payload, None, b"")
+        return pack(
+            good.id_tail.encode(),
+            good.weights,
+            MODES["RGB"],
+            good.width,
+            good.height,
+            good.tile,
+            good.step,
+            good.low,
+            good.high,
+            payload,
+            None,
+            b"",
+        )
 
     with pytest.raises(CodecError, match="empty stream"):
         parse(rebuilt(b""))  # once a garbage image with exit status 0
     with pytest.raises(CodecError, match="does not end where its symbols do"):
         decode(rebuilt(good.payload + b"\x01\x02\x03\x04" * 3), store)
-    side = int(MAX_RESIDUAL_PIXELS ** 0.5) + 1
-    huge = pack(good.id_tail.encode(), good.weights, MODES["RGB"] | RESIDUAL_FLAG, side, side, 32, 0.25, 0, 0, b"",
-                None, residual_section(0, 0, 0, b"\0" * 12, b""))
-    with pytest.raises(CodecError, match="near-lossless .ncz files hold at most"):
+    side = int(MAX_RESIDUAL_PIXELS**0.5) + 1
+    huge = pack(
+        good.id_tail.encode(),
+        good.weights,
+        MODES["RGB"] | RESIDUAL_FLAG,
+        side,
+        side,
+        32,
+        0.25,
+        0,
+        0,
+        b"",
+        None,
+        residual_section(0, 0, 0, b"\0" * 12, b""),
+    )
+    with pytest.raises(CodecError, match=r"near-lossless \.ncz files hold at most"):
         parse(huge)  # a 4 KB file once asked for a minute of pixel-by-pixel decoding
     assert len(huge) < 64

@@ -27,8 +27,7 @@ from normcompress_tui.widgets.progress import TrainingProgress
 from normcompress_tui.widgets.runs_table import RunsTable
 from normcompress_tui.widgets.study_queue import StudyQueue
 
-
-pytestmark = pytest.mark.usefixtures("in_process_device_probe")
+pytestmark = pytest.mark.usefixtures("in_process_probes")
 
 
 async def wait_for(pilot, condition, timeout=180.0):
@@ -119,8 +118,9 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         chart = app.query_one(LossChart)
         assert set(chart.model.overlays) == {r.id for r in runs}
         # The training loss of a saved run is drawn at every step, not once per epoch.
-        assert [len(xs) for _, xs, _ in chart.model.series()] == [sum(len(r["step_losses"]) for r in run.metrics())
-                                                             for run in runs]
+        assert [len(xs) for _, xs, _ in chart.model.series()] == [
+            sum(len(r["step_losses"]) for r in run.metrics()) for run in runs
+        ]
         await pilot.press("a")  # smoothing 0.6: the smoothed curve is labelled, the raw one stays under it
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         assert chart.smoothing == 0.6 and f"L1 {runs[0].id[-6:]} (smoothed 0.6)" in legend(app)
@@ -137,7 +137,8 @@ async def test_overlay_two_runs_on_the_chart(tmp_path):
         chart.query_one("#metric", Select).value = "ms_ssim"  # 32-pixel runs have none
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         assert not any(xs for _, xs, _ in chart.model.series()) and "not measured on images under 161 px" in str(
-            app.query_one(PlotextPlot).render())
+            app.query_one(PlotextPlot).render()
+        )
         chart.query_one("#metric", Select).value = "psnr"
         await pilot.press("up", "space")
         assert set(chart.model.overlays) == {runs[0].id}
@@ -220,8 +221,9 @@ asyncio.run(main())
 def test_the_app_never_loads_torch(tmp_path):
     """Devices are listed and runs trained in child processes: torch in the app would be 0.5 GiB and
     160,000 objects that each full garbage collection walks while a run trains beside it."""
-    done = subprocess.run([sys.executable, "-c", APP_THAT_TRAINS_AND_SHOWS, str(tmp_path)], capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", APP_THAT_TRAINS_AND_SHOWS, str(tmp_path)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["completed", "DetailsScreen", "False"], done.stdout
 
@@ -380,8 +382,12 @@ Started(RunStore(sys.argv[1])).run(headless=True)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_to_the_app_process_keeps_the_run_and_ends_it(tmp_path, sig):
     """kill, or an SSH session that drops: the process ends within seconds and the run is interrupted."""
-    process = subprocess.Popen([sys.executable, "-c", APP_WITH_A_LONG_RUN, str(tmp_path)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", APP_WITH_A_LONG_RUN, str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while not (RunStore(tmp_path).runs() and RunStore(tmp_path).runs()[0].is_live()):
@@ -429,8 +435,11 @@ else:
 def test_the_app_ends_when_its_terminal_hangs_up_under_a_run(tmp_path):
     """Textual's writer thread died on the first write to the dead terminal, the next repaint blocked on
     its full queue, and the app never ended (at full CPU), though the run was stopped."""
-    done = subprocess.run([sys.executable, "-c", TERMINAL_THAT_HANGS_UP, APP_WITH_A_LONG_RUN, str(tmp_path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", TERMINAL_THAT_HANGS_UP, APP_WITH_A_LONG_RUN, str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert done.stdout.strip() == "exit 0", (done.stdout, done.stderr[-2000:])
     (run,) = RunStore(tmp_path).runs()
     assert run.summary().status == "interrupted" and run.summary().message.startswith("stopped after")
@@ -451,7 +460,8 @@ async def test_the_chart_draws_the_pca_floor_of_an_overlaid_runs_data(tmp_path):
         (cached,) = (tmp_path / ".baselines").iterdir()
         label, value = chart.model.reference_line()
         assert label == "PCA (256 values) on synthetic" and value == pytest.approx(
-            json.loads(cached.read_text())["metrics"]["psnr"])
+            json.loads(cached.read_text())["metrics"]["psnr"]
+        )
         assert label in legend(app) and "--" in legend(app)  # drawn dashed
 
 
@@ -510,9 +520,20 @@ async def test_the_palette_offers_the_apps_actions_and_overlays_all_or_none(tmp_
     async with app.run_test(size=(120, 40)) as pilot:
         await focused_table(pilot, rows=2)
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        for title in ("Start a run", "Stop the run", "Resume the run", "Start a study", "Overlay all runs",
-                      "Overlay none", "Export the chart", "Export runs as CSV", "Open the run", "Delete the run",
-                      "Next metric", "Keys and panes"):
+        for title in (
+            "Start a run",
+            "Stop the run",
+            "Resume the run",
+            "Start a study",
+            "Overlay all runs",
+            "Overlay none",
+            "Export the chart",
+            "Export runs as CSV",
+            "Open the run",
+            "Delete the run",
+            "Next metric",
+            "Keys and panes",
+        ):
             assert title in titles
         app.main.overlay_all()
         await pilot.pause()
@@ -570,7 +591,9 @@ async def test_an_overlaid_rows_mark_has_its_curves_colour_and_keeps_it(tmp_path
         await pilot.press("space", "down", "space", "down", "space")  # newest first: Linf-image, L2, L1
         await pilot.pause(REDRAW_INTERVAL_S + 0.3)
         chart = app.query_one(LossChart)
-        slots = dict(zip(chart.model.overlays, chart.model.series_slots()))  # no live run: one slot per overlay
+        slots = dict(
+            zip(chart.model.overlays, chart.model.series_slots(), strict=False)
+        )  # no live run: one slot per overlay
 
         def mark(run):
             return table.get_cell(run.id, "overlay")
@@ -628,8 +651,10 @@ async def test_a_screenshot_goes_to_the_stores_exports_folder(tmp_path, monkeypa
     app = NormcompressApp(store)
     async with app.run_test(size=(80, 24)) as pilot:
         app.action_screenshot()
-        await wait_for(pilot, lambda: (tmp_path / "runs" / "exports").is_dir()
-                       and any((tmp_path / "runs" / "exports").glob("*.svg")))
+        await wait_for(
+            pilot,
+            lambda: (tmp_path / "runs" / "exports").is_dir() and any((tmp_path / "runs" / "exports").glob("*.svg")),
+        )
         (svg,) = (tmp_path / "runs" / "exports").glob("*.svg")
         assert svg.read_text().startswith("<svg") and "normcompress" in svg.read_text()
 
@@ -652,7 +677,7 @@ async def test_the_runs_table_tells_runs_apart_at_any_width(tmp_path, size):
         keys = [c.key for c in table.shown_columns]
         assert keys[:7] == ["overlay", "short", "norm", "seed", "status", "epochs", "psnr"]
         assert table.virtual_size.width <= table.scrollable_content_region.width  # nothing scrolled out of view
-        for run, text in zip(reversed(runs), row_texts(table)):  # newest first
+        for run, text in zip(reversed(runs), row_texts(table), strict=False):  # newest first
             info = run.info()
             assert text.startswith(f"● {run.id[-6:]} ")  # the id the legend shows, beside the overlay mark
             assert f"{info.metrics['best_psnr']:.2f}" in text and "2/2" in text
@@ -717,8 +742,10 @@ async def test_a_tag_typed_in_the_app_is_saved_in_the_store(tmp_path):
 
 async def test_the_x_axis_counts_epochs_steps_or_time_and_the_zoom_cuts_epochs(tmp_path):
     store = RunStore(tmp_path)
-    runs = [train(TrainConfig(norm=n, epochs=3, dataset="synthetic", limit=128, batch_size=32, device="cpu"), store)
-            for n in ("L1", "L2")]
+    runs = [
+        train(TrainConfig(norm=n, epochs=3, dataset="synthetic", limit=128, batch_size=32, device="cpu"), store)
+        for n in ("L1", "L2")
+    ]
     seconds = {r.id: sum(rec["epoch_time_s"] for rec in r.metrics()) for r in runs}
     app = NormcompressApp(store)
     notes = recording_notify(app)
@@ -763,8 +790,10 @@ def test_the_preview_lays_the_reconstructions_out_again_to_fill_its_pane():
     grid = Image.new("RGB", (columns * step + pad, 3 * step + pad), "white")
     for row in range(3):
         for column in range(columns):
-            grid.paste((column * 30, row * 100, 7), (pad + column * step, pad + row * step,
-                                                     pad + column * step + side, pad + row * step + side))
+            grid.paste(
+                (column * 30, row * 100, 7),
+                (pad + column * step, pad + row * step, pad + column * step + side, pad + row * step + side),
+            )
     assert grid_columns(grid.size) == (columns, side)
     assert grid_columns((100, 57)) is None  # not our layout: shown as it is
     assert best_band_width(columns, width_cells=150, height_cells=20) == 8  # wide: one band
@@ -811,21 +840,29 @@ async def test_the_form_the_view_and_the_overlays_come_back_at_the_next_launch(t
         table = again.query_one(RunsTable)
         chart = again.query_one(LossChart)
         await wait_for(pilot, lambda: table.overlay_ids == {runs[1].id} and set(chart.model.overlays) == {runs[1].id})
-        assert (chart.metric, chart.smoothing, chart.log_scale, chart.model.x_axis, chart.model.zoom) == ("psnr", 0.6, True,
-                                                                                            "step", 10)
+        assert (chart.metric, chart.smoothing, chart.log_scale, chart.model.x_axis, chart.model.zoom) == (
+            "psnr",
+            0.6,
+            True,
+            "step",
+            10,
+        )
         assert again.query_one("#epochs", Input).value == "7" and again.query_one("#seed", Input).value == "3"
         config = again.query_one("Controls").config()
         assert config.norm == "Lp:3" and config.epochs == 7 and config.seed == 3
         assert (table.sort_key, table.sort_reverse) == ("norm", False)
 
 
-@pytest.mark.parametrize("content", [
-    b"\x00\xffnot json",
-    b'{"version": 1, "form": {"epochs": "' + b"9" * 5000 + b'", "norm": "[red]x", "device": "cuda:9"}, '
-    b'"chart": {"metric": "[bold]", "smoothing": true, "log": "yes", "x_axis": "../etc", "zoom": "-3"}, '
-    b'"runs": {"overlays": ["../../etc", 7, null], "sort": "overlay", "descending": 1}}',
-    b"[1, 2, 3]",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\xffnot json",
+        b'{"version": 1, "form": {"epochs": "' + b"9" * 5000 + b'", "norm": "[red]x", "device": "cuda:9"}, '
+        b'"chart": {"metric": "[bold]", "smoothing": true, "log": "yes", "x_axis": "../etc", "zoom": "-3"}, '
+        b'"runs": {"overlays": ["../../etc", 7, null], "sort": "overlay", "descending": 1}}',
+        b"[1, 2, 3]",
+    ],
+)
 async def test_a_damaged_or_hostile_state_file_is_ignored(tmp_path, content):
     store = RunStore(tmp_path)
     quick_runs(store, norms=("L1",))
@@ -836,8 +873,13 @@ async def test_a_damaged_or_hostile_state_file_is_ignored(tmp_path, content):
         table = await focused_table(pilot, rows=1)
         await pilot.pause()
         chart = app.query_one(LossChart)
-        assert (chart.metric, chart.smoothing, chart.log_scale, chart.model.x_axis, chart.model.zoom) == ("loss", 0.0, False,
-                                                                                            "epoch", None)
+        assert (chart.metric, chart.smoothing, chart.log_scale, chart.model.x_axis, chart.model.zoom) == (
+            "loss",
+            0.0,
+            False,
+            "epoch",
+            None,
+        )
         assert app.query_one("Controls").config().epochs == 10 and table.overlay_ids == set()
         assert table.sort_key == "id"
         if not content.startswith(b'{"version"'):
@@ -930,8 +972,12 @@ async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_
         queue = app.query_one(StudyQueue)
         assert app.controller.training and queue.display and queue.total == 4
         await wait_for(pilot, lambda: not app.controller.training)
-        assert queue.states == {"L2 seed 0": "finished", "L2 seed 1": "finished", "L1 seed 0": "failed",
-                                "L1 seed 1": "finished"}
+        assert queue.states == {
+            "L2 seed 0": "finished",
+            "L2 seed 1": "finished",
+            "L1 seed 0": "failed",
+            "L1 seed 1": "finished",
+        }
         assert "NaN" in queue.failures["L1 seed 0"] and any("the study goes on" in n for n, _ in notes)
         assert "done: 3 of 4 runs completed" in str(queue.render())
         completed = [(i.norm, i.config.seed) for i in store.infos() if i.status == "completed"]
@@ -975,8 +1021,10 @@ async def test_the_system_line_shows_cpu_memory_and_each_gpu(tmp_path):
 
     from normcompress_tui.widgets.system_line import SystemLine, pack, system_text
 
-    assert system_text(97.4, 180.2, 3 * 2**30 // 2, 2, [(97, 5.12, 79.6)]) == \
-        "CPU 97% · app 180% of 2 cores · RSS 1.50 GiB · GPU0 97% 5.1/79.6 GiB"
+    assert (
+        system_text(97.4, 180.2, 3 * 2**30 // 2, 2, [(97, 5.12, 79.6)])
+        == "CPU 97% · app 180% of 2 cores · RSS 1.50 GiB · GPU0 97% 5.1/79.6 GiB"
+    )
     assert pack("CPU 97% · app 180% of 2 cores · RSS 1.50 GiB", 30) == "CPU 97% · app 180% of 2 cores\nRSS 1.50 GiB"
     app = NormcompressApp(RunStore(tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -988,7 +1036,9 @@ async def test_the_system_line_shows_cpu_memory_and_each_gpu(tmp_path):
         line.nvml = FakeNvml()
         line.sample()
         assert line.last.endswith("GPU0 97% 5.1/79.6 GiB · GPU1 3% 0.5/79.6 GiB")
-        assert "GPU1 3%" in str(line.render()) and all(len(x) <= line.content_region.width for x in str(line.render()).splitlines())
+        assert "GPU1 3%" in str(line.render()) and all(
+            len(x) <= line.content_region.width for x in str(line.render()).splitlines()
+        )
 
 
 def test_a_failure_in_the_training_process_comes_back_as_one_line(tmp_path):
@@ -999,8 +1049,12 @@ def test_a_failure_in_the_training_process_comes_back_as_one_line(tmp_path):
     missing = tmp_path / "no-such-folder"
     events = []
     with pytest.raises(TrainingProcessError) as failure:
-        train_in_process(TrainConfig(norm="L1", epochs=1, dataset=f"folder:{missing}", device="cpu"),
-                         RunStore(tmp_path / "runs"), events.append, threading.Event())
+        train_in_process(
+            TrainConfig(norm="L1", epochs=1, dataset=f"folder:{missing}", device="cpu"),
+            RunStore(tmp_path / "runs"),
+            events.append,
+            threading.Event(),
+        )
     assert "does not exist" in str(failure.value) and "\n" not in str(failure.value)
     assert "Traceback" not in str(failure.value)
 
@@ -1018,8 +1072,13 @@ def test_the_thread_that_relays_a_child_run_sleeps_until_the_child_speaks(tmp_pa
 
     events = []
     before, started = switches(), time.monotonic()
-    train_in_process(TrainConfig(norm="L1", epochs=3, dataset="synthetic", limit=2048, device="cpu"),
-                     RunStore(tmp_path), events.append, threading.Event(), progress_interval_s=3600)
+    train_in_process(
+        TrainConfig(norm="L1", epochs=3, dataset="synthetic", limit=2048, device="cpu"),
+        RunStore(tmp_path),
+        events.append,
+        threading.Event(),
+        progress_interval_s=3600,
+    )
     blocked, seconds = switches() - before, time.monotonic() - started
     assert [type(e).__name__ for e in events][-1] == "RunEnded" and seconds > 1  # the child's start alone
     # About a wait for each event (a message can arrive in two reads; starting and reaping the child wait
@@ -1062,8 +1121,13 @@ def test_a_child_whose_event_pipe_breaks_stops_and_keeps_the_run(tmp_path):
     from normcompress_tui.trainer import _messages
 
     read_fd, write_fd = os.pipe()
-    child = subprocess.Popen([sys.executable, "-m", "normcompress_tui.trainer", str(write_fd)], stdin=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write_fd,))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "normcompress_tui.trainer", str(write_fd)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=(write_fd,),
+    )
     os.close(write_fd)
     config = TrainConfig(norm="L1", epochs=500, dataset="synthetic", limit=256, batch_size=32, device="cpu")
     child.stdin.write(pickle.dumps((config, str(tmp_path), None, 0.01)))
@@ -1077,6 +1141,7 @@ def test_a_child_whose_event_pipe_breaks_stops_and_keeps_the_run(tmp_path):
     info = run.info()
     assert info.status == "interrupted" and 1 <= info.epochs_done < 500, (info.status, run.summary().message)
     assert "Traceback" not in stderr
+
 
 async def test_the_disabled_stop_button_stays_readable_in_every_colour_system(tmp_path):
     """Textual's disabled look (dimmed twice on a faded fill) was grey on grey under TERM=xterm."""
@@ -1108,14 +1173,18 @@ async def test_a_new_picture_of_the_same_size_is_repainted_without_a_layout_pass
     from normcompress_tui.widgets.preview import ReconstructionPreview
 
     pictures = {}
-    for name, colour, size in (("dark", (20, 20, 20), (66, 26)), ("light", (230, 230, 230), (66, 26)),
-                               ("wide", (0, 200, 0), (130, 26))):  # 3 rows of 8 (or 16) tiles of 6 px
+    for name, colour, size in (
+        ("dark", (20, 20, 20), (66, 26)),
+        ("light", (230, 230, 230), (66, 26)),
+        ("wide", (0, 200, 0), (130, 26)),
+    ):  # 3 rows of 8 (or 16) tiles of 6 px
         pictures[name] = tmp_path / f"{name}.png"
         Image.new("RGB", size, colour).save(pictures[name])
     layouts = []
     refresh_layout = Screen._refresh_layout
-    monkeypatch.setattr(Screen, "_refresh_layout", lambda screen, *a, **k: (layouts.append(1),
-                                                                              refresh_layout(screen, *a, **k))[1])
+    monkeypatch.setattr(
+        Screen, "_refresh_layout", lambda screen, *a, **k: (layouts.append(1), refresh_layout(screen, *a, **k))[1]
+    )
 
     class PreviewApp(App):
         def compose(self):
@@ -1169,9 +1238,12 @@ async def test_a_cell_that_grows_while_its_run_trains_is_shown_whole(tmp_path, m
     monkeypatch.setattr(store, "infos", lambda: listed)
     async with app.run_test(size=(80, 24)) as pilot:
         for done in (9, 10):
-            listed[:] = [replace(info, summary=replace(info.summary, epochs_done=done),
-                                 config=replace(info.config, epochs=20))]
+            listed[:] = [
+                replace(info, summary=replace(info.summary, epochs_done=done), config=replace(info.config, epochs=20))
+            ]
             app.main.refresh_runs()
-            await wait_for(pilot, lambda: getattr(app.query_one(RunsTable).infos.get(info.id), "epochs_done", 0) == done)
+            await wait_for(
+                pilot, lambda done=done: getattr(app.query_one(RunsTable).infos.get(info.id), "epochs_done", 0) == done
+            )
         table = app.query_one(RunsTable)
         assert "10/20" in "".join(strip.text for strip in table.render_lines(table.region.reset_offset))

@@ -13,8 +13,13 @@ from normcompress_tui.widgets.chart_model import ChartModel, parse_zoom, zoom_sp
 
 
 def record(epoch: int, psnr: float, steps: int = 4, seconds: float = 2.0) -> dict:
-    return {"epoch": epoch, "loss": 0.1 / epoch, "psnr": psnr, "step_losses": [0.1 / epoch] * steps,
-            "epoch_time_s": seconds}
+    return {
+        "epoch": epoch,
+        "loss": 0.1 / epoch,
+        "psnr": psnr,
+        "step_losses": [0.1 / epoch] * steps,
+        "epoch_time_s": seconds,
+    }
 
 
 def test_the_live_run_is_drawn_at_each_step_and_overlays_keep_their_slots():
@@ -22,7 +27,7 @@ def test_the_live_run_is_drawn_at_each_step_and_overlays_keep_their_slots():
     model.start_run("L1 aaaaaa")
     model.add_steps(1, 2, 4, [0.5, 0.4])  # steps 1 and 2 of 4 in epoch 1: at 0.25 and 0.5
     model.add_steps(1, 4, 4, [0.3, 0.2])
-    (label, xs, ys), = model.series()
+    ((label, xs, ys),) = model.series()
     assert label == "L1 aaaaaa (live)" and xs == [0.25, 0.5, 0.75, 1.0] and ys == [0.5, 0.4, 0.3, 0.2]
     model.set_overlay("r1", "L2 bbbbbb", [record(1, 20.0), record(2, 22.0)])
     model.set_overlay("r2", "L2 cccccc", [record(1, 18.0)])
@@ -84,36 +89,65 @@ def fake_view(calls: list) -> SimpleNamespace:
     chart = Recorder(calls, "chart", model=ChartModel())
     chart.start_run = chart.model.start_run
     chart.add_epoch = chart.model.add_epoch
-    return SimpleNamespace(controls=Recorder(calls, "controls"), chart=chart, progress=Recorder(calls, "progress"),
-                           queue=Recorder(calls, "queue"), preview=Recorder(calls, "preview"),
-                           system_line=Recorder(calls, "system_line"),
-                           refresh_runs=lambda: calls.append(("view", "refresh_runs", ())),
-                           load_reference=lambda run_id: calls.append(("view", "load_reference", (run_id,))),
-                           notify=lambda message, **kwargs: calls.append(("view", "notify", (message,))))
+    return SimpleNamespace(
+        controls=Recorder(calls, "controls"),
+        chart=chart,
+        progress=Recorder(calls, "progress"),
+        queue=Recorder(calls, "queue"),
+        preview=Recorder(calls, "preview"),
+        system_line=Recorder(calls, "system_line"),
+        refresh_runs=lambda: calls.append(("view", "refresh_runs", ())),
+        load_reference=lambda run_id: calls.append(("view", "load_reference", (run_id,))),
+        notify=lambda message, **kwargs: calls.append(("view", "notify", (message,))),
+    )
 
 
 def test_the_controller_shows_a_run_from_its_events(tmp_path):
     calls, started = [], []
-    controller = TrainingController(RunStore(tmp_path), calls.append, lambda f, *a: started.append((f, a)),
-                                    fake_view(calls))
+    controller = TrainingController(
+        RunStore(tmp_path), calls.append, lambda f, *a: started.append((f, a)), fake_view(calls)
+    )
     config = TrainConfig(norm="L1", epochs=1)
     controller.start(config)
     assert controller.training and started[0][1] == (config, None) and ("controls", "set_running", (True,)) in calls
     run_id = "20260101-120000.000-L1-abcdef"
-    for event in (RunStarted(run_id, config, "cpu", "sample", 100, 10, 0),
-                  StepProgress(1, 1, 4, 4, 0.2, 1000.0, [0.25, 0.2]),
-                  EpochEnd(1, 1, record(1, 21.0)), Notice("CIFAR-10 fell back to the sample"),
-                  RunEnded(run_id, "completed", "completed 1 epoch")):
+    for event in (
+        RunStarted(run_id, config, "cpu", "sample", 100, 10, 0),
+        StepProgress(1, 1, 4, 4, 0.2, 1000.0, [0.25, 0.2]),
+        EpochEnd(1, 1, record(1, 21.0)),
+        Notice("CIFAR-10 fell back to the sample"),
+        RunEnded(run_id, "completed", "completed 1 epoch"),
+    ):
         controller.on_event(event)
     names = [(widget, method) for widget, method, _ in calls]
-    assert names.index(("progress", "started")) < names.index(("progress", "step")) < names.index(
-        ("progress", "epoch_end")) < names.index(("progress", "finished"))
+    assert (
+        names.index(("progress", "started"))
+        < names.index(("progress", "step"))
+        < names.index(("progress", "epoch_end"))
+        < names.index(("progress", "finished"))
+    )
     assert ("chart", "add_steps", (1, 4, 4, [0.25, 0.2])) in calls
     assert controller.view.chart.model.current_label == "L1 abcdef" and controller.current_run.id == run_id
     assert ("view", "load_reference", (run_id,)) in calls  # the first completed run brings the PCA line
     notes = [args[0] for widget, method, args in calls if method == "notify"]
     assert notes == ["CIFAR-10 fell back to the sample", f"{run_id}: completed 1 epoch"]
     assert ("preview", "show", (controller.current_run.recon_path, "1 epoch, live")) in calls
+    assert ("queue", "clear", ()) in calls  # a study's line does not stay under a single run
+    model = controller.view.chart.model
+    assert not model.live and model.live_label() == "L1 abcdef"  # a finished run is no longer "(live)"
+
+
+def test_a_stopped_runs_clock_stops(monkeypatch):
+    from normcompress_tui.widgets.progress import TrainingProgress
+
+    progress = TrainingProgress()
+    monkeypatch.setattr(progress, "show", lambda: None)  # drawing needs a screen; the figures do not
+    progress.starting("L1 on sample")
+    progress.step(StepProgress(1, 10, 1, 4, 0.2, 1000.0, [0.2]))
+    progress.step(StepProgress(1, 10, 2, 4, 0.2, 1000.0, [0.2]))
+    assert progress.seconds_left() is not None and progress._starting is None  # the first step ends "starting"
+    progress.finished("interrupted", "stopped after 2 steps")
+    assert progress.seconds_left() is None
 
 
 def test_the_controller_stops_quits_and_reports_a_study(tmp_path):
@@ -132,3 +166,23 @@ def test_the_controller_stops_quits_and_reports_a_study(tmp_path):
     assert ("queue", "ended", ("done: 1 of 2 runs completed",)) in calls
     assert any(method == "notify" and "L1 seed 1 failed: a non-finite loss" in args[0] for _, method, args in calls)
     assert isinstance(controller.cancel, threading.Event)
+
+
+def test_the_reference_is_probed_one_run_at_a_time_and_a_run_without_one_is_not_asked_again(monkeypatch, tmp_path):
+    from normcompress import probe
+    from normcompress_tui.reference import ReferenceLoader
+
+    asked, threads, shown = [], [], []
+    monkeypatch.setattr(probe, "run_baseline", lambda store, run_id: asked.append(run_id) or None)
+    loader = ReferenceLoader(
+        RunStore(tmp_path), threads.append, lambda f, *args: f(*args), shown.append, lambda: bool(shown)
+    )
+    for run_id in ("a", "b", "c"):  # overlaid while the first probe is out
+        loader.want(run_id)
+    assert len(threads) == 1
+    threads.pop()()  # the probe of "a" ends (no baseline); only the latest asked for, "c", goes next
+    assert asked == ["a"] and len(threads) == 1
+    threads.pop()()
+    assert asked == ["a", "c"] and not threads
+    loader.want("a")  # it had none: not asked again
+    assert not threads and not shown

@@ -4,19 +4,22 @@ import json
 
 import pytest
 import torch
+from textual.widgets import Input
 
-from normcompress.data import synthetic_images
-from normcompress.images import comparison_grid, write_png
 from normcompress.config import TrainConfig
+from normcompress.data import synthetic_images
 from normcompress.events import EpochEnd, RunEnded, RunStarted, StepProgress
+from normcompress.images import comparison_grid, write_png
 from normcompress.runs import Run, RunStore, Summary
 from normcompress_tui.app import NormcompressApp
 from normcompress_tui.messages import TrainingEvent
 from normcompress_tui.widgets.chart import LossChart
 from normcompress_tui.widgets.runs_table import RunsTable
 
-pytestmark = [pytest.mark.skipif(torch.cuda.is_available(), reason="the device selector differs with CUDA"),
-              pytest.mark.usefixtures("in_process_device_probe")]
+pytestmark = [
+    pytest.mark.skipif(torch.cuda.is_available(), reason="the device selector differs with CUDA"),
+    pytest.mark.usefixtures("in_process_probes"),
+]
 
 PSNR = {"L2": [15.1, 17.0, 18.2], "L1": [14.2, 15.6, 16.8], "Linf-image": [11.9, 12.1, 12.2]}
 
@@ -26,16 +29,37 @@ def fixed_run(root, index: int, norm: str) -> Run:
     run = Run(root / f"20260101-12000{index}.000-{norm}-00000{index}")
     run.path.mkdir(parents=True)
     (run.path / "config.json").write_text(json.dumps({**TrainConfig(norm=norm, epochs=3).__dict__}))
-    records = [{"epoch": e + 1, "loss": 0.05 / (e + 1), "psnr": p, "mse": 10 ** (-p / 10), "mae": 0.1 - e / 100,
-                "ssim": 0.2 + e / 10, "maxabs_mean": 0.5, "maxabs_worst": 0.9, "images_per_s": 7000.0}
-               for e, p in enumerate(PSNR[norm])]
+    records = [
+        {
+            "epoch": e + 1,
+            "loss": 0.05 / (e + 1),
+            "psnr": p,
+            "mse": 10 ** (-p / 10),
+            "mae": 0.1 - e / 100,
+            "ssim": 0.2 + e / 10,
+            "maxabs_mean": 0.5,
+            "maxabs_worst": 0.9,
+            "images_per_s": 7000.0,
+        }
+        for e, p in enumerate(PSNR[norm])
+    ]
     for r in records:
         run.append_metrics(r)
     run.save_checkpoint({"epoch": 3})
     final = {k: v for k, v in records[-1].items() if k not in ("epoch", "images_per_s")}
-    run.write_summary(Summary.from_json({"status": "completed", "epochs_done": 3, "wall_time_s": 9.5 + index,
-                                         "metrics": final, "data": "sample", "device": "cpu",
-                                         "message": "completed 3 epochs"}))
+    run.write_summary(
+        Summary.from_json(
+            {
+                "status": "completed",
+                "epochs_done": 3,
+                "wall_time_s": 9.5 + index,
+                "metrics": final,
+                "data": "sample",
+                "device": "cpu",
+                "message": "completed 3 epochs",
+            }
+        )
+    )
     target = synthetic_images(8, seed=index).float() / 255
     write_png(comparison_grid(target, torch.nn.functional.avg_pool2d(target, 3, 1, 1)), run.recon_path)
     return run
@@ -53,8 +77,7 @@ def steady_system_line(monkeypatch):
     """The system line reads the machine's live CPU and memory: a picture shows fixed figures instead."""
     from normcompress_tui.widgets.system_line import SystemLine
 
-    monkeypatch.setattr(SystemLine, "sample",
-                        lambda self: self.update("CPU 50% · app 100% of 2 cores\nRSS 0.50 GiB"))
+    monkeypatch.setattr(SystemLine, "sample", lambda self: self.update("CPU 50% · app 100% of 2 cores\nRSS 0.50 GiB"))
 
 
 def app_for(store):
@@ -97,8 +120,10 @@ def test_main_screen_after_a_run_160x48(snap_compare, fixed_store):
         config = TrainConfig(norm="L2", epochs=3, dataset="sample")
         events = [RunStarted(current.id, config, "cpu", "sample", 5170, 1017, 0)]
         for epoch, record in enumerate(current.metrics(), 1):
-            events += [StepProgress(epoch, 3, step, 4, 0.05 / (epoch - 1 + step / 4), 7000.0,
-                                    [0.05 / (epoch - 1 + step / 4)]) for step in range(1, 5)]
+            events += [
+                StepProgress(epoch, 3, step, 4, 0.05 / (epoch - 1 + step / 4), 7000.0, [0.05 / (epoch - 1 + step / 4)])
+                for step in range(1, 5)
+            ]
             events.append(EpochEnd(epoch, 3, record))
         events.append(RunEnded(current.id, "completed", "completed 3 epochs"))
         for event in events:
@@ -118,3 +143,39 @@ def test_main_screen_after_a_run_160x48(snap_compare, fixed_store):
         await chart_drawn(pilot)
 
     assert snap_compare(app_for(fixed_store), terminal_size=(160, 48), run_before=replay_a_run_and_overlay_two)
+
+
+def test_idle_main_screen_160x48(snap_compare, tmp_path):
+    assert snap_compare(app_for(RunStore(tmp_path)), terminal_size=(160, 48), run_before=chart_drawn)
+
+
+SCREENS = {  # each screen and dialog, opened from the main screen as a user would
+    "help": ["question_mark"],
+    "details": ["enter"],
+    "study": ["S"],
+    "confirm": ["d"],
+    "prompt": ["t"],
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_every_screen_at_both_sizes(snap_compare, fixed_store, screen, size):
+    async def open_it(pilot):
+        await chart_drawn(pilot)
+        table = pilot.app.query_one(RunsTable)
+        while table.row_count < 3:
+            await pilot.pause(0.05)
+        table.focus()
+        await pilot.press(*SCREENS[screen])
+        for _ in range(6000):
+            if pilot.app.screen is not pilot.app.main:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)  # the details screen's picture is laid out after its first paint
+        for field in pilot.app.screen.query(Input):  # a blinking cursor would be on or off by timing
+            field.cursor_blink = False
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app_for(fixed_store), terminal_size=size, run_before=open_it)

@@ -8,11 +8,11 @@ comes from a user or a file is printed as plain text with its control characters
 
 import signal
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
 
+from ..api import installed_version
 from ..console import err
 from ..errors import NormcompressError
 from ..text import one_line
@@ -24,13 +24,6 @@ for group in (train.app, study.app, codec.app):
 app.add_typer(runs.app, name="runs")
 
 
-def installed_version() -> str:
-    try:
-        return version("normcompress")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
-
-
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"normcompress {installed_version()}")
@@ -40,8 +33,10 @@ def _print_version(value: bool) -> None:
 @app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
-    show_version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
-                                               help="Print the version and exit.")] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     """Train convolutional autoencoders on 32x32 images under different loss norms, and compare the runs."""
     if ctx.invoked_subcommand is None:

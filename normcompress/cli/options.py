@@ -1,6 +1,7 @@
 """What the command groups share: option types, the store and output folders, aligned columns, the
 one way a command is interrupted, and the loop over files that reports a failed file and goes on."""
 
+import shutil
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -26,16 +27,25 @@ RunsDir = Annotated[
 RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")]
 RunRefs = Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")]
 DataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")]
-FigureKind = Enum("FigureKind", {f: f for f in FORMATS}, type=str)  # type: ignore[misc]
-FigureFormat = Annotated[FigureKind, typer.Option("--format", help="Figure files: png, svg or pdf (a report embeds its "
-                                                            "PNGs and writes svg or pdf beside them).")]
-Dpi = Annotated[int, typer.Option(min=30, max=1200, help="Figure resolution in dots per inch (png, and pixels "
-                                                          "inside pdf and svg).")]
+FigureKind = Enum("FigureKind", {f: f for f in FORMATS}, type=str)
+FigureFormat = Annotated[
+    FigureKind,
+    typer.Option(
+        "--format", help="Figure files: png, svg or pdf (a report embeds its PNGs and writes svg or pdf beside them)."
+    ),
+]
+Dpi = Annotated[
+    int, typer.Option(min=30, max=1200, help="Figure resolution in dots per inch (png, and pixels inside pdf and svg).")
+]
 LearningRate = Annotated[float, typer.Option(help="Learning rate: constant, or the one-cycle schedule's peak.")]
 Optimizer = Annotated[str, typer.Option(help="adamw (decoupled weight decay 0.01), or adam (the original study's).")]
-Schedule = Annotated[str, typer.Option(
-    help="Learning rate over the run: onecycle (warm-up to --lr over 30% of the steps, then cosine decay; "
-         "measured best), or constant (the original study's; it used --lr 1e-3 --optimizer adam).")]
+Schedule = Annotated[
+    str,
+    typer.Option(
+        help="Learning rate over the run: onecycle (warm-up to --lr over 30% of the steps, then cosine decay; "
+        "measured best), or constant (the original study's; it used --lr 1e-3 --optimizer adam)."
+    ),
+]
 Device = Annotated[str, typer.Option(help=f"Device: {DEVICE_FORMS}.")]
 # The training settings that `train` and `study` share, described once.
 Epochs = Annotated[int, typer.Option(min=1, help="Epochs to train (each run's).")]
@@ -45,16 +55,24 @@ Limit = Annotated[int | None, typer.Option(min=1, help="Train on the first N tra
 Model = Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")]
 ImageSize = Annotated[int, typer.Option(help="Crop size for folder: datasets (a multiple of 4, 28-1024).")]
 Amp = Annotated[str, typer.Option(help="Mixed precision: off, or bf16 (autocast; CPUs with AMX, CUDA).")]
-ChannelsLast = Annotated[bool | None, typer.Option(
-    "--channels-last/--no-channels-last",
-    help="Channels-last memory format. Default: on for the CPU (measured 10-24% faster there), off for "
-         "CUDA (measured 5% slower there).")]
+ChannelsLast = Annotated[
+    bool | None,
+    typer.Option(
+        "--channels-last/--no-channels-last",
+        help="Channels-last memory format. Default: on for the CPU (measured 10-24% faster there), off for "
+        "CUDA (measured 5% slower there).",
+    ),
+]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start).")]
-RateLambda = Annotated[float, typer.Option(min=0.0, help="Train for compression too: noisy latents, a learned "
-                                           "prior, loss = norm + this x bits per pixel.")]
+RateLambda = Annotated[
+    float,
+    typer.Option(
+        min=0.0, help="Train for compression too: noisy latents, a learned prior, loss = norm + this x bits per pixel."
+    ),
+]
 CodecDataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Replace output files that already exist.")]
-MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)  # type: ignore[misc]
+MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)
 Out = Annotated[str, typer.Option("--out", "-o", help="Directory for the output files.")]
 
 
@@ -78,10 +96,40 @@ def columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(str(c).ljust(w) if i < left else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+        return "  ".join(
+            str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
 
     return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+def fitted_columns(headers: list[str], rows: list[list[str]], width: int | None = None) -> str:
+    """`columns`, fitted to the terminal (COLUMNS, or the real width): as it is when it fits, else turned
+    round (one row per column, as `runs compare` prints), else in blocks of columns that each fit, the
+    first column repeated in each. Nothing is cut."""
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    turned = [headers[0], *(r[0] for r in rows)], [[h, *(r[i] for r in rows)] for i, h in enumerate(headers) if i]
+    for heads, body in ((headers, rows), turned):
+        text = columns(heads, body)
+        if max(len(line) for line in text.splitlines()) <= width:
+            return text
+    heads, body = min(((headers, rows), turned), key=lambda t: len(columns(*t).splitlines()[0]))
+    blocks, start = [], 1
+    while start < len(heads):
+        end = start + 1
+        while (
+            end < len(heads)
+            and len(
+                columns([heads[0], *heads[start : end + 1]], [[r[0], *r[start : end + 1]] for r in body]).splitlines()[
+                    0
+                ]
+            )
+            <= width
+        ):
+            end += 1
+        blocks.append(columns([heads[0], *heads[start:end]], [[r[0], *r[start:end]] for r in body]))
+        start = end
+    return "\n\n".join(blocks)
 
 
 @contextmanager
@@ -98,8 +146,15 @@ def interruptible(message: Callable[[], str | None]) -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def report_files(results: Iterable, count: int, headers: list[str], row: Callable[[object], list[str]], verb: str,
-                 noun: str = "image(s)", left: int = 1) -> None:
+def report_files(
+    results: Iterable,
+    count: int,
+    headers: list[str],
+    row: Callable[[object], list[str]],
+    verb: str,
+    noun: str = "image(s)",
+    left: int = 1,
+) -> None:
     """Print a table of the files done, report each failed one in a line as it comes and go on, and fail
     (exit 1) if any did."""
     rows, failed = [], 0

@@ -39,9 +39,21 @@ def runs_list(
     infos = runs.infos()
     if as_json:
         rows = [
-            {"id": i.id, "norm": i.norm, "status": str(i.status), "epochs_done": i.epochs_done, "epochs": i.epochs,
-             "psnr": i.psnr, "duration_s": i.duration_s, "tags": list(i.tags), "tags_problem": i.tags_problem,
-             "problem": i.problem, "path": str(i.path)}
+            {
+                "id": i.id,
+                "norm": i.norm,
+                "status": str(i.status),
+                "epochs_done": i.epochs_done,
+                "epochs": i.epochs,
+                "final_psnr": i.psnr,
+                "best_psnr": i.best_psnr,
+                "duration_s": i.duration_s,
+                "settings": i.settings(),
+                "tags": list(i.tags),
+                "tags_problem": i.tags_problem,
+                "problem": i.problem,
+                "path": str(i.path),
+            }
             for i in infos
         ]
         out.print_json(json.dumps(rows), ensure_ascii=True)  # control codes as \u escapes, never raw
@@ -49,18 +61,34 @@ def runs_list(
     if not infos:
         err.print(f"no runs in {one_line(runs.root)}; start one with: normcompress train")
         return
+    with_rate = any(i.config and i.config.rate_lambda for i in infos)  # codec runs: their λ is told apart too
     rows = [
-        [i.id, i.norm, str(i.status), f"{i.epochs_done}/{i.epochs}", "-" if i.psnr is None else f"{i.psnr:.2f}",
-         i.duration_text, "(unreadable)" if i.tags_problem else " ".join(i.tags)]
+        [
+            i.id,
+            i.norm,
+            str(i.status),
+            f"{i.epochs_done}/{i.epochs}",
+            "-" if i.psnr is None else f"{i.psnr:.2f}",
+            i.duration_text,
+            i.data_text,
+            str(i.config.model) if i.config else "-",
+            f"{i.config.lr:g}" if i.config else "-",
+            f"{i.config.optimizer} {i.config.schedule}" if i.config else "-",
+            *([f"{i.config.rate_lambda:g}" if i.config else "-"] if with_rate else []),
+            "(unreadable)" if i.tags_problem else " ".join(i.tags),
+        ]
         for i in infos
     ]
-    out.print(columns(["id", "norm", "status", "epochs", "val PSNR", "duration", "tags"], rows, left=3))
+    headers = ["id", "norm", "status", "epochs", "final PSNR", "duration", "data", "model", "lr", "recipe"]
+    out.print(columns([*headers, *(["rate λ"] if with_rate else []), "tags"], rows, left=3))
     for i in infos:
         if i.problem:
             err.print(f"{i.id} is damaged: {one_line(i.problem)}")
         if i.tags_problem:
-            err.print(f"{i.id}: its tags are unreadable ({one_line(i.tags_problem)}); "
-                      f"normcompress runs tag {i.id} --clear (or --replace WORDS) repairs them")
+            err.print(
+                f"{i.id}: its tags are unreadable ({one_line(i.tags_problem)}); "
+                f"normcompress runs tag {i.id} --clear (or --replace WORDS) repairs them"
+            )
 
 
 @app.command("show")
@@ -75,8 +103,10 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
         out.print(f"  {key:<12} {one_line(value)}")
     if info.summary:
         s = info.summary
-        out.print(f"  {'data':<12} {one_line(s.data or '-')}\n  {'device':<12} {one_line(s.device or '-')}"
-                  f"\n  {'wall time':<12} {info.duration_text}")
+        out.print(
+            f"  {'data':<12} {one_line(s.data or '-')}\n  {'device':<12} {one_line(s.device or '-')}"
+            f"\n  {'wall time':<12} {info.duration_text}\n  {'versions':<12} {one_line(s.versions_text)}"
+        )
         if s.message:
             out.print(f"  {'message':<12} {one_line(s.message)}")
     try:
@@ -86,8 +116,14 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
     records = run.metrics()
     if records:
         headers = ["epoch", *(ALL_METRICS[k].column for k in EPOCH_METRICS), "img/s"]
-        rows = [[str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in EPOCH_METRICS),
-                 f"{r.get('images_per_s', 0):,.0f}"] for r in records]
+        rows = [
+            [
+                str(r["epoch"]),
+                *(ALL_METRICS[k].text(r.get(k)) for k in EPOCH_METRICS),
+                f"{r.get('images_per_s', 0):,.0f}",
+            ]
+            for r in records
+        ]
         out.print(columns(headers, rows, left=0))
 
 
@@ -96,16 +132,33 @@ def runs_compare(
     run_ids: RunRefs,
     metric: Annotated[MetricKey, typer.Option(help="Metric to chart per epoch.")] = MetricKey("psnr"),
     log: Annotated[bool, typer.Option("--log", help="Log-scale y axis.")] = False,
-    smoothing: Annotated[float, typer.Option(
-        "--smooth", min=0.0, max=0.999,
-        help="Exponential moving average weight (0 = raw, 0.9 ~ the last 10 points). The raw curve stays, "
-             "faint, under the smoothed one.")] = 0.0,
+    smoothing: Annotated[
+        float,
+        typer.Option(
+            "--smooth",
+            min=0.0,
+            max=0.999,
+            help="Exponential moving average weight (0 = raw, 0.9 ~ the last 10 points). The raw curve stays, "
+            "faint, under the smoothed one.",
+        ),
+    ] = 0.0,
     width: Annotated[int, typer.Option(min=20, max=1000, help="Chart width in characters.")] = 100,
     height: Annotated[int, typer.Option(min=5, max=500, help="Chart height in characters.")] = 25,
-    baseline: Annotated[bool, typer.Option(help="Add PCA at the first run's latent size on its data as a reference "
-                                           "(fitted once per dataset, then read from the run store).")] = True,
-    paired: Annotated[bool, typer.Option("--paired", help="Test each run against the first on the same validation "
-                                         "images (Wilcoxon signed-rank on per-image PSNR; loads the models).")] = False,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            help="Add PCA at the first run's latent size on its data as a reference "
+            "(fitted once per dataset, then read from the run store)."
+        ),
+    ] = True,
+    paired: Annotated[
+        bool,
+        typer.Option(
+            "--paired",
+            help="Test each run against the first on the same validation "
+            "images (Wilcoxon signed-rank on per-image PSNR; loads the models).",
+        ),
+    ] = False,
     data_dir: DataDir = Path("data"),
     runs_dir: RunsDir = None,
 ) -> None:
@@ -132,19 +185,33 @@ def runs_compare(
         if reference:
             cells.append("-" if key not in reference.metrics else f"{reference.metrics[key]:.5g}  ")
         rows.append([m.label, *cells])
-    out.print("final validation metrics (* best of the runs" + (", not counting the PCA reference)\n" if reference
-                                                                else ")\n"))
+    out.print(
+        "final validation metrics (* best of the runs" + (", not counting the PCA reference)\n" if reference else ")\n")
+    )
     out.print(columns(["metric", *labels], rows))
     if result.paired:
         out.print("\n" + "\n".join(result.paired))
-    line = (reference.label, reference.metrics[metric.value]) if reference and metric.value in reference.metrics \
-        else None
-    out.print(Text.from_ansi(chart_text(list(zip(result.runs, result.infos, strict=True)), metric.value, log, width,
-                                        height, smoothing, line)))
+    line = (
+        (reference.label, reference.metrics[metric.value]) if reference and metric.value in reference.metrics else None
+    )
+    out.print(
+        Text.from_ansi(
+            chart_text(
+                list(zip(result.runs, result.infos, strict=True)), metric.value, log, width, height, smoothing, line
+            )
+        )
+    )
 
 
-def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing: float = 0.0,
-               reference: tuple[str, float] | None = None) -> str:
+def chart_text(
+    runs,
+    metric: str,
+    log: bool,
+    width: int,
+    height: int,
+    smoothing: float = 0.0,
+    reference: tuple[str, float] | None = None,
+) -> str:
     """A plotext chart (with ANSI colours, one per run) of one metric per epoch, or the loss per step."""
     series = []
     for run, info in runs:
@@ -157,15 +224,37 @@ def chart_text(runs, metric: str, log: bool, width: int, height: int, smoothing:
     plotext.clear_figure()
     plotext.plotsize(width, height)
     plotext.theme("clear")
-    draw_curves(plotext, series, ALL_METRICS[metric].label, log, smoothing, width, reference,
-                colour=not os.environ.get("NO_COLOR"))  # without colour, a marker per run
-    return plotext.build()
+    colour = not os.environ.get("NO_COLOR")
+    entries = draw_curves(
+        plotext, series, ALL_METRICS[metric].label, log, smoothing, width, reference, colour=colour, legend=False
+    )  # without colour, a marker per run
+    return plotext.build() + "\n" + legend_lines(entries, width)
+
+
+def legend_lines(entries, width: int) -> str:
+    """The legend under the plot, never on its data (as the app draws it): entries packed into lines."""
+    lines, line, used = [], [], 0
+    for entry in entries:
+        text = f"{entry.symbol} {one_line(entry.label)}"
+        if line and used + 3 + len(text) > width:
+            lines.append("   ".join(line))
+            line, used = [], 0
+        shown = (
+            text
+            if entry.colour is None
+            else "\x1b[38;2;{};{};{}m{}\x1b[0m{}".format(*entry.colour, entry.symbol, text[len(entry.symbol) :])
+        )
+        line.append(shown)
+        used += len(text) + (3 if used else 0)
+    return "\n".join([*lines, "   ".join(line)] if line else lines)
 
 
 @app.command("export")
 def runs_export(
-    path: Annotated[Path, typer.Argument(help="Output file: .csv (one row per run and epoch) or .json (with every "
-                                              "step's loss too).")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="Output file: .csv (one row per run and epoch) or .json (with every step's loss too)."),
+    ],
     force: Force = False,
     runs_dir: RunsDir = None,
 ) -> None:
@@ -179,8 +268,10 @@ def runs_export(
 @app.command("tag")
 def runs_tag(
     run_id: RunRef,
-    tags: Annotated[list[str] | None, typer.Argument(metavar="TAG...", help="Words to add (letters, digits, "
-                                                     ". : + = @ - _; 32 characters at most).")] = None,
+    tags: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="TAG...", help="Words to add (letters, digits, . : + = @ - _; 32 characters at most)."),
+    ] = None,
     remove: Annotated[bool, typer.Option("--remove", "-r", help="Remove the given tags instead.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Make the given tags the run's only ones.")] = False,
     clear: Annotated[bool, typer.Option("--clear", help="Remove every tag of the run.")] = False,

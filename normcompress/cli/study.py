@@ -11,22 +11,50 @@ from ..config import DATASETS, DEFAULTS, MODELS, TrainConfig
 from ..console import ConsoleReport, StudyConsole, out
 from ..devices import DEVICE_FORMS
 from ..errors import UsageError
-from ..style import DEFAULT_DPI
 from ..study_config import GRID_KEYS, StudyConfig, parse_grid
-from .options import (Amp, BatchSize, ChannelsLast, Compile, DataDir, Dataset, Dpi, Epochs, FigureFormat, FigureKind,
-                      ImageSize, LearningRate, Limit, MetricKey, Model, Optimizer, RateLambda, RunsDir, Schedule,
-                      columns, interruptible, out_dir, positive_numbers, store)
+from ..style import DEFAULT_DPI
+from .options import (
+    Amp,
+    BatchSize,
+    ChannelsLast,
+    Compile,
+    DataDir,
+    Dataset,
+    Dpi,
+    Epochs,
+    FigureFormat,
+    FigureKind,
+    ImageSize,
+    LearningRate,
+    Limit,
+    MetricKey,
+    Model,
+    Optimizer,
+    RateLambda,
+    RunsDir,
+    Schedule,
+    fitted_columns,
+    interruptible,
+    out_dir,
+    positive_numbers,
+    store,
+)
 
 app = typer.Typer()
 D = DEFAULTS
 STUDY_NORMS = "L2,L1,Linf,Linf-image,0.5*L1+0.5*L2"
 RESUME_HINT = "interrupted: finished runs are kept; run the same command again to resume"
 Devices = Annotated[str, typer.Option(help=f"Comma-separated devices ({DEVICE_FORMS}); runs go to them side by side.")]
-RayAddress = Annotated[str | None, typer.Option(
-    "--ray", metavar="[ADDRESS]",
-    help="Send each run to a Ray cluster as a task: --ray alone starts a local Ray instance; --ray auto joins one "
-         "`ray start` began here; --ray HOST:PORT or ray://HOST:10001 a remote one. Needs the extra: "
-         "pip install -e '.\\[cluster]'.")]  # \[: not Rich markup
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Send each run to a Ray cluster as a task: --ray alone starts a local Ray instance; --ray auto joins one "
+        "`ray start` began here; --ray HOST:PORT or ray://HOST:10001 a remote one. Needs the extra: "
+        "pip install -e '.\\[cluster]'.",
+    ),
+]  # \[: not Rich markup
 Retries = Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")]
 RayCpus = Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")]
 
@@ -35,9 +63,13 @@ RayCpus = Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: core
 def study(
     out_path: Annotated[str, typer.Option("--out", "-o", help="Directory for the report.")],
     norms: Annotated[str | None, typer.Option(help="Comma-separated norms.", show_default=STUDY_NORMS)] = None,
-    grid: Annotated[list[str] | None, typer.Option(
-        help=f"A setting and its values, SETTING=V1,V2 (repeat for more: every combination trains): "
-             f"{', '.join(GRID_KEYS)}.")] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"A setting and its values, SETTING=V1,V2 (repeat for more: every combination trains): "
+            f"{', '.join(GRID_KEYS)}."
+        ),
+    ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per grid point (0, 1, ...).")] = 3,
     epochs: Epochs = D.epochs,
     dataset: Dataset = D.dataset,
@@ -69,11 +101,31 @@ def study(
     """
     if metric.value == "loss":
         raise UsageError("--metric loss is in each run's own norm; choose a validation metric for the study")
-    base = TrainConfig(epochs=epochs, dataset=dataset, data_dir=str(data_dir), batch_size=batch_size, lr=lr,
-                       optimizer=optimizer, schedule=schedule, limit=limit, model=model, rate_lambda=rate_lambda,
-                       image_size=image_size, amp=amp, channels_last=channels_last, compile=compile_model)
-    config = StudyConfig(base, _grid(norms, grid), seeds, [d.strip() for d in devices.split(",") if d.strip()] or
-                         ["auto"], ray, retries, ray_cpus).validated()  # every option's form, the --ray address's too
+    base = TrainConfig(
+        epochs=epochs,
+        dataset=dataset,
+        data_dir=str(data_dir),
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        limit=limit,
+        model=model,
+        rate_lambda=rate_lambda,
+        image_size=image_size,
+        amp=amp,
+        channels_last=channels_last,
+        compile=compile_model,
+    )
+    config = StudyConfig(
+        base,
+        _grid(norms, grid),
+        seeds,
+        [d.strip() for d in devices.split(",") if d.strip()] or ["auto"],
+        ray,
+        retries,
+        ray_cpus,
+    ).validated()  # every option's form, the --ray address's too
     report_dir, runs_store = out_dir(out_path), store(runs_dir)
     api.check_placement(config)
     report = ConsoleReport(epoch_lines=False)
@@ -83,10 +135,11 @@ def study(
         runs = api.run_study(config, runs_store, console.on_progress, report.on_event)
         report.progress.update(report.steps, visible=False)
         report.say("writing the report…")
-        files, summary = api.write_report(runs, report_dir, metric.value, str(data_dir), runs_store,
-                                          figure_format.value, dpi)
+        files, summary = api.write_report(
+            runs, report_dir, metric.value, str(data_dir), runs_store, figure_format.value, dpi
+        )
     headers, rows, claims = api.summary_text(summary)
-    out.print(columns(headers, rows))
+    out.print(fitted_columns(headers, rows))
     for line in claims:
         out.print(line)
     for path in files:
@@ -106,19 +159,29 @@ def _grid(norms: str | None, items: list[str] | None) -> dict[str, list]:
 @app.command()
 def rd(
     out_path: Annotated[str, typer.Option("--out", "-o", help="Directory for rd.csv, rd.md and rd.png.")],
-    run_ids: Annotated[list[str] | None, typer.Argument(
-        metavar="[RUN...]", help="Runs to measure: ids, or unique prefixes or suffixes.")] = None,
-    rate_lambdas: Annotated[str | None, typer.Option(
-        help="Comma-separated λ: train (or reuse) one run of --model per λ, on norm + λ·bits, and draw their "
-             "curve (0.001-0.01 suits L2).")] = None,
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[RUN...]", help="Runs to measure: ids, or unique prefixes or suffixes."),
+    ] = None,
+    rate_lambdas: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated λ: train (or reuse) one run of --model per λ, on norm + λ·bits, and draw their "
+            "curve (0.001-0.01 suits L2)."
+        ),
+    ] = None,
     norm: Annotated[str, typer.Option(help="With --rate-lambdas: the runs' norm.")] = D.norm,
-    model: Annotated[str, typer.Option(help=f"With --rate-lambdas: the runs' model ({', '.join(MODELS)}).")] = "hyperprior",
+    model: Annotated[
+        str, typer.Option(help=f"With --rate-lambdas: the runs' model ({', '.join(MODELS)}).")
+    ] = "hyperprior",
     epochs: Annotated[int, typer.Option(min=1, help="With --rate-lambdas: epochs per run.")] = D.epochs,
     lr: LearningRate = D.lr,
     device: Annotated[str, typer.Option(help=f"With --rate-lambdas: training device: {DEVICE_FORMS}.")] = D.device,
     limit: Annotated[int | None, typer.Option(min=1, help="With --rate-lambdas: train on the first N images.")] = None,
-    dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the first run's "
-                                                     "(cifar10 for runs trained here).")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the first run's (cifar10 for runs trained here)."),
+    ] = None,
     images: Annotated[int | None, typer.Option(min=1, help="Use this many test images (evenly spaced).")] = None,
     data_dir: DataDir = Path(D.data_dir),
     figure_format: FigureFormat = FigureKind.png,
@@ -136,8 +199,16 @@ def rd(
         raise UsageError("rd needs runs, or --rate-lambdas to train them")
     sweep = None
     if lambdas:  # every setting checked before anything trains
-        base = TrainConfig(norm=norm, epochs=epochs, dataset=dataset or D.dataset, lr=lr, limit=limit, model=model,
-                           rate_lambda=lambdas[0], data_dir=str(data_dir))
+        base = TrainConfig(
+            norm=norm,
+            epochs=epochs,
+            dataset=dataset or D.dataset,
+            lr=lr,
+            limit=limit,
+            model=model,
+            rate_lambda=lambdas[0],
+            data_dir=str(data_dir),
+        )
         sweep = StudyConfig(base, {"rate_lambda": lambdas}, seeds=1, devices=[device]).validated()
         api.check_device(device)
     runs_store, target = store(runs_dir), out_dir(out_path)

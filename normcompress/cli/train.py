@@ -15,8 +15,28 @@ from ..losses import VALID_FORMS
 from ..metrics import METRICS
 from ..runs import Status
 from ..text import one_line
-from .options import (Amp, BatchSize, ChannelsLast, Compile, DataDir, Dataset, Device, Epochs, ImageSize, LearningRate,
-                      Limit, Model, Optimizer, RateLambda, RunRef, RunsDir, Schedule, columns, interruptible, store)
+from .options import (
+    Amp,
+    BatchSize,
+    ChannelsLast,
+    Compile,
+    DataDir,
+    Dataset,
+    Device,
+    Epochs,
+    ImageSize,
+    LearningRate,
+    Limit,
+    Model,
+    Optimizer,
+    RateLambda,
+    RunRef,
+    RunsDir,
+    Schedule,
+    columns,
+    interruptible,
+    store,
+)
 
 app = typer.Typer()
 D = DEFAULTS
@@ -41,7 +61,9 @@ def train(
     channels_last: ChannelsLast = D.channels_last,
     compile_model: Compile = D.compile,
     rate_lambda: RateLambda = D.rate_lambda,
-    resume: Annotated[str | None, typer.Option(help="Continue an interrupted run (id, or a unique prefix or suffix).")] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue an interrupted run (id, or a unique prefix or suffix).")
+    ] = None,
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run id and path.")] = False,
 ) -> None:
@@ -50,16 +72,36 @@ def train(
     With no network, --dataset cifar10 falls back to the embedded sample and says so.
     """
     config = TrainConfig(
-        norm=norm, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-        device=device, dataset=dataset, data_dir=str(data_dir), seed=seed, limit=limit, model=model,
-        image_size=image_size, amp=amp, channels_last=channels_last, compile=compile_model, rate_lambda=rate_lambda,
+        norm=norm,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        device=device,
+        dataset=dataset,
+        data_dir=str(data_dir),
+        seed=seed,
+        limit=limit,
+        model=model,
+        image_size=image_size,
+        amp=amp,
+        channels_last=channels_last,
+        compile=compile_model,
+        rate_lambda=rate_lambda,
     ).validated()  # a bad option is refused before torch is imported
     runs = store(runs_dir)
     report = ConsoleReport(quiet=quiet or not api.is_main_process(), epoch_lines=True)  # under torchrun, rank 0 reports
 
     def stopped() -> str | None:
-        return (f"interrupted: run {report.run_id} kept with its last complete epoch; "
-                f"resume with: normcompress train --resume {report.run_id}") if report.run_id else None
+        return (
+            (
+                f"interrupted: run {report.run_id} kept with its last complete epoch; "
+                f"resume with: normcompress train --resume {report.run_id}"
+            )
+            if report.run_id
+            else None
+        )
 
     with interruptible(stopped), report:
         run = api.train_run(config, runs, report.on_event, resume=resume)
@@ -85,8 +127,10 @@ def eval_(
     """Evaluate a saved run's checkpoint on a dataset's test (validation) split."""
     result = api.evaluate_run(store(runs_dir), run_id, dataset, str(data_dir), device, notice)
     if as_json:
-        out.print_json(json.dumps({"run": result.run_id, "data": result.data, "images": result.images,
-                                   **result.metrics}), ensure_ascii=True)  # control codes as \u escapes
+        out.print_json(
+            json.dumps({"run": result.run_id, "data": result.data, "images": result.images, **result.metrics}),
+            ensure_ascii=True,
+        )  # control codes as \u escapes
         return
     out.print(f"{result.run_id} on {one_line(result.data)} ({result.images} test images)")
     out.print(columns(["metric", "value"], [[METRICS[k].label, f"{v:.5g}"] for k, v in result.metrics.items()]))

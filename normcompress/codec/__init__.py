@@ -21,13 +21,40 @@ from ..reconstruct import TILE_BATCH, from_tiles, in_batches, read_image, to_til
 from ..runs import Run, RunStore, load_model
 from .coders import LatentCoder, coder_for
 from .context import code_context_residual, decode_context
-from .format import (CONTEXT_FLAG, FLAT_FLAG, HYPERPRIOR_VERSION, ID_TAIL, MAX_FILE_BYTES, MAX_PIXELS,
-                     MAX_RESIDUAL_PIXELS, MAX_SIDE, MODES, RESIDUAL_FLAG, CodecError, Header, pack, parse, stored_step)
+from .format import (
+    CONTEXT_FLAG,
+    FLAT_FLAG,
+    HYPERPRIOR_VERSION,
+    ID_TAIL,
+    MAX_FILE_BYTES,
+    MAX_PIXELS,
+    MAX_RESIDUAL_PIXELS,
+    MAX_SIDE,
+    MODES,
+    RESIDUAL_FLAG,
+    CodecError,
+    Header,
+    pack,
+    parse,
+    stored_step,
+)
 from .latents import EntropyModel, weights_hash
 from .residual import as_planes, code_residual, decode_residual
 
-__all__ = ["FLAT_GRAY", "MAX_FILE_BYTES", "CodecError", "Encoded", "EntropyModel", "LatentCoder", "code_residual",
-           "coder_for", "decode", "encode", "encode_many", "parse"]
+__all__ = [
+    "FLAT_GRAY",
+    "MAX_FILE_BYTES",
+    "CodecError",
+    "Encoded",
+    "EntropyModel",
+    "LatentCoder",
+    "code_residual",
+    "coder_for",
+    "decode",
+    "encode",
+    "encode_many",
+    "parse",
+]
 
 FLAT_GRAY = 128  # the picture under a near-lossless file without latents
 
@@ -60,8 +87,15 @@ DECODER_BATCH_TILES = TILE_BATCH  # decode turns this many tiles into pixels at 
 
 
 @torch.no_grad()
-def encode(run: Run, model: torch.nn.Module, coder: LatentCoder, source: Path, step: float | None = None,
-           max_error: int | None = None, allow_flat: bool = True) -> Encoded:
+def encode(
+    run: Run,
+    model: torch.nn.Module,
+    coder: LatentCoder,
+    source: Path,
+    step: float | None = None,
+    max_error: int | None = None,
+    allow_flat: bool = True,
+) -> Encoded:
     """Encode one image file; with `max_error` D, every decoded pixel is within D of the original, and
     the latents are left out when the residual layer alone is smaller (unless `allow_flat` is False).
 
@@ -74,8 +108,15 @@ def encode(run: Run, model: torch.nn.Module, coder: LatentCoder, source: Path, s
 
 
 @torch.no_grad()
-def encode_many(run: Run, model: torch.nn.Module, coder: LatentCoder, sources: list[Path],
-                step: float | None = None, max_error: int | None = None, allow_flat: bool = True):
+def encode_many(
+    run: Run,
+    model: torch.nn.Module,
+    coder: LatentCoder,
+    sources: list[Path],
+    step: float | None = None,
+    max_error: int | None = None,
+    allow_flat: bool = True,
+):
     """encode() of many files, in order: yields each file's Encoded, or the NormcompressError that stopped
     it. The encoder runs on many files' tiles at once (its latents are quantised and stored, so the
     batch cannot change a file); the decoder runs on one file's tiles, as decode() does, so a file
@@ -88,15 +129,15 @@ def encode_many(run: Run, model: torch.nn.Module, coder: LatentCoder, sources: l
     for chunk in _chunks(sources, tile, max_error is not None):
         opened = [item for item in chunk if isinstance(item, _Opened)]
         tiles = [len(item.tiles) for item in opened]
-        latents = iter(in_batches(model.encoder, torch.cat([item.tiles for item in opened]), device).split(tiles)
-                       if opened else ())
+        latents = iter(
+            in_batches(model.encoder, torch.cat([item.tiles for item in opened]), device).split(tiles) if opened else ()
+        )
         for item in chunk:
             if isinstance(item, NormcompressError):
                 yield item
                 continue
             try:
-                yield _encode_latents(run, model, coder, item, next(latents), step, max_error, allow_flat, tile,
-                                      device)
+                yield _encode_latents(run, model, coder, item, next(latents), step, max_error, allow_flat, tile, device)
             except NormcompressError as exc:
                 yield exc
 
@@ -125,16 +166,20 @@ def _open(source: Path, tile: int, residual: bool) -> _Opened:
     kind = "RGBA" if "A" in original.getbands() else ("L" if original.mode in ("L", "I", "I;16", "F", "1") else "RGB")
     width, height = original.size
     if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
-        raise CodecError(f"{source}: {width}x{height} is larger than a .ncz file holds "
-                         f"({MAX_SIDE} a side, {MAX_PIXELS:,} pixels)")
+        raise CodecError(
+            f"{source}: {width}x{height} is larger than a .ncz file holds ({MAX_SIDE} a side, {MAX_PIXELS:,} pixels)"
+        )
     if residual and width * height > MAX_RESIDUAL_PIXELS:
-        raise CodecError(f"{source}: {width}x{height} is larger than a near-lossless .ncz holds "
-                         f"({MAX_RESIDUAL_PIXELS:,} pixels); compress it without --max-error, or in parts")
+        raise CodecError(
+            f"{source}: {width}x{height} is larger than a near-lossless .ncz holds "
+            f"({MAX_RESIDUAL_PIXELS:,} pixels); compress it without --max-error, or in parts"
+        )
     return _Opened(source, original, rgb, kind, *to_tiles(rgb, tile))
 
 
-def _encode_latents(run, model, coder: LatentCoder, item: _Opened, latents, step, max_error, allow_flat, tile,
-                    device) -> Encoded:
+def _encode_latents(
+    run, model, coder: LatentCoder, item: _Opened, latents, step, max_error, allow_flat, tile, device
+) -> Encoded:
     """One file from its latents: the coded symbols, the decoder's picture, the residual layer, the file."""
     original, rgb, kind = item.original, item.rgb, item.kind
     width, height = original.size
@@ -158,18 +203,37 @@ def _encode_latents(run, model, coder: LatentCoder, item: _Opened, latents, step
         produced = corrected
         picture = _with_pixels(picture, produced, kind)
     alpha = zlib.compress(np.asarray(original.getchannel("A")).tobytes(), 9) if kind == "RGBA" else None
-    flags = MODES[kind] | (RESIDUAL_FLAG if max_error is not None else 0) | (FLAT_FLAG if flat else 0) | (
-        CONTEXT_FLAG if flat and context else 0)
-    data = pack(run.id[-ID_TAIL:].encode(), weights_hash(model), flags, width, height, tile, step, low, high, payload,
-                alpha, residual_section, coder.version)
+    flags = (
+        MODES[kind]
+        | (RESIDUAL_FLAG if max_error is not None else 0)
+        | (FLAT_FLAG if flat else 0)
+        | (CONTEXT_FLAG if flat and context else 0)
+    )
+    data = pack(
+        run.id[-ID_TAIL:].encode(),
+        weights_hash(model),
+        flags,
+        width,
+        height,
+        tile,
+        step,
+        low,
+        high,
+        payload,
+        alpha,
+        residual_section,
+        coder.version,
+    )
     error = (produced.float() - target.float()).abs()
-    return Encoded(data, picture, len(payload), len(residual),
-                   psnr_from_mse(error.div(255).pow(2).mean().item()), int(error.max()))
+    return Encoded(
+        data, picture, len(payload), len(residual), psnr_from_mse(error.div(255).pow(2).mean().item()), int(error.max())
+    )
 
 
 @torch.no_grad()
-def decode(data: bytes, store: RunStore, name: str = "file", device: str | torch.device = "cpu",
-           data_dir: str = "data") -> Image.Image:
+def decode(
+    data: bytes, store: RunStore, name: str = "file", device: str | torch.device = "cpu", data_dir: str = "data"
+) -> Image.Image:
     header = parse(data, name)
     run, model, coder = _find_run(header, store, name, str(device), data_dir)
     tile = run.train_config().image_size
@@ -204,19 +268,21 @@ def _decode_latents(header: Header, model, coder: LatentCoder, name: str, device
     """The model's reconstruction (3, H, W) uint8 from the file's latent payload."""
     rows, cols = -(-header.height // header.tile), -(-header.width // header.tile)
     latent_shape = model.encoder(torch.zeros(1, 3, header.tile, header.tile, device=device)).shape[1:]
-    symbols = coder.decode(header.payload, header.low, header.high, header.step, (rows * cols, *latent_shape), name,
-                           device)
+    symbols = coder.decode(
+        header.payload, header.low, header.high, header.step, (rows * cols, *latent_shape), name, device
+    )
     # The tiles in the encoder's batches (a convolution's last bit can depend on its batch), each batch
     # made pixels before the next: memory stays bounded by a batch, not the picture's float tiles.
     tile = header.tile
     image = torch.empty(3, rows * tile, cols * tile, dtype=torch.uint8)
     for start in range(0, len(symbols), DECODER_BATCH_TILES):
-        part = decode_tiles(model, coder, symbols[start:start + DECODER_BATCH_TILES], header.step,
-                            torch.device(device))
+        part = decode_tiles(
+            model, coder, symbols[start : start + DECODER_BATCH_TILES], header.step, torch.device(device)
+        )
         for index, pixels in enumerate((part.clamp(0, 1) * 255).round().to(torch.uint8), start):
             row, col = divmod(index, cols)
-            image[:, row * tile:(row + 1) * tile, col * tile:(col + 1) * tile] = pixels
-    return image[:, :header.height, :header.width]
+            image[:, row * tile : (row + 1) * tile, col * tile : (col + 1) * tile] = pixels
+    return image[:, : header.height, : header.width]
 
 
 def _find_run(header: Header, store: RunStore, name: str, device: str, data_dir: str):
@@ -258,8 +324,16 @@ def _add_residual(picture: Image.Image, header: Header, name: str) -> Image.Imag
         pixels = pixels.permute(2, 0, 1)
     try:
         if header.context_version:
-            corrected = decode_context(header.residual, header.residual_low, header.residual_high, header.max_error,
-                                       1 if pixels.dim() == 2 else 3, header.height, header.width, name)
+            corrected = decode_context(
+                header.residual,
+                header.residual_low,
+                header.residual_high,
+                header.max_error,
+                1 if pixels.dim() == 2 else 3,
+                header.height,
+                header.width,
+                name,
+            )
         elif len(header.residual_scales) != (1 if pixels.dim() == 2 else 3):
             raise ValueError("scales")
         else:

@@ -24,8 +24,7 @@ class LatentCoder(Protocol):
         """The stream, its symbol range, and the symbols (what the decoder will see)."""
         ...
 
-    def decode(self, payload: bytes, low: int, high: int, step: float, shape: tuple, name: str,
-               device) -> torch.Tensor:
+    def decode(self, payload: bytes, low: int, high: int, step: float, shape: tuple, name: str, device) -> torch.Tensor:
         """The symbols of `shape` from a stream; CodecError when it is damaged."""
         ...
 

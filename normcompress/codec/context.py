@@ -23,8 +23,20 @@ import torch
 from .format import CONTEXT_MODEL_VERSION, check_stream_end, residual_section
 from .scales import ScaleTable
 
-OFFSETS = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-1, -2), (-2, -1), (-2, 1), (-2, 2),
-           (0, -3), (-3, 0))  # all on earlier wavefronts: 2·dy + dx < 0
+OFFSETS = (
+    (0, -1),
+    (-1, 0),
+    (-1, -1),
+    (-1, 1),
+    (0, -2),
+    (-2, 0),
+    (-1, -2),
+    (-2, -1),
+    (-2, 1),
+    (-2, 2),
+    (0, -3),
+    (-3, 0),
+)  # all on earlier wavefronts: 2·dy + dx < 0
 PAD = 3
 OUTSIDE = 128  # the value of pixels outside the image
 FEATURE_SCALE = 32.0
@@ -121,13 +133,15 @@ def code_context(target: np.ndarray, max_error: int) -> tuple[np.ndarray, int, i
             scales.append(scale / step)
     low, high = int(symbols.min()), int(symbols.max())
     coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(np.concatenate(values).astype(np.int32), _laplace(low, high), np.concatenate(means),
-                         np.concatenate(scales))
+    coder.encode_reverse(
+        np.concatenate(values).astype(np.int32), _laplace(low, high), np.concatenate(means), np.concatenate(scales)
+    )
     return decoded, low, high, coder.get_compressed().astype("<u4").tobytes()
 
 
-def decode_context(data: bytes, low: int, high: int, max_error: int, channels: int, height: int,
-                   width: int, name: str = "file") -> np.ndarray:
+def decode_context(
+    data: bytes, low: int, high: int, max_error: int, channels: int, height: int, width: int, name: str = "file"
+) -> np.ndarray:
     """The inverse of code_context: (C, H, W) int64 pixels."""
     step = 2 * max_error + 1
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))

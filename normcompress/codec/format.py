@@ -38,6 +38,7 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import NormcompressError
 
@@ -61,7 +62,7 @@ class CodecError(NormcompressError):
     pass
 
 
-def check_stream_end(coder, name: str, part: str) -> None:
+def check_stream_end(coder: Any, name: str, part: str) -> None:
     """A stream must end where its symbols do: bytes left over mean a damaged or crafted file."""
     if not coder.is_empty():
         raise CodecError(f"{name} is damaged ({part}: the stream does not end where its symbols do)")
@@ -99,55 +100,86 @@ def parse(data: bytes, name: str = "file") -> Header:
     body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
     if zlib.crc32(body) != crc:
         raise CodecError(f"{name} is damaged or truncated (checksum mismatch)")
+    reader = io.BytesIO(body[3:])
     try:
-        reader = io.BytesIO(body[3:])
-        version, tail_length = _read(reader, 2)
-        if version not in READABLE_VERSIONS:
-            raise CodecError(f"{name} has format version {version}; this normcompress reads versions "
-                             f"{', '.join(map(str, READABLE_VERSIONS))}")
-        id_tail = _read(reader, tail_length).decode()
-        weights = _read(reader, HASH_BYTES)
-        (flags,) = _read(reader, 1)
-        width, height = _read_uvarint(reader), _read_uvarint(reader)
-        (tile,) = _read(reader, 1) if version == 1 else (_read_uvarint(reader),)
-        (step,) = struct.unpack("<e", _read(reader, 2))
-        low, high = _read_svarint(reader), _read_svarint(reader)
-        payload = _read(reader, 4 * _read_uvarint(reader))
-        mode = flags & 3
-        alpha = _read(reader, _read_uvarint(reader)) if mode == MODES["RGBA"] else b""
-        max_error, residual_low, residual_high, residual_scales, residual = -1, 0, 0, (1.0,), b""
-        context_version = 0
-        if flags & RESIDUAL_FLAG:
-            (max_error,) = _read(reader, 1)
-            residual_low, residual_high = _read_svarint(reader), _read_svarint(reader)
-            channels = 1 if mode == MODES["L"] else 3
-            if flags & CONTEXT_FLAG:
-                (context_version,) = _read(reader, 1)
-            else:
-                residual_scales = struct.unpack(f"<{channels}f", _read(reader, 4 * channels))
-            residual = _read(reader, 4 * _read_uvarint(reader))
+        header, flags = _read_header(reader, name)
+        trailing = reader.read(1)
     except (struct.error, UnicodeDecodeError, ValueError):
         raise CodecError(f"{name} is damaged (malformed header)") from None
-    kinds = {v: k for k, v in MODES.items()}
-    if width * height > MAX_PIXELS:  # bounds the work a damaged or hostile header can ask for
-        raise CodecError(f"{name} claims {width}x{height} pixels; .ncz files hold at most {MAX_PIXELS:,}")
-    if flags & RESIDUAL_FLAG and width * height > MAX_RESIDUAL_PIXELS:
-        raise CodecError(f"{name} claims {width}x{height} pixels with a residual layer; near-lossless .ncz files "
-                         f"hold at most {MAX_RESIDUAL_PIXELS:,}")
-    if (not payload and low != high) or (flags & RESIDUAL_FLAG and not residual and residual_low != residual_high):
+    _check_header(header, flags, name, trailing)
+    return header
+
+
+def _read_header(reader: io.BytesIO, name: str) -> tuple[Header, int]:
+    """The header's fields in file order, and its flags byte; struct/Value errors mean a malformed file."""
+    version, tail_length = _read(reader, 2)
+    if version not in READABLE_VERSIONS:
+        raise CodecError(
+            f"{name} has format version {version}; this normcompress reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
+    id_tail = _read(reader, tail_length).decode()
+    weights = _read(reader, HASH_BYTES)
+    (flags,) = _read(reader, 1)
+    width, height = _read_uvarint(reader), _read_uvarint(reader)
+    (tile,) = _read(reader, 1) if version == 1 else (_read_uvarint(reader),)
+    (step,) = struct.unpack("<e", _read(reader, 2))
+    low, high = _read_svarint(reader), _read_svarint(reader)
+    payload = _read(reader, 4 * _read_uvarint(reader))
+    mode = flags & 3
+    alpha = _read(reader, _read_uvarint(reader)) if mode == MODES["RGBA"] else b""
+    max_error, residual_low, residual_high, residual_scales, residual = -1, 0, 0, (1.0,), b""
+    context_version = 0
+    if flags & RESIDUAL_FLAG:
+        (max_error,) = _read(reader, 1)
+        residual_low, residual_high = _read_svarint(reader), _read_svarint(reader)
+        channels = 1 if mode == MODES["L"] else 3
+        if flags & CONTEXT_FLAG:
+            (context_version,) = _read(reader, 1)
+        else:
+            residual_scales = struct.unpack(f"<{channels}f", _read(reader, 4 * channels))
+        residual = _read(reader, 4 * _read_uvarint(reader))
+    kind = {v: k for k, v in MODES.items()}.get(mode, "")
+    header = Header(version, id_tail, weights, width, height, kind, tile, step, low, high, payload, alpha,
+                    max_error, residual_low, residual_high, residual_scales, residual, bool(flags & FLAT_FLAG),
+                    context_version)  # fmt: skip
+    return header, flags
+
+
+def _check_header(h: Header, flags: int, name: str, trailing: bytes) -> None:
+    """Bounds before any work: the pixels a header may ask for, and values no encoder writes."""
+    if h.width * h.height > MAX_PIXELS:  # bounds the work a damaged or hostile header can ask for
+        raise CodecError(f"{name} claims {h.width}x{h.height} pixels; .ncz files hold at most {MAX_PIXELS:,}")
+    residual = bool(flags & RESIDUAL_FLAG)
+    if residual and h.width * h.height > MAX_RESIDUAL_PIXELS:
+        raise CodecError(
+            f"{name} claims {h.width}x{h.height} pixels with a residual layer; near-lossless .ncz files "
+            f"hold at most {MAX_RESIDUAL_PIXELS:,}"
+        )
+    if (not h.payload and h.low != h.high) or (residual and not h.residual and h.residual_low != h.residual_high):
         raise CodecError(f"{name} is damaged (an empty stream for symbols that need coding)")
-    if flags & CONTEXT_FLAG and context_version != CONTEXT_MODEL_VERSION:
-        raise CodecError(f"{name} was coded with context model version {context_version}; this normcompress has "
-                         f"version {CONTEXT_MODEL_VERSION}")
-    if (mode not in kinds or flags & ~(3 | RESIDUAL_FLAG | FLAT_FLAG | CONTEXT_FLAG)
-            or (flags & FLAT_FLAG and not flags & RESIDUAL_FLAG) or (flags & CONTEXT_FLAG and not flags & FLAT_FLAG)
-            or (flags & FLAT_FLAG and (payload or low or high)) or not 0 < width <= MAX_SIDE or not 0 < height <= MAX_SIDE
-            or not 11 <= tile <= 4096 or not step > 0 or low > high or low < -32768 or high > 32767 or reader.read(1)
-            or residual_low > residual_high or not all(0 < s < math.inf for s in residual_scales)):
+    if flags & CONTEXT_FLAG and h.context_version != CONTEXT_MODEL_VERSION:
+        raise CodecError(
+            f"{name} was coded with context model version {h.context_version}; this normcompress has "
+            f"version {CONTEXT_MODEL_VERSION}"
+        )
+    impossible = (
+        not h.kind
+        or flags & ~(3 | RESIDUAL_FLAG | FLAT_FLAG | CONTEXT_FLAG)
+        or (h.flat and not residual)
+        or (flags & CONTEXT_FLAG and not h.flat)
+        or (h.flat and (h.payload or h.low or h.high))
+        or not 0 < h.width <= MAX_SIDE
+        or not 0 < h.height <= MAX_SIDE
+        or not 11 <= h.tile <= 4096
+        or not h.step > 0
+        or not -32768 <= h.low <= h.high <= 32767
+        or trailing
+        or h.residual_low > h.residual_high
+        or not all(0 < s < math.inf for s in h.residual_scales)
+    )
+    if impossible:
         raise CodecError(f"{name} is damaged (impossible header values)")
-    return Header(version, id_tail, weights, width, height, kinds[mode], tile, step, low, high, payload, alpha,
-                  max_error, residual_low, residual_high, residual_scales, residual, bool(flags & FLAT_FLAG),
-                  context_version)
 
 
 def _read(reader: io.BytesIO, count: int) -> bytes:
@@ -190,11 +222,11 @@ def stored_step(value: float) -> float:
     """The step as the file stores it (half precision): 0.25 stays 0.25, 0.1 becomes 0.0999755859375."""
     if not 1e-3 <= value <= 1000:
         raise CodecError(f"--step must be between 0.001 and 1000, not {value:g}")
-    return struct.unpack("<e", struct.pack("<e", value))[0]
+    return float(struct.unpack("<e", struct.pack("<e", value))[0])
 
 
 def as_float32(value: float) -> float:
-    return struct.unpack("<f", struct.pack("<f", value))[0]
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
 
 
 def residual_section(max_error: int, low: int, high: int, model_field: bytes, data: bytes) -> bytes:
@@ -203,14 +235,39 @@ def residual_section(max_error: int, low: int, high: int, model_field: bytes, da
     return b"".join([bytes([max_error]), svarint(low), svarint(high), model_field, uvarint(len(data) // 4), data])
 
 
-def pack(id_tail: bytes, weights: bytes, flags: int, width: int, height: int, tile: int, step: float, low: int,
-         high: int, payload: bytes, alpha: bytes | None, residual_section: bytes, version: int = VERSION) -> bytes:
+def pack(
+    id_tail: bytes,
+    weights: bytes,
+    flags: int,
+    width: int,
+    height: int,
+    tile: int,
+    step: float,
+    low: int,
+    high: int,
+    payload: bytes,
+    alpha: bytes | None,
+    residual_section: bytes,
+    version: int = VERSION,
+) -> bytes:
     """A whole file: the header fields in order, the sections, and the CRC-32 of it all."""
-    body = b"".join([
-        MAGIC, bytes([version, len(id_tail)]), id_tail, weights, bytes([flags]),
-        uvarint(width), uvarint(height), uvarint(tile), struct.pack("<e", step), svarint(low), svarint(high),
-        uvarint(len(payload) // 4), payload,
-        uvarint(len(alpha)) + alpha if alpha is not None else b"",
-        residual_section,
-    ])
+    body = b"".join(
+        [
+            MAGIC,
+            bytes([version, len(id_tail)]),
+            id_tail,
+            weights,
+            bytes([flags]),
+            uvarint(width),
+            uvarint(height),
+            uvarint(tile),
+            struct.pack("<e", step),
+            svarint(low),
+            svarint(high),
+            uvarint(len(payload) // 4),
+            payload,
+            uvarint(len(alpha)) + alpha if alpha is not None else b"",
+            residual_section,
+        ]
+    )
     return body + struct.pack("<I", zlib.crc32(body))

@@ -54,8 +54,9 @@ def code_hyper(model, latents: torch.Tensor, step: float, name: str) -> tuple[by
     return coder.get_compressed().astype("<u4").tobytes(), low, high, symbols
 
 
-def decode_hyper(model, payload: bytes, low: int, high: int, step: float, shape: tuple, name: str,
-                 device) -> torch.Tensor:
+def decode_hyper(
+    model, payload: bytes, low: int, high: int, step: float, shape: tuple, name: str, device
+) -> torch.Tensor:
     """The latent symbols of `shape` (tiles, C, H, W); a corrupt stream is a CodecError."""
     side_shape = (shape[0], *model.hyper_encoder(torch.zeros(1, *shape[1:], device=device)).shape[1:])
     try:

@@ -65,8 +65,10 @@ class EntropyModel:
         with torch.no_grad():
             latents = in_batches(model.encoder, to_float(data.train), device)
         mean, std = latents.mean((0, 2, 3)), latents.std((0, 2, 3)).clamp_min(1e-6)
-        atomic_write_json(run.entropy_path, {"mean": mean.tolist(), "std": std.tolist(), "fitted_on": data.source,
-                                             "images": len(data.train)})
+        atomic_write_json(
+            run.entropy_path,
+            {"mean": mean.tolist(), "std": std.tolist(), "fitted_on": data.source, "images": len(data.train)},
+        )
         return cls(mean, std, std)
 
 
@@ -135,8 +137,9 @@ def code_symbols(symbols: torch.Tensor, entropy: EntropyModel, step: float, name
     if low < -SYMBOL_RANGE - 1 or high > SYMBOL_RANGE:
         raise CodecError(f"{name}: latents out of range for step {step}")
     coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(symbols.flatten().numpy(), _symbol_model(low, high), *_symbol_params(entropy, step,
-                                                                                            symbols.shape))
+    coder.encode_reverse(
+        symbols.flatten().numpy(), _symbol_model(low, high), *_symbol_params(entropy, step, symbols.shape)
+    )
     return coder.get_compressed().astype("<u4").tobytes(), low, high
 
 

@@ -37,12 +37,15 @@ def code_residual(produced: torch.Tensor, target: torch.Tensor, max_error: int):
             means.append(_channel_mean(diagonal_means, c, planes, ys, xs))
             of_channel.append(np.full(len(ys), c))
     symbols, means, of_channel = np.concatenate(symbols), np.concatenate(means), np.concatenate(of_channel)
-    scales = [as_float32(max(float(np.abs(symbols[of_channel == c] - means[of_channel == c]).mean()), 0.05))
-              for c in range(channels)]  # the Laplace scale that fits each channel's prediction errors
+    scales = [
+        as_float32(max(float(np.abs(symbols[of_channel == c] - means[of_channel == c]).mean()), 0.05))
+        for c in range(channels)
+    ]  # the Laplace scale that fits each channel's prediction errors
     low, high = int(q.min()), int(q.max())
     coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(symbols.astype(np.int32), _residual_model(low, high), means,
-                         np.array(scales, np.float64)[of_channel])
+    coder.encode_reverse(
+        symbols.astype(np.int32), _residual_model(low, high), means, np.array(scales, np.float64)[of_channel]
+    )
     data = coder.get_compressed().astype("<u4").tobytes()
     section = residual_section(max_error, low, high, struct.pack(f"<{channels}f", *scales), data)
     return corrected, section, data

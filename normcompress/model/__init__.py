@@ -12,6 +12,12 @@ from ..errors import UsageError
 # at least 28 for the output to match the input; pca-refine and hyperprior code whole 32x32 tiles (pca.TILE).
 MODEL_SIZES = {"seed": (4, 28), "wide-residual": (4, 28), "pca-refine": (32, 32), "hyperprior": (32, 32)}
 MODELS = tuple(MODEL_SIZES)
+MODEL_DESCRIPTIONS = {  # one line each, for the app's model list and the docs
+    "seed": "the original study's autoencoder (64x2x2 latent)",
+    "wide-residual": "wider and residual, the same latent size",
+    "pca-refine": "PCA at the same latent size plus a learned correction: above the linear floor",
+    "hyperprior": "a codec model (scale hyperprior) trained on norm + rate λ x bits; needs rate λ > 0",
+}
 CODEC_MODELS = ("hyperprior",)  # trained on norm + λ·bits only: they need --rate-lambda > 0
 # name -> the components of the PCA it fits to the training images' 32x32 tiles before its first step
 PCA_COMPONENTS = {"pca-refine": 256, "hyperprior": 768}
@@ -24,8 +30,10 @@ def check_image_size(size: int, model: str = DEFAULT_MODEL) -> int:
     """Refuse a crop size the model cannot reproduce (UsageError with the valid range)."""
     multiple, low = MODEL_SIZES.get(model, MODEL_SIZES[DEFAULT_MODEL])
     if not (low <= size <= MAX_IMAGE_SIZE and size % multiple == 0):
-        raise UsageError(f"--image-size {size} does not fit model {model}: use a multiple of "
-                         f"{multiple} from {low} to {MAX_IMAGE_SIZE}")
+        raise UsageError(
+            f"--image-size {size} does not fit model {model}: use a multiple of "
+            f"{multiple} from {low} to {MAX_IMAGE_SIZE}"
+        )
     return size
 
 
@@ -39,10 +47,12 @@ def check_training_images(model: str, images: int, image_size: int) -> None:
     per_image = (image_size // PCA_TILE) ** 2
     images_needed = -(-needed // per_image)
     size = f"{image_size}x{image_size}"
-    raise UsageError(f"model {model} starts from a PCA of {needed} components fitted to the training images' "
-                     f"{PCA_TILE}x{PCA_TILE} tiles, so it needs at least {images_needed:,} training images of "
-                     f"{size} ({needed} tiles); these data give {images:,}. Train on more images, or use the "
-                     f"seed model")
+    raise UsageError(
+        f"model {model} starts from a PCA of {needed} components fitted to the training images' "
+        f"{PCA_TILE}x{PCA_TILE} tiles, so it needs at least {images_needed:,} training images of "
+        f"{size} ({needed} tiles); these data give {images:,}. Train on more images, or use the "
+        f"seed model"
+    )
 
 
 def build_model(name: str = DEFAULT_MODEL):

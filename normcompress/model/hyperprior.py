@@ -81,9 +81,9 @@ class HyperpriorAutoencoder(Autoencoder):
         self.encoder = GainEncoder(PcaEncoder(self.LATENT), self.gain)
         self.decoder = GainDecoder(PcaRefineDecoder(self.LATENT), self.gain)
         self.hyper_encoder = nn.Sequential(  # 1x1: each 32x32 tile's latent is one position
-            nn.Conv2d(self.LATENT, 192, 1), nn.ReLU(), nn.Conv2d(192, SIDE_CHANNELS, 1))
-        self.hyper_decoder = nn.Sequential(
-            nn.Conv2d(SIDE_CHANNELS, 192, 1), nn.ReLU(), nn.Conv2d(192, self.LATENT, 1))
+            nn.Conv2d(self.LATENT, 192, 1), nn.ReLU(), nn.Conv2d(192, SIDE_CHANNELS, 1)
+        )
+        self.hyper_decoder = nn.Sequential(nn.Conv2d(SIDE_CHANNELS, 192, 1), nn.ReLU(), nn.Conv2d(192, self.LATENT, 1))
         self.side_prior = GaussianPrior(SIDE_CHANNELS)
 
     def forward(self, x):

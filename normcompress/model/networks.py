@@ -58,9 +58,12 @@ class PcaRefineDecoder(nn.Module):
         self.register_buffer("mean", torch.zeros(1, 3, TILE, TILE))
         self.project = nn.ConvTranspose2d(components, 3, TILE, stride=TILE, bias=False)
         self.refine = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
             nn.Conv2d(width, 3, 3, padding=1),
         )
         nn.init.zeros_(self.refine[-1].weight)

@@ -30,12 +30,46 @@ check_epoch_record): a run whose files fail it is listed as `damaged` with the r
 
 from ..errors import MissingRunFile, StoreError
 from .checkpoint import load_model
-from .records import (MAX_CHECKPOINT_BYTES, MAX_JSON_BYTES, MAX_METRICS_BYTES, MAX_TAGS, RUN_FILES, RUN_ID, TAG,
-                      RecordError, RunInfo, Status, Summary, check_epoch_record, check_tags, run_label)
+from .records import (
+    MAX_CHECKPOINT_BYTES,
+    MAX_JSON_BYTES,
+    MAX_METRICS_BYTES,
+    MAX_TAGS,
+    RUN_FILES,
+    RUN_ID,
+    TAG,
+    RecordError,
+    RunInfo,
+    Status,
+    Summary,
+    check_epoch_record,
+    check_tags,
+    run_label,
+)
 from .run import Run, remove_stale
 from .store import RUNS_DIR_ENV, RunStore, default_runs_dir
 
-__all__ = ["MAX_CHECKPOINT_BYTES", "MAX_JSON_BYTES", "MAX_METRICS_BYTES", "MAX_TAGS", "RUNS_DIR_ENV", "RUN_FILES",
-           "RUN_ID", "TAG", "MissingRunFile", "RecordError", "Run", "RunInfo", "RunStore", "Status", "StoreError",
-           "Summary", "check_epoch_record", "check_tags", "default_runs_dir", "load_model", "remove_stale",
-           "run_label"]
+__all__ = [
+    "MAX_CHECKPOINT_BYTES",
+    "MAX_JSON_BYTES",
+    "MAX_METRICS_BYTES",
+    "MAX_TAGS",
+    "RUNS_DIR_ENV",
+    "RUN_FILES",
+    "RUN_ID",
+    "TAG",
+    "MissingRunFile",
+    "RecordError",
+    "Run",
+    "RunInfo",
+    "RunStore",
+    "Status",
+    "StoreError",
+    "Summary",
+    "check_epoch_record",
+    "check_tags",
+    "default_runs_dir",
+    "load_model",
+    "remove_stale",
+    "run_label",
+]

@@ -19,7 +19,9 @@ def load_model(run, device="cpu"):
         model.load_state_dict(weights)
     except (RuntimeError, TypeError, KeyError) as exc:
         reason = "it holds no weights" if isinstance(exc, TypeError) else f"they are not a {config.model} model's"
-        raise StoreError(f"run {run.id} is damaged: checkpoint.pt does not hold this run's weights ({reason})") from None
+        raise StoreError(
+            f"run {run.id} is damaged: checkpoint.pt does not hold this run's weights ({reason})"
+        ) from None
     if not all(torch.isfinite(t).all() for t in model.state_dict().values()):
         raise StoreError(f"run {run.id} is damaged: checkpoint.pt holds non-finite weights")
     return model.eval()

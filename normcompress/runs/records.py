@@ -4,9 +4,11 @@ listing shows of a run. Every reader of the store goes through these, so a hosti
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from ..config import TrainConfig
 from ..text import printable
@@ -16,9 +18,15 @@ MAX_JSON_BYTES = 1 << 20
 MAX_METRICS_BYTES = 64 << 20  # about 15,000 epochs of CIFAR-10 step losses
 MAX_CHECKPOINT_BYTES = 1 << 30
 # A run's files as they travel between stores (a Ray task's result), each with the most it may hold.
-RUN_FILES = {"config.json": MAX_JSON_BYTES, "summary.json": MAX_JSON_BYTES, "metrics.jsonl": MAX_METRICS_BYTES,
-             "checkpoint.pt": MAX_CHECKPOINT_BYTES, "recon.png": 64 << 20, "entropy.json": 16 << 20,
-             "tags.json": MAX_JSON_BYTES}
+RUN_FILES = {
+    "config.json": MAX_JSON_BYTES,
+    "summary.json": MAX_JSON_BYTES,
+    "metrics.jsonl": MAX_METRICS_BYTES,
+    "checkpoint.pt": MAX_CHECKPOINT_BYTES,
+    "recon.png": 64 << 20,
+    "entropy.json": 16 << 20,
+    "tags.json": MAX_JSON_BYTES,
+}
 TAG = re.compile(r"[\w.:+=@-]{1,32}")
 MAX_TAGS = 16
 
@@ -63,7 +71,12 @@ class Summary:
     finished_at: str = ""
     message: str = ""
 
-    def to_json(self) -> dict:
+    @property
+    def versions_text(self) -> str:
+        """`python 3.11.7  normcompress 0.2.0  torch 2.14.1 …`, or '-' for a run that recorded none."""
+        return "  ".join(f"{name} {value}" for name, value in self.versions.items()) or "-"
+
+    def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "status": str(self.status)}
 
     @classmethod
@@ -72,7 +85,7 @@ class Summary:
             raise RecordError("summary.json is not a JSON object")
         if "status" not in value or value["status"] not in {s.value for s in Status} or value["status"] == "damaged":
             raise RecordError(f"summary.json has no valid status ({str(value.get('status'))[:20]!r})")
-        checks = {
+        checks: dict[str, Callable[[Any], bool]] = {
             "epochs_done": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10**6,
             "wall_time_s": lambda v: _finite(v) and v >= 0,
             "metrics": lambda v: isinstance(v, dict) and all(isinstance(k, str) and _finite(x) for k, x in v.items()),
@@ -83,12 +96,16 @@ class Summary:
         }
         known = {f.name for f in fields(cls)}
         for key in known - {"status"}:
-            if key in value and not checks.get(key, lambda v: isinstance(v, str))(value[key]):
+            if key in value and not checks.get(key, _is_text)(value[key]):
                 raise RecordError(f"summary.json: {key} has the wrong type or value ({str(value[key])[:40]!r})")
         return cls(**{k: v for k, v in value.items() if k in known and k != "status"}, status=Status(value["status"]))
 
 
-def check_epoch_record(record: object, epoch: int) -> dict:
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def check_epoch_record(record: object, epoch: int) -> dict[str, Any]:
     """A metrics.jsonl line, checked: the expected epoch number, finite numbers, a list of step losses."""
     if not isinstance(record, dict) or record.get("epoch") != epoch or isinstance(record.get("epoch"), bool):
         raise RecordError(f"metrics.jsonl line {epoch} is not epoch {epoch}'s record")
@@ -163,6 +180,25 @@ class RunInfo:
         return self.metrics.get("psnr")
 
     @property
+    def best_psnr(self) -> float | None:
+        return self.metrics.get("best_psnr", self.psnr)
+
+    @property
+    def data_text(self) -> str:
+        """The data the run really trained on, with its image limit: `sample`, `sample≤1024`."""
+        limit = self.config.limit if self.config else None
+        return self.data_source + (f"≤{limit}" if limit else "")
+
+    def settings(self) -> dict[str, Any]:
+        """What makes two runs comparable beyond norm and seed: the data really used and the recipe."""
+        c = self.config
+        if c is None:
+            return {}
+        return {"data": self.data_source, "limit": c.limit, "model": c.model, "lr": c.lr, "optimizer": c.optimizer,
+                "schedule": c.schedule, "batch_size": c.batch_size, "epochs": c.epochs, "rate_lambda": c.rate_lambda,
+                "image_size": c.image_size}  # fmt: skip
+
+    @property
     def duration_s(self) -> float | None:
         return self.summary.wall_time_s if self.summary else None
 
@@ -176,7 +212,5 @@ class RunInfo:
         """The training wall time as people read it: 9.4s, 2m05s."""
         if self.duration_s is None:
             return "-"
-        minutes, seconds = divmod(int(round(self.duration_s)), 60)
+        minutes, seconds = divmod(round(self.duration_s), 60)
         return f"{minutes}m{seconds:02d}s" if minutes else f"{self.duration_s:.1f}s"
-
-

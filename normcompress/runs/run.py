@@ -14,11 +14,28 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..errors import ConfigError, MissingRunFile, StoreError, UsageError
-from ..files import (FileError, MissingFileError, atomic_write, atomic_write_json, describe_os_error, is_stale,
-                     read_regular)
-from .records import (MAX_CHECKPOINT_BYTES, MAX_JSON_BYTES, MAX_METRICS_BYTES, RUN_FILES, RecordError, RunInfo, Status,
-                      Summary,
-                      parse_json, check_epoch_record, check_tags)
+from ..files import (
+    FileError,
+    MissingFileError,
+    atomic_write,
+    atomic_write_json,
+    describe_os_error,
+    is_stale,
+    read_regular,
+)
+from .records import (
+    MAX_CHECKPOINT_BYTES,
+    MAX_JSON_BYTES,
+    MAX_METRICS_BYTES,
+    RUN_FILES,
+    RecordError,
+    RunInfo,
+    Status,
+    Summary,
+    check_epoch_record,
+    check_tags,
+    parse_json,
+)
 
 
 class Run:
@@ -104,8 +121,12 @@ class Run:
         finally:
             os.close(fd)
 
-    def update_tags(self, add: list[str] | tuple[str, ...] = (), remove: list[str] | tuple[str, ...] = (),
-                    replace: list[str] | tuple[str, ...] | None = None) -> tuple[tuple[str, ...], str | None]:
+    def update_tags(
+        self,
+        add: list[str] | tuple[str, ...] = (),
+        remove: list[str] | tuple[str, ...] = (),
+        replace: list[str] | tuple[str, ...] | None = None,
+    ) -> tuple[tuple[str, ...], str | None]:
         """Change the run's tags under its edit lock, so that writers at the same time all keep their words:
         `replace` (if given) is the new list, else the current tags less `remove` plus `add`. A damaged
         tags.json is replaced; the second value then says what was dropped. The words are checked first: a
@@ -147,7 +168,9 @@ class Run:
             except RecordError as exc:
                 raise StoreError(f"run {self.id} is damaged: {exc}") from None
             except (ValueError, RecursionError):
-                raise StoreError(f"run {self.id} is damaged: metrics.jsonl line {number} is cut off or garbled") from None
+                raise StoreError(
+                    f"run {self.id} is damaged: metrics.jsonl line {number} is cut off or garbled"
+                ) from None
         return records
 
     def append_metrics(self, record: dict) -> None:
@@ -339,5 +362,3 @@ def _ignored_os_errors() -> Iterator[None]:
         yield
     except OSError:
         pass
-
-

@@ -33,8 +33,10 @@ class RunStore:
         if isinstance(root, str) and not root.strip():
             raise UsageError("the run store directory is empty; give a path, or leave --runs-dir out for ./runs")
         if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise UsageError(f"the run store {printable(self.root, keep_newlines=False)} is not a directory; "
-                             "give a directory (it is created if missing)")
+            raise UsageError(
+                f"the run store {printable(self.root, keep_newlines=False)} is not a directory; "
+                "give a directory (it is created if missing)"
+            )
         self._info_cache: dict[str, tuple[tuple[int, ...], RunInfo]] = {}
 
     def _staging(self, doing: str) -> Path:
@@ -63,8 +65,10 @@ class RunStore:
         except OSError as exc:
             raise StoreError(f"cannot make {printable(path, keep_newlines=False)}: {describe_os_error(exc)}") from None
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            raise StoreError(f"{printable(path, keep_newlines=False)} is not a real folder of the store (a symbolic "
-                             "link or a file is there); remove it and try again")
+            raise StoreError(
+                f"{printable(path, keep_newlines=False)} is not a real folder of the store (a symbolic "
+                "link or a file is there); remove it and try again"
+            )
         return path
 
     def create(self, config: TrainConfig, summary: Summary) -> Run:
@@ -149,8 +153,11 @@ class RunStore:
             return []
         except OSError as exc:
             raise StoreError(f"cannot list the run store {self.root}: {describe_os_error(exc)}") from None
-        return [Run(Path(e.path)) for e in sorted(entries, key=lambda e: e.name)
-                if RUN_ID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+        return [
+            Run(Path(e.path))
+            for e in sorted(entries, key=lambda e: e.name)
+            if RUN_ID.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+        ]
 
     def infos(self) -> list[RunInfo]:
         """Every run's info. A store polled again (the app does, every 2 s) re-reads only the runs
@@ -179,11 +186,16 @@ class RunStore:
         if not ref or not ref.strip():
             raise UsageError("empty run reference; give a run id, or a unique prefix or suffix of one")
         if "/" in ref or "\\" in ref or "\0" in ref or ref.startswith("."):
-            raise UsageError(f"{ref!r} is not a run reference: give a run id (as `normcompress runs list` "
-                             f"shows it), or a unique prefix or suffix of one, not a path")
+            raise UsageError(
+                f"{ref!r} is not a run reference: give a run id (as `normcompress runs list` "
+                f"shows it), or a unique prefix or suffix of one, not a path"
+            )
         runs = self.runs()
-        matches = ([r for r in runs if r.id == ref] or [r for r in runs if r.id.startswith(ref)]
-                   or [r for r in runs if r.id.endswith(ref)])
+        matches = (
+            [r for r in runs if r.id == ref]
+            or [r for r in runs if r.id.startswith(ref)]
+            or [r for r in runs if r.id.endswith(ref)]
+        )
         if not matches:
             raise StoreError(f"no run {ref!r} in {self.root}")
         if len(matches) > 1:
@@ -200,8 +212,13 @@ class RunStore:
             info = os.lstat(path)
         except OSError:
             raise StoreError(f"no run {run.id!r} in {self.root}") from None
-        if not (inside and RUN_ID.fullmatch(path.name) and stat.S_ISDIR(info.st_mode)
-                and os.path.isfile(path / "config.json") and not os.path.islink(path / "config.json")):
+        if not (
+            inside
+            and RUN_ID.fullmatch(path.name)
+            and stat.S_ISDIR(info.st_mode)
+            and os.path.isfile(path / "config.json")
+            and not os.path.islink(path / "config.json")
+        ):
             raise StoreError(f"{path} is not a run of the store {self.root}; nothing was removed")
         with run.hold():  # refuses a run being trained, and keeps a resume from starting meanwhile
             try:

@@ -63,8 +63,10 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     except OSError as exc:
         raise UsageError(f"cannot reach the Ray cluster at {shown!r}: {describe_os_error(exc)}") from None
     if len(answer) < 4 or answer[3] != 4:
-        raise UsageError(f"{shown!r} answers, but not as a Ray cluster does (no gRPC server there); give the "
-                         "address `ray start --head` printed (HOST:6379, or ray://HOST:10001)")
+        raise UsageError(
+            f"{shown!r} answers, but not as a Ray cluster does (no gRPC server there); give the "
+            "address `ray start --head` printed (HOST:6379, or ray://HOST:10001)"
+        )
 
 
 def connect(ray, address: str) -> bool:
@@ -90,8 +92,10 @@ def placement(ray, study: StudyConfig) -> tuple[dict, str]:
             raise UsageError(f"--devices {kind}, but the Ray cluster has no GPU")
         return {"num_gpus": 1, "num_cpus": 1}, "cuda"  # Ray points CUDA_VISIBLE_DEVICES at the task's GPU
     if study.cpus_per_run > resources.get("CPU", 0):
-        raise UsageError(f"--ray-cpus {study.cpus_per_run}, but the Ray cluster has "
-                         f"{count(int(resources.get('CPU', 0)), 'CPU')} in all")
+        raise UsageError(
+            f"--ray-cpus {study.cpus_per_run}, but the Ray cluster has "
+            f"{count(int(resources.get('CPU', 0)), 'CPU')} in all"
+        )
     return {"num_cpus": study.cpus_per_run}, "cpu" if kind == "auto" else kind
 
 
@@ -109,8 +113,9 @@ class ProgressBox:
         return items
 
 
-def train_task(config: TrainConfig, label: str, resume: tuple[str, dict[str, bytes]] | None,
-               progress) -> tuple[str, dict[str, bytes], str]:
+def train_task(
+    config: TrainConfig, label: str, resume: tuple[str, dict[str, bytes]] | None, progress
+) -> tuple[str, dict[str, bytes], str]:
     """On a Ray worker: train one run (or resume the one given as files) in a private temporary store;
     return its id, its files, and why it failed ("" when it completed). The store is removed after;
     one left by a worker that was killed is removed by the next task on that node."""
@@ -170,8 +175,15 @@ class RayExecutor:
     def __init__(self, study: StudyConfig) -> None:
         self.study = study
 
-    def run(self, pending: list[Pending], store: RunStore, progress: Progress, on_event, cancel: threading.Event | None,
-            keep_going: bool) -> None:
+    def run(
+        self,
+        pending: list[Pending],
+        store: RunStore,
+        progress: Progress,
+        on_event,
+        cancel: threading.Event | None,
+        keep_going: bool,
+    ) -> None:
         with ray_session(self.study.ray or "local") as ray:
             self.ray, self.store, self.progress = ray, store, progress
             self.attempts: dict[str, int] = {}
@@ -190,13 +202,14 @@ class RayExecutor:
                     ray.cancel(ref, force=True)
                 ray.kill(self.box)
         if failures and not keep_going:
-            raise NormcompressError(f"{count(len(failures), 'run')} of {progress.total} failed ({'; '.join(failures)}); "
-                                    f"the completed runs are kept: run the same study again to retry the rest")
+            raise NormcompressError(
+                f"{count(len(failures), 'run')} of {progress.total} failed ({'; '.join(failures)}); "
+                f"the completed runs are kept: run the same study again to retry the rest"
+            )
 
     def _submit(self, pending: list[Pending]) -> dict:
         resources, device = placement(self.ray, self.study)
-        task = self.ray.remote(train_task).options(max_retries=self.study.retries, retry_exceptions=False,
-                                                   **resources)
+        task = self.ray.remote(train_task).options(max_retries=self.study.retries, retry_exceptions=False, **resources)
         out = {}
         for item in pending:
             item.config.device = device
@@ -236,11 +249,12 @@ class RayExecutor:
 def _failure(ray, exc: BaseException, attempts: int) -> str:
     """One line for a task that came back without a run."""
     if isinstance(exc, ray.exceptions.RayTaskError):  # the task raised (Ray's error is also of the cause's
-        exc = getattr(exc, "cause", None) or exc        # class, with the worker's traceback as its text)
+        exc = getattr(exc, "cause", None) or exc  # class, with the worker's traceback as its text)
     if isinstance(exc, NormcompressError):
         return str(exc)
-    if isinstance(exc, ray.exceptions.WorkerCrashedError | ray.exceptions.NodeDiedError
-                  | ray.exceptions.LocalRayletDiedError):
+    if isinstance(
+        exc, ray.exceptions.WorkerCrashedError | ray.exceptions.NodeDiedError | ray.exceptions.LocalRayletDiedError
+    ):
         return f"its worker died (killed, or out of memory) after {count(max(attempts, 1), 'attempt')}"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"

@@ -13,8 +13,15 @@ class LocalExecutor:
     def __init__(self, devices: list[str], trainer: Callable) -> None:
         self.devices, self.train = devices, trainer
 
-    def run(self, pending: list[Pending], store: RunStore, progress: Progress, on_event, cancel: threading.Event | None,
-            keep_going: bool) -> None:
+    def run(
+        self,
+        pending: list[Pending],
+        store: RunStore,
+        progress: Progress,
+        on_event,
+        cancel: threading.Event | None,
+        keep_going: bool,
+    ) -> None:
         """Train the pending runs. A run that fails ends the study (its error raised here), or with
         keep_going is reported and the queue goes on; a stop (cancel) ends it after the current run."""
         lock = threading.Lock()
@@ -40,14 +47,16 @@ class LocalExecutor:
         if errors:
             raise errors[0]
 
-    def _one(self, item: Pending, device: str, store, progress: Progress, on_event, cancel, keep_going, errors,
-             lock) -> bool:
+    def _one(
+        self, item: Pending, device: str, store, progress: Progress, on_event, cancel, keep_going, errors, lock
+    ) -> bool:
         """Train one run; whether the worker goes on to the next."""
         item.config.device = device
         progress(item.label, "resuming" if item.interrupted else "training")
         try:
-            run = self.train(item.config, store, on_event, cancel,
-                             resume=item.interrupted.id if item.interrupted else None)
+            run = self.train(
+                item.config, store, on_event, cancel, resume=item.interrupted.id if item.interrupted else None
+            )
         except Exception as exc:  # the run is kept as failed (the engine saw to it)
             if not keep_going:
                 errors.append(exc)

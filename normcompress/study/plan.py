@@ -45,8 +45,9 @@ class Progress:
     report: object  # Callable[[StudyProgress], None]
     results: dict[int, Run] = field(default_factory=dict)
 
-    def __call__(self, label: str, state: str, message: str = "", epoch: int = 0, epochs: int = 0,
-                 where: str = "") -> None:
+    def __call__(
+        self, label: str, state: str, message: str = "", epoch: int = 0, epochs: int = 0, where: str = ""
+    ) -> None:
         self.report(StudyProgress(len(self.results), self.total, label, state, message, epoch, epochs, where))
 
     def done(self, index: int, run: Run, label: str) -> None:

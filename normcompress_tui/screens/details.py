@@ -34,9 +34,15 @@ class DetailsScreen(ModalScreen[None]):
         with VerticalScroll(id="details"):  # scrolls: on a short terminal the error maps are below the fold
             yield Static(Text.assemble((info.id, "bold"), f"  {info.status}  ", printable(message)), id="details-title")
             where = f"data={info.data_source}  device={summary.device if summary else '-'}"
-            yield Static(Text.assemble(printable(f"{config}\n{where}"),
-                                       (printable(f"\ndamaged: {info.problem}"), "red") if info.problem else ""),
-                         id="details-config")
+            if summary:
+                where += f"\nversions: {summary.versions_text}"
+            yield Static(
+                Text.assemble(
+                    printable(f"{config}\n{where}"),
+                    (printable(f"\ndamaged: {info.problem}"), "red") if info.problem else "",
+                ),
+                id="details-config",
+            )
             yield DataTable(id="details-epochs", cursor_type="row")
             yield ReconstructionPreview(id="details-preview")
 

@@ -3,35 +3,45 @@
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 HELP = """\
 Panes
-  Run              the settings of the next run: a norm from the list or a custom one (Lp:3,
-                   0.5*L1+0.5*L2, Linf-smooth:0.05), epochs, batch, learning rate, seed, data, device
-  Reconstructions  the highlighted run's validation images: originals, reconstructions, error maps
-  Chart            the live run and the overlaid runs; the dashed line is PCA at the runs' latent
-                   size on their data (no line for the training loss, which is in each run's norm)
-  Runs             every run in the store, also those started from the CLI: the overlay mark in the
-                   run's curve colour, the short id the legend shows, norm, seed, status, epochs,
-                   best validation PSNR, then tags, lr, time, model, data, batch, device, id as width allows
+  Run              the next run's settings: a norm from the list or a
+                   custom one (Lp:3, 0.5*L1+0.5*L2, Linf-smooth:0.05),
+                   epochs, batch, learning rate, seed, data, device; under
+                   More settings the model, optimizer, schedule, image
+                   limit, crop size, rate λ
+  Reconstructions  the highlighted run's validation images: originals,
+                   reconstructions, error maps
+  Chart            the live run and overlaid runs; the dashed line is PCA
+                   at the runs' latent size on their data (none for the
+                   training loss, which is in each run's own norm)
+  Runs             every run in the store, also those started from the
+                   CLI: the overlay mark in the run's curve colour, the
+                   short id the legend shows, norm, seed, status, epochs,
+                   best PSNR, then tags, lr, time, model, data, batch,
+                   device, id
 
 Keys
-  s  start a run            x  stop it after the current batch (kept as interrupted)
-  m  next metric            l  log scale            a  next smoothing (the raw curve stays)
-  v  x axis: epoch, step, training time       z  zoom: all, the last 10, 5, 2, 1 epochs
-  Z  zoom to a range of epochs (3-7)          e  export the chart's view as PNG and SVG
-                                                 (under the store's exports/ folder)
-  space  overlay the highlighted run      enter  open it      d  delete it
+  s  start a run        x  stop it after this batch (kept as interrupted)
+  m  next metric        l  log scale
+  a  next smoothing (the raw curve stays, faint, under the smoothed one)
+  v  x axis: epoch, step, training time
+  z  zoom: all, the last 10, 5, 2, 1 epochs     Z  zoom to epochs (3-7)
+  e  export the chart's view as PNG and SVG (into the store's exports/)
+  space  overlay the highlighted run    enter  open it    d  delete it
   t  tag it (words of your own; `normcompress runs tag` does the same)
-  r  resume it: an interrupted or failed run trains on from its last complete epoch
-  S  a study: norms x seeds queued with the Run pane's settings (runs done are reused)
-  /  filter runs by id, norm, tags or settings (every word must match; escape clears)
-  o  sort by the next column (or click a header; again to turn the order round)
+  r  resume it: an interrupted or failed run goes on from its last epoch
+  S  a study: norms x grid x seeds with the Run pane's settings (runs done
+     are reused)
+  /  filter runs by id, norm, tags or settings (every word must match;
+     escape clears)
+  o  sort by the next column (or click a header; again: the other way)
   ctrl+p  command palette (every action above, overlay all or none)
-  ?  this help              q  quit (asks while a run is going)
+  ?  this help          q  quit (asks while a run is going)
 """
 
 
@@ -41,6 +51,6 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help"):
+        with VerticalScroll(id="help"):  # focused: PageDown, Down, End and the mouse wheel scroll it
             yield Static(Text(HELP), id="help-text")
-            yield Label("Escape closes", classes="note")
+            yield Label("Escape closes · PageDown, End and the arrows scroll", classes="note")

@@ -1,4 +1,5 @@
-"""The study dialog: norms x seeds queued with the Run pane's other settings, here or on Ray."""
+"""The study dialog: norms x any other settings x seeds, queued with the Run pane's other settings, here
+or on Ray (the CLI's `study --norms ... --grid ... --seeds ...`)."""
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -8,9 +9,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from normcompress.config import TrainConfig
-from normcompress.errors import NormcompressError
-from normcompress.study_config import StudyConfig
+from normcompress.errors import NormcompressError, UsageError
+from normcompress.study_config import StudyConfig, parse_grid
 from normcompress.text import printable
+
+from ..words import in_form_words
 
 
 class StudyScreen(ModalScreen):
@@ -25,31 +28,62 @@ class StudyScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="study"):
-            yield Label("A study: every norm x seed, one run after another here, or side by side on Ray")
+            yield Label("A study: every norm x grid point x seed, one run after another here, or side by side on Ray")
             with Horizontal(classes="row"):
                 yield Label("Norms ")
                 yield Input("L2, L1, Linf-image", id="study-norms", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Grid  ")
+                yield Input(
+                    "",
+                    placeholder="more settings to sweep: lr=1e-3,3e-3 model=seed,pca-refine",
+                    id="study-grid",
+                    compact=True,
+                )
             with Horizontal(classes="row"):
                 yield Label("Seeds ")
                 yield Input("2", type="integer", id="study-seeds", compact=True)
             with Horizontal(classes="row"):
                 yield Label("Ray   ")
-                yield Input("", placeholder="empty: here, one run after another; local; or HOST:PORT",
-                            id="study-ray", compact=True)
-            yield Label(Text(printable(f"the rest as in the Run pane: {self.base.epochs} epochs, batch "
-                                       f"{self.base.batch_size}, lr {self.base.lr:g}, data {self.base.dataset}, "
-                                       f"device {self.base.device}")), classes="note")
+                yield Input(
+                    "",
+                    placeholder="empty: here, one run after another; local; or HOST:PORT",
+                    id="study-ray",
+                    compact=True,
+                )
+            yield Label(
+                Text(
+                    printable(
+                        f"the rest as in the Run pane: {self.base.epochs} epochs, batch "
+                        f"{self.base.batch_size}, lr {self.base.lr:g}, data {self.base.dataset}, "
+                        f"device {self.base.device}"
+                    )
+                ),
+                classes="note",
+            )
             yield Static("", id="study-problem", classes="note")
             yield Label("Enter starts · Escape cancels · the same study again reuses the runs done", classes="note")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         try:
-            seeds = int(self.query_one("#study-seeds", Input).value or "0")
-            norms = [n.strip() for n in self.query_one("#study-norms", Input).value.split(",") if n.strip()]
-            study = StudyConfig(self.base, {"norm": norms}, seeds, [self.base.device],
-                                self.query_one("#study-ray", Input).value.strip() or None).validated()
+            study = self.study()
         except (NormcompressError, ValueError) as exc:
-            self.query_one("#study-problem", Static).update(Text(printable(f"✗ {exc}"), style="red"))
+            message = in_form_words(str(exc))
+            self.query_one("#study-problem", Static).update(Text(printable(f"✗ {message}"), style="red"))
             return
         self.dismiss(study)
+
+    def study(self) -> StudyConfig:
+        """The study the fields describe, checked by the same StudyConfig as `normcompress study`."""
+        seeds_text = self.query_one("#study-seeds", Input).value.strip()
+        if not seeds_text.isdigit():
+            raise UsageError(f"Seeds: {seeds_text!r} is not a whole number")
+        norms = [n.strip() for n in self.query_one("#study-norms", Input).value.split(",") if n.strip()]
+        if not norms:
+            raise UsageError("Norms: type at least one norm, e.g. L2, L1")
+        grid = parse_grid(self.query_one("#study-grid", Input).value.split())
+        if "norm" in grid:
+            raise UsageError("Grid: the norms have a field of their own (Norms)")
+        ray = self.query_one("#study-ray", Input).value.strip() or None
+        return StudyConfig(self.base, {"norm": norms, **grid}, int(seeds_text), [self.base.device], ray).validated()

@@ -66,10 +66,20 @@ class LossChart(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="chart-bar"):
             yield Label("Metric ")
-            yield Select([(m.label, k) for k, m in ALL_METRICS.items()], value="loss", allow_blank=False,
-                         id="metric", compact=True)
-            yield Select([("raw" if w == 0 else f"smooth {w:g}", w) for w in SMOOTHING_CHOICES], value=0.0,
-                         allow_blank=False, id="smoothing", compact=True)
+            yield Select(
+                [(m.label, k) for k, m in ALL_METRICS.items()],
+                value="loss",
+                allow_blank=False,
+                id="metric",
+                compact=True,
+            )
+            yield Select(
+                [("raw" if w == 0 else f"smooth {w:g}", w) for w in SMOOTHING_CHOICES],
+                value=0.0,
+                allow_blank=False,
+                id="smoothing",
+                compact=True,
+            )
             yield Checkbox("log", id="log", compact=True)
         yield SafePlot(id="plot")
         yield Static(id="legend")
@@ -203,13 +213,28 @@ class LossChart(Vertical):
         title = ALL_METRICS[model.metric].label + model.title_note()
         if not any(xs for _, xs, _ in series) and (model.current_epochs or model.overlays):
             # Runs are on the chart but none has this metric: say why instead of an empty frame.
-            title += (f": not measured on images under {MS_SSIM_MIN_SIZE} px" if model.metric == "ms_ssim"
-                      else ": nothing in this zoom" if model.zoom is not None and any(xs for _, xs, _ in model.series())
-                      else ": no values yet")
+            title += (
+                f": not measured on images under {MS_SSIM_MIN_SIZE} px"
+                if model.metric == "ms_ssim"
+                else ": nothing in this zoom"
+                if model.zoom is not None and any(xs for _, xs, _ in model.series())
+                else ": no values yet"
+            )
         short = self.content_region.height < SHORT_CHART_ROWS
-        entries = draw_curves(plt, series, title, model.log_scale, model.smoothing, width=max(plot.size.width, 20),
-                              reference=model.reference_line(), legend=False, colour=not os.environ.get("NO_COLOR"),
-                              slots=slots, x_axis=model.x_axis, x_title=x_title)
+        entries = draw_curves(
+            plt,
+            series,
+            title,
+            model.log_scale,
+            model.smoothing,
+            width=max(plot.size.width, 20),
+            reference=model.reference_line(),
+            legend=False,
+            colour=not os.environ.get("NO_COLOR"),
+            slots=slots,
+            x_axis=model.x_axis,
+            x_title=x_title,
+        )
         if short:  # every row for the data: the ticks say what the axis counts (epochs are whole numbers)
             plt.xlabel("")
         legend = self.query_one("#legend", Static)

@@ -158,8 +158,13 @@ class ChartModel:
 
     # -- kept between launches ------------------------------------------------------------------------
     def view_state(self) -> dict:
-        return {"metric": self.metric, "smoothing": self.smoothing, "log": self.log_scale, "x_axis": self.x_axis,
-                "zoom": zoom_spec(self.zoom)}
+        return {
+            "metric": self.metric,
+            "smoothing": self.smoothing,
+            "log": self.log_scale,
+            "x_axis": self.x_axis,
+            "zoom": zoom_spec(self.zoom),
+        }
 
 
 def per_epoch(label: str, records: list[dict], key: str) -> Series:
@@ -184,8 +189,10 @@ def parse_zoom(text: str) -> tuple[float, float] | int | None:
             return float(first), float(last)
     except ValueError:
         pass
-    raise ValueError(f"{printable(text, keep_newlines=False)!r} is not a zoom: give 3-7 (epochs 3 to 7), "
-                     f"5 (the last 5 epochs) or nothing (every epoch)")
+    raise ValueError(
+        f"{printable(text, keep_newlines=False)!r} is not a zoom: give 3-7 (epochs 3 to 7), "
+        f"5 (the last 5 epochs) or nothing (every epoch)"
+    )
 
 
 def zoom_spec(zoom: tuple[float, float] | int | None) -> str:

@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 
 from PIL import Image as PILImage
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -20,8 +19,8 @@ from textual_image import _terminal
 try:  # textual-image 0.12 divides by the terminal's columns when it loads: 0 on a terminal that reports no size
     _terminal.get_cell_size()
 except ZeroDivisionError:
-    _terminal.get_cell_size._result = _terminal.CellSize(10, 20)  # type: ignore[attr-defined]  # its own default
-from textual_image.widget import Image  # noqa: E402
+    _terminal.get_cell_size._result = _terminal.CellSize(10, 20)  # its own default
+from textual_image.widget import Image
 
 from normcompress.images import PADDING, ImageFileError, open_image
 from normcompress.text import printable
@@ -48,6 +47,7 @@ def grid_columns(size: tuple[int, int]) -> tuple[int, int] | None:
 def best_band_width(columns: int, width_cells: int, height_cells: int) -> int:
     """How many of the grid's columns to put side by side so that each image is drawn largest in a pane
     of width_cells x height_cells (ties go to fewer bands)."""
+
     def tile_cells(per_band: int) -> float:
         bands = math.ceil(columns / per_band)
         across = width_cells / per_band  # a tile's width in cells, when the width decides
@@ -66,8 +66,9 @@ def relayout(image: PILImage.Image, per_band: int) -> PILImage.Image:
     step = side + PADDING
     bands = math.ceil(columns / per_band)
     band_height = ROWS * step + PADDING
-    out = PILImage.new(image.mode, (per_band * step + PADDING, bands * band_height + (bands - 1) * 2 * PADDING),
-                       "white")
+    out = PILImage.new(
+        image.mode, (per_band * step + PADDING, bands * band_height + (bands - 1) * 2 * PADDING), "white"
+    )
     for column in range(columns):
         band, place = divmod(column, per_band)
         strip = image.crop((column * step, 0, column * step + step + PADDING, band_height))
@@ -92,8 +93,7 @@ class PreviewImage(Image, Renderable=Image._Renderable):
 
     def refresh(self, *regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
         # The widget's size depends only on its picture's size and its styles: same size, same layout.
-        return super().refresh(*regions, repaint=repaint, layout=layout and not self._repaint_only,
-                               recompose=recompose)
+        return super().refresh(*regions, repaint=repaint, layout=layout and not self._repaint_only, recompose=recompose)
 
 
 class ReconstructionPreview(Vertical):

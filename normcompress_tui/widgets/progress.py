@@ -18,6 +18,8 @@ from textual.widgets import Label, Static
 from normcompress.events import EpochEnd, RunStarted, StepProgress
 from normcompress.text import printable
 
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # one frame a tick (a second) while a run starts
+
 
 def time_left(seconds: float | None) -> str:
     if seconds is None:
@@ -38,6 +40,7 @@ class TrainingProgress(Vertical):
         self._texts: dict[str, str] = {}  # what each label should say
         self._drawn: dict[str, str] = {}  # what each label says
         self._bar: tuple[int, int] | None = None
+        self._starting: tuple[float, str] | None = None  # (since, what) from the key press to the first step
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -50,14 +53,25 @@ class TrainingProgress(Vertical):
         self.show()
 
     # -- what the events say -------------------------------------------------------------------
+    def starting(self, what: str) -> None:
+        """At the key press: the child imports torch and builds the data (10-48 s on a busy 2-core machine)
+        before the first step, and the previous run's "completed 100%" must not stay meanwhile."""
+        self.best_psnr = self.last_psnr = self.last_step = self._first = None
+        self.done, self.total = 0, 1
+        self._starting = (time.monotonic(), what)
+        self.show()
+
     def started(self, event: RunStarted) -> None:
         self.best_psnr = self.last_psnr = self.last_step = self._first = None
         self.done, self.total = 0, 1
-        self._texts.update({"epoch-label": f"epoch {event.start_epoch + 1}/{event.config.epochs}",
-                            "stats": f"{event.config.norm} on {event.data_source}, {event.device}"})
+        what = f"{event.config.norm} on {event.data_source}, {event.device}"
+        if self._starting is not None:  # the data is ready; the first step is still to come
+            self._starting = (self._starting[0], what)
+        self._texts.update({"epoch-label": f"epoch {event.start_epoch + 1}/{event.config.epochs}", "stats": what})
         self.show()
 
     def step(self, event: StepProgress) -> None:
+        self._starting = None
         self.last_step = event
         self.total, self.done = event.epochs * event.steps, (event.epoch - 1) * event.steps + event.step
         if self._first is None:
@@ -71,6 +85,8 @@ class TrainingProgress(Vertical):
         self._stats()  # the new PSNR at the next tick, not with the next epoch's first step
 
     def finished(self, status: str, message: str) -> None:
+        self._starting = None
+        self._first = None  # no time left to count: a stopped run's clock must not tick on
         best = f"  best {self.best_psnr:.2f} dB" if self.best_psnr is not None else ""
         self._texts.update({"epoch-label": status, "stats": message + best})
         self.show()
@@ -97,6 +113,12 @@ class TrainingProgress(Vertical):
         """Draw what changed since the last call. The labels and the bar have fixed sizes (app.tcss), so
         an update needs no layout pass."""
         texts = {**self._texts, "eta": f"{100 * self.done / self.total:3.0f}% {time_left(self.seconds_left())}"}
+        if self._starting is not None:
+            since, what = self._starting
+            waited = time.monotonic() - since
+            texts["epoch-label"] = f"{SPINNER[int(waited) % len(SPINNER)]} starting"
+            texts["stats"] = f"starting {what} ({waited:.0f} s: loading torch and the data)"
+            texts["eta"] = "--% --:--:--"
         for label_id, text in texts.items():
             if self._drawn.get(label_id) != text:
                 self._drawn[label_id] = text

@@ -30,8 +30,9 @@ class RunsPane(Vertical):
         self.store = store
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: words of an id, norm, tag or setting (escape clears)", id="filter",
-                    compact=True)
+        yield Input(
+            placeholder="filter: words of an id, norm, tag or setting (escape clears)", id="filter", compact=True
+        )
         yield RunsTable()
 
     @property
@@ -79,8 +80,9 @@ class RunsPane(Vertical):
             if text is not None:
                 self._save_tags(run, shown, text.split())
 
-        self.app.push_screen(PromptScreen(f"Tags of {info.id}", " ".join(shown or ()), "words separated by spaces"),
-                             answered)
+        self.app.push_screen(
+            PromptScreen(f"Tags of {info.id}", " ".join(shown or ()), "words separated by spaces"), answered
+        )
 
     def _save_tags(self, run: Run, shown: tuple[str, ...] | None, typed: list[str]) -> None:
         """What was added and removed in the prompt, applied to the tags as they are now: a tag added from
@@ -89,8 +91,9 @@ class RunsPane(Vertical):
             if shown is None:
                 tags, _ = api.tag_run(run, replace=typed)
             else:
-                tags, _ = api.tag_run(run, add=[t for t in typed if t not in shown],
-                                      remove=[t for t in shown if t not in typed])
+                tags, _ = api.tag_run(
+                    run, add=[t for t in typed if t not in shown], remove=[t for t in shown if t not in typed]
+                )
         except NormcompressError as exc:
             self.app.notify(str(exc), title="Tags not saved", severity="error")
             return

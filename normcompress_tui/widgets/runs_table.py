@@ -59,23 +59,45 @@ NARROW_NORM = 10  # characters of a norm shown in a narrow table (0.5*L1+0.…)
 COLUMNS = (
     Column("overlay", "", lambda i: "", lambda i: 0, always=True),
     Column("short", "run", lambda i: i.id[-6:], lambda i: i.id[-6:], always=True),
-    Column("norm", "norm", lambda i: i.norm, lambda i: i.norm, always=True,
-           brief=lambda i: _clip(i.norm, NARROW_NORM)),
+    Column("norm", "norm", lambda i: i.norm, lambda i: i.norm, always=True, brief=lambda i: _clip(i.norm, NARROW_NORM)),
     Column("seed", "seed", lambda i: _number(_config("seed")(i), "d"), lambda i: _config("seed", -1)(i), always=True),
-    Column("status", "status", lambda i: str(i.status), lambda i: str(i.status), always=True,
-           brief=lambda i: STATUS_MARKS.get(str(i.status), "?"), brief_header=""),
-    Column("epochs", "epochs", lambda i: f"{i.epochs_done}/{i.epochs}", lambda i: (i.epochs_done, i.epochs),
-           always=True, brief_header="ep"),
-    Column("psnr", "best dB", lambda i: _number(_best(i), ".2f"), lambda i: -1e9 if _best(i) is None else _best(i),
-           always=True, brief_header="best"),
+    Column(
+        "status",
+        "status",
+        lambda i: str(i.status),
+        lambda i: str(i.status),
+        always=True,
+        brief=lambda i: STATUS_MARKS.get(str(i.status), "?"),
+        brief_header="",
+    ),
+    Column(
+        "epochs",
+        "epochs",
+        lambda i: f"{i.epochs_done}/{i.epochs}",
+        lambda i: (i.epochs_done, i.epochs),
+        always=True,
+        brief_header="ep",
+    ),
+    Column(
+        "psnr",
+        "best dB",
+        lambda i: _number(_best(i), ".2f"),
+        lambda i: -1e9 if _best(i) is None else _best(i),
+        always=True,
+        brief_header="best",
+    ),
     Column("tags", "tags", lambda i: " ".join(i.tags), lambda i: " ".join(i.tags)),
     Column("lr", "lr", lambda i: _number(_config("lr")(i), "g"), lambda i: _config("lr", 0.0)(i)),
     Column("duration", "time", lambda i: i.duration_text, lambda i: i.duration_s or 0.0),
     Column("model", "model", lambda i: str(_config("model", "?")(i)), lambda i: str(_config("model", "")(i))),
-    Column("dataset", "data", lambda i: i.data_source, lambda i: i.data_source),
+    Column("dataset", "data", lambda i: i.data_text, lambda i: i.data_text),
     Column("batch", "batch", lambda i: _number(_config("batch_size")(i), "d"), lambda i: _config("batch_size", 0)(i)),
-    Column("device", "device", lambda i: (i.summary.device if i.summary else "") or "-",
-           lambda i: (i.summary.device if i.summary else "") or ""),
+    Column(
+        "device",
+        "device",
+        lambda i: (i.summary.device if i.summary else "") or "-",
+        lambda i: (i.summary.device if i.summary else "") or "",
+    ),
     Column("id", "id", lambda i: i.id, lambda i: i.id),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
@@ -86,9 +108,9 @@ def fitting_columns(infos: list[RunInfo], width: int) -> tuple[list[Column], boo
     """The columns shown at `width` cells, and whether they are the narrow forms: every `always` column
     (narrowed, with one space between columns, when they do not fit as they are), then the others in
     order while they fit."""
+
     def needed(column: Column, compact: bool) -> int:
-        cells = [column.title(compact) + "▼", *(printable(column.cell(i, compact), keep_newlines=False)
-                                               for i in infos)]
+        cells = [column.title(compact) + "▼", *(printable(column.cell(i, compact), keep_newlines=False) for i in infos)]
         return max(len(c) for c in cells) + (1 if compact else 2 * CELL_PADDING)
 
     always = [c for c in COLUMNS if c.always]
@@ -185,8 +207,11 @@ class RunsTable(DataTable):
         keys = [c.key for c in self.shown_columns if c.key != "overlay"]
         if keys:
             self.sort_by(keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else keys[0])
-            self.app.notify(f"runs sorted by {BY_KEY[self.sort_key].header or self.sort_key}"
-                            f"{' (descending)' if self.sort_reverse else ''}", timeout=2)
+            self.app.notify(
+                f"runs sorted by {BY_KEY[self.sort_key].header or self.sort_key}"
+                f"{' (descending)' if self.sort_reverse else ''}",
+                timeout=2,
+            )
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
@@ -216,13 +241,13 @@ class RunsTable(DataTable):
         if headers == self._headers and ids == self._shown_ids:
             for run_id, row in cells.items():
                 if row != self._cells.get(run_id):
-                    for column, value in zip(columns, row):
+                    for column, value in zip(columns, row, strict=False):
                         self.update_cell(run_id, column.key, value, update_width=True)  # "9/20" -> "10/20"
         else:
             highlighted = self.highlighted_info()
             self.clear(columns=headers != self._headers)
             if headers != self._headers:
-                for column, header in zip(columns, headers):
+                for column, header in zip(columns, headers, strict=False):
                     self.add_column(header, key=column.key)
             for run_id in ids:
                 self.add_row(*cells[run_id], key=run_id)
@@ -230,8 +255,11 @@ class RunsTable(DataTable):
                 self.move_cursor(row=ids.index(highlighted.id), animate=False)
         self.shown_columns, self._headers, self._shown_ids, self._cells = columns, headers, ids, cells
         total = len(self.infos)
-        shown = (f"{len(ids)} of {total} match {self.query_text.strip()!r}" if self.query_text.strip()
-                 else count(total, "run"))
+        shown = (
+            f"{len(ids)} of {total} match {self.query_text.strip()!r}"
+            if self.query_text.strip()
+            else count(total, "run")
+        )
         order = f"by {BY_KEY[self.sort_key].header or self.sort_key} {'▼' if self.sort_reverse else '▲'}"
         self.border_subtitle = printable(f"{shown} · {order}", keep_newlines=False)
 
@@ -245,8 +273,12 @@ class RunsTable(DataTable):
     def _row(self, info: RunInfo, columns: list[Column], compact: bool) -> tuple[Text, ...]:
         """The row's cells as plain text: a norm, an id or a tag is data, never markup."""
         lead = " " if compact else ""
-        return tuple(self._mark(info.id, compact) if c.key == "overlay"
-                     else Text(lead + printable(c.cell(info, compact), keep_newlines=False)) for c in columns)
+        return tuple(
+            self._mark(info.id, compact)
+            if c.key == "overlay"
+            else Text(lead + printable(c.cell(info, compact), keep_newlines=False))
+            for c in columns
+        )
 
     def _mark(self, run_id: str, compact: bool) -> Text:
         """The overlay column's cell: the run's swatch when it is on the chart (a space before it when

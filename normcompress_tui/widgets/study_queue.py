@@ -13,8 +13,16 @@ from normcompress.text import printable
 if TYPE_CHECKING:
     from normcompress.events import StudyProgress
 
-MARKS = {"waiting": ("·", "dim"), "training": ("▶", "bold"), "resuming": ("▶", "bold"), "epoch": ("▶", "bold"),
-         "retrying": ("↻", "yellow"), "reused": ("✓", "green"), "finished": ("✓", "green"), "failed": ("✗", "red")}
+MARKS = {
+    "waiting": ("·", "dim"),
+    "training": ("▶", "bold"),
+    "resuming": ("▶", "bold"),
+    "epoch": ("▶", "bold"),
+    "retrying": ("↻", "yellow"),
+    "reused": ("✓", "green"),
+    "finished": ("✓", "green"),
+    "failed": ("✗", "red"),
+}
 
 
 class StudyQueue(Static):
@@ -44,6 +52,11 @@ class StudyQueue(Static):
         if update.state == "failed":
             self.failures[update.label] = update.message
         self._show()
+
+    def clear(self) -> None:
+        """No study: the line goes (a single run started after a study)."""
+        self.states, self.failures, self.epochs, self.done, self.total = {}, {}, {}, 0, 0
+        self.display = False
 
     def ended(self, message: str) -> None:
         self._show(message)

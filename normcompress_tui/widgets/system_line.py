@@ -39,11 +39,15 @@ class Nvml:
         return self.pynvml.nvmlDeviceGetUtilizationRates(handle).gpu, memory.used / GIB, memory.total / GIB
 
 
-def system_text(cpu_percent: float, process_percent: float, rss_bytes: int, cores: int,
-                gpus: list[tuple[int, float, float]]) -> str:
+def system_text(
+    cpu_percent: float, process_percent: float, rss_bytes: int, cores: int, gpus: list[tuple[int, float, float]]
+) -> str:
     """`CPU 97% · app 180% of 2 cores · RSS 1.24 GiB · GPU0 97% 5.1/79.6 GiB`."""
-    parts = [f"CPU {cpu_percent:.0f}%", f"app {process_percent:.0f}% of {cores} cores",
-             f"RSS {rss_bytes / GIB:.2f} GiB"]
+    parts = [
+        f"CPU {cpu_percent:.0f}%",
+        f"app {process_percent:.0f}% of {cores} cores",
+        f"RSS {rss_bytes / GIB:.2f} GiB",
+    ]
     parts += [f"GPU{i} {use}% {used:.1f}/{total:.1f} GiB" for i, (use, used, total) in enumerate(gpus)]
     return " · ".join(parts)
 
@@ -74,8 +78,13 @@ class SystemLine(Static):
                 gpus.append(self.nvml.read(index))
             except Exception:  # a GPU that went away or a driver reset: leave it out this time
                 continue
-        self.last = system_text(psutil.cpu_percent(None), self.process.cpu_percent(None),
-                                self.process.memory_info().rss, psutil.cpu_count() or 1, gpus)
+        self.last = system_text(
+            psutil.cpu_percent(None),
+            self.process.cpu_percent(None),
+            self.process.memory_info().rss,
+            psutil.cpu_count() or 1,
+            gpus,
+        )
         packed = pack(self.last, self.content_region.width or 80)
         if packed != self._shown:  # a layout pass only when the line count changes: they cost training time
             self.update(Text(packed), layout=packed.count("\n") != self._shown.count("\n"))
