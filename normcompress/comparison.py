@@ -72,6 +72,22 @@ def config_differences(runs: list[Run]) -> dict[str, list[str]]:
     return {key: values for key, values in seen.items() if len(values) > 1}
 
 
+NOT_SETTINGS = ("data", "epochs trained")  # differences that no study sets: warned about, never grouped by
+
+
+def group_labels(runs: list[Run]) -> tuple[dict[str, str], list[str]]:
+    """Each run's group: its norm and every setting on which the runs differ (a study's grid: `L2
+    lr=0.001`), so that runs of other settings are never pooled as if they were seeds of one norm; and
+    those settings. Runs that differ only in norm and seed are grouped by norm alone."""
+    keys = [key for key in config_differences(runs) if key not in NOT_SETTINGS]
+    labels = {}
+    for run in runs:
+        info = run.info()
+        config = asdict(info.config) if info.config else {}
+        labels[run.id] = " ".join([info.norm, *(f"{key}={config.get(key)}" for key in keys)])
+    return labels, keys
+
+
 def mean_std_text(mean: float, std: float | None) -> str:
     """`mean ± std` with std to two significant digits and the mean to the same decimal (at most five
     significant digits): 19.21 ± 0.27, 0.01201 ± 0.00075, 11.970 ± <0.001; `mean ± —` without a spread."""
@@ -101,9 +117,10 @@ def summarize_runs(
     per_image: dict[str, dict[str, torch.Tensor]] | None = None,
     baseline: Baseline | None = None,
     no_baseline: str | None = None,
+    groups: dict[str, str] | None = None,
 ) -> dict:
-    """Per norm and metric: the values over seeds, mean and std (None with one seed); per metric the best
-    norm and, against each other norm, Welch's t over seeds and (given per-image errors by run id) the
+    """Per norm (or group, given `groups`: run id -> label) and metric: the values over seeds, mean and std
+    (None with one seed); per metric the best norm and, against each other norm, Welch's t over seeds and (given per-image errors by run id) the
     Wilcoxon test over the same images; the PCA baseline's metrics, or why there is none."""
     import torch
 
@@ -111,12 +128,13 @@ def summarize_runs(
     images: dict[str, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
         info = run.info()
+        group = groups[run.id] if groups else info.norm  # a grid study's group: norm and settings
         for key in TABLE_METRICS:
             if key in info.metrics:  # runs saved before a metric existed lack it
-                values[info.norm][key].append(info.metrics[key])
+                values[group][key].append(info.metrics[key])
         if per_image and run.id in per_image:
             for key, series in per_image_values(per_image[run.id]).items():
-                images[info.norm][key].append(series)
+                images[group][key].append(series)
     per_norm_images = {norm: {k: torch.stack(v).mean(0) for k, v in by_key.items()} for norm, by_key in images.items()}
     table = {
         norm: {k: {"values": v, "mean": statistics.fmean(v), "std": spread(v)} for k, v in by_metric.items()}

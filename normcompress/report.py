@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .baseline import Baseline, run_baseline
-from .comparison import claim_lines, config_differences, study_table, summarize_runs
+from .comparison import claim_lines, config_differences, group_labels, study_table, summarize_runs
 from .data import load_run_data
 from .errors import NormcompressError
 from .figures import BASELINE_STYLE, DEFAULT_DPI, ERROR_COLOURMAP, integer_ticks, plt, save_figure, series_style
@@ -53,11 +53,12 @@ def write_report(
     baseline, missing = (
         (None, "no PCA reference: no run store to keep it in") if store is None else run_baseline(store, runs[0], data)
     )
-    summary = summarize_runs(runs, errors, baseline, missing)
+    groups, grouped = group_labels(runs)  # a grid study: norm x its other settings, each a group of seeds
+    summary = summarize_runs(runs, errors, baseline, missing, groups)
     norms = list(summary["table"])
     first_seed: dict[str, Run] = {}
     for run in runs:
-        first_seed.setdefault(run.info().norm, run)
+        first_seed.setdefault(groups[run.id], run)
     mean_mse = torch.stack([errors[r.id]["mse"] for r in first_seed.values()]).mean(0)
     chosen_random = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:RANDOM_IMAGES]
     hardest = [i for i in mean_mse.argsort(descending=True).tolist() if i not in chosen_random.tolist()][
@@ -69,14 +70,14 @@ def write_report(
         outputs = {norm: models[run.id](target).clamp(0, 1) for norm, run in first_seed.items()}
     first_errors = {norm: errors[run.id] for norm, run in first_seed.items()}
     figures = {
-        "curves": _curves_figure(runs, norms, metric, baseline),
+        "curves": _curves_figure(runs, groups, norms, metric, baseline),
         "reconstructions": _grid_figure(target, outputs, picks, first_errors, "reconstructions"),
         "errors": _grid_figure(target, outputs, picks, first_errors, "errors"),
     }
     written = _save_figures(figures, out, fmt, dpi)
-    rows = _metric_rows(runs)
+    rows = [{**row, "group": groups[row["run"]]} for row in _metric_rows(runs)]
     atomic_write_csv(out / "metrics.csv", rows, list(rows[0]))
-    differences = config_differences(runs)
+    differences = {k: v for k, v in config_differences(runs).items() if k not in grouped}  # beyond the grid
     everything = {
         "summary": {k: v for k, v in summary.items() if k != "per_image"},
         "differences": differences,
@@ -88,9 +89,9 @@ def write_report(
     }
     atomic_write(out / "metrics.json", json.dumps(everything, indent=2).encode())
     seeds = len(runs) // len(norms)
+    kinds = f"{len(norms)} groups (norm x {' x '.join(grouped)})" if grouped else f"{len(norms)} norms"
     title = (
-        f"Norm study: {len(norms)} norms x {count(seeds, 'seed')}, {config.model} model, "
-        f"{config.epochs} epochs on {data.source}"
+        f"Norm study: {kinds} x {count(seeds, 'seed')}, {config.model} model, {config.epochs} epochs on {data.source}"
     )
     recipe = f"{config.optimizer}, {config.schedule} learning rate {config.lr:g}, batch {config.batch_size}"
     atomic_write(out / "report.md", _markdown(title, recipe, summary, differences, metric).encode())
@@ -126,11 +127,11 @@ def _metric_rows(runs: list[Run]) -> list[dict]:
     return rows
 
 
-def _curves_figure(runs: list[Run], norms: list[str], metric: str, baseline: Baseline | None):
+def _curves_figure(runs: list[Run], groups: dict[str, str], norms: list[str], metric: str, baseline: Baseline | None):
     figure, axis = plt.subplots(figsize=(8, 4.8))
     by_norm = defaultdict(list)
     for run in runs:
-        by_norm[run.info().norm].append([r[metric] for r in run.metrics()])
+        by_norm[groups[run.id]].append([r[metric] for r in run.metrics()])
     for number, norm in enumerate(norms):
         curves = torch.tensor(by_norm[norm], dtype=torch.float64)  # seeds x epochs
         epochs = range(1, curves.shape[1] + 1)

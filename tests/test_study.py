@@ -1,3 +1,4 @@
+import csv
 import json
 import threading
 
@@ -14,7 +15,7 @@ from normcompress.reconstruct import reconstruct_file, reconstruct_tensor
 from normcompress.report import write_report
 from normcompress.runs import RunStore
 from normcompress.study import StudyConfig, run_study
-from normcompress.train import EpochEnd
+from normcompress.train import EpochEnd, TrainConfig, train
 
 REPORT_FILES = {
     "report.md",
@@ -222,3 +223,23 @@ def test_a_study_at_a_rate_lambda_trains_codecs_and_is_told_apart_from_one_witho
     assert plain.id != coded.id and plain.train_config().rate_lambda == 0.0
     (again,) = run_study(StudyConfig.of_norms(**base, rate_lambda=0.01), store)
     assert again.id == coded.id and len(store.runs()) == 2
+
+
+def test_a_grid_studys_report_keeps_each_setting_apart_and_never_pools_it_as_seeds(tmp_path):
+    """Two learning rates x two seeds of one norm: four runs, two groups of two seeds each (pooled by norm
+    they had read as four seeds of L2, with the learning rate's effect as seed noise)."""
+    from normcompress.report import write_report
+
+    store = RunStore(tmp_path / "runs")
+    runs = [
+        train(TrainConfig(norm="L2", dataset="synthetic", limit=128, epochs=1, device="cpu", lr=lr, seed=seed), store)
+        for lr in (1e-3, 3e-3)
+        for seed in (0, 1)
+    ]
+    _, summary = write_report(runs, tmp_path / "report", store=store)
+    assert list(summary["table"]) == ["L2 lr=0.001", "L2 lr=0.003"]
+    assert all(len(stats["psnr"]["values"]) == 2 for stats in summary["table"].values())
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "2 groups (norm x lr) x 2 seeds" in report and "differ in more than norm and seed" not in report
+    rows = list(csv.DictReader((tmp_path / "report" / "metrics.csv").open()))
+    assert sorted({r["group"] for r in rows}) == ["L2 lr=0.001", "L2 lr=0.003"]
