@@ -12,7 +12,10 @@ bucket of points (one per braille column), so a single spike still shows.
 import math
 from dataclasses import dataclass
 
+from rich.text import Text
+
 from .style import PALETTE_RGB, TERMINAL_MARKERS
+from .text import pack_lines, printable
 
 # (strong, faint) per run, in the figures' palette: the faint shade is the colour pulled toward a dark background.
 COLOURS = [(rgb, tuple(round(0.45 * c + 0.55 * 40) for c in rgb)) for rgb in PALETTE_RGB]
@@ -263,3 +266,16 @@ def _axes(plt, xs: list[float], ys: list[float], log: bool, x_axis: str) -> None
         low, high = padded_limits(ys)
         plt.ylim(low, high)
         plt.yticks(*(log_ticks if log else nice_ticks)(low, high))
+
+
+def legend_text(entries: list[LegendEntry], width: int) -> Text:
+    """One entry per series, in its colour (or with its marker), packed into lines of `width` cells:
+    a line breaks between entries, never inside one (an entry wider than the line is cut with …)."""
+    parts = []
+    for entry in entries:
+        label = printable(entry.label, keep_newlines=False)
+        if len(entry.symbol) + 1 + len(label) > width:
+            label = label[: max(width - len(entry.symbol) - 2, 1)] + "…"
+        style = "rgb({},{},{})".format(*entry.colour) if entry.colour else ""
+        parts.append(Text.assemble((entry.symbol, style), " " + label))
+    return pack_lines(parts, width, "   ")

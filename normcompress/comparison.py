@@ -75,11 +75,13 @@ def config_differences(runs: list[Run]) -> dict[str, list[str]]:
 NOT_SETTINGS = ("data", "epochs trained")  # differences that no study sets: warned about, never grouped by
 
 
-def group_labels(runs: list[Run]) -> tuple[dict[str, str], list[str]]:
+def group_labels(runs: list[Run], differences: dict[str, list[str]] | None = None) -> tuple[dict[str, str], list[str]]:
     """Each run's group: its norm and every setting on which the runs differ (a study's grid: `L2
     lr=0.001`), so that runs of other settings are never pooled as if they were seeds of one norm; and
-    those settings. Runs that differ only in norm and seed are grouped by norm alone."""
-    keys = [key for key in config_differences(runs) if key not in NOT_SETTINGS]
+    those settings. Runs that differ only in norm and seed are grouped by norm alone. `differences`: the
+    runs' config_differences, when the caller has them already."""
+    differences = config_differences(runs) if differences is None else differences
+    keys = [key for key in differences if key not in NOT_SETTINGS]
     labels = {}
     for run in runs:
         info = run.info()

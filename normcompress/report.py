@@ -53,7 +53,10 @@ def write_report(
     baseline, missing = (
         (None, "no PCA reference: no run store to keep it in") if store is None else run_baseline(store, runs[0], data)
     )
-    groups, grouped = group_labels(runs)  # a grid study: norm x its other settings, each a group of seeds
+    every_difference = config_differences(runs)
+    groups, grouped = group_labels(
+        runs, every_difference
+    )  # a grid study: norm x its other settings, each a group of seeds
     summary = summarize_runs(runs, errors, baseline, missing, groups)
     norms = list(summary["table"])
     first_seed: dict[str, Run] = {}
@@ -77,7 +80,7 @@ def write_report(
     written = _save_figures(figures, out, fmt, dpi)
     rows = [{**row, "group": groups[row["run"]]} for row in _metric_rows(runs)]
     atomic_write_csv(out / "metrics.csv", rows, list(rows[0]))
-    differences = {k: v for k, v in config_differences(runs).items() if k not in grouped}  # beyond the grid
+    differences = {k: v for k, v in every_difference.items() if k not in grouped}  # beyond the grid
     everything = {
         "summary": {k: v for k, v in summary.items() if k != "per_image"},
         "differences": differences,
@@ -89,14 +92,16 @@ def write_report(
     }
     atomic_write(out / "metrics.json", json.dumps(everything, indent=2).encode())
     seeds = len(runs) // len(norms)
-    kinds = f"{len(norms)} groups (norm x {' x '.join(grouped)})" if grouped else f"{len(norms)} norms"
-    title = (
-        f"Norm study: {kinds} x {count(seeds, 'seed')}, {config.model} model, {config.epochs} epochs on {data.source}"
-    )
+    title = _title(len(norms), grouped, seeds, config, data.source)
     recipe = f"{config.optimizer}, {config.schedule} learning rate {config.lr:g}, batch {config.batch_size}"
     atomic_write(out / "report.md", _markdown(title, recipe, summary, differences, metric).encode())
     atomic_write(out / "report.html", _html(title, recipe, summary, differences, metric, out).encode())
     return [out / "report.md", out / "report.html", *written, out / "metrics.csv", out / "metrics.json"], summary
+
+
+def _title(groups: int, grouped: list[str], seeds: int, config, source: str) -> str:
+    kinds = f"{groups} groups (norm x {' x '.join(grouped)})" if grouped else f"{groups} norms"
+    return f"Norm study: {kinds} x {count(seeds, 'seed')}, {config.model} model, {config.epochs} epochs on {source}"
 
 
 def _save_figures(figures: dict, out: Path, fmt: str, dpi: int) -> list[Path]:

@@ -5,6 +5,8 @@ ESC sequence. Drivers print such strings as plain text, and pass them through `p
 control character shows as `\\x1b` instead of reaching the terminal.
 """
 
+from rich.text import Text
+
 _KEPT = {"\n", "\t"}
 
 
@@ -28,3 +30,19 @@ def one_line(text: object) -> str:
 def count(number: int, noun: str) -> str:
     """`1 epoch`, `3 epochs`: a count with its noun in the right number."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def pack_lines(parts: list[Text], width: int, separator: str) -> Text:
+    """The parts in lines of at most `width` cells, each line breaking between parts, never inside one
+    (Rich breaks at any space, no-break ones included); a part wider than `width` gets a line of its own."""
+    packed, used = Text(), 0
+    for part in parts:
+        if used and used + len(separator) + len(part) <= width:
+            packed.append(separator)
+            used += len(separator)
+        elif used:
+            packed.append("\n")
+            used = 0
+        packed.append_text(part)
+        used += len(part)
+    return packed

@@ -25,7 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from normcompress.events import EpochEnd
 from normcompress.runs import RunStore
 from normcompress.train import TrainConfig, train
-from tests.hostile import ESCAPES, RAW_ESCAPES, STORE_FOLDERS, census, fingerprint, hostile_states, invoke, wrong_kinds
+from tests.hostile import (
+    ESCAPES,
+    RAW_ESCAPES,
+    STORE_FOLDERS,
+    census,
+    fingerprint,
+    hostile_states,
+    invoke,
+    with_payload,
+    wrong_kinds,
+)
 from tests.test_hostile import TINY, traversal_refs
 
 TRAVERSAL_COMMANDS = [["runs", "rm", "--yes"], ["runs", "show"], ["eval"], ["train", "--resume"], ["runs", "compare"]]
@@ -250,20 +260,7 @@ def codec_streams(template: Path, root: Path, bad: list[str]) -> Counter:
     good = parse(encode(run, model, coder_for(run, model), image).data)
 
     def rebuilt(payload: bytes) -> bytes:
-        return pack(
-            good.id_tail.encode(),
-            good.weights,
-            MODES["RGB"],
-            good.width,
-            good.height,
-            good.tile,
-            good.step,
-            good.low,
-            good.high,
-            payload,
-            None,
-            b"",
-        )
+        return with_payload(good, payload)
 
     side = int(MAX_RESIDUAL_PIXELS**0.5) + 1
     cases = {

@@ -339,3 +339,13 @@ def hostile_states() -> dict[str, dict]:
 
 # Every folder the project makes and writes inside a store, with what writes into it.
 STORE_FOLDERS = (".baselines", "exports")
+
+
+def with_payload(header, payload: bytes) -> bytes:
+    """A well-formed RGB .ncz file of `header`'s fields with another latent payload (and no alpha or residual)."""
+    from normcompress.codec.format import MODES, pack
+
+    return pack(
+        header.id_tail.encode(), header.weights, MODES["RGB"], header.width, header.height, header.tile,
+        header.step, header.low, header.high, payload, None, b"",
+    )  # fmt: skip

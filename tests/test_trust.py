@@ -22,7 +22,7 @@ from PIL import Image
 from normcompress.runs import RunStore, Status, StoreError, Summary
 from normcompress.train import TrainConfig, train
 
-from .hostile import ESCAPES, RAW_ESCAPES, STORE_FOLDERS, fingerprint, hostile_states, invoke, wrong_kinds
+from .hostile import ESCAPES, RAW_ESCAPES, STORE_FOLDERS, fingerprint, hostile_states, invoke, with_payload, wrong_kinds
 from .test_hostile import TINY, assert_one_line_error
 
 pytestmark = pytest.mark.usefixtures("in_process_probes")
@@ -581,20 +581,7 @@ def test_streams_that_are_empty_or_too_long_are_damage(template_store, tmp_path)
     assert good.low < good.high and good.payload
 
     def rebuilt(payload: bytes) -> bytes:
-        return pack(
-            good.id_tail.encode(),
-            good.weights,
-            MODES["RGB"],
-            good.width,
-            good.height,
-            good.tile,
-            good.step,
-            good.low,
-            good.high,
-            payload,
-            None,
-            b"",
-        )
+        return with_payload(good, payload)
 
     with pytest.raises(CodecError, match="empty stream"):
         parse(rebuilt(b""))  # once a garbage image with exit status 0

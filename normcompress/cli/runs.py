@@ -11,7 +11,7 @@ import typer
 from rich.text import Text
 
 from .. import api
-from ..charts import draw_curves, step_series
+from ..charts import draw_curves, legend_text, step_series
 from ..console import err, notice, out
 from ..errors import NormcompressError, UsageError
 from ..metrics import ALL_METRICS, EPOCH_METRICS
@@ -195,11 +195,7 @@ def runs_compare(
         (reference.label, reference.metrics[metric.value]) if reference and metric.value in reference.metrics else None
     )
     out.print(
-        Text.from_ansi(
-            chart_text(
-                list(zip(result.runs, result.infos, strict=True)), metric.value, log, width, height, smoothing, line
-            )
-        )
+        chart_text(list(zip(result.runs, result.infos, strict=True)), metric.value, log, width, height, smoothing, line)
     )
 
 
@@ -211,8 +207,9 @@ def chart_text(
     height: int,
     smoothing: float = 0.0,
     reference: tuple[str, float] | None = None,
-) -> str:
-    """A plotext chart (with ANSI colours, one per run) of one metric per epoch, or the loss per step."""
+) -> Text:
+    """A plotext chart (in colour, one per run) of one metric per epoch, or the loss per step, with the
+    legend under it as the app draws it."""
     series = []
     for run, info in runs:
         try:
@@ -228,25 +225,7 @@ def chart_text(
     entries = draw_curves(
         plotext, series, ALL_METRICS[metric].label, log, smoothing, width, reference, colour=colour, legend=False
     )  # without colour, a marker per run
-    return plotext.build() + "\n" + legend_lines(entries, width)
-
-
-def legend_lines(entries, width: int) -> str:
-    """The legend under the plot, never on its data (as the app draws it): entries packed into lines."""
-    lines, line, used = [], [], 0
-    for entry in entries:
-        text = f"{entry.symbol} {one_line(entry.label)}"
-        if line and used + 3 + len(text) > width:
-            lines.append("   ".join(line))
-            line, used = [], 0
-        shown = (
-            text
-            if entry.colour is None
-            else "\x1b[38;2;{};{};{}m{}\x1b[0m{}".format(*entry.colour, entry.symbol, text[len(entry.symbol) :])
-        )
-        line.append(shown)
-        used += len(text) + (3 if used else 0)
-    return "\n".join([*lines, "   ".join(line)] if line else lines)
+    return Text.from_ansi(plotext.build()).append("\n").append_text(legend_text(entries, width))  # never on the data
 
 
 @app.command("export")

@@ -18,11 +18,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from normcompress.charts import SMOOTHING_CHOICES, X_AXES, LegendEntry, draw_curves, series_look
+from normcompress.charts import SMOOTHING_CHOICES, X_AXES, draw_curves, legend_text, series_look
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
-from normcompress.text import printable
 
-from ..lines import pack_lines
 from .chart_model import ChartModel, parse_zoom
 
 if TYPE_CHECKING:
@@ -251,16 +249,3 @@ class LossChart(Vertical):
 def legend_rows(chart_rows: int) -> int:
     """How many rows the legend may take (it scrolls past them): a quarter of the chart's, 1 to 4."""
     return min(max(chart_rows // 4, 1), 4)
-
-
-def legend_text(entries: list[LegendEntry], width: int) -> Text:
-    """One entry per series, in its colour (or with its marker), packed into lines of `width` cells:
-    a line breaks between entries, never inside one (an entry wider than the line is cut with …)."""
-    parts = []
-    for entry in entries:
-        label = printable(entry.label, keep_newlines=False)
-        if len(entry.symbol) + 1 + len(label) > width:
-            label = label[: max(width - len(entry.symbol) - 2, 1)] + "…"
-        style = "rgb({},{},{})".format(*entry.colour) if entry.colour else ""
-        parts.append(Text.assemble((entry.symbol, style), " " + label))
-    return pack_lines(parts, width, "   ")

@@ -9,7 +9,7 @@ import psutil
 from rich.text import Text
 from textual.widgets import Static
 
-from ..lines import pack_lines
+from normcompress.text import pack_lines
 
 GIB = 2**30
 
