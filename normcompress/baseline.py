@@ -1,9 +1,12 @@
 """The PCA baseline: the linear floor at a run's latent size, on a run's data, cached in the run store.
 
 A model whose latent holds k values per 32x32 tile is compared with PCA of k components fitted on the
-same training images and evaluated on the same validation images by the same metric code. The result
-is computed once per (data, k) and kept in `<store>/.baselines/`, keyed by a hash of the images, so a
-study, `runs compare`, the report and the app all read one number.
+same training images and evaluated on the same validation images by the same metric code. A codec model
+(trained on norm + λ·bits) is compared with a baseline of its own kind: PCA with its latent's components,
+quantised at the step that balances rate against λ and coded per component (pca.QuantisedPcaModel), so
+both have a rate in bits per pixel. The result is computed once per (data, k, step) and kept in
+`<store>/.baselines/`, keyed by a hash of the images, so a study, `runs compare`, the report and the app
+all read one number.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from typing import TYPE_CHECKING
 from .data import ImageData
 from .errors import NormcompressError
 from .files import FileError, atomic_write_json, read_regular
-from .metrics import METRICS, TABLE_METRICS, evaluate
-from .model import build_model
+from .metrics import METRICS, RATE_METRICS, TABLE_METRICS, evaluate
+from .model import CODEC_MODELS, PCA_COMPONENTS, balanced_step, build_model
 from .runs import Run, RunStore
 
 if TYPE_CHECKING:  # torch is imported when a baseline is computed: `Baseline` is read without it (the app)
@@ -32,10 +35,13 @@ class Baseline:
     components: int
     data: str
     metrics: dict[str, float]
+    rate_lambda: float | None = None  # a quantised PCA's: the λ whose balanced step it is quantised at
 
     @property
     def label(self) -> str:
-        return f"PCA ({self.components} values)"
+        if self.rate_lambda is None:
+            return f"PCA ({self.components} values)"
+        return f"PCA ({self.components} values) quantised for λ={self.rate_lambda:g}"
 
 
 def latent_values_per_tile(model: torch.nn.Module, image_size: int) -> int | None:
@@ -73,23 +79,28 @@ def why_no_baseline(data: ImageData, components: int | None) -> str | None:
     return None
 
 
-def pca_baseline(store: RunStore, data: ImageData, components: int | None) -> Baseline | None:
-    """PCA with `components` values per tile on these images: from the store's cache, or fitted, evaluated
-    and cached. None when why_no_baseline has a reason."""
+def pca_baseline(
+    store: RunStore, data: ImageData, components: int | None, rate_lambda: float | None = None
+) -> Baseline | None:
+    """PCA with `components` values per tile on these images (quantised for `rate_lambda` when given): from
+    the store's cache, or fitted, evaluated and cached. None when why_no_baseline has a reason."""
     if why_no_baseline(data, components):
         return None
     key = fingerprint(data)
-    name = f"pca-{components}-{key[:32]}.json"
+    kind = "" if rate_lambda is None else f"q{rate_lambda:.6g}-"
+    name = f"pca-{components}-{kind}{key[:32]}.json"
     try:
         path = store.folder(BASELINES_DIR) / name
     except NormcompressError:  # .baselines planted as a link, or an unwritable store: computed, not kept
         path = None
-    cached = _read(path, key, components) if path is not None else None
+    cached = _read(path, key, components, rate_lambda) if path is not None else None
     if cached is not None:
-        return Baseline(components, data.source, cached)
-    from .pca import PcaModel, fit_pca
+        return Baseline(components, data.source, cached, rate_lambda)
+    from .pca import PcaModel, QuantisedPcaModel, fit_pca
 
-    metrics = evaluate(PcaModel(fit_pca(data.train, components)), data.val)
+    pca = fit_pca(data.train, components)
+    model = PcaModel(pca) if rate_lambda is None else QuantisedPcaModel(pca, balanced_step(rate_lambda), data.train)
+    metrics = evaluate(model, data.val)
     if path is not None:
         try:
             atomic_write_json(
@@ -97,6 +108,7 @@ def pca_baseline(store: RunStore, data: ImageData, components: int | None) -> Ba
                 {
                     "method": "pca",
                     "components": components,
+                    "rate_lambda": rate_lambda,
                     "data": data.source,
                     "fingerprint": key,
                     "metrics": metrics,
@@ -104,28 +116,43 @@ def pca_baseline(store: RunStore, data: ImageData, components: int | None) -> Ba
             )
         except (OSError, NormcompressError):
             pass  # a read-only or full store: the baseline is still right, only not kept
-    return Baseline(components, data.source, metrics)
+    return Baseline(components, data.source, metrics, rate_lambda)
 
 
 def run_baseline(store: RunStore, run: Run, data: ImageData) -> tuple[Baseline | None, str | None]:
-    """PCA at a run's latent size on `data` (the images the run used): the baseline, or None and why not.
+    """The baseline of a run's kind on `data` (the images the run used), or None and why not: PCA at the
+    run's latent size, or for a codec model PCA with its latent's components quantised for the run's λ.
     The latent size is the architecture's, so a fresh model of the run's kind answers it; no weights load."""
     config = run.train_config()
-    values = latent_values_per_tile(build_model(config.model), config.image_size)
+    if config.model in CODEC_MODELS:
+        values, rate_lambda = PCA_COMPONENTS[config.model], config.rate_lambda
+    else:
+        values, rate_lambda = latent_values_per_tile(build_model(config.model), config.image_size), None
     reason = why_no_baseline(data, values)
-    return (None, reason) if reason else (pca_baseline(store, data, values), None)
+    if reason:
+        return None, reason
+    try:
+        return pca_baseline(store, data, values, rate_lambda), None
+    except ValueError as exc:  # a step too fine for a histogram per component
+        return None, f"no quantised PCA reference: {exc}"
 
 
-def _read(path, key: str, components: int) -> dict[str, float] | None:
+def _read(path, key: str, components: int, rate_lambda: float | None = None) -> dict[str, float] | None:
     """A cached baseline's metrics, or None when it is absent or does not hold what its name says
     (a damaged file is computed again and replaced)."""
     try:
         value = json.loads(read_regular(path, MAX_BASELINE_BYTES, follow_symlinks=False))
     except (FileError, ValueError, UnicodeDecodeError, RecursionError):
         return None
-    if not (isinstance(value, dict) and value.get("fingerprint") == key and value.get("components") == components):
+    if not (
+        isinstance(value, dict)
+        and value.get("fingerprint") == key
+        and value.get("components") == components
+        and value.get("rate_lambda") == rate_lambda
+    ):
         return None
     metrics = value.get("metrics")
-    if not isinstance(metrics, dict) or not all(METRICS[k].possible(metrics.get(k)) for k in TABLE_METRICS):
+    keys = TABLE_METRICS + (RATE_METRICS if rate_lambda is not None else ())
+    if not isinstance(metrics, dict) or not all(METRICS[k].possible(metrics.get(k)) for k in keys):
         return None  # a value no metric can take (a poisoned "psnr": 99999): computed again and replaced
-    return {k: float(metrics[k]) for k in TABLE_METRICS}
+    return {k: float(metrics[k]) for k in keys}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .baseline import Baseline
 from .losses import parse_norm
-from .metrics import METRICS, TABLE_METRICS
+from .metrics import METRICS, RATE_METRICS, TABLE_METRICS
 from .runs import Run
 from .stats import ALPHA, NO_SPREAD, TestResult, across_seeds, p_text, paired_images, spread
 
@@ -32,6 +32,7 @@ PER_IMAGE = {
     "ssim": "ssim",
     "maxabs_mean": "maxabs",
     "sharpness": "gradient_deficit",
+    "bpp": "bpp",
 }
 SMOOTH_MAX_GOAL = (0.20, 0.5)  # worst max-abs error at least 20% below L2's, at most 0.5 dB of PSNR lost
 
@@ -49,6 +50,7 @@ def per_image_values(errors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
         "maxabs": errors["maxabs"].double(),
         "gradient": errors["gradient"].double(),
         "gradient_deficit": (errors["gradient"] - errors["target_gradient"]).abs().double(),
+        **({"bpp": errors["bpp"].double()} if "bpp" in errors else {}),
     }
 
 
@@ -117,13 +119,14 @@ def _result(test: TestResult | None) -> dict | None:
 def summarize_runs(
     runs: list[Run],
     per_image: dict[str, dict[str, torch.Tensor]] | None = None,
-    baseline: Baseline | None = None,
+    baselines: dict[str, Baseline] | None = None,
     no_baseline: str | None = None,
     groups: dict[str, str] | None = None,
 ) -> dict:
     """Per norm (or group, given `groups`: run id -> label) and metric: the values over seeds, mean and std
-    (None with one seed); per metric the best norm and, against each other norm, Welch's t over seeds and (given per-image errors by run id) the
-    Wilcoxon test over the same images; the PCA baseline's metrics, or why there is none."""
+    (None with one seed); per metric the best norm and, against each other norm, Welch's t over seeds and
+    (given per-image errors by run id) the Wilcoxon test over the same images; the references (`baselines`:
+    group -> the baseline of its kind), each with the groups it is the reference of, or why there is none."""
     import torch
 
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -131,8 +134,8 @@ def summarize_runs(
     for run in runs:
         info = run.info()
         group = groups[run.id] if groups else info.norm  # a grid study's group: norm and settings
-        for key in TABLE_METRICS:
-            if key in info.metrics:  # runs saved before a metric existed lack it
+        for key in TABLE_METRICS + RATE_METRICS:
+            if key in info.metrics:  # runs saved before a metric existed lack it (and only codecs have a rate)
                 values[group][key].append(info.metrics[key])
         if per_image and run.id in per_image:
             for key, series in per_image_values(per_image[run.id]).items():
@@ -143,7 +146,7 @@ def summarize_runs(
         for norm, by_metric in values.items()
     }
     winners = {}
-    for key in TABLE_METRICS:
+    for key in TABLE_METRICS + RATE_METRICS:
         having = [n for n in table if key in table[n]]
         if not having:
             continue
@@ -159,7 +162,7 @@ def summarize_runs(
             if series and best in per_norm_images and other in per_norm_images:
                 a, b = per_norm_images[best][series], per_norm_images[other][series]
                 paired = paired_images(a.tolist(), b.tolist())
-                sign = -1 if key in ("mse", "mae", "maxabs_mean", "sharpness") else 1  # lower per-image is better
+                sign = -1 if key in ("mse", "mae", "maxabs_mean", "sharpness", "bpp") else 1  # lower is better
                 better_on = ((a - b) * sign > 0).double().mean().item()
             against[other] = {"seeds": _result(seeds), "images": _result(paired), "better_on": better_on}
         significant_against = [n for n, t in against.items() if t["seeds"]["significant"]]
@@ -176,20 +179,36 @@ def summarize_runs(
         "winners": winners,
         "seeds": seeds,
         "per_image": per_norm_images,
-        "baseline": None if baseline is None else {"label": baseline.label, "metrics": baseline.metrics},
+        "references": _references(baselines or {}),
         "no_baseline": no_baseline,
     }
+
+
+def _references(baselines: dict[str, Baseline]) -> list[dict]:
+    """One entry per distinct baseline, with the groups it is the reference of, in the groups' order."""
+    references: dict[str, dict] = {}
+    for group, base in baselines.items():
+        entry = references.setdefault(base.label, {"label": base.label, "metrics": base.metrics, "groups": []})
+        entry["groups"].append(group)
+    return list(references.values())
+
+
+def table_keys(summary: dict) -> tuple[str, ...]:
+    """The table's metric columns: every table metric, and bits per pixel where a codec model is in it."""
+    rated = [*summary["table"].values(), *(r["metrics"] for r in summary["references"])]
+    return TABLE_METRICS + tuple(k for k in RATE_METRICS if any(k in m for m in rated))
 
 
 def study_table(summary: dict, mark_best: bool = True, short: bool = False) -> tuple[list[str], list[list[str]]]:
     """The study's table, for the report and the CLI alike: a row per norm of mean ± std over seeds, the
     best of each column in **bold** (mark_best) where the seed-level test supports it (ahead of every other
-    norm, p < 0.05 across seeds), or named in a last row, and the PCA reference row."""
-    headers = ["norm", *(METRICS[k].column if short else METRICS[k].label for k in TABLE_METRICS)]
+    norm, p < 0.05 across seeds), or named in a last row, and a row per reference (PCA of each group's kind)."""
+    keys = table_keys(summary)
+    headers = ["norm", *(METRICS[k].column if short else METRICS[k].label for k in keys)]
     rows = []
     for norm, stats in summary["table"].items():
         cells = []
-        for key in TABLE_METRICS:
+        for key in keys:
             if key not in stats:
                 cells.append("-")
                 continue
@@ -198,11 +217,10 @@ def study_table(summary: dict, mark_best: bool = True, short: bool = False) -> t
             best = winner.get("norm") == norm and winner.get("supported", False)
             cells.append(f"**{text}**" if mark_best and best else text)
         rows.append([norm, *cells])
-    if summary["baseline"]:
-        base = summary["baseline"]
-        rows.append([f"{base['label']}, reference", *(METRICS[k].text(base["metrics"].get(k)) for k in TABLE_METRICS)])
+    for base in summary["references"]:
+        rows.append([f"{base['label']}, reference", *(METRICS[k].text(base["metrics"].get(k)) for k in keys)])
     if not mark_best:
-        rows.append(["best", *(_best_cell(summary["winners"].get(k)) for k in TABLE_METRICS)])
+        rows.append(["best", *(_best_cell(summary["winners"].get(k)) for k in keys)])
     return headers, rows
 
 
@@ -249,7 +267,7 @@ def claim_lines(summary: dict) -> list[str]:
                 which = "these two runs' images" if one_seed else "images"
                 text += f", {which} {_short(tests['images'], star=not one_seed)} ({tests['better_on'] * 100:.0f}%)"
             parts.append(text)
-        name = f"best **{winner['norm']}**" if winner.get("supported") else f"highest mean {winner['norm']}"
+        name = f"best **{winner['norm']}**" if winner.get("supported") else f"best mean {winner['norm']}"
         if winner["against"] and not winner.get("supported"):
             name += " (not ahead of every other norm across seeds)"
         lines.append(f"{METRICS[key].label}: {name}" + (f"; {'; '.join(parts)}" if parts else ""))
@@ -270,16 +288,34 @@ def _test_text(result: dict) -> str:
 
 
 def _baseline_lines(summary: dict) -> list[str]:
-    base = summary["baseline"]
-    if not base:
+    """Each group against the reference of its kind: PSNR above the linear floor, and for a codec the rate
+    it spends against the quantised PCA's (a codec is ahead only with more dB for fewer bits)."""
+    if not summary["references"]:
         return [f"{summary['no_baseline'].capitalize()}."] if summary["no_baseline"] else []
-    floor = base["metrics"]["psnr"]
-    above = [n for n, s in summary["table"].items() if "psnr" in s and s["psnr"]["mean"] > floor]
-    return [
-        f"PSNR against the linear floor, {base['label']} at {floor:.2f} dB: "
-        + (f"above it: {', '.join(above)}" if above else "no norm's mean reaches it")
-        + "."
-    ]
+    lines = []
+    table = summary["table"]
+    for base in summary["references"]:
+        floor, rate = base["metrics"]["psnr"], base["metrics"].get("bpp")
+        groups = [g for g in base["groups"] if g in table and "psnr" in table[g]]
+        if rate is None:
+            above = [g for g in groups if table[g]["psnr"]["mean"] > floor]
+            lines.append(
+                f"PSNR against the linear floor, {base['label']} at {floor:.2f} dB: "
+                + (f"above it: {', '.join(above)}" if above else "no norm's mean reaches it")
+                + "."
+            )
+            continue
+        parts = []
+        for g in groups:
+            psnr, bpp = table[g]["psnr"]["mean"], table[g].get("bpp", {}).get("mean")
+            spent = "" if bpp is None else f" at {bpp:.3f} bpp ({(bpp / rate - 1) * 100:+.0f}% bits)"
+            parts.append(f"{g} {psnr - floor:+.2f} dB{spent}")
+        lines.append(
+            f"Against {base['label']} ({floor:.2f} dB at {rate:.3f} bpp, the entropy estimate of each): "
+            + "; ".join(parts)
+            + "."
+        )
+    return lines
 
 
 def _sharpness_lines(summary: dict) -> list[str]:

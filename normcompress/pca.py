@@ -89,3 +89,54 @@ def top_eigenvectors(matrix: torch.Tensor, count: int, oversample: int = 64, ite
         subspace = torch.linalg.qr(matrix @ subspace).Q
     _, vectors = torch.linalg.eigh(subspace.T @ matrix @ subspace)  # ascending
     return (subspace @ vectors.flip(1)[:, :count]).T
+
+
+MAX_SYMBOLS = 1 << 16  # per component: a step so small that the histogram would outgrow memory is refused
+
+
+class QuantisedPcaModel(PcaModel):
+    """PCA's coordinates rounded to one uniform step and coded per component under a histogram of the training
+    tiles' symbols (add-½ smoothing, saturating at the range seen in training): the linear codec a codec model
+    trained at rate λ is measured against, at the step that model starts from (model.balanced_step). Its rate
+    is an ideal code's length under that histogram, as a codec model's is its entropy model's."""
+
+    OWN_RATE = True
+
+    def __init__(self, pca: Pca, step: float, train: torch.Tensor, chunk: int = 4096) -> None:
+        super().__init__(pca)
+        self.step = step
+        low = high = None
+        for start in range(0, len(train), chunk):
+            symbols = self._symbols(train[start : start + chunk].float() / 255)
+            low = symbols.amin(0) if low is None else torch.minimum(low, symbols.amin(0))
+            high = symbols.amax(0) if high is None else torch.maximum(high, symbols.amax(0))
+        width = int((high - low).max()) + 1
+        if width > MAX_SYMBOLS:
+            raise ValueError(f"step {step:g} gives {width} symbols per component (at most {MAX_SYMBOLS})")
+        counts = torch.full((len(low), width), 0.5, dtype=torch.float64)
+        for start in range(0, len(train), chunk):
+            symbols = self._symbols(train[start : start + chunk].float() / 255) - low
+            counts.scatter_add_(1, symbols.T.long(), torch.ones(symbols.T.shape, dtype=torch.float64))
+        spans = (high - low + 1).long()
+        counts[torch.arange(width) >= spans[:, None]] = 0  # no mass beyond each component's own range
+        self.register_buffer("low", low)
+        self.register_buffer("high", high)
+        self.register_buffer("symbol_bits", -torch.log2(counts / counts.sum(1, keepdim=True)).float())
+
+    def _symbols(self, x: torch.Tensor) -> torch.Tensor:
+        """Each tile's symbols, (tiles, components), as integers (not yet clamped)."""
+        codes = (tiles_of(x).flatten(1) - self.mean.flatten()) @ self.basis.T
+        return torch.round(codes / self.step).int()
+
+    def _clamped(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(torch.minimum(self._symbols(x), self.high), self.low)
+
+    def forward(self, x):
+        codes = self._clamped(x).float() * self.step
+        tiles = (codes @ self.basis + self.mean.flatten()).view(-1, *self.mean.shape)
+        return untile(tiles, x.shape[-2], x.shape[-1]).clamp(0, 1)
+
+    def image_bits(self, x: torch.Tensor) -> torch.Tensor:
+        offsets = (self._clamped(x) - self.low).long()  # (tiles, components)
+        bits = self.symbol_bits.gather(1, offsets.T).T.sum(1)  # per tile
+        return bits.view(len(x), -1).sum(1)

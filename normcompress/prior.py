@@ -22,10 +22,14 @@ class GaussianPrior(nn.Module):
 
     def bits(self, latent: torch.Tensor) -> torch.Tensor:
         """Total bits of a (noisy or rounded) latent batch (N, C, H, W) under the prior."""
+        return self.image_bits(latent).sum()
+
+    def image_bits(self, latent: torch.Tensor) -> torch.Tensor:
+        """Each image's bits, (N,)."""
         mean, scale = self.mean.view(1, -1, 1, 1), self.scale.view(1, -1, 1, 1)
         upper = torch.special.ndtr((latent + 0.5 - mean) / scale)
         lower = torch.special.ndtr((latent - 0.5 - mean) / scale)
-        return -torch.log2((upper - lower).clamp_min(1e-9)).sum()
+        return -torch.log2((upper - lower).clamp_min(1e-9)).flatten(1).sum(1)
 
 
 class RateTraining(nn.Module):

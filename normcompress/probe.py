@@ -49,7 +49,10 @@ def run_baseline(store: RunStore, run_id: str) -> Baseline | None:
             None
             if answer is None
             else Baseline(
-                int(answer["components"]), str(answer["data"]), {k: float(v) for k, v in answer["metrics"].items()}
+                int(answer["components"]),
+                str(answer["data"]),
+                {k: float(v) for k, v in answer["metrics"].items()},
+                None if answer.get("rate_lambda") is None else float(answer["rate_lambda"]),
             )
         )
     except (KeyError, TypeError, ValueError, AttributeError):

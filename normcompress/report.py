@@ -21,7 +21,7 @@ from .data import load_run_data
 from .errors import NormcompressError
 from .figures import BASELINE_STYLE, DEFAULT_DPI, ERROR_COLOURMAP, integer_ticks, plt, save_figure, series_style
 from .files import atomic_write, atomic_write_csv
-from .metrics import METRICS, TABLE_METRICS, per_image_errors, psnr_from_mse, to_float
+from .metrics import METRICS, RATE_METRICS, TABLE_METRICS, per_image_errors, psnr_from_mse, to_float
 from .runs import Run, RunStore, load_model
 from .text import count
 
@@ -50,14 +50,12 @@ def write_report(
     images = data.val
     models = {run.id: load_model(run) for run in runs}
     errors = {run_id: per_image_errors(model, images) for run_id, model in models.items()}
-    baseline, missing = (
-        (None, "no PCA reference: no run store to keep it in") if store is None else run_baseline(store, runs[0], data)
-    )
     every_difference = config_differences(runs)
     groups, grouped = group_labels(
         runs, every_difference
     )  # a grid study: norm x its other settings, each a group of seeds
-    summary = summarize_runs(runs, errors, baseline, missing, groups)
+    baselines, missing = _baselines(runs, groups, data, store)
+    summary = summarize_runs(runs, errors, baselines, missing, groups)
     norms = list(summary["table"])
     first_seed: dict[str, Run] = {}
     for run in runs:
@@ -73,7 +71,7 @@ def write_report(
         outputs = {norm: models[run.id](target).clamp(0, 1) for norm, run in first_seed.items()}
     first_errors = {norm: errors[run.id] for norm, run in first_seed.items()}
     figures = {
-        "curves": _curves_figure(runs, groups, norms, metric, baseline),
+        "curves": _curves_figure(runs, groups, norms, metric, list({b.label: b for b in baselines.values()}.values())),
         "reconstructions": _grid_figure(target, outputs, picks, first_errors, "reconstructions"),
         "errors": _grid_figure(target, outputs, picks, first_errors, "errors"),
     }
@@ -99,9 +97,31 @@ def write_report(
     return [out / "report.md", out / "report.html", *written, out / "metrics.csv", out / "metrics.json"], summary
 
 
+def _baselines(
+    runs: list[Run], groups: dict[str, str], data, store: RunStore | None
+) -> tuple[dict[str, Baseline], str | None]:
+    """Each group's reference, of its kind (baseline.run_baseline: PCA at the latent size, or quantised PCA
+    at a codec model's λ), fitted once per kind; and why a group has none, if one has not."""
+    if store is None:
+        return {}, "no PCA reference: no run store to keep it in"
+    found: dict[tuple, tuple[Baseline | None, str | None]] = {}
+    baselines, reasons = {}, []
+    for run in runs:
+        config = run.train_config()
+        kind = (config.model, config.rate_lambda, config.image_size)
+        if kind not in found:
+            found[kind] = run_baseline(store, run, data)
+        baseline, reason = found[kind]
+        if baseline is not None:
+            baselines.setdefault(groups[run.id], baseline)
+        elif reason and reason not in reasons:
+            reasons.append(reason)
+    return baselines, "; ".join(reasons) or None
+
+
 def _title(groups: int, grouped: list[str], seeds: int, config, source: str) -> str:
     kinds = f"{groups} groups (norm x {' x '.join(grouped)})" if grouped else f"{groups} norms"
-    return f"Norm study: {kinds} x {count(seeds, 'seed')}, {config.model} model, {config.epochs} epochs on {source}"
+    return f"Norm study: {kinds} x {count(seeds, 'seed')}, {config.model} model, {count(config.epochs, 'epoch')} on {source}"
 
 
 def _save_figures(figures: dict, out: Path, fmt: str, dpi: int) -> list[Path]:
@@ -125,14 +145,14 @@ def _metric_rows(runs: list[Run]) -> list[dict]:
                 "norm": info.norm,
                 "seed": info.config.seed,
                 "epochs": info.epochs_done,
-                **{k: info.metrics.get(k) for k in TABLE_METRICS},
+                **{k: info.metrics.get(k) for k in TABLE_METRICS + RATE_METRICS},
                 "wall_time_s": info.duration_s,
             }
         )
     return rows
 
 
-def _curves_figure(runs: list[Run], groups: dict[str, str], norms: list[str], metric: str, baseline: Baseline | None):
+def _curves_figure(runs: list[Run], groups: dict[str, str], norms: list[str], metric: str, baselines: list[Baseline]):
     figure, axis = plt.subplots(figsize=(8, 4.8))
     by_norm = defaultdict(list)
     for run in runs:
@@ -143,8 +163,10 @@ def _curves_figure(runs: list[Run], groups: dict[str, str], norms: list[str], me
         style = series_style(number)
         axis.plot(epochs, curves.mean(0), label=f"{norm} (n={len(curves)})", linewidth=2, markersize=4, **style)
         axis.fill_between(epochs, curves.min(0).values, curves.max(0).values, color=style["color"], alpha=0.2)
-    if baseline is not None and metric in baseline.metrics:
-        axis.axhline(baseline.metrics[metric], label=f"{baseline.label}, reference", **BASELINE_STYLE)
+    for number, baseline in enumerate(baselines):
+        if metric in baseline.metrics:
+            style = BASELINE_STYLE if not number else {**BASELINE_STYLE, "linestyle": (":", "-.")[number % 2]}
+            axis.axhline(baseline.metrics[metric], label=f"{baseline.label}, reference", **style)
     integer_ticks(axis)
     axis.set_xlabel("epoch")
     axis.set_ylabel(METRICS[metric].label)

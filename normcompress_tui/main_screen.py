@@ -170,6 +170,9 @@ class MainScreen(Screen):
             return
         self.app.call_from_thread(self.runs_listed, infos)
 
+    def show_starting(self, info) -> None:
+        self.query_one(RunsTable).show_starting(info)
+
     def runs_listed(self, infos) -> None:
         table = self.query_one(RunsTable)
         table.update_runs(infos)
@@ -275,7 +278,7 @@ class MainScreen(Screen):
                 f"{info.id} is {info.status}: only an interrupted or failed run can be resumed", severity="warning"
             )
             return
-        self.controller.resume(info.id)
+        self.controller.resume(info)
 
     def action_study(self) -> None:
         """S: queue norms x seeds with the Run pane's other settings, trained one after another."""

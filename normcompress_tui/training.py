@@ -10,17 +10,19 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from normcompress import api
 from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError, one_line_error
 from normcompress.events import EpochEnd, Event, Notice, RunEnded, RunStarted, StepProgress, StudyProgress
-from normcompress.runs import Run, RunStore, run_label
+from normcompress.runs import Run, RunInfo, RunStore, run_label
 from normcompress.study_config import StudyConfig
 from normcompress.text import count
 
 from .trainer import train_in_process
+from .widgets.runs_table import starting_info
 
 if TYPE_CHECKING:
     from textual.worker import Worker
@@ -48,6 +50,7 @@ class View(Protocol):
     def system_line(self) -> Any: ...
 
     def refresh_runs(self) -> object: ...
+    def show_starting(self, info: RunInfo | None) -> object: ...
     def load_reference(self, run_id: str) -> object: ...
     def notify(self, message: str, **kwargs: Any) -> None: ...
 
@@ -78,32 +81,36 @@ class TrainingController:
         self.resuming: str | None = None  # the id of the run being resumed
         self.preview_at = 0.0  # when, and which epoch's, reconstructions were shown
         self.preview_epoch: int | None = None
+        self.starting: RunInfo | None = None  # the runs table's row for the run that is starting
 
     # -- starting and stopping ----------------------------------------------------------------------
     def start(self, config: TrainConfig) -> None:
         self.view.queue.clear()  # a study's line ("study 2/2 … done") is not this run's
-        self.claim(starting=f"{config.norm} on {config.dataset}")
+        self.claim(starting=f"{config.norm} on {config.dataset}", row=starting_info(config))
         self.start_worker(self._train_worker, config, None)
 
-    def resume(self, run_id: str) -> None:
+    def resume(self, info: RunInfo) -> None:
         self.view.queue.clear()
-        self.claim(run_id, starting=f"the resume of {run_id}")
-        self.start_worker(self._train_worker, None, run_id)
+        self.claim(info.id, starting=f"the resume of {info.id}", row=starting_info(resumed=info))
+        self.start_worker(self._train_worker, None, info.id)
 
     def start_study(self, study: StudyConfig) -> None:
-        self.claim(starting=f"a study of {count(study.runs_count(), 'run')}")
+        first = starting_info(study.run_configs()[0])
+        self.claim(starting=f"a study of {count(study.runs_count(), 'run')}", row=first)
         self.view.queue.begin([study.label(c) for c in study.run_configs()])
         self.start_worker(self._study_worker, study)
 
-    def claim(self, resume: str | None = None, starting: str = "") -> None:
+    def claim(self, resume: str | None = None, starting: str = "", row: RunInfo | None = None) -> None:
         """A run (or a study) is starting: a fresh cancel flag, Start disabled until its worker ends, and at
-        once the words of what is starting, with a spinner until its first step."""
+        once the words of what is starting, with a spinner until its first step, and its row in the table."""
         self.training = True
         self.cancel = threading.Event()
         self.resuming = resume
         self.view.controls.set_running(True)
         if starting:
             self.view.progress.starting(starting)
+        self.starting = row
+        self.view.show_starting(row)
 
     def stop(self) -> bool:
         """Stop the run within one batch (kept as interrupted); False when none is training."""
@@ -185,6 +192,8 @@ class TrainingController:
                 earlier = []
         self.view.chart.start_run(run_label(event.config.norm, event.run_id), earlier)
         self.view.progress.started(event)
+        if self.starting is not None:  # the row has its run's id now, until the listing shows the run
+            self.view.show_starting(replace(self.starting, id=event.run_id, config=event.config))
         self.view.refresh_runs()
 
     def on_study_update(self, update: StudyProgress) -> None:
@@ -235,6 +244,8 @@ class TrainingController:
         self.training = False
         if self.quit_when_stopped:
             return True
+        self.starting = None
+        self.view.show_starting(None)
         self.view.controls.set_running(False)
         self.view.refresh_runs()
         return False

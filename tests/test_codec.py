@@ -226,9 +226,7 @@ def with_checksum(body: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@given(st.data())
-def test_ten_thousand_damaged_files_never_crash_the_decoder(trained, sample_file, data):
+def damaged_file_decodes_or_is_refused(trained, sample_file, data) -> None:
     store = trained[0]
     body = bytearray(sample_file[:-4])
     kind = data.draw(st.sampled_from(["truncate", "flip", "flip-and-fix-checksum", "splice-and-fix-checksum"]))
@@ -250,6 +248,20 @@ def test_ten_thousand_damaged_files_never_crash_the_decoder(trained, sample_file
     # was recomputed after the damage can get past it, and then it decodes to what its header claims.
     assert kind.endswith("fix-checksum") or damaged == sample_file, kind  # (flips that cancel out)
     assert_decoded_as_claimed(picture, damaged)
+
+
+@settings(max_examples=1_000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.data())
+def test_a_thousand_damaged_files_never_crash_the_decoder(trained, sample_file, data):
+    damaged_file_decodes_or_is_refused(trained, sample_file, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+@given(st.data())
+def test_ten_thousand_damaged_files_never_crash_the_decoder(trained, sample_file, data):
+    """Ten times as many, drawn afresh each time (the fast test's thousand are always the same)."""
+    damaged_file_decodes_or_is_refused(trained, sample_file, data)
 
 
 def test_rd_writes_table_and_plot_with_every_codec(run_cli, trained, tmp_path, monkeypatch):

@@ -60,6 +60,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert_metrics_match(run, single_process_run(tmp_path))
 
 
+@pytest.mark.slow
 def test_torchrun_trains_a_codec_model_with_its_rate_term(tmp_path):
     """DDP wrapped the bare model, whose output is not the rate wrapper's (output, bits): every
     --rate-lambda run under torchrun failed with "too many values to unpack"."""
@@ -104,6 +105,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_torchrun_across_two_nodes_writes_one_run_like_one_process(tmp_path):
     """Two torchrun "nodes" on this host, one process each, meeting at a c10d rendezvous as two machines
     would; each has its own run store (no shared filesystem): the node that gets rank 0 writes the run."""

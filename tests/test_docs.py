@@ -65,7 +65,6 @@ def test_the_readme_tour_is_marked_runnable():
     assert "normcompress train" in commands and "normcompress study" in commands
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("page", pages_with_examples(), ids=lambda p: p.name)
 def test_docs_examples_run_as_written(page, tmp_path):
     """Each page's examples run in order in an empty folder, as a reader would paste them, with the

@@ -74,9 +74,11 @@ def test_damaged_runs_are_listed_with_the_reason_and_skipped_by_studies(template
 
 
 @pytest.mark.usefixtures("in_process_probes")
-async def test_the_app_starts_over_a_hostile_store(template_store, tmp_path):
+@pytest.mark.parametrize("stride", [pytest.param(1, marks=pytest.mark.slow), 6])
+async def test_the_app_starts_over_a_hostile_store(template_store, tmp_path, stride):
     """Every damage at once, one run directory each: the app lists them all and survives opening,
-    overlaying and previewing each row (it once died at launch with exit status 0)."""
+    overlaying and previewing every `stride`-th row (it once died at launch with exit status 0); every
+    row in the slow case, about 1.5 s of drawing each."""
     from normcompress_tui.app import NormcompressApp
     from normcompress_tui.screens import DetailsScreen
     from normcompress_tui.widgets.runs_table import RunsTable
@@ -97,12 +99,13 @@ async def test_the_app_starts_over_a_hostile_store(template_store, tmp_path):
             await pilot.pause(0.1)
         assert table.row_count == len(names)
         table.focus()
-        for _ in range(len(names)):
+        for row in range(0, len(names), stride):
+            table.move_cursor(row=row, animate=False)
             await pilot.press("space")  # overlay
             await pilot.press("enter")  # details
             if isinstance(app.screen, DetailsScreen):
                 await pilot.press("escape")
-            await pilot.press("space", "down")  # off the chart again: 60 curves at once is another test
+            await pilot.press("space")  # off the chart again: 60 curves at once is another test
         await pilot.pause()
         assert app.is_running
         # Listing reads config.json, summary.json and the last line of metrics.jsonl (and checks that a
@@ -440,7 +443,9 @@ def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=HANG_S)
     assert "Traceback" not in err
-    assert process.returncode in (0, 130), err  # 0 only if the imports beat the signal
+    # 130 from our handler; 0 only if the imports beat the signal; -SIGINT if it came before Python had set
+    # up its own handler (a loaded machine): the shell's usual death by Ctrl-C, silent, as it should be
+    assert process.returncode in (0, 130, -signal.SIGINT), err
 
 
 def test_a_failed_download_leaves_no_data_folder(tmp_path, monkeypatch):

@@ -187,6 +187,7 @@ def test_damaged_version_three_files_never_crash_the_decoder(codecs, hyper_file,
     assert picture.size == (header.width, header.height)
 
 
+@pytest.mark.slow
 def test_rd_trains_one_run_per_lambda_reuses_them_and_draws_one_curve(run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
     args = (
@@ -220,6 +221,7 @@ def test_rd_trains_one_run_per_lambda_reuses_them_and_draws_one_curve(run_cli, t
     assert code == 2 and "rd needs runs, or --rate-lambdas" in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_an_rd_sweep_keeps_the_run_and_says_so(tmp_path):
     import os
     import signal
@@ -262,3 +264,51 @@ def test_ctrl_c_during_an_rd_sweep_keeps_the_run_and_says_so(tmp_path):
     assert "interrupted: finished runs are kept; run the same command again to resume" in err
     (run,) = RunStore(runs).runs()
     assert run.info().status == "interrupted" and not (tmp_path / "rd" / "rd.csv").exists()
+
+
+def test_quantised_pca_codes_each_component_under_its_training_histogram_by_hand():
+    """A PCA whose two components are the first two pixel values, so every symbol is known: train symbols
+    (step 0.5) of component 0 are 0, 1, 1 (counts + ½: 1.5, 2.5), of component 1 are 0, 1, 2 (1.5 each)."""
+    from normcompress.pca import Pca, QuantisedPcaModel
+
+    basis = torch.zeros(2, 3 * 32 * 32)
+    basis[0, 0] = basis[1, 1] = 1.0
+    train = torch.zeros(3, 3, 32, 32, dtype=torch.uint8)
+    train[:, 0, 0, 0] = torch.tensor([0, 128, 128], dtype=torch.uint8)  # 0, 0.502, 0.502: symbols 0, 1, 1
+    train[:, 0, 0, 1] = torch.tensor([0, 128, 255], dtype=torch.uint8)  # symbols 0, 1, 2
+    model = QuantisedPcaModel(Pca(torch.zeros(3, 32, 32), basis), 0.5, train)
+    image = torch.zeros(1, 3, 32, 32)
+    image[0, 0, 0, 0], image[0, 0, 0, 1] = 1.0, 0.5  # symbol 2 (beyond component 0's range: saturates to 1), 1
+    expected = -math.log2(2.5 / 4) - math.log2(1.5 / 4.5)
+    assert model.image_bits(image).item() == pytest.approx(expected, rel=1e-5)
+    out = model(image)
+    assert out[0, 0, 0, 0].item() == pytest.approx(0.5) and out[0, 0, 0, 1].item() == pytest.approx(0.5)
+    assert out[0, 1:].abs().max().item() == 0  # the other pixels are no component's: the mean, 0
+
+
+def test_a_codec_run_records_its_rate_and_its_report_measures_it_against_quantised_pca(codecs, mosaic, tmp_path):
+    from normcompress.report import write_report
+
+    store, trained = codecs
+    source, pixels = mosaic
+    tiles = pixels.view(3, 4, 32, 6, 32).permute(1, 3, 0, 2, 4).reshape(24, 3, 32, 32).float() / 255
+    rates = []
+    for run, model in trained:
+        rates.append(run.info().metrics["bpp"])  # recorded by training, every epoch, like the other metrics
+        with torch.no_grad():
+            estimate = model.image_bits(tiles).sum().item()
+        payload = encode_with(run, model, source).payload_bytes * 8
+        assert abs(payload - estimate) < 0.06 * estimate, (payload, estimate)  # what a real file spends
+    assert rates[0] > rates[1] > rates[2]  # a larger λ: fewer bits
+    _, summary = write_report([run for run, _ in trained], tmp_path / "report", store=store)
+    report = (tmp_path / "report" / "report.md").read_text()
+    header = next(line for line in report.splitlines() if line.startswith("| norm |"))
+    assert header.endswith("| val rate (bits per pixel, entropy model's estimate) |")
+    references = [r["label"] for r in summary["references"]]
+    assert references == [f"PCA (768 values) quantised for λ={value:g}" for value in LAMBDAS]  # one per group's λ
+    for reference, group in zip(summary["references"], summary["table"], strict=True):
+        assert reference["groups"] == [group] and 0 < reference["metrics"]["bpp"] < 24
+        assert f"| {reference['label']}, reference | " in report
+    reference_rates = [r["metrics"]["bpp"] for r in summary["references"]]
+    assert reference_rates[0] > reference_rates[1] > reference_rates[2]  # coarser steps for larger λ
+    assert report.count("% bits)") == len(LAMBDAS)  # each group's rate said against its own reference

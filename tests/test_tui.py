@@ -621,8 +621,13 @@ async def test_deleting_the_run_being_trained_is_refused_at_once(tmp_path):
         await set_fields(pilot, epochs="200", dataset="synthetic", **{"batch-size": "32"})
         await press_start(pilot)
         table = await focused_table(pilot, rows=1)
-        await pilot.press("d")
+        await pilot.press("d")  # on its `starting` row, before the run has files
         assert not isinstance(app.screen, ConfirmScreen)  # no question whose answer is refused
+        assert any("is being trained: stop it first" in n for n, _ in notes)
+        await wait_for(pilot, lambda: table.starting is None and table.row_count == 1)
+        notes.clear()
+        await pilot.press("d")  # on the run's own row, listed as running
+        assert not isinstance(app.screen, ConfirmScreen)
         assert any("is being trained: stop it first" in n for n, _ in notes)
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.controller.training)

@@ -56,7 +56,11 @@ async def test_a_run_started_with_every_setting_says_starting_at_once(tmp_path):
         stats = str(app.query_one("#stats", Label).render())
         assert "starting" in label and "L2 on synthetic" in stats  # before the child has imported torch
         assert app.controller.training
+        table = app.query_one(RunsTable)
+        top = [str(table.get_cell_at((0, c))) for c in range(len(table.columns))]
+        assert "starting" in top and "L2" in top and table.row_count == 1  # its row, before the run exists
         await wait_for(pilot, lambda: not app.controller.training)
+        await wait_for(pilot, lambda: table.row_count == 1 and table.starting is None)
         (run,) = store.runs()
         config = run.train_config()
         assert (config.model, config.optimizer, config.schedule, config.lr, config.limit, config.epochs) == (
@@ -64,6 +68,10 @@ async def test_a_run_started_with_every_setting_says_starting_at_once(tmp_path):
         )  # fmt: skip
         assert run.info().status == "completed"
         assert "starting" not in str(app.query_one("#epoch-label", Label).render())
+        await wait_for(
+            pilot, lambda: "completed" in [str(table.get_cell_at((0, c))) for c in range(len(table.columns))]
+        )
+        assert table.highlighted_info().id == run.id  # the row is the run's own now
 
 
 async def test_escape_leaves_a_list_as_it_leaves_a_text_field(tmp_path):
@@ -127,7 +135,6 @@ async def test_the_study_dialog_starts_with_defaults_that_it_accepts(tmp_path):
         assert study.grid == {"norm": ["L2", "L1", "Linf-image"]} and study.seeds == 2
 
 
-@pytest.mark.slow
 async def test_a_two_key_grid_study_from_the_dialog_trains_every_point(tmp_path):
     store = RunStore(tmp_path)
     app = NormcompressApp(store)

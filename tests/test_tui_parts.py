@@ -97,6 +97,7 @@ def fake_view(calls: list) -> SimpleNamespace:
         preview=Recorder(calls, "preview"),
         system_line=Recorder(calls, "system_line"),
         refresh_runs=lambda: calls.append(("view", "refresh_runs", ())),
+        show_starting=lambda info: calls.append(("view", "show_starting", (info,))),
         load_reference=lambda run_id: calls.append(("view", "load_reference", (run_id,))),
         notify=lambda message, **kwargs: calls.append(("view", "notify", (message,))),
     )
@@ -133,6 +134,9 @@ def test_the_controller_shows_a_run_from_its_events(tmp_path):
     assert notes == ["CIFAR-10 fell back to the sample", f"{run_id}: completed 1 epoch"]
     assert ("preview", "show", (controller.current_run.recon_path, "1 epoch, live")) in calls
     assert ("queue", "clear", ()) in calls  # a study's line does not stay under a single run
+    rows = [args[0] for _, method, args in calls if method == "show_starting"]
+    assert rows[0].id == "starting" and rows[0].status == "starting" and rows[0].config == config  # at the press
+    assert rows[1].id == run_id and rows[1].status == "starting"  # ... with its id once it has one
     model = controller.view.chart.model
     assert not model.live and model.live_label() == "L1 abcdef"  # a finished run is no longer "(live)"
 

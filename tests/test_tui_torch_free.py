@@ -6,12 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
 def test_a_study_and_exports_leave_the_app_process_without_torch(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "tests.app_without_torch", str(tmp_path / "runs")],

@@ -147,8 +147,8 @@ def runs_compare(
     baseline: Annotated[
         bool,
         typer.Option(
-            help="Add PCA at the first run's latent size on its data as a reference "
-            "(fitted once per dataset, then read from the run store)."
+            help="Add a reference of the first run's kind on its data: PCA at its latent size, or for a codec "
+            "model PCA quantised for its λ (fitted once per dataset, then read from the run store)."
         ),
     ] = True,
     paired: Annotated[

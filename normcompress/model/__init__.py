@@ -5,6 +5,8 @@ configuration (and `normcompress --help`) does not wait for torch to import; the
 `networks.py` and are imported when a model is built.
 """
 
+import math
+
 from ..errors import UsageError
 
 # name -> (an image side must be a multiple of this, and at least this). The seed and wide models halve
@@ -24,6 +26,14 @@ PCA_COMPONENTS = {"pca-refine": 256, "hyperprior": 768}
 PCA_TILE = 32
 DEFAULT_MODEL = "seed"
 MAX_IMAGE_SIZE = 1024  # bounds the memory
+
+
+def balanced_step(rate_lambda: float) -> float:
+    """The quantisation step of PCA coordinates that balances squared error against λ·bits at high rate:
+    each coordinate's error is Δ²/12 and its rate slope -2 ln 2 · Δ²/12 per bit, so with 3 x 1024 values
+    per 1024 pixels d(MSE)/d(bpp) = -λ gives Δ = sqrt(18 λ / ln 2). The hyperprior starts from it; the
+    quantised PCA it is measured against uses it."""
+    return math.sqrt(18 * rate_lambda / math.log(2))
 
 
 def check_image_size(size: int, model: str = DEFAULT_MODEL) -> int:

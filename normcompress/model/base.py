@@ -26,3 +26,7 @@ class Autoencoder(nn.Module):
     def rate_forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The reconstruction and the rate in bits per pixel (models with OWN_RATE only)."""
         raise NotImplementedError(f"{type(self).__name__} measures no rate of its own")
+
+    def image_bits(self, images: torch.Tensor) -> torch.Tensor:
+        """Each image's bits once its latents are rounded as the codec rounds them (OWN_RATE models only)."""
+        raise NotImplementedError(f"{type(self).__name__} measures no rate of its own")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..prior import GaussianPrior
-from . import PCA_COMPONENTS
+from . import PCA_COMPONENTS, balanced_step
 from .base import Autoencoder
 from .networks import PcaEncoder, PcaRefineDecoder, slow_linear_groups, start_from_pca
 
@@ -28,10 +28,14 @@ SCALE_MIN = 0.11  # the smallest scale h_s predicts (CompressAI's lower bound)
 def gaussian_bits(values: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     """Bits of integer-centred values under zero-mean Gaussians: the mass of the unit bin around each, in
     the tail that keeps it accurate (both bounds below zero)."""
+    return _bin_bits(values, scales).sum()
+
+
+def _bin_bits(values: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     magnitude = values.abs()
     upper = torch.special.ndtr((0.5 - magnitude) / scales)
     lower = torch.special.ndtr((-0.5 - magnitude) / scales)
-    return -torch.log2((upper - lower).clamp_min(1e-9)).sum()
+    return -torch.log2((upper - lower).clamp_min(1e-9))
 
 
 class ChannelGain(nn.Module):
@@ -104,14 +108,23 @@ class HyperpriorAutoencoder(Autoencoder):
         pixels = images.shape[0] * images.shape[2] * images.shape[3]
         return self.decoder(rounded), bits / pixels
 
+    def image_bits(self, images: torch.Tensor) -> torch.Tensor:
+        """Each image's bits as the codec (codec/hyper.py) rounds its latents: side latents rounded around
+        their prior's means, latents to the unit step; an estimate (the coder snaps scales to a table)."""
+        latent = self.encoder(images)
+        means = self.side_prior.mean.view(1, -1, 1, 1)
+        side = torch.round(self.hyper_encoder(latent.abs()) - means) + means
+        main = _bin_bits(torch.round(latent), self.scales(side)).flatten(1).sum(1)
+        return main + self.side_prior.image_bits(side)
+
     @torch.no_grad()
     def initialise(self, images: torch.Tensor, rate_lambda: float) -> None:
         """Fit PCA as pca-refine does (768 components), and start every channel at the quantisation step that balances
         squared error against λ·bits: for an orthonormal transform at high rate the best steps are all
         equal (reverse water-filling), each coefficient's error Δ²/12 and its rate slope -2 ln 2 · Δ²/12
-        per bit. With 3 x 1024 values per 1024 pixels, d(MSE)/d(bpp) = -λ gives Δ = sqrt(18 λ / ln 2)."""
+        per bit (model.balanced_step)."""
         start_from_pca(self.encoder.inner, self.decoder.inner, images)
-        self.gain.log_gain.fill_(-0.5 * math.log(18 * rate_lambda / math.log(2)))
+        self.gain.log_gain.fill_(-math.log(balanced_step(rate_lambda)))
 
     def parameter_groups(self, lr: float) -> list[dict]:
         return slow_linear_groups(self, [self.encoder.inner.project.weight, self.decoder.inner.project.weight], lr)

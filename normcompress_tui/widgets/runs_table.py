@@ -7,14 +7,16 @@ filter (`/` in the app) keeps the runs whose id, norm, tags or settings hold eve
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from normcompress.runs import RunInfo
+from normcompress.config import TrainConfig
+from normcompress.runs import RunInfo, Status
 from normcompress.text import count, printable
 
 
@@ -52,13 +54,14 @@ def _clip(text: str, most: int) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
 
-STATUS_MARKS = {"completed": "✓", "running": "▶", "interrupted": "‖", "failed": "✗", "damaged": "!"}
+STARTING = "starting"  # the status of a run's row from the key press until the store lists it as running
+STATUS_MARKS = {"completed": "✓", "running": "▶", "interrupted": "‖", "failed": "✗", "damaged": "!", STARTING: "…"}
 NARROW_NORM = 10  # characters of a norm shown in a narrow table (0.5*L1+0.…)
 
 
 COLUMNS = (
     Column("overlay", "", lambda i: "", lambda i: 0, always=True),
-    Column("short", "run", lambda i: i.id[-6:], lambda i: i.id[-6:], always=True),
+    Column("short", "run", lambda i: "…" if i.status == STARTING else i.id[-6:], lambda i: i.id[-6:], always=True),
     Column("norm", "norm", lambda i: i.norm, lambda i: i.norm, always=True, brief=lambda i: _clip(i.norm, NARROW_NORM)),
     Column("seed", "seed", lambda i: _number(_config("seed")(i), "d"), lambda i: _config("seed", -1)(i), always=True),
     Column(
@@ -123,6 +126,13 @@ def fitting_columns(infos: list[RunInfo], width: int) -> tuple[list[Column], boo
     return sorted(chosen, key=COLUMNS.index), compact
 
 
+def starting_info(config: TrainConfig | None = None, resumed: RunInfo | None = None) -> RunInfo:
+    """The row of a run that is starting: a new run of `config` (no id yet), or a run being resumed."""
+    if resumed is not None:
+        return replace(resumed, status=STARTING)  # "starting" is shown, never stored
+    return RunInfo(STARTING, Path(), STARTING, config, None, None)
+
+
 def search_text(info: RunInfo) -> str:
     """What the filter searches: the id, norm, status, tags, data and every setting, in lower case."""
     # fields(), not asdict(): asdict deep-copies every value, and this runs for every run of the store
@@ -176,6 +186,7 @@ class RunsTable(DataTable):
         self._headers: list[Text] = []
         self._shown_ids: list[str] = []
         self._cells: dict[str, tuple[Text, ...]] = {}
+        self.starting: RunInfo | None = None  # a run starting: shown on top until the store lists it running
 
     # -- what is shown -------------------------------------------------------------------------
     def update_runs(self, infos: list[RunInfo]) -> None:
@@ -183,6 +194,15 @@ class RunsTable(DataTable):
         order, so the cursor stays on the run the user left it on."""
         self.infos = {i.id: i for i in infos}
         self.overlay_ids &= set(self.infos)
+        listed = self.starting and self.infos.get(self.starting.id)
+        if listed and listed.status in (Status.RUNNING, Status.COMPLETED):
+            self.starting = None  # the run itself now has its row
+        self._show()
+
+    def show_starting(self, info: RunInfo | None) -> None:
+        """Show a run as `starting` on top of the table (None: no run is starting). Given its id once it has
+        one, the row stays until the store's listing shows that run running."""
+        self.starting = info
         self._show()
 
     def set_query(self, text: str) -> None:
@@ -227,6 +247,8 @@ class RunsTable(DataTable):
         column = BY_KEY[self.sort_key]
         shown.sort(key=lambda i: i.id, reverse=True)
         shown.sort(key=column.sort, reverse=self.sort_reverse)
+        if self.starting is not None:  # on top, whatever the order and the filter: what was just asked for
+            shown = [self.starting, *(i for i in shown if i.id != self.starting.id)]
         return shown
 
     def _show(self) -> None:
@@ -298,13 +320,28 @@ class RunsTable(DataTable):
         self._update_mark(run_id)
 
     def highlighted_info(self) -> RunInfo | None:
+        """The run under the cursor, as the store lists it (a starting run's row is none until it is listed)."""
         if not self.row_count:
             return None
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         return self.infos.get(key)
 
     # -- actions ---------------------------------------------------------------------------------
+    def _starting_row(self, refusal: str, unless_it_has_files: bool = False) -> bool:
+        """Whether the cursor is on the row of a run that is starting, and if so say `refusal`: a new run has
+        no files to open, overlay or delete yet (a resumed one has, when `unless_it_has_files`)."""
+        if not self.row_count or self.starting is None:
+            return False
+        if self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value != self.starting.id:
+            return False
+        if unless_it_has_files and self.starting.id in self.infos:
+            return False
+        self.app.notify(f"this run is starting: {refusal}", severity="warning")
+        return True
+
     def action_toggle_overlay(self) -> None:
+        if self._starting_row("it is on the chart as the live run from its first step"):
+            return
         if info := self.highlighted_info():
             self.set_overlay(info.id, info.id not in self.overlay_ids)
 
@@ -320,9 +357,13 @@ class RunsTable(DataTable):
         self.post_message(self.OverlayToggled(info, on))
 
     def action_details(self) -> None:
+        if self._starting_row("open it once it has its first files", unless_it_has_files=True):
+            return
         if info := self.highlighted_info():
             self.post_message(self.DetailsRequested(info))
 
     def action_delete(self) -> None:
+        if self._starting_row("it is being trained: stop it first (x), then delete it"):
+            return
         if info := self.highlighted_info():
             self.post_message(self.DeleteRequested(info))
