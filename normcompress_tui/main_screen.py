@@ -51,7 +51,9 @@ class MainScreen(Screen):
         Binding("z", "next_zoom", "Zoom"),
         Binding("Z", "zoom_range", "Zoom range", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("t", "tag", "Tag"),
+        Binding("t", "annotate('tags')", "Tag"),
+        Binding("n", "annotate('name')", "Name", show=False),
+        Binding("N", "annotate('note')", "Note", show=False),
         Binding("r", "resume", "Resume"),
         Binding("S", "study", "Study", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
@@ -226,8 +228,9 @@ class MainScreen(Screen):
         elif isinstance(self.focused, Input | Select):
             self.query_one(RunsTable).focus()
 
-    def action_tag(self) -> None:
-        self.runs_pane.edit_tags()
+    def action_annotate(self, what: str) -> None:
+        """t, n, N: the highlighted run's tags, name or note, in a prompt."""
+        self.runs_pane.edit_tags() if what == "tags" else self.runs_pane.edit_annotation(what)
 
     @on(RunsPane.StoreChanged)
     def store_changed(self, message: RunsPane.StoreChanged) -> None:

@@ -161,7 +161,7 @@ def test_eval_on_another_dataset(run_cli, two_runs):
         (["eval", "nope"], 1, "no run 'nope'"),
         (["runs", "show", "nope"], 1, "no run 'nope'"),
         (["runs", "compare"], 2, "Missing argument"),
-        (["runs", "export", "out.txt"], 2, "use a .csv or .json"),
+        (["runs", "export", "out.txt"], 2, "name a .csv or .json file, or give --format"),
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(run_cli, runs_dir, args, code, fragment):

@@ -43,7 +43,20 @@ def assert_one_line_error(result, code=None, fragment=""):
 
 
 # -- 2. damaged run files never crash a command, and nothing outside is touched --------------------------
-@pytest.mark.parametrize("name", list(damages(Path("/nonexistent"))))
+# Every file's kinds of damage by default (a wrong value, deep nesting, a special file, a link out, a size
+# bomb, one missing); all 61 with -m slow (or scripts/hostile_census.py), ten commands each.
+QUICK_DAMAGES = {
+    "summary epochs_done is a string", "summary nested 100k deep", "summary is a FIFO", "summary is a symlink out",
+    "summary 2 MB", "config is {}", "config norm is markup", "config seed 2**70", "config missing",
+    "metrics psnr NaN", "metrics line cut off", "metrics is a symlink out", "checkpoint of another model",
+    "checkpoint truncated", "checkpoint is a FIFO", "entropy std NaN", "lock is a symlink out", "recon is a bomb",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n if n in QUICK_DAMAGES else pytest.param(n, marks=pytest.mark.slow) for n in damages(Path("/nonexistent"))],
+)
 def test_a_damaged_run_never_crashes_a_command(template_store, work, name, monkeypatch):
     monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", "")
     counts, bad = census(template_store, work, [name])

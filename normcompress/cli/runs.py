@@ -15,7 +15,8 @@ from ..charts import draw_curves, legend_text, step_series
 from ..console import err, notice, out
 from ..errors import NormcompressError, UsageError
 from ..metrics import ALL_METRICS, EPOCH_METRICS
-from ..text import one_line
+from ..runs import MAX_NAME, MAX_NOTE, RunInfo
+from ..text import one_line, printable
 from .options import DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store
 
 app = typer.Typer()
@@ -31,40 +32,41 @@ def _runs(ctx: typer.Context) -> None:
 
 @app.command("list")
 def runs_list(
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--where",
+            "-w",
+            metavar="TERMS",
+            help="Keep the runs that hold every term: comparisons of a setting or final metric "
+            "(psnr>25 lr<0.01 model=pca-refine tag=sweep) or words to find; the grammar is in the docs "
+            "(Looking at runs). The app's / filter reads the same terms.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     runs_dir: RunsDir = None,
 ) -> None:
     """Every run in the store: id, norm, status, epochs, val PSNR, duration, tags; damaged runs with the reason."""
     runs = store(runs_dir)
-    infos = runs.infos()
+    chosen = api.RunFilter.parse(where or "")
+    every = runs.infos()
+    infos = [i for i in every if chosen.matches(i)]
     if as_json:
-        rows = [
-            {
-                "id": i.id,
-                "norm": i.norm,
-                "status": str(i.status),
-                "epochs_done": i.epochs_done,
-                "epochs": i.epochs,
-                "final_psnr": i.psnr,
-                "best_psnr": i.best_psnr,
-                "duration_s": i.duration_s,
-                "settings": i.settings(),
-                "tags": list(i.tags),
-                "tags_problem": i.tags_problem,
-                "problem": i.problem,
-                "path": str(i.path),
-            }
-            for i in infos
-        ]
+        rows = [_listed(i) for i in infos]
         out.print_json(json.dumps(rows), ensure_ascii=True)  # control codes as \u escapes, never raw
         return
     if not infos:
-        err.print(f"no runs in {one_line(runs.root)}; start one with: normcompress train")
+        if every:
+            err.print(f"none of the {len(every)} runs in {one_line(runs.root)} holds {one_line(where)}")
+        else:
+            err.print(f"no runs in {one_line(runs.root)}; start one with: normcompress train")
         return
     with_rate = any(i.config and i.config.rate_lambda for i in infos)  # codec runs: their λ is told apart too
+    with_name = any(i.name for i in infos)
     rows = [
         [
             i.id,
+            *([i.name or "-"] if with_name else []),
             i.norm,
             str(i.status),
             f"{i.epochs_done}/{i.epochs}",
@@ -79,8 +81,9 @@ def runs_list(
         ]
         for i in infos
     ]
-    headers = ["id", "norm", "status", "epochs", "final PSNR", "duration", "data", "model", "lr", "recipe"]
-    out.print(columns([*headers, *(["rate λ"] if with_rate else []), "tags"], rows, left=3))
+    headers = ["id", *(["name"] if with_name else []), "norm", "status", "epochs", "final PSNR", "duration", "data"]
+    headers += ["model", "lr", "recipe", *(["rate λ"] if with_rate else []), "tags"]
+    out.print(columns(headers, rows, left=3 + with_name))
     for i in infos:
         if i.problem:
             err.print(f"{i.id} is damaged: {one_line(i.problem)}")
@@ -89,6 +92,27 @@ def runs_list(
                 f"{i.id}: its tags are unreadable ({one_line(i.tags_problem)}); "
                 f"normcompress runs tag {i.id} --clear (or --replace WORDS) repairs them"
             )
+
+
+def _listed(i: RunInfo) -> dict:
+    """A run as `runs list --json` prints it."""
+    return {
+        "id": i.id,
+        "norm": i.norm,
+        "status": str(i.status),
+        "epochs_done": i.epochs_done,
+        "epochs": i.epochs,
+        "final_psnr": i.psnr,
+        "best_psnr": i.best_psnr,
+        "duration_s": i.duration_s,
+        "settings": i.settings(),
+        "tags": list(i.tags),
+        "name": i.name,
+        "note": i.note,
+        "tags_problem": i.tags_problem,
+        "problem": i.problem,
+        "path": str(i.path),
+    }
 
 
 @app.command("show")
@@ -110,7 +134,11 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
         if s.message:
             out.print(f"  {'message':<12} {one_line(s.message)}")
     try:
-        out.print(f"  {'tags':<12} {' '.join(run.tags()) or '-'}")
+        annotations = run.annotations()
+        out.print(f"  {'tags':<12} {' '.join(annotations.tags) or '-'}")
+        out.print(f"  {'name':<12} {one_line(annotations.name or '-')}")
+        if annotations.note:
+            out.print(Text("  note\n" + "\n".join(f"    {line}" for line in printable(annotations.note).splitlines())))
     except NormcompressError as exc:
         err.print(f"tags: {one_line(exc)}")
     records = run.metrics()
@@ -228,20 +256,66 @@ def chart_text(
     return Text.from_ansi(plotext.build()).append("\n").append_text(legend_text(entries, width))  # never on the data
 
 
+@app.command("diff")
+def runs_diff(
+    first: RunRef,
+    second: Annotated[str, typer.Argument(metavar="OTHER", help="The run to set beside the first.")],
+    every: Annotated[bool, typer.Option("--all", help="Also the keys where the two runs agree.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: every key with both values.")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Two runs side by side: every setting, fact and final metric where they differ (--all: all of them)."""
+    runs = store(runs_dir)
+    a, b = runs.get(first).info(), runs.get(second).info()
+    rows = api.diff_runs(a, b)
+    if as_json:
+        payload = {
+            "runs": [a.id, b.id],
+            "keys": [{"key": r.key, "values": list(r.values), "differs": r.differs} for r in rows],
+        }
+        out.print_json(json.dumps(payload), ensure_ascii=True)
+        return
+    shown = [r for r in rows if every or r.differs]
+    differing = sum(r.differs for r in rows)
+    err.print(f"{differing} of {len(rows)} keys differ" + ("" if every else " (--all shows the others)"))
+    if shown:
+        table = [[("≠ " if r.differs else "  ") + r.key, one_line(r.values[0]), one_line(r.values[1])] for r in shown]
+        out.print(columns(["key", one_line(a.label), one_line(b.label)], table))
+
+
 @app.command("export")
 def runs_export(
     path: Annotated[
         Path,
-        typer.Argument(help="Output file: .csv (one row per run and epoch) or .json (with every step's loss too)."),
+        typer.Argument(
+            help="Output file (a folder for --format tensorboard): .csv is a table of one row per run and "
+            "epoch, .json has every step's loss too."
+        ),
     ],
+    run_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[RUN]...", help="The runs to export (default: every run).")
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="table (CSV, a row per run and epoch), json, csv (one long table: run, name, step, epoch, "
+            "time_s, metric, value, for pandas and trackio) or tensorboard (a folder per run of event files: "
+            "every scalar, the settings as hyperparameters, the reconstructions). Default: from the suffix.",
+        ),
+    ] = None,
     force: Force = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Export every run's configuration and per-epoch metrics into one file (damaged runs with the reason).
+    """Export runs' configurations and metrics, for a spreadsheet, a notebook or another tracker.
 
-    The file must be outside the run store; an existing one is replaced only with --force."""
-    runs, rows = api.export_runs(store(runs_dir), path, force)
-    err.print(f"exported {runs} runs ({rows} epoch rows) to {one_line(path)}")
+    The output must be outside the run store; an existing file (or run folder) is replaced only with
+    --force. Damaged runs are in the table and JSON with the reason, and left out of the others."""
+    runs, rows = api.export_runs(store(runs_dir), path, force, fmt=fmt, refs=run_ids)
+    what = "epoch rows" if fmt in (None, "table", "json") else "scalars"
+    err.print(f"exported {runs} runs ({rows} {what}) to {one_line(path)}")
 
 
 @app.command("tag")
@@ -272,6 +346,40 @@ def runs_tag(
     if dropped:
         notice(f"{run.id}: {one_line(dropped)}")
     err.print(f"{run.id}: {' '.join(new) or 'no tags'}")
+
+
+@app.command("name")
+def runs_name(
+    run_id: RunRef,
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help=f'The name: one line, at most {MAX_NAME} characters; "" removes it.')
+    ],
+    runs_dir: RunsDir = None,
+) -> None:
+    """Name a run: legends, tables and exports show the name instead of its norm, beside the end of its id.
+    The app's `n` edits the same name."""
+    run = store(runs_dir).get(run_id)
+    annotations, dropped = api.annotate_run(run, name=text)
+    if dropped:
+        notice(f"{run.id}: {one_line(dropped)}")
+    err.print(f"{run.id}: " + (f"named {one_line(annotations.name)}" if annotations.name else "no name"))
+
+
+@app.command("note")
+def runs_note(
+    run_id: RunRef,
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help=f'The note, at most {MAX_NOTE} characters; "" removes it.')
+    ],
+    runs_dir: RunsDir = None,
+) -> None:
+    """Keep a note with a run (what you tried, what you saw): runs show, the app's details and exports show
+    it. The app's `N` edits the same note."""
+    run = store(runs_dir).get(run_id)
+    annotations, dropped = api.annotate_run(run, note=text)
+    if dropped:
+        notice(f"{run.id}: {one_line(dropped)}")
+    err.print(f"{run.id}: " + ("note kept" if annotations.note else "no note"))
 
 
 @app.command("rm")

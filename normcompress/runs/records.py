@@ -29,6 +29,7 @@ RUN_FILES = {
 }
 TAG = re.compile(r"[\w.:+=@-]{1,32}")
 MAX_TAGS = 16
+MAX_NAME, MAX_NOTE = 60, 2000  # characters: a name fits a legend, a note a paragraph
 
 
 class Status(StrEnum):
@@ -37,6 +38,19 @@ class Status(StrEnum):
     INTERRUPTED = "interrupted"
     FAILED = "failed"
     DAMAGED = "damaged"
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """tags.json: what the user wrote about a run (its tags, a name, a note), apart from what the run wrote."""
+
+    tags: tuple[str, ...] = ()
+    name: str = ""
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's contents: a name and a note only when there is one (a tags-only file as before)."""
+        return {"tags": list(self.tags), **{k: v for k, v in (("name", self.name), ("note", self.note)) if v}}
 
 
 class RecordError(ValueError):
@@ -124,6 +138,30 @@ def parse_json(data: bytes) -> object:
     return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
 
 
+def check_text(value: object, what: str, most: int, one_line: bool) -> str:
+    """A name (one line) or a note as stored and typed: text of at most `most` characters, no control
+    characters but a note's line breaks; RecordError says what is wrong. Surrounding spaces are dropped."""
+    if not isinstance(value, str):
+        raise RecordError(f"a {what} must be text")
+    text = value.strip()
+    if len(text) > most:
+        raise RecordError(f"a {what} has at most {most} characters, not {len(text)}")
+    if printable(text, keep_newlines=not one_line) != text:
+        raise RecordError(f"a {what} cannot hold control characters" + (" or line breaks" if one_line else ""))
+    return text
+
+
+def parse_annotations(value: object) -> Annotations:
+    """tags.json's contents checked (a file of an older version holds only tags)."""
+    if not isinstance(value, dict):
+        raise RecordError("tags.json must hold an object")
+    return Annotations(
+        check_tags(value.get("tags", [])),
+        check_text(value.get("name", ""), "name", MAX_NAME, one_line=True),
+        check_text(value.get("note", ""), "note", MAX_NOTE, one_line=False),
+    )
+
+
 def check_tags(words: object) -> tuple[str, ...]:
     """Tags as stored and typed: at most 16 distinct words of letters, digits and . : + = @ - _,
     1 to 32 characters each, in the order given; RecordError says which one is not."""
@@ -153,6 +191,8 @@ class RunInfo:
     problem: str | None  # why a run is damaged, or None
     tags: tuple[str, ...] = ()
     tags_problem: str | None = None  # why tags.json cannot be read (the run itself is fine)
+    name: str = ""  # the user's name for the run (tags.json), shown instead of its norm in labels
+    note: str = ""  # the user's note (tags.json)
 
     @property
     def norm(self) -> str:
@@ -160,8 +200,8 @@ class RunInfo:
 
     @property
     def label(self) -> str:
-        """How charts and tables name a run: its norm and the random end of its id."""
-        return run_label(self.norm, self.id)
+        """How charts and tables name a run: its name, or its norm, and the random end of its id."""
+        return run_label(self.name or self.norm, self.id)
 
     @property
     def epochs(self) -> int:

@@ -27,13 +27,18 @@ from .records import (
     MAX_CHECKPOINT_BYTES,
     MAX_JSON_BYTES,
     MAX_METRICS_BYTES,
+    MAX_NAME,
+    MAX_NOTE,
     RUN_FILES,
+    Annotations,
     RecordError,
     RunInfo,
     Status,
     Summary,
     check_epoch_record,
     check_tags,
+    check_text,
+    parse_annotations,
     parse_json,
 )
 
@@ -92,16 +97,43 @@ class Run:
     def write_summary(self, summary: Summary) -> None:
         atomic_write_json(self.path / "summary.json", summary.to_json())
 
-    def tags(self) -> tuple[str, ...]:
-        """The run's tags; none when it was never tagged; StoreError when tags.json is damaged."""
+    def annotations(self) -> Annotations:
+        """The run's tags, name and note; none when it was never annotated; StoreError when tags.json is
+        damaged."""
         try:
             value = self._read_json("tags.json")
         except MissingRunFile:
-            return ()
+            return Annotations()
         try:
-            return check_tags(value.get("tags") if isinstance(value, dict) else None)
+            return parse_annotations(value)
         except RecordError as exc:
             raise StoreError(f"run {self.id} is damaged: tags.json: {exc}") from None
+
+    def tags(self) -> tuple[str, ...]:
+        return self.annotations().tags
+
+    def _current_annotations(self) -> tuple[Annotations, str | None]:
+        """Under the edit lock: what tags.json holds, or nothing and what a damaged file dropped."""
+        try:
+            return self.annotations(), None
+        except StoreError as exc:
+            return Annotations(), f"{str(exc).split(': ', 1)[-1]}; its contents were dropped"
+
+    def annotate(self, name: str | None = None, note: str | None = None) -> tuple[Annotations, str | None]:
+        """Set the run's name or note (\"\" clears it) under its edit lock, keeping its tags; checked first
+        (a UsageError, nothing written). A damaged tags.json is replaced; the second value says so."""
+        try:
+            name = None if name is None else check_text(name, "name", MAX_NAME, one_line=True)
+            note = None if note is None else check_text(note, "note", MAX_NOTE, one_line=False)
+        except RecordError as exc:
+            raise UsageError(str(exc)) from None
+        with self.editing():
+            current, dropped = self._current_annotations()
+            new = Annotations(
+                current.tags, current.name if name is None else name, current.note if note is None else note
+            )
+            atomic_write_json(self.path / "tags.json", new.to_json())
+        return new, dropped
 
     @contextmanager
     def editing(self) -> Iterator[None]:
@@ -136,17 +168,14 @@ class Run:
         except RecordError as exc:
             raise UsageError(str(exc)) from None
         with self.editing():
-            dropped = None
-            try:
-                current = self.tags()
-            except StoreError as exc:
-                current, dropped = (), f"{str(exc).split(': ', 1)[-1]}; its contents were dropped"
+            annotations, dropped = self._current_annotations()
+            current = annotations.tags
             new = list(replace) if replace is not None else [t for t in current if t not in remove] + list(add)
             try:
                 tags = check_tags(list(dict.fromkeys(new)))
             except RecordError as exc:
                 raise UsageError(str(exc)) from None
-            atomic_write_json(self.path / "tags.json", {"tags": list(tags)})
+            atomic_write_json(self.path / "tags.json", Annotations(tags, annotations.name, annotations.note).to_json())
         return tags, dropped
 
     def metrics(self) -> list[dict]:
@@ -278,12 +307,13 @@ class Run:
         status = Status.DAMAGED if problem or summary is None else summary.status
         if status == Status.RUNNING and not self.is_live():
             status = Status.INTERRUPTED
-        tags, tags_problem = (), None
+        annotations, tags_problem = Annotations(), None
         try:
-            tags = self.tags()
+            annotations = self.annotations()
         except StoreError as exc:  # tags are the user's notes, not the run: the run is fine, its tags unreadable
             tags_problem = str(exc).split(": ", 1)[-1]
-        return RunInfo(self.id, self.path, status, config, summary, problem, tags, tags_problem)
+        a = annotations
+        return RunInfo(self.id, self.path, status, config, summary, problem, a.tags, tags_problem, a.name, a.note)
 
     def _quick_damage_check(self, summary: Summary) -> str | None:
         """Cheap checks only (a stat and the last bytes of a file), so listing stays fast."""

@@ -33,6 +33,11 @@ class DetailsScreen(ModalScreen[None]):
         message = summary.message if summary else ""
         with VerticalScroll(id="details"):  # scrolls: on a short terminal the error maps are below the fold
             yield Static(Text.assemble((info.id, "bold"), f"  {info.status}  ", printable(message)), id="details-title")
+            if info.name or info.note:  # the user's words: text, never markup
+                yield Static(
+                    Text(printable("\n".join(filter(None, [f"name: {info.name}" if info.name else "", info.note])))),
+                    id="details-note",
+                )
             where = f"data={info.data_source}  device={summary.device if summary else '-'}"
             if summary:
                 where += f"\nversions: {summary.versions_text}"

@@ -22,8 +22,8 @@ Panes
   Runs             every run in the store, also those started from the
                    CLI: the overlay mark in the run's curve colour, the
                    short id the legend shows, norm, seed, status, epochs,
-                   best PSNR, then tags, lr, time, model, data, batch,
-                   device, id
+                   best PSNR, then the run's name (when a run has one),
+                   tags, lr, time, model, data, batch, device, id
 
 Keys
   s  start a run        x  stop it after this batch (kept as interrupted)
@@ -34,11 +34,13 @@ Keys
   e  export the chart's view as PNG and SVG (into the store's exports/)
   space  overlay the highlighted run    enter  open it    d  delete it
   t  tag it (words of your own; `normcompress runs tag` does the same)
+  n  name it (legends show the name)     N  keep a note with it
   r  resume it: an interrupted or failed run goes on from its last epoch
   S  a study: norms x grid x seeds with the Run pane's settings (runs done
      are reused)
-  /  filter runs by id, norm, tags or settings (every word must match;
-     escape clears)
+  /  filter runs: words to find in id, norm, tags or settings, and
+     comparisons such as psnr>25 lr<0.01 model=seed tag=sweep (every
+     term must hold; escape clears; the grammar of runs list --where)
   o  sort by the next column (or click a header; again: the other way)
   ctrl+p  command palette (every action above, overlay all or none)
   ?  this help          q  quit (asks while a run is going)

@@ -11,7 +11,7 @@ from textual.widgets import Input
 
 from normcompress import api
 from normcompress.errors import NormcompressError
-from normcompress.runs import Run, RunStore
+from normcompress.runs import MAX_NAME, MAX_NOTE, Run, RunStore
 
 from ..screens import ConfirmScreen, DetailsScreen, PromptScreen
 from .runs_table import RunsTable
@@ -82,6 +82,37 @@ class RunsPane(Vertical):
 
         self.app.push_screen(
             PromptScreen(f"Tags of {info.id}", " ".join(shown or ()), "words separated by spaces"), answered
+        )
+
+    def edit_annotation(self, what: str) -> None:
+        """n and N: the highlighted run's name or note in a prompt; Enter saves it (empty removes it)."""
+        info = self.table.highlighted_info()
+        if info is None:
+            return
+        try:
+            run = self.store.get(info.id)
+        except NormcompressError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        most = MAX_NAME if what == "name" else MAX_NOTE
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                annotations, _ = api.annotate_run(run, **{what: text})
+            except NormcompressError as exc:
+                self.app.notify(str(exc), title=f"The {what} is not saved", severity="error")
+                return
+            kept = getattr(annotations, what)
+            self.app.notify(f"{run.id}: {kept or f'no {what}'}", title=f"{what.capitalize()} saved")
+            self.post_message(self.StoreChanged())
+
+        self.app.push_screen(
+            PromptScreen(
+                f"The {what} of {info.id}", getattr(info, what), f"at most {most} characters; empty removes it"
+            ),
+            answered,
         )
 
     def _save_tags(self, run: Run, shown: tuple[str, ...] | None, typed: list[str]) -> None:

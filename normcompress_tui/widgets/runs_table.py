@@ -3,11 +3,12 @@
 The columns that tell runs apart come first and are always shown: the overlay mark in the run's curve
 colour, the short id that the chart's legend shows, norm, seed, status, epochs and best validation PSNR;
 the others appear as the table's width allows. A click on a header (or `o`) sorts by that column; the
-filter (`/` in the app) keeps the runs whose id, norm, tags or settings hold every word typed.
+filter (`/` in the app) keeps the runs that hold every term typed: comparisons such as `psnr>25` or
+`model=seed`, and words to find (normcompress.runs.where, the grammar of `runs list --where` too).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.text import Text
@@ -16,7 +17,9 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from normcompress.config import TrainConfig
+from normcompress.errors import UsageError
 from normcompress.runs import RunInfo, Status
+from normcompress.runs.where import RunFilter
 from normcompress.text import count, printable
 
 
@@ -27,6 +30,7 @@ class Column:
     text: Callable[[RunInfo], str]
     sort: Callable[[RunInfo], object]  # a value of one type for every run, so that any two compare
     always: bool = False  # shown at any width; the others come in order while they fit
+    when_any: bool = False  # shown only when a listed run has a value (a name)
     brief: Callable[[RunInfo], str] | None = None  # a narrower text for narrow tables
     brief_header: str | None = None
 
@@ -89,6 +93,7 @@ COLUMNS = (
         always=True,
         brief_header="best",
     ),
+    Column("name", "name", lambda i: i.name, lambda i: i.name, when_any=True),
     Column("tags", "tags", lambda i: " ".join(i.tags), lambda i: " ".join(i.tags)),
     Column("lr", "lr", lambda i: _number(_config("lr")(i), "g"), lambda i: _config("lr", 0.0)(i)),
     Column("duration", "time", lambda i: i.duration_text, lambda i: i.duration_s or 0.0),
@@ -120,6 +125,8 @@ def fitting_columns(infos: list[RunInfo], width: int) -> tuple[list[Column], boo
     compact = sum(needed(c, False) for c in always) > width
     chosen, used = always, sum(needed(c, compact) for c in always)
     for column in COLUMNS:
+        if column.when_any and not any(column.text(i) for i in infos):
+            continue
         if not column.always and used + needed(column, compact) <= width:
             chosen.append(column)
             used += needed(column, compact)
@@ -131,22 +138,6 @@ def starting_info(config: TrainConfig | None = None, resumed: RunInfo | None = N
     if resumed is not None:
         return replace(resumed, status=STARTING)  # "starting" is shown, never stored
     return RunInfo(STARTING, Path(), STARTING, config, None, None)
-
-
-def search_text(info: RunInfo) -> str:
-    """What the filter searches: the id, norm, status, tags, data and every setting, in lower case."""
-    # fields(), not asdict(): asdict deep-copies every value, and this runs for every run of the store
-    settings = " ".join(f"{f.name}={getattr(info.config, f.name)}" for f in fields(info.config)) if info.config else ""
-    return " ".join([info.id, info.norm, str(info.status), *info.tags, info.data_source, settings]).lower()
-
-
-def matches(info: RunInfo, query: str) -> bool:
-    """Whether a run holds every word of the query (case-insensitive); an empty query keeps every run."""
-    words = query.lower().split()
-    if not words:  # the common case, every few seconds while a run trains: no text to build
-        return True
-    text = search_text(info)
-    return all(word in text for word in words)
 
 
 class RunsTable(DataTable):
@@ -182,6 +173,8 @@ class RunsTable(DataTable):
         self.swatches: dict[str, Text] = {}  # run id -> its curve's colour (or marker), set by the app
         self.sort_key, self.sort_reverse = "id", True  # ids begin with their start time: newest on top
         self.query_text = ""
+        self.query_filter = RunFilter((), ())
+        self.query_problem: str | None = None  # why the typed filter cannot be read (then its words are found)
         self.shown_columns: list[Column] = []
         self._headers: list[Text] = []
         self._shown_ids: list[str] = []
@@ -206,7 +199,13 @@ class RunsTable(DataTable):
         self._show()
 
     def set_query(self, text: str) -> None:
+        """Filter by what is typed; a term that cannot be read is said under the table, and meanwhile every
+        term is found as a word (so a half-typed `psnr>` hides nothing it should not)."""
         self.query_text = text
+        try:
+            self.query_filter, self.query_problem = RunFilter.parse(text), None
+        except UsageError as exc:
+            self.query_filter, self.query_problem = RunFilter((), tuple(text.lower().split())), str(exc)
         self._show()
 
     def sort_by(self, key: str, reverse: bool | None = None) -> None:
@@ -243,7 +242,7 @@ class RunsTable(DataTable):
 
     def visible_infos(self) -> list[RunInfo]:
         """The runs shown, in the order shown: filtered, then sorted (ties by id, newest first)."""
-        shown = [i for i in self.infos.values() if matches(i, self.query_text)]
+        shown = [i for i in self.infos.values() if self.query_filter.matches(i)]
         column = BY_KEY[self.sort_key]
         shown.sort(key=lambda i: i.id, reverse=True)
         shown.sort(key=column.sort, reverse=self.sort_reverse)
@@ -283,7 +282,8 @@ class RunsTable(DataTable):
             else count(total, "run")
         )
         order = f"by {BY_KEY[self.sort_key].header or self.sort_key} {'▼' if self.sort_reverse else '▲'}"
-        self.border_subtitle = printable(f"{shown} · {order}", keep_newlines=False)
+        problem = f" · {self.query_problem}" if self.query_problem else ""
+        self.border_subtitle = printable(f"{shown} · {order}{problem}", keep_newlines=False)
 
     def _header(self, column: Column, compact: bool) -> Text:
         """The column's name, with an arrow on the column the rows are sorted by."""

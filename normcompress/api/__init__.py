@@ -9,32 +9,37 @@ imports what it needs, so `--help` and the app's first screen never wait for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import TrainConfig
-from .errors import NormcompressError
-from .events import Event, StudyProgress
-from .files import output_paths
-from .runs import Run, RunStore
-from .study_config import StudyConfig
+from ..config import TrainConfig
+from ..events import Event, StudyProgress
+from ..runs import Run, RunStore
+from ..runs.diff import DiffRow, diff_runs
+from ..runs.where import RunFilter
+from ..study_config import StudyConfig
+from .images import Compressed, Decompressed, Reconstructed, compress_files, decompress_files, reconstruct_files
 
 if TYPE_CHECKING:
-    from .baseline import Baseline
+    from ..baseline import Baseline
 
 __all__ = [
     "Comparison",
     "Compressed",
     "Decompressed",
+    "DiffRow",
     "Evaluation",
     "Reconstructed",
+    "RunFilter",
+    "annotate_run",
     "check_device",
     "check_placement",
     "compare_runs",
     "compress_files",
     "decompress_files",
+    "diff_runs",
     "evaluate_run",
     "export_chart",
     "export_runs",
@@ -73,21 +78,21 @@ def train_run(
 ) -> Run | None:
     """Train a new run (or resume one by reference) and return it; its summary holds the outcome.
     Under torchrun every process calls this, and ranks other than 0 get None."""
-    from .train import train
+    from ..train import train
 
     return train(config, store, on_event, cancel, resume=resume, progress_interval_s=progress_interval_s)
 
 
 def is_main_process() -> bool:
     """False in a torchrun process other than rank 0 (which speaks for the run)."""
-    from .distributed import from_environment
+    from ..distributed import from_environment
 
     return from_environment().is_main
 
 
 def check_device(spec: str) -> None:
     """Refuse a device that is not there (CUDA asked for, none visible) before anything trains."""
-    from .devices import resolve_device
+    from ..devices import resolve_device
 
     resolve_device(spec)
 
@@ -96,7 +101,7 @@ def check_placement(study: StudyConfig) -> None:
     """Where a study's runs will go is there: a Ray cluster that answers (in seconds, where Ray itself
     waits minutes), or the devices asked for."""
     if study.ray is not None:
-        from .study.cluster import check_reachable
+        from ..study.cluster import check_reachable
 
         check_reachable(study.ray)
     else:
@@ -114,7 +119,7 @@ def run_study(
     trainer: Callable | None = None,
 ) -> list[Run]:
     """Train, reuse or resume every run of a study; the completed runs in study order."""
-    from .study import run_study as study_runs
+    from ..study import run_study as study_runs
 
     return study_runs(study, store, on_progress, on_event, cancel, keep_going, trainer)
 
@@ -123,14 +128,14 @@ def write_report(
     runs: list[Run], out: Path, metric: str, data_dir: str, store: RunStore, fmt: str, dpi: int
 ) -> tuple[list[Path], dict]:
     """The study's report files (report.md, .html, figures, metrics.csv/.json) and its summary."""
-    from .report import write_report as report
+    from ..report import write_report as report
 
     return report(runs, out, metric, data_dir, store, fmt, dpi)
 
 
 def summary_text(summary: dict) -> tuple[list[str], list[list[str]], list[str]]:
     """A study's summary as the console shows it: the table's headers and rows, and what the numbers say."""
-    from .comparison import claim_lines, study_table
+    from ..comparison import claim_lines, study_table
 
     headers, rows = study_table(summary, mark_best=False, short=True)
     return headers, rows, [line.replace("**", "") for line in claim_lines(summary)]
@@ -154,10 +159,10 @@ def evaluate_run(
     notify: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """A run's checkpoint on a dataset's validation split (its own data by default)."""
-    from .data import load_data
-    from .devices import resolve_device
-    from .metrics import evaluate
-    from .runs import load_model
+    from ..data import load_data
+    from ..devices import resolve_device
+    from ..metrics import evaluate
+    from ..runs import load_model
 
     run = store.get(ref)
     info = run.info()
@@ -170,8 +175,8 @@ def run_baseline(
     store: RunStore, run: Run, data_dir: str = "data", notify: Callable[[str], None] | None = None
 ) -> tuple[Baseline | None, str | None]:
     """PCA at a run's latent size on its data (from the store's cache, or fitted once), or why there is none."""
-    from .baseline import run_baseline as fit
-    from .data import load_run_data
+    from ..baseline import run_baseline as fit
+    from ..data import load_run_data
 
     return fit(store, run, load_run_data(run, data_dir, notify))
 
@@ -198,24 +203,24 @@ def compare_runs(
     notify: Callable[[str], None] | None = None,
 ) -> Comparison:
     """The runs side by side. Without the baseline and the paired tests, nothing heavy is loaded."""
-    from .comparison import config_differences
+    from ..comparison import config_differences
 
     runs = [store.get(r) for r in refs]
     infos = [r.info() for r in runs]
     usable = [(run, info) for run, info in zip(runs, infos, strict=True) if not info.problem]
     reference, lines = None, []
     if usable and (baseline or paired):
-        from .data import load_run_data
+        from ..data import load_run_data
 
         data = load_run_data(usable[0][0], data_dir, notify)
         if baseline:
-            from .baseline import run_baseline as fit
+            from ..baseline import run_baseline as fit
 
             reference, reason = fit(store, usable[0][0], data)
             if reason and notify:
                 notify(reason)
         if paired:
-            from .comparison import paired_against_first
+            from ..comparison import paired_against_first
 
             lines = paired_against_first([run for run, _ in usable], data)
     return Comparison(
@@ -228,134 +233,39 @@ def compare_runs(
     )
 
 
-# -- files in and out ------------------------------------------------------------------------------
-@dataclass
-class Reconstructed:
-    source: Path
-    size: tuple[int, int]
-    mode: str
-    psnr: float
-    max_error: int
-    output: Path
-
-
-def reconstruct_files(
-    store: RunStore, ref: str, images: list[Path], out_dir: Path, device: str, force: bool
-) -> Iterator[Reconstructed | NormcompressError]:
-    """Each image through the run's model, tile by tile, written beside the others into out_dir; the
-    outputs are checked (no two onto one name, none over a file without force) before the model loads."""
-    run = store.get(ref)
-    tile = run.train_config().image_size
-    targets = output_paths(images, out_dir, ".recon.png", force)
-    from .devices import resolve_device
-    from .reconstruct import reconstruct_file
-    from .runs import load_model
-
-    model = load_model(run, resolve_device(device))
-    for image, target in zip(images, targets, strict=True):
-        try:
-            r = reconstruct_file(model, image, target, tile)
-            yield Reconstructed(r.source, r.size, r.mode, r.psnr, r.max_error, r.output)
-        except NormcompressError as exc:
-            yield exc
-
-
-@dataclass
-class Compressed:
-    source: Path
-    output: Path
-    bytes: int
-    pixels: int
-    payload_bytes: int
-    residual_bytes: int
-    psnr: float
-    max_error: int
-
-
-def compress_files(
-    store: RunStore,
-    ref: str,
-    images: list[Path],
-    out_dir: Path,
-    step: float | None,
-    max_error: int | None,
-    data_dir: str,
-    force: bool,
-) -> Iterator[Compressed | NormcompressError]:
-    """Each image as a .ncz file of the run's model, the encoder batched across files; outputs checked first."""
-    run = store.get(ref)
-    targets = output_paths(images, out_dir, ".ncz", force)
-    from .codec import coder_for, encode_many
-    from .files import atomic_write
-    from .runs import load_model
-
-    model = load_model(run, "cpu")
-    coder = coder_for(run, model, data_dir)
-    for image, target, encoded in zip(
-        images, targets, encode_many(run, model, coder, images, step, max_error), strict=True
-    ):
-        if isinstance(encoded, NormcompressError):
-            yield encoded
-            continue
-        atomic_write(target, encoded.data)
-        width, height = encoded.reconstruction.size
-        yield Compressed(
-            image,
-            target,
-            len(encoded.data),
-            width * height,
-            encoded.payload_bytes,
-            encoded.residual_bytes,
-            encoded.psnr,
-            encoded.max_error,
-        )
-
-
-@dataclass
-class Decompressed:
-    source: Path
-    size: tuple[int, int]
-    mode: str
-    output: Path
-
-
-def decompress_files(
-    store: RunStore, files: list[Path], out_dir: Path, data_dir: str, force: bool
-) -> Iterator[Decompressed | NormcompressError]:
-    """Each .ncz file as a PNG; each names the run (and weights) it needs."""
-    targets = output_paths(files, out_dir, ".png", force)
-    from .codec import MAX_FILE_BYTES, decode
-    from .files import read_regular
-    from .images import save_png
-
-    for path, target in zip(files, targets, strict=True):
-        try:
-            picture = decode(read_regular(path, MAX_FILE_BYTES), store, str(path), data_dir=data_dir)
-            save_png(picture, target)
-            yield Decompressed(path, picture.size, picture.mode, target)
-        except NormcompressError as exc:
-            yield exc
-
-
 def write_rd(
     runs: list[Run], out: Path, dataset: str | None, data_dir: str, images: int | None, fmt: str, dpi: int
 ) -> list[Path]:
     """Rate-distortion of runs against WebP, JPEG and PCA: rd.csv, rd.md, the figure."""
-    from .rd import write_rd as rd
+    from ..rd import write_rd as rd
 
     return rd(runs, out, dataset, data_dir, images, fmt=fmt, dpi=dpi)
 
 
 # -- the store -------------------------------------------------------------------------------------
-def export_runs(store: RunStore, path: Path, force: bool = False, inside_store: bool = False) -> tuple[int, int]:
-    """Every run's settings and per-epoch metrics into one .csv or .json file; (runs, epoch rows).
-    A path inside the store (a run's files) is refused unless it is one of the store's own exports."""
-    from .export import check_target
-    from .export import export_runs as export
+def export_runs(
+    store: RunStore,
+    path: Path,
+    force: bool = False,
+    inside_store: bool = False,
+    fmt: str | None = None,
+    refs: list[str] | None = None,
+) -> tuple[int, int]:
+    """Runs (every run, or those named) into a file or, for TensorBoard, a folder (export.FORMATS); (runs,
+    rows). A path inside the store (a run's files) is refused unless it is one of the store's own exports."""
+    from ..export import check_target, format_of
+    from ..export import export_runs as export
 
+    fmt = format_of(path, fmt)
+    runs = None if not refs else [store.get(ref) for ref in refs]
     if not inside_store:
-        check_target(store, path, force)
-    return export(store, path)
+        check_target(store, path, force or fmt == "tensorboard")  # a folder that grows: each run checked
+    return export(store, path, fmt, runs, force)
+
+
+def annotate_run(run: Run, name: str | None = None, note: str | None = None):
+    """Set a run's name or note ("" clears it), as tag_run sets its tags."""
+    return run.annotate(name, note)
 
 
 def tag_run(
@@ -386,7 +296,7 @@ def export_chart(
     note: str,
 ) -> list[Path]:
     """A chart's view as the figures draw it (PNG and SVG), for the app's `e`."""
-    from .figures import save_figure, series_figure
+    from ..figures import save_figure, series_figure
 
     return [
         save_figure(series_figure(series, metric, log, smoothing, reference, slots, x_title, note), folder / stem, fmt)

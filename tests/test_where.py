@@ -1,0 +1,73 @@
+"""The run filter (`runs list --where`, the app's `/`): numbers compare as numbers, words as words, and a
+bad term is one line naming it. The runs are built by hand, so the expected lists are known."""
+
+from pathlib import Path
+
+import pytest
+
+from normcompress.config import TrainConfig
+from normcompress.errors import UsageError
+from normcompress.runs import RunInfo, Status
+from normcompress.runs.records import Summary
+from normcompress.runs.where import RunFilter
+
+
+def info(run_id: str, psnr: float | None, tags=(), status=Status.COMPLETED, **config) -> RunInfo:
+    metrics = {} if psnr is None else {"psnr": psnr, "best_psnr": psnr + 0.5}
+    summary = Summary(status, epochs_done=2, metrics=metrics, data="sample")
+    return RunInfo(run_id, Path(run_id), status, TrainConfig(**config), summary, None, tuple(tags))
+
+
+RUNS = [
+    info("a", 24.0, norm="L2", lr=1e-3, model="seed"),
+    info("b", 25.5, norm="L1", lr=3e-3, model="pca-refine", tags=["sweep"]),
+    info("c", 26.0, norm="L2", lr=0.01, model="pca-refine", seed=2),
+    info("d", None, norm="Linf", lr=1e-3, status=Status.RUNNING),
+    RunInfo("e", Path("e"), Status.DAMAGED, None, None, "config.json is not JSON"),
+]
+
+
+def kept(text: str) -> list[str]:
+    chosen = RunFilter.parse(text)
+    return [i.id for i in RUNS if chosen.matches(i)]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("psnr>25", ["b", "c"]),
+        ("psnr>=25.5", ["b", "c"]),
+        ("psnr<25.5", ["a"]),  # d has no PSNR yet, e no summary: neither holds a comparison
+        ("lr<0.01", ["a", "b", "d"]),
+        ("lr=0.001", ["a", "d"]),  # 1e-3 as written in another spelling
+        ("lr!=0.001", ["b", "c"]),
+        ("model=pca-refine", ["b", "c"]),
+        ("MODEL=PCA-Refine psnr>25.9", ["c"]),  # keys and words case-insensitive; every term must hold
+        ("norm=l2 seed=2", ["c"]),
+        ("best_psnr>=26", ["b", "c"]),  # best = final + 0.5 here: 26.0 and 26.5
+        ("status=running", ["d"]),
+        ("tag=sweep", ["b"]),
+        ("tag!=sweep", ["a", "c", "d", "e"]),
+        ("L2 psnr>25", ["c"]),  # a plain word searches the id, norm, tags and settings as before
+        ("sweep", ["b"]),
+        ("", ["a", "b", "c", "d", "e"]),
+    ],
+)
+def test_a_filter_keeps_exactly_the_runs_that_hold_every_term(text, expected):
+    assert kept(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("psnr>>3", "cannot read the filter term 'psnr>>3'"),
+        ("colour=red", "unknown key 'colour'"),
+        ("psnr>", "has no value after >"),
+        ("model>seed", "compares with >, which needs a number"),
+        ("3<psnr", "cannot read the filter term '3<psnr'"),
+    ],
+)
+def test_a_bad_term_is_one_line_naming_it(text, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")) as error:
+        RunFilter.parse(text)
+    assert "\n" not in str(error.value)
