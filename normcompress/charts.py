@@ -6,7 +6,8 @@ plotext's own log mode fails on narrow ranges and with explicit limits.
 
 Smoothing never hides the data: the raw curve stays on the chart in a faint shade of the run's
 colour, under the smoothed one, and a long curve is thinned to the minimum and maximum of each
-bucket of points (one per braille column), so a single spike still shows.
+bucket of points (one per braille column), so a single spike still shows; its legend entry says so,
+with the number of points (never a silent downsampling).
 """
 
 import math
@@ -21,7 +22,8 @@ from .text import pack_lines, printable
 COLOURS = [(rgb, tuple(round(0.45 * c + 0.55 * 40) for c in rgb)) for rgb in PALETTE_RGB]
 REFERENCE_COLOUR = (150, 150, 150)
 SMOOTHING_CHOICES = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
-Series = tuple[str, list[float], list[float]]  # label, x, y
+Series = tuple[str | None, list[float], list[float]]  # label (None: a band's edge, faint, unnamed), x, y
+BANDS = {"minmax": "band min–max", "sd": "band ±1 sd"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,48 @@ def envelope(xs: list[float], ys: list[float], buckets: int) -> tuple[list[float
             out_x.append(xs[i])
             out_y.append(ys[i])
     return out_x, out_y
+
+
+def group_series(series: list[Series], groups: list[str], band: str = "minmax") -> tuple[list[Series], list[int]]:
+    """Runs' series folded into one curve per group (in order of first appearance) over a band: for each
+    group its band's two edges (unnamed, drawn faint) and its mean, named `group (n=3, band min–max)`; and
+    each of those series' palette slot (one per group). At each x the group's runs that have a value there
+    count; the band is their min and max, or the mean ± 1 sample sd (none for a single run)."""
+    by_group: dict[str, dict[float, list[float]]] = {}
+    members: dict[str, int] = {}
+    for (_, xs, ys), group in zip(series, groups, strict=True):
+        values = by_group.setdefault(group, {})
+        members[group] = members.get(group, 0) + 1
+        for x, y in zip(xs, ys, strict=True):
+            values.setdefault(x, []).append(y)
+    folded: list[Series] = []
+    slots: list[int] = []
+    for slot, (group, values) in enumerate(by_group.items()):
+        xs = sorted(values)
+        means = [sum(values[x]) / len(values[x]) for x in xs]
+        if band == "sd":
+            spread = [_sample_sd(values[x]) for x in xs]
+            low, high = (
+                [m - s for m, s in zip(means, spread, strict=True)],
+                [m + s for m, s in zip(means, spread, strict=True)],
+            )
+        else:
+            low, high = [min(values[x]) for x in xs], [max(values[x]) for x in xs]
+        folded += [(None, xs, low), (None, xs, high), (f"{group} (n={members[group]}, {BANDS[band]})", xs, means)]
+        slots += [slot] * 3
+    return folded, slots
+
+
+def _sample_sd(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def reduced_note(points: int, buckets: int) -> str:
+    """What a legend adds to a series that `envelope` thins: how many points, and how they are drawn."""
+    return f" [{points:,} points as min–max per column]" if points > 2 * buckets else ""
 
 
 def step_positions(epoch: int, after_step: int, count: int, steps: int) -> list[float]:
@@ -231,6 +275,10 @@ def draw_curves(
         px = [p[0] for p in points]
         raw = [math.log10(p[1]) if log else p[1] for p in points]
         shown += raw
+        if label is None:  # a band's edge: faint, unnamed (without colour, dotted)
+            draw(*envelope(px, raw, width * 2), None, faint, marker if colour else "·")
+            continue
+        label += reduced_note(len(px), width * 2)
         if smoothing > 0:
             if colour:  # without colour a faint copy cannot be told from the curve: the smoothed one alone
                 draw(*envelope(px, raw, width * 2), None, faint, marker)

@@ -55,7 +55,9 @@ class StudyConfig:
 
     def validated(self) -> "StudyConfig":
         """Check the grid, the seeds, the placement and every run's configuration; canonicalise norms."""
-        self.base.validated()
+        # The base as the grid's first run has it: a base the grid completes (the hyperprior with its rate
+        # λ only in --grid rate_lambda=...) is not refused for what the grid gives it.
+        replace(self.base, **{k: v[0] for k, v in self.grid.items() if k in GRID_KEYS and v}).validated()
         for key, values in self.grid.items():
             if key not in GRID_KEYS:
                 why = (

@@ -139,8 +139,14 @@ class NormcompressApp(App):
         yield SystemCommand(
             "Export the chart", "Write the chart's current view as PNG and SVG (e)", main.action_export_chart
         )
-        yield SystemCommand("Next metric", "Chart the next metric (m)", main.action_next_metric)
-        yield SystemCommand("Toggle log scale", "A true logarithmic y axis (l)", main.action_toggle_log)
+        yield SystemCommand("Next metric", "Chart the next metric (m)", lambda: main.action_chart("next_metric"))
+        yield SystemCommand(
+            "Toggle log scale", "A true logarithmic y axis (l)", lambda: main.action_chart("toggle_log")
+        )
+        yield SystemCommand(
+            "Group the runs", "A mean and a band per group of a setting the runs differ in (g)",
+            lambda: main.action_chart("next_group"),
+        )  # fmt: skip
         yield SystemCommand("Keys and panes", "What every key does and what each pane shows (?)", self.action_help)
 
     def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:

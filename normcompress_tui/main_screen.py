@@ -18,6 +18,7 @@ from textual.widgets import Button, Footer, Header, Input, Select
 from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
 from normcompress.runs import Run, RunStore
+from normcompress.runs.where import groups_of
 
 from . import exports
 from .reference import ReferenceLoader
@@ -43,12 +44,14 @@ class MainScreen(Screen):
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),
-        Binding("m", "next_metric", "Metric"),
-        Binding("l", "toggle_log", "Log"),
-        Binding("a", "next_smoothing", "Smooth"),
+        Binding("m", "chart('next_metric')", "Metric"),
+        Binding("l", "chart('toggle_log')", "Log"),
+        Binding("a", "chart('next_smoothing')", "Smooth"),
         Binding("e", "export_chart", "Export"),
-        Binding("v", "next_x_axis", "X axis"),
-        Binding("z", "next_zoom", "Zoom"),
+        Binding("v", "chart('next_x_axis')", "X axis"),
+        Binding("z", "chart('next_zoom')", "Zoom"),
+        Binding("g", "chart('next_group')", "Group", show=False),
+        Binding("G", "chart('next_band')", "Band", show=False),
         Binding("Z", "zoom_range", "Zoom range", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("t", "annotate('tags')", "Tag"),
@@ -193,7 +196,7 @@ class MainScreen(Screen):
                 self.notify(str(exc), severity="error")
                 return
         chart = self.chart
-        chart.set_overlay(info.id, info.label, records)
+        chart.set_overlay(info.id, info.label, records, groups_of(info))
         if message.on:
             self.query_one(RunsTable).paint(info.id, chart.swatch(info.id))
         if message.on and chart.model.reference is None:
@@ -299,22 +302,13 @@ class MainScreen(Screen):
         self.app.push_screen(StudyScreen(base), answered)
 
     # -- the chart ---------------------------------------------------------------------------------
-    def action_next_metric(self) -> None:
-        self.chart.next_metric()
-
-    def action_next_smoothing(self) -> None:
-        self.chart.next_smoothing()
-
-    def action_toggle_log(self) -> None:
-        self.chart.toggle_log()
-
-    def action_next_x_axis(self) -> None:
-        self.chart.next_x_axis()
-        self.notify(f"x axis: {self.chart.model.x_axis}", timeout=2)
-
-    def action_next_zoom(self) -> None:
-        self.chart.next_zoom()
-        self.notify(f"chart shows {self.chart.model.zoom_text()}", timeout=2)
+    def action_chart(self, change: str) -> None:
+        """m l a v z g G: a change of the chart's view (a LossChart method); what the change does not show
+        at once in the controls (the x axis, the zoom, the grouping) is said."""
+        getattr(self.chart, change)()
+        said = self.chart.model.change_text(change)
+        if said:
+            self.notify(said, timeout=2)
 
     def action_zoom_range(self) -> None:
         """Z: type the epochs to show (3-7), a last N (5), or nothing for every epoch."""

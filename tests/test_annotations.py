@@ -155,3 +155,19 @@ async def test_the_app_names_a_run_and_filters_by_numbers(store, tmp_path):
         while table.row_count < 2:
             await pilot.pause(0.1)
         assert table.infos[completed.id].name == "[red]my run[/red]"
+
+
+def test_runs_compare_groups_runs_by_a_setting(store, run_cli, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    interrupted, completed = store.runs()
+    code, out, err = run_cli("runs", "compare", interrupted.id, completed.id, "--no-baseline", "--group-by", "norm")
+    assert code == 0, err
+    assert "norm=L2 (n=2, band min–max)" in out  # both template runs are L2: one group of two
+    code, out, err = run_cli(
+        "runs", "compare", interrupted.id, completed.id, "--no-baseline", "-g", "epochs", "--band", "sd"
+    )
+    assert code == 0 and "epochs=2 (n=1, band ±1 sd)" in out and "epochs=1 (n=1, band ±1 sd)" in out
+    code, _, err = run_cli("runs", "compare", interrupted.id, completed.id, "--group-by", "colour")
+    assert code == 2 and "unknown key 'colour'" in err
+    code, _, err = run_cli("runs", "compare", interrupted.id, completed.id, "--band", "iqr")
+    assert code == 2 and "no band 'iqr'" in err

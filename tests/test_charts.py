@@ -131,3 +131,38 @@ def test_the_reference_is_a_labelled_line_across_the_data():
     draw_curves(plt, [("L2 aaaaaa", [1, 2, 3], [10.0, 11.0, 12.0])], "psnr", reference=("PCA (256 values)", 25.5))
     xs, ys, style = plt.curves[-1]
     assert (xs, ys, style["label"]) == ([1, 3], [25.5, 25.5], "PCA (256 values)")
+
+
+def test_a_thinned_curve_says_so_in_its_legend():
+    """No silent downsampling: 10,000 steps on an 80-column chart are drawn as each column's min and max,
+    and the legend entry says how many points there are; 200 points fit and carry no note."""
+    plt = RecordingPlot()
+    long = ("L1 aaaaaa", [i / 1000 for i in range(10_000)], [1.0 + (i % 7) for i in range(10_000)])
+    (entry,) = draw_curves(plt, [long], "loss", width=80)
+    assert entry.label == "L1 aaaaaa [10,000 points as min–max per column]"
+    assert len(plt.curves[0][0]) <= 2 * 160  # what was drawn: at most two points per braille column
+    short = ("L2 bbbbbb", [i / 10 for i in range(200)], [1.0] * 200)
+    (entry,) = draw_curves(RecordingPlot(), [short], "loss", width=80)
+    assert entry.label == "L2 bbbbbb"
+
+
+def test_runs_fold_into_a_mean_over_a_band_per_group():
+    """Two L1 runs and one L2 run: by hand, L1's mean at x=1 is (1+3)/2 = 2 with min 1 and max 3, its
+    sample sd there sqrt(((1-2)² + (3-2)²)/1) = sqrt(2); a run alone has no spread."""
+    from normcompress.charts import group_series
+
+    series = [("a", [1, 2], [1.0, 3.0]), ("b", [1, 2, 3], [3.0, 5.0, 7.0]), ("c", [1, 2], [10.0, 10.0])]
+    folded, slots = group_series(series, ["norm=L1", "norm=L1", "norm=L2"])
+    labels = [None, None, "norm=L1 (n=2, band min–max)", None, None, "norm=L2 (n=1, band min–max)"]
+    assert [label for label, _, _ in folded] == labels
+    (_, xs, low), (_, _, high), (_, _, mean) = folded[:3]
+    assert xs == [1, 2, 3] and low == [1.0, 3.0, 7.0] and high == [3.0, 5.0, 7.0] and mean == [2.0, 4.0, 7.0]
+    assert slots == [0, 0, 0, 1, 1, 1]  # one colour per group
+    folded, _ = group_series(series, ["norm=L1", "norm=L1", "norm=L2"], band="sd")
+    assert folded[0][2][0] == pytest.approx(2 - math.sqrt(2)) and folded[1][2][0] == pytest.approx(2 + math.sqrt(2))
+    assert folded[3][2] == folded[4][2] == [10.0, 10.0]  # a group of one: no band
+    assert folded[2][0] == "norm=L1 (n=2, band ±1 sd)"
+    plt = RecordingPlot()
+    entries = draw_curves(plt, folded, "loss", slots=[0, 0, 0, 1, 1, 1])
+    assert [e.label for e in entries] == ["norm=L1 (n=2, band ±1 sd)", "norm=L2 (n=1, band ±1 sd)"]  # edges unnamed
+    assert len(plt.curves) == 6 and "label" not in plt.curves[0][2]

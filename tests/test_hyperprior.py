@@ -1,6 +1,7 @@
 """The hyperprior codec model: trained on norm + λ·bits, its files (format version 3), and rd over λ."""
 
 import csv
+import json
 import math
 import re
 import struct
@@ -312,3 +313,30 @@ def test_a_codec_run_records_its_rate_and_its_report_measures_it_against_quantis
     reference_rates = [r["metrics"]["bpp"] for r in summary["references"]]
     assert reference_rates[0] > reference_rates[1] > reference_rates[2]  # coarser steps for larger λ
     assert report.count("% bits)") == len(LAMBDAS)  # each group's rate said against its own reference
+
+
+@pytest.mark.slow
+def test_a_two_key_grid_study_of_a_codec_model_reports_each_groups_rate(run_cli, tmp_path, monkeypatch):
+    """`study --grid` over λ and lr with two seeds: eight hyperprior runs, four groups of two seeds, each
+    with its bpp and measured against PCA quantised for its own λ."""
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(tmp_path / "runs"))
+    code, _, err = run_cli(
+        "study", "--norms", "L2", "--model", "hyperprior", "--grid", "rate_lambda=0.005,0.05", "--grid", "lr=0.003,0.01",
+        "--seeds", "2", "--epochs", "1", "--limit", "800", "--dataset", "sample", "--devices", "cpu",
+        "-o", str(tmp_path / "report"),
+    )  # fmt: skip
+    assert code == 0, err
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert (
+        "4 groups (norm x lr x rate_lambda) x 2 seeds" in report
+        or "4 groups (norm x rate_lambda x lr) x 2 seeds" in report
+    )
+    header = next(line for line in report.splitlines() if line.startswith("| norm |"))
+    assert "val rate (bits per pixel" in header
+    assert (
+        report.count("quantised for λ=0.005, reference |") == 1
+        and report.count("quantised for λ=0.05, reference |") == 1
+    )
+    assert report.count("% bits)") == 4  # each group's rate against its own λ's reference
+    summary = json.loads((tmp_path / "report" / "metrics.json").read_text())["summary"]
+    assert len(summary["table"]) == 4 and all(len(s["bpp"]["values"]) == 2 for s in summary["table"].values())

@@ -243,3 +243,16 @@ def test_a_grid_studys_report_keeps_each_setting_apart_and_never_pools_it_as_see
     assert "2 groups (norm x lr) x 2 seeds" in report and "differ in more than norm and seed" not in report
     rows = list(csv.DictReader((tmp_path / "report" / "metrics.csv").open()))
     assert sorted({r["group"] for r in rows}) == ["L2 lr=0.001", "L2 lr=0.003"]
+
+
+def test_a_grid_may_give_the_base_what_it_needs():
+    """The hyperprior needs a rate λ: given only by the grid, the study is valid (it was refused for the
+    base's λ of 0, which no run of the study would have); with no λ anywhere it is refused."""
+    from normcompress.errors import UsageError
+    from normcompress.study_config import StudyConfig
+
+    base = TrainConfig(model="hyperprior", dataset="sample", limit=800)
+    study = StudyConfig(base, {"norm": ["L2"], "rate_lambda": [0.005, 0.05]}, seeds=1).validated()
+    assert [c.rate_lambda for c in study.run_configs()] == [0.005, 0.05]
+    with pytest.raises(UsageError, match="give --rate-lambda > 0"):
+        StudyConfig(base, {"norm": ["L2"]}, seeds=1).validated()

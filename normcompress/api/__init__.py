@@ -18,7 +18,7 @@ from ..config import TrainConfig
 from ..events import Event, StudyProgress
 from ..runs import Run, RunStore
 from ..runs.diff import DiffRow, diff_runs
-from ..runs.where import RunFilter
+from ..runs.where import RunFilter, check_key, group_of
 from ..study_config import StudyConfig
 from .images import Compressed, Decompressed, Reconstructed, compress_files, decompress_files, reconstruct_files
 
@@ -43,6 +43,8 @@ __all__ = [
     "evaluate_run",
     "export_chart",
     "export_runs",
+    "group_of",
+    "grouping",
     "installed_version",
     "is_main_process",
     "reconstruct_files",
@@ -179,6 +181,16 @@ def run_baseline(
     from ..data import load_run_data
 
     return fit(store, run, load_run_data(run, data_dir, notify))
+
+
+def grouping(key: str | None, band: str) -> tuple[str, str] | None:
+    """A chart's grouping (key, band) checked, or None for one curve per run; UsageError naming the choices."""
+    from ..charts import BANDS
+    from ..errors import UsageError
+
+    if band not in BANDS:
+        raise UsageError(f"no band {band!r}: use {' or '.join(BANDS)}")
+    return None if key is None else (check_key(key), band)
 
 
 @dataclass

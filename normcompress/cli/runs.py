@@ -1,23 +1,21 @@
 """`normcompress runs ...`: list, show, compare, export, tag and remove the runs of the store."""
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import plotext
 import typer
 from rich.text import Text
 
 from .. import api
-from ..charts import draw_curves, legend_text, step_series
 from ..console import err, notice, out
 from ..errors import NormcompressError, UsageError
 from ..metrics import ALL_METRICS, EPOCH_METRICS
 from ..runs import MAX_NAME, MAX_NOTE, RunInfo
 from ..text import one_line, printable
 from .options import DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store
+from .terminal_chart import chart_text
 
 app = typer.Typer()
 
@@ -179,6 +177,19 @@ def runs_compare(
             "model PCA quantised for its λ (fitted once per dataset, then read from the run store)."
         ),
     ] = True,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by",
+            "-g",
+            metavar="KEY",
+            help="Draw one curve per group of runs with the same value of KEY (norm, model, lr, seed, any "
+            "setting a filter takes): their mean over a band, the number of runs in the legend.",
+        ),
+    ] = None,
+    band: Annotated[
+        str, typer.Option(help="The band under a group's mean: minmax (the runs' min and max) or sd (±1 sd).")
+    ] = "minmax",
     paired: Annotated[
         bool,
         typer.Option(
@@ -195,6 +206,7 @@ def runs_compare(
     Names every configuration difference between the runs beyond norm and seed, since a difference in
     the table may come from any of them.
     """
+    grouping = api.grouping(group_by, band)  # checked before anything is read
     result = api.compare_runs(store(runs_dir), run_ids, baseline, paired, str(data_dir), notice)
     for info in result.damaged:
         err.print(f"{info.id} is damaged ({one_line(info.problem)}); it is left out of the table and the chart")
@@ -222,38 +234,8 @@ def runs_compare(
     line = (
         (reference.label, reference.metrics[metric.value]) if reference and metric.value in reference.metrics else None
     )
-    out.print(
-        chart_text(list(zip(result.runs, result.infos, strict=True)), metric.value, log, width, height, smoothing, line)
-    )
-
-
-def chart_text(
-    runs,
-    metric: str,
-    log: bool,
-    width: int,
-    height: int,
-    smoothing: float = 0.0,
-    reference: tuple[str, float] | None = None,
-) -> Text:
-    """A plotext chart (in colour, one per run) of one metric per epoch, or the loss per step, with the
-    legend under it as the app draws it."""
-    series = []
-    for run, info in runs:
-        try:
-            records = [r for r in run.metrics() if r.get(metric) is not None]
-        except NormcompressError:
-            continue  # damaged since it was listed
-        steps = step_series(info.label, records) if metric == "loss" else None
-        series.append(steps or (info.label, [r["epoch"] for r in records], [r[metric] for r in records]))
-    plotext.clear_figure()
-    plotext.plotsize(width, height)
-    plotext.theme("clear")
-    colour = not os.environ.get("NO_COLOR")
-    entries = draw_curves(
-        plotext, series, ALL_METRICS[metric].label, log, smoothing, width, reference, colour=colour, legend=False
-    )  # without colour, a marker per run
-    return Text.from_ansi(plotext.build()).append("\n").append_text(legend_text(entries, width))  # never on the data
+    runs = list(zip(result.runs, result.infos, strict=True))
+    out.print(chart_text(runs, metric.value, log, width, height, smoothing, line, grouping))
 
 
 @app.command("diff")

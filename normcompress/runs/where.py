@@ -28,6 +28,8 @@ OPERATORS = (">=", "<=", "!=", "==", ">", "<", "=")  # longest first, so `>=` is
 TERM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(>=|<=|!=|==|>|<|=)(.*)$")
 FACTS = ("data", "status", "tag", "epochs_done", "duration_s", "best_psnr")
 KEYS = tuple(sorted({f.name for f in fields(TrainConfig)} | set(ALL_METRICS) | set(FACTS)))
+# What runs can be grouped by in the app's chart: what they were asked to be, not how they came out.
+GROUP_KEYS = ("norm", "seed", "data", "tag", *(f.name for f in fields(TrainConfig) if f.name not in ("norm", "seed")))
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,24 @@ def _comparison(term: str) -> Comparison:
     if isinstance(value, str) and operator not in ("=", "==", "!="):
         raise UsageError(f"the filter term {term!r} compares with {operator}, which needs a number")
     return Comparison(key, operator, value)
+
+
+def check_key(key: str) -> str:
+    """A key a filter or a grouping takes, in lower case; UsageError naming the keys otherwise."""
+    if key.lower() not in KEYS:
+        raise UsageError(f"unknown key {key!r}; keys: {', '.join(KEYS)}")
+    return key.lower()
+
+
+def group_of(info: RunInfo, key: str) -> str:
+    """The group a run falls in when runs are grouped by `key`: `norm=L1`, `lr=0.003`."""
+    value = value_of(info, key) if key != "tag" else " ".join(info.tags)
+    return f"{key}={'-' if value is None else (format(value, 'g') if isinstance(value, float) else value)}"
+
+
+def groups_of(info: RunInfo) -> dict[str, str]:
+    """A run's group under each key of GROUP_KEYS (what the app's chart groups overlays by)."""
+    return {key: group_of(info, key) for key in GROUP_KEYS}
 
 
 def search_text(info: RunInfo) -> str:

@@ -31,6 +31,8 @@ Keys
   a  next smoothing (the raw curve stays, faint, under the smoothed one)
   v  x axis: epoch, step, training time
   z  zoom: all, the last 10, 5, 2, 1 epochs     Z  zoom to epochs (3-7)
+  g  group the overlaid runs by a setting they differ in (norm, lr, seed…):
+     a mean per group over a band, runs counted     G  band min–max / ±1 sd
   e  export the chart's view as PNG and SVG (into the store's exports/)
   space  overlay the highlighted run    enter  open it    d  delete it
   t  tag it (words of your own; `normcompress runs tag` does the same)

@@ -18,8 +18,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from normcompress.charts import SMOOTHING_CHOICES, X_AXES, draw_curves, legend_text, series_look
+from normcompress.charts import BANDS, SMOOTHING_CHOICES, X_AXES, draw_curves, legend_text, series_look
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
+from normcompress.runs.where import KEYS
 
 from .chart_model import ChartModel, parse_zoom
 
@@ -140,8 +141,18 @@ class LossChart(Vertical):
         self.model.add_epoch(record)
         self.changed()
 
-    def set_overlay(self, run_id: str, label: str, records: list[dict] | None) -> None:
-        self.model.set_overlay(run_id, label, records)
+    def set_overlay(
+        self, run_id: str, label: str, records: list[dict] | None, groups: dict[str, str] | None = None
+    ) -> None:
+        self.model.set_overlay(run_id, label, records, groups)
+        self.changed(now=True)
+
+    def next_group(self) -> None:
+        self.model.next_group()
+        self.changed(now=True)
+
+    def next_band(self) -> None:
+        self.model.next_band()
         self.changed(now=True)
 
     def set_reference(self, baseline: Baseline) -> None:
@@ -175,6 +186,10 @@ class LossChart(Vertical):
                 self.model.zoom = parse_zoom(state["zoom"])
             except ValueError:
                 pass
+        if isinstance(state.get("group_by"), str) and state["group_by"] in KEYS:
+            self.model.group_by = state["group_by"]
+        if state.get("band") in BANDS:
+            self.model.band = state["band"]
         self.changed(now=True)
 
     def swatch(self, run_id: str) -> Text:

@@ -9,7 +9,7 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from normcompress.charts import X_AXES, epoch_mapping, step_positions, step_series, time_unit
+from normcompress.charts import BANDS, X_AXES, epoch_mapping, group_series, step_positions, step_series, time_unit
 from normcompress.text import count, printable
 
 if TYPE_CHECKING:  # the baseline's numbers arrive from a worker; its module (torch) is not needed here
@@ -27,6 +27,9 @@ class ChartModel:
         self.current_epochs: list[dict] = []
         self.live = False  # the current run is training now (its label says so)
         self.overlays: dict[str, tuple[str, list[dict]]] = {}  # run id -> (label, per-epoch records)
+        self.groups: dict[str, dict[str, str]] = {}  # run id -> its group under each key (norm=L1, lr=0.003)
+        self.group_by: str | None = None  # overlays folded into a mean and a band per group of this key
+        self.band = "minmax"
         self.reference: Baseline | None = None  # PCA on the first charted run's data: a dashed line
         self.slots: dict[str, int] = {}  # run id -> palette slot; 0 is the live run's, overlays keep theirs
         self.x_axis = "epoch"
@@ -60,12 +63,17 @@ class ChartModel:
         self.current_epochs.append(record)
 
     # -- the overlaid runs and the reference --------------------------------------------------------
-    def set_overlay(self, run_id: str, label: str, records: list[dict] | None) -> None:
+    def set_overlay(
+        self, run_id: str, label: str, records: list[dict] | None, groups: dict[str, str] | None = None
+    ) -> None:
+        """Put a run on the chart (`groups`: its group under each key it can be grouped by) or take it off."""
         if records is None:
             self.overlays.pop(run_id, None)
             self.slots.pop(run_id, None)
+            self.groups.pop(run_id, None)
         else:
             self.overlays[run_id] = (label, records)
+            self.groups[run_id] = groups or {}
             taken = set(self.slots.values())
             self.slots.setdefault(run_id, next(n for n in range(1, len(taken) + 2) if n not in taken))
 
@@ -74,6 +82,38 @@ class ChartModel:
         if self.reference is None or self.metric not in self.reference.metrics:
             return None
         return f"{self.reference.label} on {self.reference.data}", self.reference.metrics[self.metric]
+
+    # -- groups ---------------------------------------------------------------------------------------
+    def group_keys(self) -> list[str]:
+        """The keys the overlays can be grouped by: those whose groups differ among them (norm always)."""
+        keys = {key for groups in self.groups.values() for key in groups}
+        differing = [k for k in sorted(keys) if len({g.get(k) for g in self.groups.values()}) > 1]
+        return (["norm"] if "norm" in keys else []) + [k for k in differing if k != "norm"]
+
+    def next_group(self) -> None:
+        """No grouping, then each key the overlays differ in, then none again."""
+        cycle = [None, *self.group_keys()]
+        position = cycle.index(self.group_by) if self.group_by in cycle else 0
+        self.group_by = cycle[(position + 1) % len(cycle)]
+
+    def next_band(self) -> None:
+        names = list(BANDS)
+        self.band = names[(names.index(self.band) + 1) % len(names)]
+
+    def change_text(self, change: str) -> str:
+        """What a view change (a LossChart method's name) is said as, when the controls do not show it."""
+        if change == "next_x_axis":
+            return f"x axis: {self.x_axis}"
+        if change == "next_zoom":
+            return f"chart shows {self.zoom_text()}"
+        if change in ("next_group", "next_band"):
+            return f"grouped by {self.group_by}, {BANDS[self.band]}" if self.group_by else "one curve per run"
+        return ""
+
+    def group_text(self) -> str:
+        if self.group_by is None:
+            return ""
+        return f", grouped by {self.group_by}" + (" (on the epoch and step axes)" if self.x_axis == "time" else "")
 
     # -- the view: x axis and zoom ------------------------------------------------------------------
     def next_x_axis(self) -> None:
@@ -92,8 +132,8 @@ class ChartModel:
         return f"epochs {self.zoom[0]:g}-{self.zoom[1]:g}"
 
     def title_note(self) -> str:
-        """What the chart's title (and an export's) adds to the metric's name: the zoom, when there is one."""
-        return "" if self.zoom is None else f", {self.zoom_text()}"
+        """What the chart's title (and an export's) adds to the metric's name: the zoom and the grouping."""
+        return ("" if self.zoom is None else f", {self.zoom_text()}") + self.group_text()
 
     def live_label(self) -> str:
         return f"{self.current_label} (live)" if self.live else self.current_label
@@ -138,6 +178,12 @@ class ChartModel:
             shown.append((label, [p[0] for p in points], [p[1] for p in points]))
             shown_slots.append(slot)
         title = self.x_axis
+        if self.group_by is not None and self.x_axis != "time":  # runs' clocks differ: time stays per run
+            live = 1 if self._has_current() and shown and shown_slots[0] == 0 else 0
+            runs = [r for r, m in zip(self.overlays, self._mappings()[live:], strict=True) if m is not None]
+            labels = [self.groups[r].get(self.group_by, f"{self.group_by}=-") for r in runs]
+            folded, slots = group_series(shown[live:], labels, self.band)
+            shown, shown_slots = shown[:live] + folded, shown_slots[:live] + [s + 1 for s in slots]
         if self.x_axis == "time":
             longest = max((max(xs) for _, xs, _ in shown if xs), default=0.0)
             unit, seconds = time_unit(longest)
@@ -164,6 +210,8 @@ class ChartModel:
             "log": self.log_scale,
             "x_axis": self.x_axis,
             "zoom": zoom_spec(self.zoom),
+            "group_by": self.group_by,
+            "band": self.band,
         }
 
 
