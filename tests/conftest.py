@@ -1,3 +1,4 @@
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -87,6 +88,15 @@ def template_store(tmp_path_factory):
     train(TrainConfig(**TINY, epochs=2), store, lambda e: isinstance(e, EpochEnd) and cancel.set(), cancel)
     train(TrainConfig(**TINY, epochs=1), store)
     return root
+
+
+@pytest.fixture
+def store_copy(template_store, tmp_path, monkeypatch):
+    """A copy of the template store (to harm at will), as the commands' default store."""
+    root = tmp_path / "store"
+    shutil.copytree(template_store, root)
+    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(root))
+    return RunStore(root)
 
 
 @pytest.fixture

@@ -3,25 +3,14 @@ copies of the template store (two real runs: one interrupted after epoch 1, one 
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from normcompress.runs import RunStore
 
-
-@pytest.fixture
-def store(template_store, tmp_path, monkeypatch):
-    root = tmp_path / "store"
-    shutil.copytree(template_store, root)
-    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(root))
-    return RunStore(root)
-
-
-def test_a_name_and_a_note_are_kept_with_the_tags_and_shown_everywhere(store, run_cli, tmp_path):
-    interrupted, completed = store.runs()
+def test_a_name_and_a_note_are_kept_with_the_tags_and_shown_everywhere(store_copy, run_cli, tmp_path):
+    interrupted, completed = store_copy.runs()
     assert run_cli("runs", "tag", completed.id, "keep")[0] == 0
     code, _, err = run_cli("runs", "name", completed.id, "  wide lr  ")
     assert code == 0 and "named wide lr" in err
@@ -53,23 +42,23 @@ def test_a_name_and_a_note_are_kept_with_the_tags_and_shown_everywhere(store, ru
         ("note", "y" * 2001, "a note has at most 2000 characters"),
     ],
 )
-def test_a_bad_name_or_note_is_one_line_and_writes_nothing(store, run_cli, command, text, message):
-    run = store.runs()[1]
+def test_a_bad_name_or_note_is_one_line_and_writes_nothing(store_copy, run_cli, command, text, message):
+    run = store_copy.runs()[1]
     code, _, err = run_cli("runs", command, run.id, text)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (run.path / "tags.json").exists()
 
 
-def test_a_damaged_tags_file_is_one_reason_and_naming_the_run_replaces_it(store, run_cli):
-    run = store.runs()[1]
+def test_a_damaged_tags_file_is_one_reason_and_naming_the_run_replaces_it(store_copy, run_cli):
+    run = store_copy.runs()[1]
     (run.path / "tags.json").write_text('{"tags": [], "name": 7}')
     assert run.info().tags_problem == "tags.json: a name must be text"
     code, _, err = run_cli("runs", "name", run.id, "fresh")
     assert code == 0 and "its contents were dropped" in err and run.info().name == "fresh"
 
 
-def test_diff_shows_the_differing_keys_first(store, run_cli):
-    interrupted, completed = store.runs()
+def test_diff_shows_the_differing_keys_first(store_copy, run_cli):
+    interrupted, completed = store_copy.runs()
     run_cli("runs", "name", completed.id, "mine")
     code, out, err = run_cli("runs", "diff", interrupted.id, completed.id)
     assert code == 0, err
@@ -91,8 +80,8 @@ def test_diff_shows_the_differing_keys_first(store, run_cli):
     assert code != 0 and "Traceback" not in err
 
 
-def test_runs_list_where_keeps_the_runs_a_hand_count_says(store, run_cli):
-    interrupted, completed = store.runs()
+def test_runs_list_where_keeps_the_runs_a_hand_count_says(store_copy, run_cli):
+    interrupted, completed = store_copy.runs()
     assert completed.info().epochs == 1 and interrupted.info().epochs == 2  # the template, as built
 
     def listed(*terms: str) -> set[str]:
@@ -108,7 +97,7 @@ def test_runs_list_where_keeps_the_runs_a_hand_count_says(store, run_cli):
     assert code == 2 and "cannot read the filter term 'psnr>>1'" in err
 
 
-def test_where_is_refused_in_one_line_by_the_installed_command(store):
+def test_where_is_refused_in_one_line_by_the_installed_command(store_copy):
     result = subprocess.run(
         [sys.executable, "-m", "normcompress", "runs", "list", "--where", "colour=red"],
         capture_output=True,
@@ -119,14 +108,14 @@ def test_where_is_refused_in_one_line_by_the_installed_command(store):
 
 
 @pytest.mark.usefixtures("in_process_probes")
-async def test_the_app_names_a_run_and_filters_by_numbers(store, tmp_path):
+async def test_the_app_names_a_run_and_filters_by_numbers(store_copy, tmp_path):
     from textual.widgets import Input
 
     from normcompress_tui.app import NormcompressApp
     from normcompress_tui.widgets.runs_table import RunsTable
 
-    completed = store.runs()[1]
-    app = NormcompressApp(store)
+    completed = store_copy.runs()[1]
+    app = NormcompressApp(store_copy)
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RunsTable)
         while table.row_count < 2:
@@ -149,7 +138,7 @@ async def test_the_app_names_a_run_and_filters_by_numbers(store, tmp_path):
         app.query_one("#filter", Input).value = "psnr>"
         await pilot.pause()
         assert table.query_problem and "has no value after >" in str(table.border_subtitle)
-    app = NormcompressApp(store)  # a restart: the name is the store's
+    app = NormcompressApp(store_copy)  # a restart: the name is the store's
     async with app.run_test(size=(80, 24)) as pilot:
         table = app.query_one(RunsTable)
         while table.row_count < 2:
@@ -157,9 +146,9 @@ async def test_the_app_names_a_run_and_filters_by_numbers(store, tmp_path):
         assert table.infos[completed.id].name == "[red]my run[/red]"
 
 
-def test_runs_compare_groups_runs_by_a_setting(store, run_cli, monkeypatch):
+def test_runs_compare_groups_runs_by_a_setting(store_copy, run_cli, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
-    interrupted, completed = store.runs()
+    interrupted, completed = store_copy.runs()
     code, out, err = run_cli("runs", "compare", interrupted.id, completed.id, "--no-baseline", "--group-by", "norm")
     assert code == 0, err
     assert "norm=L2 (n=2, band min–max)" in out  # both template runs are L2: one group of two

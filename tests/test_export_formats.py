@@ -3,27 +3,16 @@ back by pandas-free csv and by TensorBoard's own event reader, each value checke
 
 import csv
 import json
-import shutil
 
 import pytest
-
-from normcompress.runs import RunStore
-
-
-@pytest.fixture
-def store(template_store, tmp_path, monkeypatch):
-    root = tmp_path / "store"
-    shutil.copytree(template_store, root)
-    monkeypatch.setenv("NORMCOMPRESS_RUNS_DIR", str(root))
-    return RunStore(root)
 
 
 def epochs_of(run) -> list[dict]:
     return [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
-def test_the_long_csv_holds_every_step_and_epoch_scalar(store, run_cli, tmp_path):
-    completed = store.runs()[1]
+def test_the_long_csv_holds_every_step_and_epoch_scalar(store_copy, run_cli, tmp_path):
+    completed = store_copy.runs()[1]
     code, _, err = run_cli("runs", "export", str(tmp_path / "long.csv"), "--format", "csv", completed.id)
     assert code == 0, err
     rows = list(csv.DictReader(open(tmp_path / "long.csv")))
@@ -46,11 +35,11 @@ def test_the_long_csv_holds_every_step_and_epoch_scalar(store, run_cli, tmp_path
     assert code == 2 and "cannot tell the format of all" in err
 
 
-def test_a_tensorboard_export_reads_back_in_tensorboards_own_reader(store, run_cli, tmp_path):
+def test_a_tensorboard_export_reads_back_in_tensorboards_own_reader(store_copy, run_cli, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    interrupted, completed = store.runs()
-    store.get(completed.id).annotate(name="mine")
+    interrupted, completed = store_copy.runs()
+    store_copy.get(completed.id).annotate(name="mine")
     out = tmp_path / "tb"
     code, _, err = run_cli("runs", "export", str(out), "--format", "tensorboard")
     assert code == 0, err
@@ -77,6 +66,6 @@ def test_a_tensorboard_export_reads_back_in_tensorboards_own_reader(store, run_c
     assert sorted(p.name for p in out.iterdir()) == sorted([interrupted.id, completed.id])
 
 
-def test_an_export_into_the_store_is_refused(store, run_cli):
-    code, _, err = run_cli("runs", "export", str(store.root / "tb"), "--format", "tensorboard")
+def test_an_export_into_the_store_is_refused(store_copy, run_cli):
+    code, _, err = run_cli("runs", "export", str(store_copy.root / "tb"), "--format", "tensorboard")
     assert code == 2 and "is inside the run store" in err

@@ -37,6 +37,9 @@ def kept(text: str) -> list[str]:
     [
         ("psnr>25", ["b", "c"]),
         ("psnr>=25.5", ["b", "c"]),
+        ("psnr>25.5", ["c"]),  # b is 25.5 exactly: a strict bound leaves it out
+        ("psnr<24", []),  # ... and a is 24.0 exactly
+        ("psnr<=24", ["a"]),
         ("psnr<25.5", ["a"]),  # d has no PSNR yet, e no summary: neither holds a comparison
         ("lr<0.01", ["a", "b", "d"]),
         ("lr=0.001", ["a", "d"]),  # 1e-3 as written in another spelling

@@ -340,10 +340,7 @@ def runs_name(
 ) -> None:
     """Name a run: legends, tables and exports show the name instead of its norm, beside the end of its id.
     The app's `n` edits the same name."""
-    run = store(runs_dir).get(run_id)
-    annotations, dropped = api.annotate_run(run, name=text)
-    if dropped:
-        notice(f"{run.id}: {one_line(dropped)}")
+    run, annotations = _annotate(run_id, runs_dir, name=text)
     err.print(f"{run.id}: " + (f"named {one_line(annotations.name)}" if annotations.name else "no name"))
 
 
@@ -357,11 +354,17 @@ def runs_note(
 ) -> None:
     """Keep a note with a run (what you tried, what you saw): runs show, the app's details and exports show
     it. The app's `N` edits the same note."""
+    run, annotations = _annotate(run_id, runs_dir, note=text)
+    err.print(f"{run.id}: " + ("note kept" if annotations.note else "no note"))
+
+
+def _annotate(run_id: str, runs_dir: Path | None, **text: str):
+    """Set a run's name or note; the run and its annotations. A damaged tags.json it replaced is said."""
     run = store(runs_dir).get(run_id)
-    annotations, dropped = api.annotate_run(run, note=text)
+    annotations, dropped = api.annotate_run(run, **text)
     if dropped:
         notice(f"{run.id}: {one_line(dropped)}")
-    err.print(f"{run.id}: " + ("note kept" if annotations.note else "no note"))
+    return run, annotations
 
 
 @app.command("rm")

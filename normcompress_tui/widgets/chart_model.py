@@ -170,18 +170,19 @@ class ChartModel:
             window = (self.zoom[0] - 1, self.zoom[1])  # epochs 3-5: from the start of 3 to the end of 5
         else:
             window = (-math.inf, math.inf)
-        shown, shown_slots = [], []
-        for (label, xs, ys), slot, mapping in zip(series, slots, self._mappings(), strict=True):
+        owners = ([None] if self._has_current() else []) + list(self.overlays)  # None: the live run
+        shown, shown_slots, shown_runs = [], [], []
+        for (label, xs, ys), slot, owner, mapping in zip(series, slots, owners, self._mappings(), strict=True):
             if mapping is None:
                 continue
             points = [(mapping(x), y) for x, y in zip(xs, ys, strict=True) if window[0] < x <= window[1]]
             shown.append((label, [p[0] for p in points], [p[1] for p in points]))
             shown_slots.append(slot)
+            shown_runs.append(owner)
         title = self.x_axis
         if self.group_by is not None and self.x_axis != "time":  # runs' clocks differ: time stays per run
-            live = 1 if self._has_current() and shown and shown_slots[0] == 0 else 0
-            runs = [r for r, m in zip(self.overlays, self._mappings()[live:], strict=True) if m is not None]
-            labels = [self.groups[r].get(self.group_by, f"{self.group_by}=-") for r in runs]
+            live = int(bool(shown_runs) and shown_runs[0] is None)  # the live run is never grouped
+            labels = [self.groups[r].get(self.group_by, f"{self.group_by}=-") for r in shown_runs[live:]]
             folded, slots = group_series(shown[live:], labels, self.band)
             shown, shown_slots = shown[:live] + folded, shown_slots[:live] + [s + 1 for s in slots]
         if self.x_axis == "time":

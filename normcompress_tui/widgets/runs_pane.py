@@ -11,7 +11,7 @@ from textual.widgets import Input
 
 from normcompress import api
 from normcompress.errors import NormcompressError
-from normcompress.runs import MAX_NAME, MAX_NOTE, Run, RunStore
+from normcompress.runs import MAX_NAME, MAX_NOTE, Run, RunInfo, RunStore
 
 from ..screens import ConfirmScreen, DetailsScreen, PromptScreen
 from .runs_table import RunsTable
@@ -61,15 +61,21 @@ class RunsPane(Vertical):
         self.table.focus()
 
     # -- a run: its tags, its details, deleting it ----------------------------------------------------
-    def edit_tags(self) -> None:
+    def _highlighted(self) -> tuple[RunInfo, Run] | None:
+        """The highlighted run's info and the run itself; None when there is none (said, if it has gone)."""
         info = self.table.highlighted_info()
         if info is None:
-            return
+            return None
         try:
-            run = self.store.get(info.id)
+            return info, self.store.get(info.id)
         except NormcompressError as exc:
             self.app.notify(str(exc), severity="error")
+            return None
+
+    def edit_tags(self) -> None:
+        if (chosen := self._highlighted()) is None:
             return
+        info, run = chosen
         try:
             shown = run.tags()
         except NormcompressError as exc:  # saving replaces the damaged file
@@ -86,14 +92,9 @@ class RunsPane(Vertical):
 
     def edit_annotation(self, what: str) -> None:
         """n and N: the highlighted run's name or note in a prompt; Enter saves it (empty removes it)."""
-        info = self.table.highlighted_info()
-        if info is None:
+        if (chosen := self._highlighted()) is None:
             return
-        try:
-            run = self.store.get(info.id)
-        except NormcompressError as exc:
-            self.app.notify(str(exc), severity="error")
-            return
+        info, run = chosen
         most = MAX_NAME if what == "name" else MAX_NOTE
 
         def answered(text: str | None) -> None:
