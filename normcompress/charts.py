@@ -10,6 +10,7 @@ bucket of points (one per braille column), so a single spike still shows; its le
 with the number of points (never a silent downsampling).
 """
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -106,6 +107,12 @@ def _sample_sd(values: list[float]) -> float:
         return 0.0
     mean = sum(values) / len(values)
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def value_at(xs: list[float], ys: list[float], x: float) -> float | None:
+    """A series' value at `x` as recorded: its last point at or before x (xs in order), None before its first."""
+    position = bisect.bisect_right(xs, x + 1e-9 * max(abs(x), 1.0))
+    return ys[position - 1] if position else None
 
 
 def reduced_note(points: int, buckets: int) -> str:

@@ -20,13 +20,12 @@ from normcompress.errors import NormcompressError
 from normcompress.runs import Run, RunStore
 from normcompress.runs.where import groups_of
 
-from . import exports
+from .chart_keys import CHART_BINDINGS, ChartKeys
 from .reference import ReferenceLoader
-from .screens import PromptScreen, StudyScreen
+from .screens import StudyScreen
 from .state import load_state, save_state, state_path
 from .training import TICK_S, TrainingController
 from .widgets.chart import LossChart
-from .widgets.chart_model import parse_zoom, zoom_spec
 from .widgets.controls import Controls
 from .widgets.preview import ReconstructionPreview
 from .widgets.progress import TrainingProgress
@@ -40,19 +39,11 @@ STATE_SAVE_S = 2.0  # how often the form, the chart's view and the overlays are 
 MAX_SAVED_OVERLAYS = 100
 
 
-class MainScreen(Screen):
+class MainScreen(ChartKeys, Screen):
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),
-        Binding("m", "chart('next_metric')", "Metric"),
-        Binding("l", "chart('toggle_log')", "Log"),
-        Binding("a", "chart('next_smoothing')", "Smooth"),
-        Binding("e", "export_chart", "Export"),
-        Binding("v", "chart('next_x_axis')", "X axis"),
-        Binding("z", "chart('next_zoom')", "Zoom"),
-        Binding("g", "chart('next_group')", "Group", show=False),
-        Binding("G", "chart('next_band')", "Band", show=False),
-        Binding("Z", "zoom_range", "Zoom range", show=False),
+        *CHART_BINDINGS,
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("t", "annotate('tags')", "Tag"),
         Binding("n", "annotate('name')", "Name", show=False),
@@ -101,10 +92,6 @@ class MainScreen(Screen):
     @property
     def controls(self) -> Controls:
         return self.query_one(Controls)
-
-    @property
-    def chart(self) -> LossChart:
-        return self.query_one(LossChart)
 
     @property
     def progress(self) -> TrainingProgress:
@@ -225,11 +212,17 @@ class MainScreen(Screen):
         self.runs_pane.open_filter()
 
     def action_leave_field(self) -> None:
-        """Escape in a text field or a list gives the keys back to the runs table; in the filter it also clears it."""
+        """Escape in a text field, a list or the chart gives the keys back to the runs table; in the filter it
+        also clears it, in the chart it hides the value cursor."""
         if isinstance(self.focused, Input) and self.focused.id == "filter":
             self.runs_pane.clear_filter()
+        elif isinstance(self.focused, LossChart):
+            self.leave_chart()
         elif isinstance(self.focused, Input | Select):
-            self.query_one(RunsTable).focus()
+            self.focus_runs()
+
+    def focus_runs(self) -> None:
+        self.query_one(RunsTable).focus()
 
     def action_annotate(self, what: str) -> None:
         """t, n, N: the highlighted run's tags, name or note, in a prompt."""
@@ -300,36 +293,3 @@ class MainScreen(Screen):
                 self.controller.start_study(study)
 
         self.app.push_screen(StudyScreen(base), answered)
-
-    # -- the chart ---------------------------------------------------------------------------------
-    def action_chart(self, change: str) -> None:
-        """m l a v z g G: a change of the chart's view (a LossChart method); what the change does not show
-        at once in the controls (the x axis, the zoom, the grouping) is said."""
-        getattr(self.chart, change)()
-        said = self.chart.model.change_text(change)
-        if said:
-            self.notify(said, timeout=2)
-
-    def action_zoom_range(self) -> None:
-        """Z: type the epochs to show (3-7), a last N (5), or nothing for every epoch."""
-        chart = self.chart
-
-        def answered(text: str | None) -> None:
-            if text is None:
-                return
-            try:
-                chart.set_zoom(parse_zoom(text))
-            except ValueError as exc:
-                self.notify(str(exc), title="Zoom", severity="error")
-                return
-            self.notify(f"chart shows {chart.model.zoom_text()}", timeout=2)
-
-        self.app.push_screen(
-            PromptScreen(
-                "Epochs to show", zoom_spec(chart.model.zoom), "3-7 (a range), 5 (the last 5), or empty (all)"
-            ),
-            answered,
-        )
-
-    def action_export_chart(self) -> None:
-        exports.chart(self.app, self.store, self.chart)

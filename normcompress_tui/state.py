@@ -22,7 +22,16 @@ VERSION = 1
 # A section named with "*" takes any key of that type (the form's fields, which grow with the form).
 SCHEMA: dict[str, dict[str, str]] = {
     "form": {"*": "text"},
-    "chart": {"metric": "text", "smoothing": "number", "log": "flag", "x_axis": "text", "zoom": "text"},
+    "chart": {
+        "metric": "text",
+        "smoothing": "number",
+        "log": "flag",
+        "x_axis": "text",
+        "zoom": "text",
+        "group_by": "text",
+        "band": "text",
+        "panels": "number",
+    },
     "runs": {"sort": "text", "descending": "flag", "overlays": "texts"},
 }
 

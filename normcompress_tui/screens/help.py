@@ -33,6 +33,9 @@ Keys
   z  zoom: all, the last 10, 5, 2, 1 epochs     Z  zoom to epochs (3-7)
   g  group the overlaid runs by a setting they differ in (norm, lr, seed…):
      a mean per group over a band, runs counted     G  band min–max / ±1 sd
+  p  panels: 1, 2 or 4 metrics side by side (fewer where they do not fit)
+  c  value cursor: ← → move it (shift: ten at a time); each run's value
+     at that x is listed under the chart, per panel; c or escape hides it
   e  export the chart's view as PNG and SVG (into the store's exports/)
   space  overlay the highlighted run    enter  open it    d  delete it
   t  tag it (words of your own; `normcompress runs tag` does the same)

@@ -4,6 +4,10 @@ What is shown is computed by a ChartModel (chart_model.py); this widget holds on
 smoothing and log scale in step with the controls above the plot, and draws it. The legend is a line
 of text under the plot, not inside it: inside, a few overlays took most of the plot's rows at 80x24. It
 breaks between entries, and scrolls past four lines. Under NO_COLOR each run gets its own marker.
+
+The chart can show one, two or four metrics side by side (`p`), sharing the runs, the x axis, the zoom
+and the value cursor (`c`, then the arrow keys), whose values are listed under the plots, one line per
+panel. Where the terminal is too small for the panels asked for, fewer are drawn and the title says so.
 """
 
 from __future__ import annotations
@@ -14,15 +18,25 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Checkbox, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from normcompress.charts import BANDS, SMOOTHING_CHOICES, X_AXES, draw_curves, legend_text, series_look
+from normcompress.charts import (
+    BANDS,
+    SMOOTHING_CHOICES,
+    X_AXES,
+    LegendEntry,
+    draw_curves,
+    legend_text,
+    series_look,
+)
 from normcompress.metrics import ALL_METRICS, MS_SSIM_MIN_SIZE
 from normcompress.runs.where import KEYS
+from normcompress.text import pack_lines, printable
 
-from .chart_model import ChartModel, parse_zoom
+from .chart_model import CURSOR_LEAP, PANELS, ChartModel, parse_zoom
 
 if TYPE_CHECKING:
     from normcompress.baseline import Baseline
@@ -32,6 +46,8 @@ REDRAW_SHARE = 0.01  # ... lengthened so that plotting takes at most this share 
 # into strips costs about as much again); the UI shares two cores with training
 REDRAW_LONGEST_S = 5.0
 SHORT_CHART_ROWS = 16  # below this the x axis title is left out, a row more for the data
+PANEL_MIN = (36, 9)  # the fewest columns and rows a panel needs to be read
+CURSOR_COLOUR = (220, 220, 220)
 
 
 class SafePlot(PlotextPlot):
@@ -50,8 +66,14 @@ class SafePlot(PlotextPlot):
             self.render_s = time.perf_counter() - started
 
 
-class LossChart(Vertical):
+class LossChart(Vertical, can_focus=True):
     BORDER_TITLE = "Chart"
+    BINDINGS = [
+        Binding("left", "cursor(-1)", "Cursor left", show=False),
+        Binding("right", "cursor(1)", "Cursor right", show=False),
+        Binding("shift+left", f"cursor(-{CURSOR_LEAP})", show=False),
+        Binding("shift+right", f"cursor({CURSOR_LEAP})", show=False),
+    ]
 
     def __init__(self) -> None:
         super().__init__(id="chart")
@@ -61,6 +83,7 @@ class LossChart(Vertical):
         self._legend_lines = -1
         self._legend_most = -1
         self._draw_s = 0.0  # how long preparing that redraw took
+        self._grid: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chart-bar"):
@@ -80,7 +103,10 @@ class LossChart(Vertical):
                 compact=True,
             )
             yield Checkbox("log", id="log", compact=True)
-        yield SafePlot(id="plot")
+        with Grid(id="plots"):
+            for panel in range(max(PANELS)):
+                yield SafePlot(id="plot" if panel == 0 else f"plot-{panel + 1}")
+        yield Static(id="cursor-line")
         yield Static(id="legend")
 
     # -- the controls above the plot, in step with the model ---------------------------------------------
@@ -168,8 +194,32 @@ class LossChart(Vertical):
         self.changed(now=True)
 
     def set_zoom(self, zoom: tuple[float, float] | int | None) -> None:
-        self.model.zoom = zoom
+        self.model.set_zoom(zoom)
         self.changed(now=True)
+
+    def next_panels(self) -> None:
+        self.model.next_panels()
+        self.changed(now=True)
+
+    def action_cursor(self, steps: int) -> None:
+        self.model.move_cursor(steps)
+        self.changed(now=True)
+
+    def show_cursor(self) -> None:
+        self.model.move_cursor(0)
+        self.changed(now=True)
+
+    def hide_cursor(self) -> None:
+        self.model.hide_cursor()
+        self.changed(now=True)
+
+    def fitting_panels(self) -> int:
+        """How many of the panels asked for fit the chart as it is now (each needs PANEL_MIN cells)."""
+        region = self.query_one("#plots").content_region
+        width, height = region.width or self.content_region.width, region.height or self.content_region.height
+        across, down = width // PANEL_MIN[0], height // PANEL_MIN[1]
+        fitting = [n for n in PANELS if n <= self.model.panels and (n == 1 or (across >= 2 and down >= n // 2))]
+        return max(fitting)
 
     def restore_view(self, state: dict) -> None:
         """Take back a saved view; a value that is not one the chart offers is left at its default."""
@@ -190,6 +240,8 @@ class LossChart(Vertical):
             self.model.group_by = state["group_by"]
         if state.get("band") in BANDS:
             self.model.band = state["band"]
+        if state.get("panels") in PANELS:
+            self.model.panels = int(state["panels"])
         self.changed(now=True)
 
     def swatch(self, run_id: str) -> Text:
@@ -218,22 +270,50 @@ class LossChart(Vertical):
             self._drawn_at, self._draw_s = time.monotonic(), time.perf_counter() - started
 
     def redraw(self) -> None:
-        plot = self.query_one(PlotextPlot)
+        model = self.model
+        shown = self.fitting_panels()
+        grid = (1, 1) if shown == 1 else (2, shown // 2)
+        plots = list(self.query(SafePlot))
+        if grid != self._grid:  # a layout pass only when the panels change
+            self._grid = grid
+            area = self.query_one("#plots", Grid)
+            area.styles.grid_size_columns, area.styles.grid_size_rows = grid
+            for panel, plot in enumerate(plots):
+                plot.display = panel < shown
+        metrics = model.panel_metrics(shown)
+        short = self.content_region.height < SHORT_CHART_ROWS * (2 if shown == 4 else 1)
+        entries: list[LegendEntry] = []
+        for panel, metric in enumerate(metrics):
+            note = f" ({shown} of {model.panels} panels fit: a larger terminal shows them all)" if panel == 0 else ""
+            drawn = self._draw_panel(plots[panel], metric, short, note if shown < model.panels else "")
+            entries = entries or drawn
+        self._show_cursor_values(metrics)
+        legend = self.query_one("#legend", Static)
+        text = legend_text(entries, max(legend.content_region.width or plots[0].size.width, 20))
+        lines = text.plain.count("\n")
+        most = legend_rows(self.content_region.height)
+        if most != self._legend_most:
+            legend.styles.max_height = self._legend_most = most  # the rest scrolls: the plot keeps its rows
+        legend.update(text, layout=lines != self._legend_lines)  # a layout pass costs training time
+        self._legend_lines = lines
+
+    def _draw_panel(self, plot: SafePlot, metric: str, short: bool, note: str) -> list[LegendEntry]:
+        """One panel: a metric's curves, the reference, the cursor; its legend entries."""
         plt = plot.plt
         plt.clear_data()
         model = self.model
-        series, slots, x_title = model.view()
-        title = ALL_METRICS[model.metric].label + model.title_note()
+        series, slots, x_title = model.view(metric)
+        title = ALL_METRICS[metric].label + model.title_note() + note
         if not any(xs for _, xs, _ in series) and (model.current_epochs or model.overlays):
             # Runs are on the chart but none has this metric: say why instead of an empty frame.
             title += (
                 f": not measured on images under {MS_SSIM_MIN_SIZE} px"
-                if model.metric == "ms_ssim"
+                if metric == "ms_ssim"
                 else ": nothing in this zoom"
-                if model.zoom is not None and any(xs for _, xs, _ in model.series())
+                if model.zoom is not None and any(xs for _, xs, _ in model.series(metric))
                 else ": no values yet"
             )
-        short = self.content_region.height < SHORT_CHART_ROWS
+        colour = not os.environ.get("NO_COLOR")
         entries = draw_curves(
             plt,
             series,
@@ -241,24 +321,39 @@ class LossChart(Vertical):
             model.log_scale,
             model.smoothing,
             width=max(plot.size.width, 20),
-            reference=model.reference_line(),
+            reference=model.reference_line(metric),
             legend=False,
-            colour=not os.environ.get("NO_COLOR"),
+            colour=colour,
             slots=slots,
             x_axis=model.x_axis,
             x_title=x_title,
         )
+        if model.cursor is not None and any(xs for _, xs, _ in series):
+            plt.vline(model.cursor, CURSOR_COLOUR if colour else None)
         if short:  # every row for the data: the ticks say what the axis counts (epochs are whole numbers)
             plt.xlabel("")
-        legend = self.query_one("#legend", Static)
-        text = legend_text(entries, max(legend.content_region.width or plot.size.width, 20))
-        lines = text.plain.count("\n")
-        most = legend_rows(self.content_region.height)
-        if most != self._legend_most:
-            legend.styles.max_height = self._legend_most = most  # the rest scrolls: the plot keeps its rows
-        legend.update(text, layout=lines != self._legend_lines)  # a layout pass costs training time
-        self._legend_lines = lines
         plot.refresh()
+        return entries
+
+    def _show_cursor_values(self, metrics: list[str]) -> None:
+        """Under the plots, while the cursor is shown: its x, then each series' value there, per panel."""
+        line = self.query_one("#cursor-line", Static)
+        if self.model.cursor is None:
+            line.display = False
+            return
+        colour = not os.environ.get("NO_COLOR")
+        width = max(line.content_region.width or self.content_region.width, 20)
+        rows = []
+        for metric in metrics:
+            parts = [Text(f"{self.model.cursor_text()} · {ALL_METRICS[metric].column}:", style="bold")]
+            for label, slot, value in self.model.cursor_values(metric):
+                strong, _, marker = series_look(slot, colour)
+                symbol = LegendEntry(label, strong if colour else None, marker).symbol
+                style = "rgb({},{},{})".format(*strong) if colour else ""
+                parts.append(Text.assemble((symbol, style), " " + printable(label, keep_newlines=False) + " ", value))
+            rows.append(pack_lines(parts, width, "  "))
+        line.update(Text("\n").join(rows))
+        line.display = True
 
 
 def legend_rows(chart_rows: int) -> int:

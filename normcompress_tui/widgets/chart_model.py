@@ -9,7 +9,17 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from normcompress.charts import BANDS, X_AXES, epoch_mapping, group_series, step_positions, step_series, time_unit
+from normcompress.charts import (
+    BANDS,
+    X_AXES,
+    epoch_mapping,
+    group_series,
+    step_positions,
+    step_series,
+    time_unit,
+    value_at,
+)
+from normcompress.metrics import ALL_METRICS
 from normcompress.text import count, printable
 
 if TYPE_CHECKING:  # the baseline's numbers arrive from a worker; its module (torch) is not needed here
@@ -17,6 +27,10 @@ if TYPE_CHECKING:  # the baseline's numbers arrive from a worker; its module (to
 
 ZOOM_LAST = (None, 10, 5, 2, 1)  # z steps through: every epoch, then the last N
 Series = tuple[str, list[float], list[float]]  # (label, x, y)
+PANELS = (1, 2, 4)  # how many metrics the chart shows side by side
+# What the other panels show, after the chosen metric: the loss, the fidelity, the structure, the worst pixel.
+PANEL_METRICS = ("loss", "psnr", "ssim", "maxabs_worst", "mae")
+CURSOR_LEAP = 10  # positions a shifted arrow moves the cursor by
 
 
 class ChartModel:
@@ -34,6 +48,8 @@ class ChartModel:
         self.slots: dict[str, int] = {}  # run id -> palette slot; 0 is the live run's, overlays keep theirs
         self.x_axis = "epoch"
         self.zoom: tuple[float, float] | int | None = None  # epochs (first, last), the last N, or all
+        self.panels = 1
+        self.cursor: float | None = None  # the value cursor's place on the x axis as drawn, or hidden
         self._live_clock: list[tuple[float, float]] = []  # (fractional epoch, seconds since the live run began)
         self._live_steps: int | None = None  # the live run's steps per epoch
         self._live_started = 0.0
@@ -77,11 +93,13 @@ class ChartModel:
             taken = set(self.slots.values())
             self.slots.setdefault(run_id, next(n for n in range(1, len(taken) + 2) if n not in taken))
 
-    def reference_line(self) -> tuple[str, float] | None:
-        """The baseline's value of the chart's metric (none for the training loss, which is in each run's norm)."""
-        if self.reference is None or self.metric not in self.reference.metrics:
+    def reference_line(self, metric: str | None = None) -> tuple[str, float] | None:
+        """The baseline's value of a metric (the chart's by default; none for the training loss, which is
+        in each run's own norm)."""
+        metric = metric or self.metric
+        if self.reference is None or metric not in self.reference.metrics:
             return None
-        return f"{self.reference.label} on {self.reference.data}", self.reference.metrics[self.metric]
+        return f"{self.reference.label} on {self.reference.data}", self.reference.metrics[metric]
 
     # -- groups ---------------------------------------------------------------------------------------
     def group_keys(self) -> list[str]:
@@ -106,6 +124,8 @@ class ChartModel:
             return f"x axis: {self.x_axis}"
         if change == "next_zoom":
             return f"chart shows {self.zoom_text()}"
+        if change == "next_panels":
+            return f"{count(self.panels, 'panel')}: {', '.join(ALL_METRICS[m].column for m in self.panel_metrics())}"
         if change in ("next_group", "next_band"):
             return f"grouped by {self.group_by}, {BANDS[self.band]}" if self.group_by else "one curve per run"
         return ""
@@ -118,11 +138,19 @@ class ChartModel:
     # -- the view: x axis and zoom ------------------------------------------------------------------
     def next_x_axis(self) -> None:
         self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
+        if self.cursor is not None:  # its place was on the other axis: start again from the last x
+            self.cursor = None
+            self.move_cursor(0)
 
     def next_zoom(self) -> None:
         """Every epoch, then the last 10, 5, 2 and 1 epochs (of the longest run on the chart)."""
         position = ZOOM_LAST.index(self.zoom) if self.zoom in ZOOM_LAST else 0
-        self.zoom = ZOOM_LAST[(position + 1) % len(ZOOM_LAST)]
+        self.set_zoom(ZOOM_LAST[(position + 1) % len(ZOOM_LAST)])
+
+    def set_zoom(self, zoom: tuple[float, float] | int | None) -> None:
+        self.zoom = zoom
+        if self.cursor is not None:  # onto the nearest x the zoom still shows
+            self.move_cursor(0)
 
     def zoom_text(self) -> str:
         if self.zoom is None:
@@ -138,9 +166,9 @@ class ChartModel:
     def live_label(self) -> str:
         return f"{self.current_label} (live)" if self.live else self.current_label
 
-    def series(self) -> list[Series]:
-        """What the chart shows now: (label, x, y) per series, the current run first."""
-        key = self.metric
+    def series(self, metric: str | None = None) -> list[Series]:
+        """What the chart shows of a metric (its own by default): (label, x, y) per series, the current run first."""
+        key = metric or self.metric
         result = []
         if key == "loss" and self.current_steps:
             xs, ys = zip(*self.current_steps, strict=True)
@@ -152,17 +180,18 @@ class ChartModel:
             result.append(steps or per_epoch(label, records, key))
         return result
 
-    def series_slots(self) -> list[int]:
+    def series_slots(self, metric: str | None = None) -> list[int]:
         """Each series' palette slot, in the order of series(): the live run 0, each overlay its own."""
-        return ([0] if self._has_current() else []) + [self.slots[run_id] for run_id in self.overlays]
+        return ([0] if self._has_current(metric) else []) + [self.slots[run_id] for run_id in self.overlays]
 
-    def _has_current(self) -> bool:
-        return bool((self.metric == "loss" and self.current_steps) or self.current_epochs)
+    def _has_current(self, metric: str | None = None) -> bool:
+        return bool(((metric or self.metric) == "loss" and self.current_steps) or self.current_epochs)
 
-    def view(self) -> tuple[list[Series], list[int], str]:
-        """What is drawn: series() cut to the zoom and moved onto the x axis, their palette slots, and the
-        axis title. A run without what the axis needs (no recorded times) is left out of a time axis."""
-        series, slots = self.series(), self.series_slots()
+    def view(self, metric: str | None = None) -> tuple[list[Series], list[int], str]:
+        """What is drawn of a metric (the chart's own by default): series() cut to the zoom and moved onto
+        the x axis, their palette slots, and the axis title. A run without what the axis needs (no
+        recorded times) is left out of a time axis."""
+        series, slots = self.series(metric), self.series_slots(metric)
         ends = [max(xs) for _, xs, _ in series if xs]
         if isinstance(self.zoom, int) and ends:
             window = (max(ends) - self.zoom, max(ends))
@@ -170,9 +199,9 @@ class ChartModel:
             window = (self.zoom[0] - 1, self.zoom[1])  # epochs 3-5: from the start of 3 to the end of 5
         else:
             window = (-math.inf, math.inf)
-        owners = ([None] if self._has_current() else []) + list(self.overlays)  # None: the live run
+        owners = ([None] if self._has_current(metric) else []) + list(self.overlays)  # None: the live run
         shown, shown_slots, shown_runs = [], [], []
-        for (label, xs, ys), slot, owner, mapping in zip(series, slots, owners, self._mappings(), strict=True):
+        for (label, xs, ys), slot, owner, mapping in zip(series, slots, owners, self._mappings(metric), strict=True):
             if mapping is None:
                 continue
             points = [(mapping(x), y) for x, y in zip(xs, ys, strict=True) if window[0] < x <= window[1]]
@@ -192,16 +221,67 @@ class ChartModel:
             title = f"training time ({unit})"
         return shown, shown_slots, title
 
-    def _mappings(self) -> list:
-        """For each series of series(), its function from epochs to the x axis (None: cannot be shown)."""
+    def _mappings(self, metric: str | None) -> list:
+        """For each series of series(metric), its function from epochs to the x axis (None: cannot be shown)."""
         mappings = []
-        if self._has_current():
+        if self._has_current(metric):
             if self.x_axis == "time":  # the wall clock as the steps arrived (epoch records lag a whole epoch)
                 mappings.append(_interpolation(sorted(self._live_clock)))
             else:
                 mappings.append(epoch_mapping(self.current_epochs, self.x_axis, self._live_steps))
         mappings += [epoch_mapping(records, self.x_axis) for _, records in self.overlays.values()]
         return mappings
+
+    # -- panels and the value cursor ------------------------------------------------------------------
+    def next_panels(self) -> None:
+        self.panels = PANELS[(PANELS.index(self.panels) + 1) % len(PANELS)] if self.panels in PANELS else 1
+
+    def panel_metrics(self, shown: int | None = None) -> list[str]:
+        """The metric of each panel: the chosen one first, then the usual companions (`shown` of them)."""
+        others = [m for m in PANEL_METRICS if m != self.metric]
+        return [self.metric, *others][: shown or self.panels]
+
+    def cursor_positions(self) -> list[float]:
+        """Where the cursor can stand: every x that a named series of the first panel has, in order."""
+        return sorted({x for label, xs, _ in self.view()[0] if label is not None for x in xs})
+
+    def move_cursor(self, steps: int) -> None:
+        """Show the cursor (at the last x) or move it by `steps` positions, stopping at either end."""
+        positions = self.cursor_positions()
+        if not positions:
+            self.cursor = None
+            return
+        if self.cursor is None:
+            self.cursor = positions[-1]
+            return
+        here = bisect.bisect_left(positions, self.cursor - 1e-9)  # the cursor's place, or the first one after it
+        if steps > 0 and (here == len(positions) or positions[here] > self.cursor + 1e-9):
+            here -= 1  # between two positions: one step right is the next one, one left the one before
+        self.cursor = positions[min(max(here + steps, 0), len(positions) - 1)]
+
+    def hide_cursor(self) -> None:
+        self.cursor = None
+
+    def cursor_text(self) -> str:
+        """The cursor's x as the axis counts it: `epoch 3`, `step 1,250`, `12.5 s`."""
+        if self.cursor is None:
+            return ""
+        if self.x_axis == "time":
+            return f"{self.cursor:.4g} {self.view()[2].rpartition('(')[2].rstrip(')')}"
+        return f"{self.x_axis} {self.cursor:,.6g}" if self.x_axis == "epoch" else f"{self.x_axis} {self.cursor:,.0f}"
+
+    def cursor_values(self, metric: str) -> list[tuple[str, int, str]]:
+        """Under the cursor, for each named series of a metric's panel: its label, palette slot and value
+        (the raw value of its last point at or before the cursor, `-` where it has none yet)."""
+        if self.cursor is None:
+            return []
+        series, slots, _ = self.view(metric)
+        shown = ALL_METRICS[metric]
+        return [
+            (label, slot, shown.text(value_at(xs, ys, self.cursor)))
+            for (label, xs, ys), slot in zip(series, slots, strict=True)
+            if label is not None
+        ]
 
     # -- kept between launches ------------------------------------------------------------------------
     def view_state(self) -> dict:
@@ -213,6 +293,7 @@ class ChartModel:
             "zoom": zoom_spec(self.zoom),
             "group_by": self.group_by,
             "band": self.band,
+            "panels": self.panels,
         }
 
 

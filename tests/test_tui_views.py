@@ -1,0 +1,162 @@
+"""The chart's value cursor and its panels: the model asked directly, then the app driven by keys."""
+
+import json
+
+import pytest
+from textual.widgets import Select, Static
+
+from normcompress.config import TrainConfig
+from normcompress.runs import RunStore, Summary
+from normcompress_tui.widgets.chart_model import ChartModel
+
+PSNR = {"L1": [20.0, 21.5, 23.25], "L2": [19.0, 19.75]}  # L2 stopped after two epochs
+
+
+def records(values: list[float]) -> list[dict]:
+    return [
+        {"epoch": e, "psnr": v, "loss": 1.0 / e, "ssim": 0.5, "maxabs_worst": 0.8, "epoch_time_s": 10.0, "mae": 0.1}
+        for e, v in enumerate(values, 1)
+    ]
+
+
+def two_runs() -> ChartModel:
+    model = ChartModel()
+    model.metric = "psnr"
+    for run_id, values in PSNR.items():
+        model.set_overlay(run_id, f"{run_id} run", records(values))
+    return model
+
+
+def test_the_cursor_reads_each_runs_recorded_value_at_or_before_it():
+    model = two_runs()
+    model.move_cursor(0)  # shown at the last x any run has
+    assert model.cursor == 3 and model.cursor_text() == "epoch 3"
+    assert model.cursor_values("psnr") == [("L1 run", 1, "23.25"), ("L2 run", 2, "19.75")]  # L2's epoch 2
+    model.move_cursor(-1)
+    assert model.cursor_values("psnr") == [("L1 run", 1, "21.50"), ("L2 run", 2, "19.75")]
+    model.move_cursor(-5)  # stops at the first epoch
+    assert model.cursor == 1 and model.cursor_values("psnr")[1] == ("L2 run", 2, "19.00")
+    model.move_cursor(1)
+    assert model.cursor == 2
+
+
+def test_the_cursor_follows_the_time_axis_and_the_zoom():
+    model = two_runs()
+    model.move_cursor(0)
+    model.next_x_axis()  # step: these records have no step losses, so nothing to stand on
+    assert model.cursor is None
+    model.next_x_axis()  # time: each epoch took 10 s, so the epochs end at 10, 20 and 30 s
+    model.move_cursor(0)
+    assert model.cursor == 30 and model.cursor_text() == "30 s"
+    model.move_cursor(-1)
+    assert model.cursor == 20 and model.cursor_values("psnr")[0] == ("L1 run", 1, "21.50")
+    model.x_axis = "epoch"
+    model.cursor = 2.5  # between two epochs: a step either way lands on the epoch on that side
+    model.move_cursor(1)
+    assert model.cursor == 3
+    model.cursor = 2.5
+    model.move_cursor(-1)
+    assert model.cursor == 2
+    model.set_zoom(1)  # the last epoch only: the cursor moves onto it
+    assert model.cursor == 3 and model.cursor_positions() == [3]
+
+
+def test_panels_show_the_chosen_metric_first_and_the_usual_companions():
+    model = two_runs()
+    assert model.panel_metrics() == ["psnr"]
+    model.next_panels()
+    assert model.panels == 2 and model.panel_metrics() == ["psnr", "loss"]
+    model.next_panels()
+    assert model.panel_metrics() == ["psnr", "loss", "ssim", "maxabs_worst"]
+    assert model.cursor_values("ssim") == []  # no cursor yet
+    model.move_cursor(0)
+    assert model.cursor_values("maxabs_worst") == [("L1 run", 1, "0.800"), ("L2 run", 2, "0.800")]
+    model.next_panels()
+    assert model.panels == 1 and model.view_state()["panels"] == 1
+
+
+def hand_made_store(root) -> RunStore:
+    """Two completed runs with the metrics above, made by hand (the numbers are the test's own)."""
+    store = RunStore(root)
+    for norm, values in PSNR.items():
+        summary = Summary.from_json({"status": "completed", "epochs_done": len(values), "metrics": records(values)[-1]})
+        run = store.create(TrainConfig(norm=norm, epochs=len(values)).validated(), summary)
+        for record in records(values):
+            run.append_metrics(record)
+        run.save_checkpoint({"epoch": len(values)})
+    return store
+
+
+async def overlaid(pilot, app) -> None:
+    from normcompress_tui.widgets.runs_table import RunsTable
+
+    table = app.query_one(RunsTable)
+    while table.row_count < 2:
+        await pilot.pause(0.05)
+    table.focus()
+    app.main.overlay_all()
+    app.main.chart.query_one("#metric", Select).value = "psnr"
+    await pilot.pause()
+
+
+def cursor_line(app) -> str:
+    return str(app.main.chart.query_one("#cursor-line", Static).render())
+
+
+@pytest.mark.usefixtures("in_process_probes")
+async def test_c_and_the_arrow_keys_move_a_cursor_that_lists_each_runs_value(tmp_path):
+    from normcompress_tui.app import NormcompressApp
+    from normcompress_tui.widgets.chart import LossChart
+
+    store = hand_made_store(tmp_path / "store")
+    l1, l2 = (next(r for r in store.runs() if r.info().norm == norm).id[-6:] for norm in ("L1", "L2"))
+    app = NormcompressApp(store)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await overlaid(pilot, app)
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.focused, LossChart)
+        line = cursor_line(app)
+        assert line.startswith("epoch 3 · PSNR dB:") and f"L1 {l1} 23.25" in line and f"L2 {l2} 19.75" in line
+        await pilot.press("left")
+        await pilot.pause()
+        line = cursor_line(app)
+        assert line.startswith("epoch 2 · PSNR dB:") and f"L1 {l1} 21.50" in line and f"L2 {l2} 19.75" in line
+        await pilot.press("shift+left")  # ten to the left: stops at the first epoch
+        await pilot.pause()
+        assert f"L2 {l2} 19.00" in cursor_line(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.main.chart.model.cursor is None and not app.main.chart.query_one("#cursor-line").display
+        assert not isinstance(app.focused, LossChart)  # the keys went back to the runs table
+
+
+@pytest.mark.usefixtures("in_process_probes")
+async def test_four_panels_fit_at_160x48_fall_back_at_80x24_and_are_kept(tmp_path):
+    from normcompress_tui.app import NormcompressApp
+    from normcompress_tui.widgets.chart import SafePlot
+
+    store = hand_made_store(tmp_path / "store")
+    app = NormcompressApp(store)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await overlaid(pilot, app)
+        await pilot.press("p", "p", "c")
+        await pilot.pause()
+        plots = list(app.main.chart.query(SafePlot))
+        assert [p.display for p in plots] == [True] * 4 and app.main.chart.fitting_panels() == 4
+        assert len({(p.region.x, p.region.y) for p in plots}) == 4  # a 2x2 grid, not stacked on each other
+        assert cursor_line(app).count("epoch 3 ·") == 4  # one line of values per panel
+        app.main.save_state()
+    state = json.loads((store.root / ".app-state.json").read_text())
+    assert state["chart"]["panels"] == 4
+
+    app = NormcompressApp(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await overlaid(pilot, app)
+        chart = app.main.chart
+        assert chart.model.panels == 4 and chart.fitting_panels() == 1  # asked for four, one fits
+        chart.redraw()
+        await pilot.pause()
+        plots = list(chart.query(SafePlot))
+        assert [p.display for p in plots] == [True, False, False, False]
+        assert "(1 of 4 panels fit" in plots[0].plt._active.monitor.title  # said, not silently dropped
