@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .errors import NormcompressError, UsageError
 from .files import atomic_write
+from .metrics import SYSTEM_METRICS
 from .runs import Run, RunInfo, RunStore, Status
 from .text import printable
 
@@ -31,7 +32,7 @@ FORMATS = ("table", "json", "csv", "tensorboard")
 BY_SUFFIX = {".csv": "table", ".json": "json"}
 LONG_COLUMNS = ["run", "name", "step", "epoch", "time_s", "metric", "value"]
 NOT_SCALARS = ("epoch", "step_losses", "epoch_time_s")
-TRAIN_SCALARS = ("loss", "lr", "images_per_s")  # the rest of an epoch's record is validation
+TRAIN_SCALARS = ("loss", "lr", "images_per_s")  # then what the machine did (system/), the rest is validation
 
 
 def format_of(path: Path, fmt: str | None) -> str:
@@ -169,10 +170,6 @@ def _tensorboard(run: Run, info: RunInfo, folder: Path, force: bool) -> int:
         raise UsageError(
             "exporting for TensorBoard needs the tensorboard package: pip install 'normcompress[tensorboard]'"
         ) from None
-    import numpy as np
-
-    from .images import ImageFileError, open_image
-
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / info.id
     if os.path.lexists(target) and not force:
@@ -184,17 +181,8 @@ def _tensorboard(run: Run, info: RunInfo, folder: Path, force: bool) -> int:
         writer = SummaryWriter(log_dir=str(work))
         for row in rows:
             metric = row["metric"]
-            tag = (
-                "train/loss_step"
-                if metric == "loss_step"
-                else ("train/" if metric in TRAIN_SCALARS else "val/") + metric
-            )
-            writer.add_scalar(tag, row["value"], global_step=row["step"], walltime=start + row["time_s"])
-        try:
-            picture = np.asarray(open_image(run.recon_path, follow_symlinks=False).convert("RGB"))
-            writer.add_image("reconstructions", picture, global_step=rows[-1]["step"] if rows else 0, dataformats="HWC")
-        except ImageFileError:
-            pass  # a run without its picture (killed before its first epoch): the scalars still go
+            writer.add_scalar(_tag(metric), row["value"], global_step=row["step"], walltime=start + row["time_s"])
+        _add_images(writer, run, rows)
         settings = {"norm": info.norm, "seed": info.config.seed if info.config else -1, **info.settings()}
         hparams = {k: v if isinstance(v, int | float | str) else str(v) for k, v in settings.items()}
         final = {f"hparam/{k}": v for k, v in info.metrics.items() if isinstance(v, int | float) and math.isfinite(v)}
@@ -210,6 +198,38 @@ def _tensorboard(run: Run, info: RunInfo, folder: Path, force: bool) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return len(rows)
+
+
+def _tag(metric: str) -> str:
+    """A metric's TensorBoard tag: training figures, what the machine did, validation metrics."""
+    if metric in ("loss_step", *TRAIN_SCALARS):
+        return f"train/{metric}"
+    return ("system/" if metric in SYSTEM_METRICS else "val/") + metric
+
+
+def _add_images(writer, run: Run, rows: list[dict]) -> None:
+    """The run's image history, a picture per epoch kept (originals, reconstructions, error maps) at that
+    epoch's last step; a run from before the history has its last recon.png instead."""
+    import numpy as np
+
+    from .history import HISTORY_FILE, HistoryError, frame, read_history
+    from .images import ImageFileError, open_image
+
+    last_step = {row["epoch"]: row["step"] for row in rows}
+    try:
+        history = read_history(run.path / HISTORY_FILE)
+    except HistoryError:
+        history = None  # a damaged history: the last picture still goes
+    if history is not None:
+        for index, epoch in enumerate(history.epochs):
+            picture = np.asarray(frame(history, index))
+            writer.add_image("reconstructions", picture, global_step=last_step.get(epoch, epoch), dataformats="HWC")
+        return
+    try:
+        picture = np.asarray(open_image(run.recon_path, follow_symlinks=False).convert("RGB"))
+    except ImageFileError:
+        return  # a run without its picture (killed before its first epoch): the scalars still go
+    writer.add_image("reconstructions", picture, global_step=rows[-1]["step"] if rows else 0, dataformats="HWC")
 
 
 def _started(info: RunInfo) -> float:

@@ -65,15 +65,32 @@ METRICS: dict[str, Metric] = {
         Metric("bpp", "val rate (bits per pixel, entropy model's estimate)", False, "bpp", ".3f", bounds=(0.0, 1e4)),
     ]
 }
+# What the machine did in each epoch (normcompress.system): kept per epoch, never a final metric.
+SYSTEM_METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in [
+        Metric("images_per_s", "training speed (images/s)", True, "img/s", ",.0f", bounds=(0.0, 1e12)),
+        Metric("cpu_percent", "training process CPU (% of one core)", False, "CPU %", ".0f", bounds=(0.0, 1e6)),
+        Metric("rss_gib", "training process memory (GiB resident)", False, "RSS GiB", ".2f", bounds=(0.0, 1e6)),
+        Metric("gpu_percent", "GPU use (% of time busy, NVML)", True, "GPU %", ".0f", bounds=(0.0, 100.0)),
+        Metric("gpu_memory_gib", "GPU memory (GiB, most torch held)", False, "GPU GiB", ".2f", bounds=(0.0, 1e6)),
+    ]
+}
 MS_SSIM_MIN_SIZE = 161  # five scales of an 11-pixel window: pytorch-msssim needs sides over 160
 # The training loss is in the run's own norm, so it only compares runs of the same norm.
 TRAIN_LOSS = Metric("loss", "training loss (the run's norm)", False, "loss")
-ALL_METRICS: dict[str, Metric] = {TRAIN_LOSS.key: TRAIN_LOSS, **METRICS}
+ALL_METRICS: dict[str, Metric] = {TRAIN_LOSS.key: TRAIN_LOSS, **METRICS, **SYSTEM_METRICS}
 # The metrics every table and study reports (MS-SSIM only exists for images over 160 px).
 TABLE_METRICS = ("psnr", "mse", "mae", "ssim", "maxabs_mean", "maxabs_worst", "sharpness")
 # Beside them where a run has it: the rate of a codec model (a model with OWN_RATE).
 RATE_METRICS = ("bpp",)
 EPOCH_METRICS = ("loss", *TABLE_METRICS)  # a run's per-epoch table
+
+
+def epoch_columns(records: list[dict]) -> tuple[str, ...]:
+    """A run's per-epoch table: the metrics every run has, then the machine's figures its records hold
+    (no GPU columns for a run on the CPU)."""
+    return EPOCH_METRICS + tuple(k for k in SYSTEM_METRICS if any(r.get(k) is not None for r in records))
 
 
 def psnr_from_mse(mse: float) -> float:

@@ -20,19 +20,22 @@ from .data import load_data
 from .devices import resolve_device
 from .errors import NormcompressError, UsageError
 from .events import EpochEnd, Event, Notice, RunEnded, RunStarted, StepProgress
-from .images import comparison_grid, write_png
+from .history import write_previews
 from .losses import Norm, parse_norm
-from .metrics import per_image_errors, summarize, to_float
+from .metrics import SYSTEM_METRICS, per_image_errors, summarize, to_float
 from .model import build_model, check_training_images
 from .prior import GaussianPrior, RateTraining, latent_channels
 from .provenance import device_name, package_versions
 from .recipe import build_optimizer, steps_per_epoch, uses_channels_last
 from .runs import Run, RunStore, Status, StoreError, Summary
+from .runs.checkpoint import restore_training, training_state
+from .system import EpochSampler, shared_nvml
 from .text import count
 
 PREVIEW_IMAGES = 8
 _MODEL_INIT_LOCK = threading.Lock()
-SUMMARY_EXCLUDES = ("epoch", "lr", "images_per_s", "epoch_time_s", "step_losses")  # per-epoch facts, not final metrics
+# Per-epoch facts, not final metrics: kept in metrics.jsonl, left out of summary.json's final metrics.
+SUMMARY_EXCLUDES = ("epoch", "lr", "epoch_time_s", "step_losses", *SYSTEM_METRICS)
 
 
 class TrainingFailed(NormcompressError):
@@ -195,7 +198,7 @@ def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, pr
         before = run.summary()
         summary.wall_time_s, summary.started_at = before.wall_time_s, before.started_at or summary.started_at
         if restoring:
-            start_epoch = _restore(run, run.load_checkpoint(device), model, prior, optimizer, scheduler, config)
+            start_epoch = restore_training(run, run.load_checkpoint(device), model, prior, optimizer, scheduler, config)
         history = run.keep_metrics_through(start_epoch) if ranks.is_main else []
     summary.epochs_done, summary.metrics = start_epoch, _final(history)
     if ranks.is_main:
@@ -230,26 +233,6 @@ def _setup(run, config, data, device, ranks, summary, resuming, emit, cancel, pr
         cancel,
         progress_interval_s,
     )
-
-
-def _restore(run: Run, state: dict, model, prior, optimizer, scheduler, config: TrainConfig) -> int:
-    """Load a checkpoint into the model, prior and optimizer; return its epoch. A checkpoint that does
-    not fit this run (another model's weights, missing parts) is reported as damage, never trained on."""
-    try:
-        epoch = state["epoch"]
-        if not isinstance(epoch, int) or not 0 <= epoch <= config.epochs:
-            raise ValueError(f"epoch {epoch!r}")
-        model.load_state_dict(state["model"])
-        if prior is not None:
-            prior.load_state_dict(state["prior"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        reason = f"lacks {exc}" if isinstance(exc, KeyError) else type(exc).__name__
-        raise StoreError(f"run {run.id} is damaged: checkpoint.pt does not fit the run ({reason})") from None
-    return epoch
 
 
 def _train_loop(s: _Session) -> None:
@@ -296,6 +279,9 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
     """One pass over the training images, then the validation metrics: the epoch's metrics.jsonl record."""
     config, device, n, batch, steps = s.config, s.device, len(s.train_images), s.config.batch_size, s.steps
     epoch_start = last_report = time.perf_counter()
+    sampler = EpochSampler((device.index or 0) if device.type == "cuda" else None, shared_nvml())
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     # The order of each epoch depends on (seed, epoch) alone, so a resumed run sees the same batches.
     order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)).to(device)
     loss_sum = torch.zeros((), device=device)
@@ -324,6 +310,7 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
         now = time.perf_counter()
         if now - last_report >= s.progress_interval_s or step == steps - 1:
             last_report = now
+            sampler.sample()
             # The one host sync, at the progress rate: the running sum and the steps since the last report.
             values = torch.cat([loss_sum.view(1), step_losses[len(reported) : step + 1]]).tolist()
             mean_loss, fresh = values[0] / local_seen, values[1:]
@@ -338,12 +325,7 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
             )
     train_time = time.perf_counter() - epoch_start
     totals = s.ranks.sum(torch.stack([loss_sum, torch.tensor(float(local_seen), device=device)]))
-    metrics = summarize(s.ranks.gather(per_image_errors(s.model, s.ranks.share(s.val_images))))
-    broken = [key for key, value in metrics.items() if not math.isfinite(value)]
-    if broken:  # the training loss can stay finite while the weights have blown up (--lr 1e30)
-        raise TrainingFailed(
-            f"the validation {', '.join(broken)} became non-finite in epoch {epoch + 1}; {_advice(config)}"
-        )
+    metrics = _validate(s, epoch)
     return {
         "epoch": epoch + 1,
         "loss": (totals[0] / totals[1]).item(),
@@ -352,7 +334,19 @@ def _train_epoch(s: _Session, epoch: int) -> dict:
         "images_per_s": totals[1].item() / train_time,
         "epoch_time_s": time.perf_counter() - epoch_start,
         "step_losses": [float(f"{v:.6g}") for v in reported],  # rank 0's batches under DDP
+        **sampler.record(torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None),
     }
+
+
+def _validate(s: _Session, epoch: int) -> dict[str, float]:
+    """The validation metrics after an epoch; TrainingFailed where one is not finite."""
+    metrics = summarize(s.ranks.gather(per_image_errors(s.model, s.ranks.share(s.val_images))))
+    broken = [key for key, value in metrics.items() if not math.isfinite(value)]
+    if broken:  # the training loss can stay finite while the weights have blown up (--lr 1e30)
+        raise TrainingFailed(
+            f"the validation {', '.join(broken)} became non-finite in epoch {epoch + 1}; {_advice(s.config)}"
+        )
+    return metrics
 
 
 def _advice(config: TrainConfig) -> str:
@@ -364,19 +358,8 @@ def _advice(config: TrainConfig) -> str:
 def _save_epoch(s: _Session, record: dict, wall_time_s: float) -> None:
     """Metrics first, checkpoint second: a crash between them leaves a line that resume drops."""
     s.run.append_metrics(record)
-    s.run.save_checkpoint(
-        {
-            "model": s.model.state_dict(),
-            "optimizer": s.optimizer.state_dict(),
-            "epoch": record["epoch"],
-            "rng": torch.get_rng_state(),
-            "norm": s.config.norm,
-            "model_name": s.config.model,
-            **({"prior": s.prior.state_dict()} if s.prior is not None else {}),
-            **({"scheduler": s.scheduler.state_dict()} if s.scheduler is not None else {}),
-        }
-    )
-    _write_preview(s.model, s.preview, s.run)
+    s.run.save_checkpoint(training_state(s.model, s.prior, s.optimizer, s.scheduler, s.config, record["epoch"]))
+    write_previews(s.model, s.preview, s.run.recon_path, record["epoch"])
     s.summary.epochs_done, s.summary.wall_time_s, s.summary.metrics = record["epoch"], wall_time_s, _final(s.history)
     s.run.write_summary(s.summary)
     s.emit(EpochEnd(record["epoch"], s.config.epochs, record))
@@ -388,11 +371,3 @@ def _final(history: list[dict]) -> dict:
         return {}
     last = {k: v for k, v in history[-1].items() if k not in SUMMARY_EXCLUDES}
     return {**last, "best_psnr": max(r["psnr"] for r in history)}
-
-
-@torch.no_grad()
-def _write_preview(model, preview: torch.Tensor, run: Run) -> None:
-    model.eval()
-    target = to_float(preview)
-    write_png(comparison_grid(target, model(target)), run.recon_path)
-    model.train()

@@ -31,7 +31,7 @@ class ChartKeys:
 
     @property
     def chart(self) -> LossChart:
-        return self.query_one(LossChart)  # type: ignore[attr-defined]
+        return self.query_one(LossChart)
 
     def action_chart(self, change: str) -> None:
         """m l a v z g G p: a change of the chart's view (a LossChart method); what the change does not show
@@ -39,7 +39,7 @@ class ChartKeys:
         getattr(self.chart, change)()
         said = self.chart.model.change_text(change)
         if said:
-            self.notify(said, timeout=2)  # type: ignore[attr-defined]
+            self.notify(said, timeout=2)
 
     def action_value_cursor(self) -> None:
         """c: show the value cursor and give the chart the arrow keys; c again hides it."""
@@ -49,15 +49,15 @@ class ChartKeys:
             return
         chart.show_cursor()
         if chart.model.cursor is None:
-            self.notify("the chart has no values yet for a cursor", severity="warning")  # type: ignore[attr-defined]
+            self.notify("the chart has no values yet for a cursor", severity="warning")
             return
         chart.focus()
-        self.notify("value cursor: ← → move it, shift+← → by ten, c or Esc hides it", timeout=4)  # type: ignore[attr-defined]
+        self.notify("value cursor: ← → move it, shift+← → by ten, c or Esc hides it", timeout=4)
 
     def leave_chart(self) -> None:
         """The cursor hidden, the keys back to the runs table."""
         self.chart.hide_cursor()
-        self.focus_runs()  # type: ignore[attr-defined]
+        self.focus_runs()
 
     def action_zoom_range(self) -> None:
         """Z: type the epochs to show (3-7), a last N (5), or nothing for every epoch."""
@@ -69,11 +69,11 @@ class ChartKeys:
             try:
                 chart.set_zoom(parse_zoom(text))
             except ValueError as exc:
-                self.notify(str(exc), title="Zoom", severity="error")  # type: ignore[attr-defined]
+                self.notify(str(exc), title="Zoom", severity="error")
                 return
-            self.notify(f"chart shows {chart.model.zoom_text()}", timeout=2)  # type: ignore[attr-defined]
+            self.notify(f"chart shows {chart.model.zoom_text()}", timeout=2)
 
-        self.app.push_screen(  # type: ignore[attr-defined]
+        self.app.push_screen(
             PromptScreen(
                 "Epochs to show", zoom_spec(chart.model.zoom), "3-7 (a range), 5 (the last 5), or empty (all)"
             ),
@@ -81,4 +81,4 @@ class ChartKeys:
         )
 
     def action_export_chart(self) -> None:
-        exports.chart(self.app, self.store, self.chart)  # type: ignore[attr-defined]
+        exports.chart(self.app, self.store, self.chart)

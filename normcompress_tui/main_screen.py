@@ -48,6 +48,8 @@ class MainScreen(ChartKeys, Screen):
         Binding("t", "annotate('tags')", "Tag"),
         Binding("n", "annotate('name')", "Name", show=False),
         Binding("N", "annotate('note')", "Note", show=False),
+        Binding("left_square_bracket", "history(-1)", "Epoch before", show=False, key_display="["),
+        Binding("right_square_bracket", "history(1)", "Epoch after", show=False, key_display="]"),
         Binding("r", "resume", "Resume"),
         Binding("S", "study", "Study", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
@@ -240,6 +242,12 @@ class MainScreen(ChartKeys, Screen):
         info = table.infos.get(message.row_key.value) if isinstance(table, RunsTable) else None
         if info and not self.controller.training:
             self.preview.show(Run(info.path).recon_path, info.label)
+
+    def action_history(self, step: int) -> None:
+        """[ ]: the reconstructions of the run shown, an epoch earlier or later (its image history)."""
+        refusal = self.preview.step_history(step)
+        if refusal:
+            self.notify(refusal, timeout=3)
 
     # -- training ----------------------------------------------------------------------------
     @on(Button.Pressed, "#start")

@@ -55,7 +55,11 @@ def test_a_tensorboard_export_reads_back_in_tensorboards_own_reader(store_copy, 
         for key in ("psnr", "mse", "ssim", "maxabs_worst"):
             assert [e.value for e in events.Scalars(f"val/{key}")] == pytest.approx([r[key] for r in records], rel=1e-6)
         assert [e.value for e in events.Scalars("train/lr")] == pytest.approx([r["lr"] for r in records], rel=1e-6)
-        assert "reconstructions" in events.Tags()["images"]
+        assert [e.value for e in events.Scalars("system/cpu_percent")] == pytest.approx(
+            [r["cpu_percent"] for r in records], rel=1e-6
+        )  # what the machine did, under its own heading
+        ends = [sum(len(r["step_losses"]) for r in records[: i + 1]) for i in range(len(records))]
+        assert [image.step for image in events.Images("reconstructions")] == ends  # the history, an image per epoch
     hparams = EventAccumulator(str(out / completed.id))
     hparams.Reload()
     assert "_hparams_/session_start_info" in hparams.summary_metadata  # the settings as hyperparameters

@@ -645,9 +645,13 @@ async def test_the_details_screen_scrolls_to_the_error_maps_on_a_small_terminal(
         container = app.screen.query_one("#details")
         preview = app.screen.query_one("#details-preview")
         assert container.max_scroll_y > 0 and preview.region.bottom > 24  # below the fold at first
-        container.scroll_end(animate=False)
+        container.scroll_to_widget(preview, animate=False, top=True)
         await pilot.pause()
         assert 0 < preview.region.bottom <= 24 and preview.region.height > 0
+        history = app.screen.query_one("#details-history")  # below the error maps: the image history
+        container.scroll_end(animate=False)
+        await pilot.pause()
+        assert 0 < history.region.bottom <= 24 and history.region.height > 0
 
 
 async def test_a_screenshot_goes_to_the_stores_exports_folder(tmp_path, monkeypatch):

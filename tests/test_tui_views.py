@@ -160,3 +160,49 @@ async def test_four_panels_fit_at_160x48_fall_back_at_80x24_and_are_kept(tmp_pat
         plots = list(chart.query(SafePlot))
         assert [p.display for p in plots] == [True, False, False, False]
         assert "(1 of 4 panels fit" in plots[0].plt._active.monitor.title  # said, not silently dropped
+
+
+@pytest.mark.usefixtures("in_process_probes")
+async def test_brackets_step_the_preview_through_epochs_and_details_show_the_strip(tmp_path):
+    from textual.widgets import DataTable
+
+    from normcompress.train import train
+    from normcompress_tui.app import NormcompressApp
+    from normcompress_tui.widgets.runs_table import RunsTable
+
+    from .hostile import TINY
+
+    store = RunStore(tmp_path / "store")
+    run = train(TrainConfig(**TINY, epochs=3), store)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        while table.row_count < 1:
+            await pilot.pause(0.05)
+        table.focus()
+        await pilot.pause()
+        preview = app.main.preview
+        caption = preview.query_one("#preview-caption", Static)
+        assert preview.step_history(1) == "this is its latest epoch"
+        await pilot.press("left_square_bracket")
+        assert preview.epoch_index == 1 and "epoch 2 (2 of 3 kept" in str(caption.render())
+        await pilot.press("left_square_bracket")
+        assert "epoch 1 (1 of 3 kept" in str(caption.render())
+        assert preview.step_history(-1) == "this is its first epoch kept"
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        assert "epoch 3 (3 of 3 kept" in str(caption.render())
+
+        app.main.chart.query_one("#metric", Select).value = "cpu_percent"  # the machine's figures are a metric
+        app.main.overlay_all()
+        await pilot.pause()
+        (_, _, values), *_ = app.main.chart.model.view()[0]
+        assert values == [r["cpu_percent"] for r in run.metrics()]
+
+        await pilot.press("enter")
+        while not app.screen.query("#details-history"):
+            await pilot.pause(0.05)
+        await pilot.pause()
+        strip_caption = str(app.screen.query_one("#details-history #preview-caption", Static).render())
+        assert strip_caption == "originals, then the reconstructions after epochs 1, 2, 3"
+        headers = [str(c.label) for c in app.screen.query_one("#details-epochs", DataTable).columns.values()]
+        assert "CPU %" in headers and "RSS GiB" in headers and "GPU %" not in headers

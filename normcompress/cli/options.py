@@ -15,7 +15,7 @@ from ..config import DATASETS, MODELS
 from ..console import err, out
 from ..devices import DEVICE_FORMS
 from ..errors import NormcompressError, UsageError
-from ..metrics import ALL_METRICS
+from ..metrics import ALL_METRICS, METRICS
 from ..runs import RUNS_DIR_ENV, RunStore
 from ..style import FORMATS
 from ..text import one_line
@@ -73,6 +73,9 @@ RateLambda = Annotated[
 CodecDataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Replace output files that already exist.")]
 MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)
+# A study's curves compare norms: the validation metrics (the loss is refused with the reason: each run's
+# loss is in its own norm), not the machine's figures.
+ValidationMetricKey = Enum("ValidationMetricKey", {key: key for key in ("loss", *METRICS)}, type=str)
 Out = Annotated[str, typer.Option("--out", "-o", help="Directory for the output files.")]
 
 

@@ -11,7 +11,7 @@ from rich.text import Text
 from .. import api
 from ..console import err, notice, out
 from ..errors import NormcompressError, UsageError
-from ..metrics import ALL_METRICS, EPOCH_METRICS
+from ..metrics import ALL_METRICS, epoch_columns
 from ..runs import MAX_NAME, MAX_NOTE, RunInfo
 from ..text import one_line, printable
 from .options import DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store
@@ -141,15 +141,9 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
         err.print(f"tags: {one_line(exc)}")
     records = run.metrics()
     if records:
-        headers = ["epoch", *(ALL_METRICS[k].column for k in EPOCH_METRICS), "img/s"]
-        rows = [
-            [
-                str(r["epoch"]),
-                *(ALL_METRICS[k].text(r.get(k)) for k in EPOCH_METRICS),
-                f"{r.get('images_per_s', 0):,.0f}",
-            ]
-            for r in records
-        ]
+        keys = epoch_columns(records)
+        headers = ["epoch", *(ALL_METRICS[k].column for k in keys)]
+        rows = [[str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in keys)] for r in records]
         out.print(columns(headers, rows, left=0))
 
 

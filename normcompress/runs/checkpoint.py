@@ -1,6 +1,45 @@
-"""A run's model, rebuilt from its configuration and its last checkpoint's weights (torch, when asked)."""
+"""A run's checkpoint: the training state saved after each epoch and restored on a resume, and the
+model rebuilt from its configuration and last weights (torch, when asked)."""
 
 from ..errors import StoreError
+
+
+def training_state(model, prior, optimizer, scheduler, config, epoch: int) -> dict:
+    """What checkpoint.pt holds after `epoch`: everything a resume needs to go on as if never stopped."""
+    import torch
+
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": epoch,
+        "rng": torch.get_rng_state(),
+        "norm": config.norm,
+        "model_name": config.model,
+        **({"prior": prior.state_dict()} if prior is not None else {}),
+        **({"scheduler": scheduler.state_dict()} if scheduler is not None else {}),
+    }
+
+
+def restore_training(run, state: dict, model, prior, optimizer, scheduler, config) -> int:
+    """Load a checkpoint into the model, prior and optimizer; return its epoch. A checkpoint that does
+    not fit this run (another model's weights, missing parts) is reported as damage, never trained on."""
+    import torch
+
+    try:
+        epoch = state["epoch"]
+        if not isinstance(epoch, int) or not 0 <= epoch <= config.epochs:
+            raise ValueError(f"epoch {epoch!r}")
+        model.load_state_dict(state["model"])
+        if prior is not None:
+            prior.load_state_dict(state["prior"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        reason = f"lacks {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+        raise StoreError(f"run {run.id} is damaged: checkpoint.pt does not fit the run ({reason})") from None
+    return epoch
 
 
 def load_model(run, device="cpu"):

@@ -24,6 +24,7 @@ RUN_FILES = {
     "metrics.jsonl": MAX_METRICS_BYTES,
     "checkpoint.pt": MAX_CHECKPOINT_BYTES,
     "recon.png": 64 << 20,
+    "history.png": 16 << 20,  # normcompress.history.MAX_HISTORY_BYTES
     "entropy.json": 16 << 20,
     "tags.json": MAX_JSON_BYTES,
 }

@@ -10,7 +10,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from normcompress.errors import NormcompressError
-from normcompress.metrics import ALL_METRICS, EPOCH_METRICS
+from normcompress.history import HISTORY_FILE, HistoryError, read_history, strip
+from normcompress.metrics import ALL_METRICS, epoch_columns
 from normcompress.runs import Run
 from normcompress.text import printable
 
@@ -50,15 +51,35 @@ class DetailsScreen(ModalScreen[None]):
             )
             yield DataTable(id="details-epochs", cursor_type="row")
             yield ReconstructionPreview(id="details-preview")
+            yield ReconstructionPreview(id="details-history")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("epoch", *(ALL_METRICS[k].column for k in EPOCH_METRICS))
         try:
             records = self.run.metrics()
         except NormcompressError as exc:
             self.notify(str(exc), severity="error")
             records = []
+        keys = epoch_columns(records)  # the machine's figures too, where the run kept them
+        table.add_columns("epoch", *(ALL_METRICS[k].column for k in keys))
         for r in records:
-            table.add_row(str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in EPOCH_METRICS))
-        self.query_one(ReconstructionPreview).show(self.run.recon_path, "originals / reconstructions / |error|")
+            table.add_row(str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in keys))
+        self.query_one("#details-preview", ReconstructionPreview).show(
+            self.run.recon_path, "originals / reconstructions / |error|"
+        )
+        self.show_history()
+
+    def show_history(self) -> None:
+        """The run's image history: the originals on top, then its reconstructions at each epoch kept."""
+        strip_pane = self.query_one("#details-history", ReconstructionPreview)
+        strip_pane.border_title = "Image history"
+        try:
+            history = read_history(self.run.path / HISTORY_FILE)
+        except HistoryError as exc:
+            strip_pane.say(f"image history: {exc.reason}")
+            return
+        if history is None:
+            strip_pane.display = False  # a run from before the history, or one with no epoch yet
+            return
+        epochs = ", ".join(map(str, history.epochs))
+        strip_pane.show_picture(strip(history), f"originals, then the reconstructions after epochs {epochs}")

@@ -4,6 +4,9 @@ textual-image picks the terminal's best method (Kitty graphics, Sixel) and falls
 half-block characters, which work over plain SSH. A run's recon.png holds three rows (originals,
 reconstructions, error maps) of N images; the preview lays those columns out again in as many
 bands as make each image largest in the pane: one band of N in a wide pane, two of N/2 in a tall one.
+
+`[` and `]` step back and forth through the run's image history (normcompress.history: the same images
+at every epoch kept); a new epoch of a live run, or another run, shows the latest picture again.
 """
 
 import math
@@ -22,6 +25,7 @@ except ZeroDivisionError:
     _terminal.get_cell_size._result = _terminal.CellSize(10, 20)  # its own default
 from textual_image.widget import Image
 
+from normcompress.history import HISTORY_FILE, History, HistoryError, frame, read_history
 from normcompress.images import PADDING, ImageFileError, open_image
 from normcompress.text import printable
 
@@ -106,6 +110,9 @@ class ReconstructionPreview(Vertical):
         self.per_band: int | None = None
         self._drawn: tuple[int, int | None] | None = None  # (which image, in what bands) is on screen
         self._caption_lines = -1
+        self._label = ""
+        self._history: History | None = None
+        self.epoch_index: int | None = None  # the history's row on show, or None: the latest recon.png
 
     def compose(self) -> ComposeResult:
         yield Static("no run yet: originals, reconstructions and error maps appear here", id="preview-caption")
@@ -113,17 +120,52 @@ class ReconstructionPreview(Vertical):
 
     def show(self, path: Path, caption: str) -> None:
         """Show a run's recon.png; it is read into memory because the run rewrites it each epoch."""
+        self.shown, self._label, self._history, self.epoch_index = path, caption, None, None
         try:
             image = open_image(path, MAX_PREVIEW_PIXELS, MAX_PREVIEW_BYTES, follow_symlinks=False)
         except ImageFileError:
-            self._caption(f"{caption}: no reconstruction yet")
-            self.query_one(PreviewImage).replace(None)
-            self.shown = self.original = None
-            self._drawn = None
+            self.say(f"{caption}: no reconstruction yet")
             return
         self._caption(caption)
-        self.original, self.shown = image, path
+        self.original = image
         self._lay_out()
+
+    def say(self, text: str) -> None:
+        """A line instead of a picture."""
+        self._caption(text)
+        self.query_one(PreviewImage).replace(None)
+        self.original = None
+        self._drawn = None
+
+    def show_picture(self, image: PILImage.Image, caption: str) -> None:
+        """Show a picture made here (a run's history strip) as it is."""
+        self._caption(caption)
+        self.original = image
+        self._lay_out()
+
+    def step_history(self, step: int) -> str | None:
+        """Show the epoch `step` rows before or after the one shown (from the latest, -1 is the epoch
+        before it). None when it moved, else why not (no history, or already at its first or latest)."""
+        if self.shown is None:
+            return "no run is shown"
+        if self._history is None:
+            try:
+                self._history = read_history(self.shown.parent / HISTORY_FILE)
+            except HistoryError as exc:
+                return f"its image history cannot be shown: {exc.reason}"
+            if self._history is None:
+                return "this run has no image history (a run from before version 0.3, or no epoch yet)"
+        last = len(self._history.epochs) - 1
+        here = last if self.epoch_index is None else self.epoch_index
+        wanted = min(max(here + step, 0), last)
+        if wanted == here:
+            return "this is its first epoch kept" if step < 0 else "this is its latest epoch"
+        self.epoch_index = wanted
+        epoch = self._history.epochs[wanted]
+        self._caption(f"{self._label} · epoch {epoch} ({wanted + 1} of {last + 1} kept; [ ] step through them)")
+        self.original = frame(self._history, wanted)
+        self._lay_out()
+        return None
 
     def _caption(self, text: str) -> None:
         """The line above the image; a layout pass (which costs a training run time) only when the

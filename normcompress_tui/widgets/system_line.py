@@ -1,7 +1,7 @@
 """One line of what the machine is doing: CPU use, this process's memory, and each GPU's use and memory.
 
-psutil reads the CPU and memory; NVML (nvidia-ml-py) the GPUs, where a driver is present: without one
-the line simply has no GPU part. It is read at the app's tick (once a second), on the UI thread (each
+normcompress.system reads them (psutil, and NVML where a GPU driver is present: without one the line
+simply has no GPU part). It is read at the app's tick (once a second), on the UI thread (each
 read takes well under a millisecond), so that watching the machine costs training nothing measurable.
 """
 
@@ -9,34 +9,8 @@ import psutil
 from rich.text import Text
 from textual.widgets import Static
 
+from normcompress.system import GIB, Nvml
 from normcompress.text import pack_lines
-
-GIB = 2**30
-
-
-class Nvml:
-    """The GPUs as NVML sees them; `count` is 0 where there is no driver or no GPU."""
-
-    def __init__(self) -> None:
-        self.handles: list = []
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-            self.pynvml = pynvml
-        except Exception:  # no library, no driver, no permission: no GPU part, never an error
-            self.handles = []
-
-    @property
-    def count(self) -> int:
-        return len(self.handles)
-
-    def read(self, index: int) -> tuple[int, float, float]:
-        """(utilisation %, memory used GiB, memory total GiB) of GPU `index`."""
-        handle = self.handles[index]
-        memory = self.pynvml.nvmlDeviceGetMemoryInfo(handle)
-        return self.pynvml.nvmlDeviceGetUtilizationRates(handle).gpu, memory.used / GIB, memory.total / GIB
 
 
 def system_text(
