@@ -155,6 +155,7 @@ SCREENS = {  # each screen and dialog, opened from the main screen as a user wou
     "study": ["S"],
     "confirm": ["d"],
     "prompt": ["t"],
+    "diff": ["space", "down", "D"],
 }
 
 

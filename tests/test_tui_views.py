@@ -206,3 +206,75 @@ async def test_brackets_step_the_preview_through_epochs_and_details_show_the_str
         assert strip_caption == "originals, then the reconstructions after epochs 1, 2, 3"
         headers = [str(c.label) for c in app.screen.query_one("#details-epochs", DataTable).columns.values()]
         assert "CPU %" in headers and "RSS GiB" in headers and "GPU %" not in headers
+
+
+def settings_store(root) -> RunStore:
+    """Three runs that differ in lr and limit (not in model): made by hand, with final metrics."""
+    store = RunStore(root)
+    for norm, lr, limit, ssim in [("L1", 0.01, 64, 0.5), ("L2", 0.001, 128, 0.7), ("L1", 0.003, 128, 0.6)]:
+        metrics = {"psnr": 20.0, "ssim": ssim, "maxabs_worst": 0.9}
+        summary = Summary.from_json({"status": "completed", "epochs_done": 1, "metrics": metrics})
+        store.create(TrainConfig(norm=norm, epochs=1, lr=lr, limit=limit).validated(), summary)
+    return store
+
+
+@pytest.mark.usefixtures("in_process_probes")
+async def test_the_settings_the_runs_differ_in_are_sortable_columns_beside_the_final_metrics(tmp_path):
+    from normcompress_tui.app import NormcompressApp
+    from normcompress_tui.widgets.runs_table import RunsTable
+
+    store = settings_store(tmp_path / "store")
+    app = NormcompressApp(store)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        while table.row_count < 3:
+            await pilot.pause(0.05)
+        keys = [c.key for c in table.shown_columns]
+        best = keys.index("psnr")
+        assert keys[best + 1 : best + 5] == ["setting:lr", "setting:limit", "ssim", "maxabs"]
+        assert "lr" not in keys and "model" in keys  # lr moved forward; model is the same for all, kept later
+        table.sort_by("setting:lr")
+        lr_cells = [table.get_cell_at((row, keys.index("setting:lr"))).plain for row in range(3)]
+        assert lr_cells == ["0.001", "0.003", "0.01"]  # as numbers, not as text
+        table.sort_by("ssim")  # a metric: best first
+        assert [i.metrics["ssim"] for i in table.visible_infos()] == [0.7, 0.6, 0.5]
+        table.sort_by("setting:limit", reverse=False)
+        app.main.save_state()
+    app = NormcompressApp(store)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        while table.row_count < 3:
+            await pilot.pause(0.05)
+        assert table.sort_key == "setting:limit" and "by limit ▲" in table.border_subtitle  # kept
+
+
+@pytest.mark.usefixtures("in_process_probes")
+async def test_d_shows_two_runs_side_by_side_the_differing_keys_first(tmp_path):
+    from textual.widgets import DataTable
+
+    from normcompress_tui.app import NormcompressApp
+    from normcompress_tui.screens import DiffScreen
+    from normcompress_tui.widgets.runs_table import RunsTable
+
+    store = settings_store(tmp_path / "store")
+    app = NormcompressApp(store)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        while table.row_count < 3:
+            await pilot.pause(0.05)
+        table.focus()
+        table.sort_by("setting:lr", reverse=True)  # 0.01 (L1, 64 images), 0.003, 0.001 (L2, 128 images)
+        await pilot.press("D")
+        assert not isinstance(app.screen, DiffScreen)  # nothing marked: said how, nothing opened
+        table.move_cursor(row=0)
+        await pilot.press("space", "down", "down", "D")
+        while not isinstance(app.screen, DiffScreen):
+            await pilot.pause(0.05)
+        diff = app.screen.query_one("#diff-table", DataTable)
+        keys = [diff.get_cell_at((row, 0)).plain.strip() for row in range(diff.row_count)]
+        # by hand: the runs differ in norm, lr, limit and their final SSIM, nothing else
+        assert keys[:4] == ["≠ norm", "≠ lr", "≠ limit", "≠ ssim"] and not keys[4].startswith("≠")
+        assert [diff.get_cell_at((1, c)).plain for c in (1, 2)] == ["0.01", "0.001"]
+        assert "4 keys differ" in str(app.screen.query_one("#diff-title", Static).render())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DiffScreen)

@@ -15,7 +15,8 @@ Panes
                    More settings the model, optimizer, schedule, image
                    limit, crop size, rate λ
   Reconstructions  the highlighted run's validation images: originals,
-                   reconstructions, error maps
+                   reconstructions, error maps; [ and ] step through
+                   its epochs (the image history)
   Chart            the live run and overlaid runs; the dashed line is PCA
                    at the runs' latent size on their data (none for the
                    training loss, which is in each run's own norm)
@@ -23,6 +24,7 @@ Panes
                    CLI: the overlay mark in the run's curve colour, the
                    short id the legend shows, norm, seed, status, epochs,
                    best PSNR, then the run's name (when a run has one),
+                   the settings the runs differ in, SSIM, worst |error|,
                    tags, lr, time, model, data, batch, device, id
 
 Keys
@@ -38,6 +40,7 @@ Keys
      at that x is listed under the chart, per panel; c or escape hides it
   e  export the chart's view as PNG and SVG (into the store's exports/)
   space  overlay the highlighted run    enter  open it    d  delete it
+  D  diff: the two overlaid runs (or one and the highlighted) side by side
   t  tag it (words of your own; `normcompress runs tag` does the same)
   n  name it (legends show the name)     N  keep a note with it
   r  resume it: an interrupted or failed run goes on from its last epoch

@@ -1,5 +1,5 @@
 """The runs pane: the runs table with its filter above it, and what a user does to a run there (filter,
-tag, open, delete). What the rest of the screen must know comes out as messages."""
+tag, name, open, diff, delete). What the rest of the screen must know comes out as messages."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from normcompress import api
 from normcompress.errors import NormcompressError
 from normcompress.runs import MAX_NAME, MAX_NOTE, Run, RunInfo, RunStore
 
-from ..screens import ConfirmScreen, DetailsScreen, PromptScreen
+from ..screens import ConfirmScreen, DetailsScreen, DiffScreen, PromptScreen
 from .runs_table import RunsTable
 
 
@@ -131,6 +131,10 @@ class RunsPane(Vertical):
             return
         self.app.notify(f"{run.id}: {' '.join(tags) or 'no tags'}", title="Tags saved")
         self.post_message(self.StoreChanged())
+
+    @on(RunsTable.DiffRequested)
+    def open_diff(self, message: RunsTable.DiffRequested) -> None:
+        self.app.push_screen(DiffScreen(message.a, message.b, api.diff_runs(message.a, message.b)))
 
     @on(RunsTable.DetailsRequested)
     def open_details(self, message: RunsTable.DetailsRequested) -> None:

@@ -2,13 +2,13 @@
 
 The columns that tell runs apart come first and are always shown: the overlay mark in the run's curve
 colour, the short id that the chart's legend shows, norm, seed, status, epochs and best validation PSNR;
-the others appear as the table's width allows. A click on a header (or `o`) sorts by that column; the
+then the settings the listed runs differ in and their final metrics, and the others as the table's
+width allows (run_columns.py). A click on a header (or `o`) sorts by that column; the
 filter (`/` in the app) keeps the runs that hold every term typed: comparisons such as `psnr>25` or
 `model=seed`, and words to find (normcompress.runs.where, the grammar of `runs list --where` too).
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -22,115 +22,7 @@ from normcompress.runs import RunInfo, Status
 from normcompress.runs.where import RunFilter
 from normcompress.text import count, printable
 
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    header: str
-    text: Callable[[RunInfo], str]
-    sort: Callable[[RunInfo], object]  # a value of one type for every run, so that any two compare
-    always: bool = False  # shown at any width; the others come in order while they fit
-    when_any: bool = False  # shown only when a listed run has a value (a name)
-    brief: Callable[[RunInfo], str] | None = None  # a narrower text for narrow tables
-    brief_header: str | None = None
-
-    def cell(self, info: RunInfo, compact: bool) -> str:
-        return (self.brief if compact and self.brief else self.text)(info)
-
-    def title(self, compact: bool) -> str:
-        return self.brief_header if compact and self.brief_header is not None else self.header
-
-
-def _config(name: str, missing=None) -> Callable[[RunInfo], object]:
-    return lambda info: getattr(info.config, name) if info.config else missing
-
-
-def _number(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def _best(info: RunInfo) -> float | None:
-    """The run's best validation PSNR over its epochs (its last one for runs saved before best was kept)."""
-    return info.metrics.get("best_psnr", info.psnr)
-
-
-def _clip(text: str, most: int) -> str:
-    return text if len(text) <= most else text[: most - 1] + "…"
-
-
-STARTING = "starting"  # the status of a run's row from the key press until the store lists it as running
-STATUS_MARKS = {"completed": "✓", "running": "▶", "interrupted": "‖", "failed": "✗", "damaged": "!", STARTING: "…"}
-NARROW_NORM = 10  # characters of a norm shown in a narrow table (0.5*L1+0.…)
-
-
-COLUMNS = (
-    Column("overlay", "", lambda i: "", lambda i: 0, always=True),
-    Column("short", "run", lambda i: "…" if i.status == STARTING else i.id[-6:], lambda i: i.id[-6:], always=True),
-    Column("norm", "norm", lambda i: i.norm, lambda i: i.norm, always=True, brief=lambda i: _clip(i.norm, NARROW_NORM)),
-    Column("seed", "seed", lambda i: _number(_config("seed")(i), "d"), lambda i: _config("seed", -1)(i), always=True),
-    Column(
-        "status",
-        "status",
-        lambda i: str(i.status),
-        lambda i: str(i.status),
-        always=True,
-        brief=lambda i: STATUS_MARKS.get(str(i.status), "?"),
-        brief_header="",
-    ),
-    Column(
-        "epochs",
-        "epochs",
-        lambda i: f"{i.epochs_done}/{i.epochs}",
-        lambda i: (i.epochs_done, i.epochs),
-        always=True,
-        brief_header="ep",
-    ),
-    Column(
-        "psnr",
-        "best dB",
-        lambda i: _number(_best(i), ".2f"),
-        lambda i: -1e9 if _best(i) is None else _best(i),
-        always=True,
-        brief_header="best",
-    ),
-    Column("name", "name", lambda i: i.name, lambda i: i.name, when_any=True),
-    Column("tags", "tags", lambda i: " ".join(i.tags), lambda i: " ".join(i.tags)),
-    Column("lr", "lr", lambda i: _number(_config("lr")(i), "g"), lambda i: _config("lr", 0.0)(i)),
-    Column("duration", "time", lambda i: i.duration_text, lambda i: i.duration_s or 0.0),
-    Column("model", "model", lambda i: str(_config("model", "?")(i)), lambda i: str(_config("model", "")(i))),
-    Column("dataset", "data", lambda i: i.data_text, lambda i: i.data_text),
-    Column("batch", "batch", lambda i: _number(_config("batch_size")(i), "d"), lambda i: _config("batch_size", 0)(i)),
-    Column(
-        "device",
-        "device",
-        lambda i: (i.summary.device if i.summary else "") or "-",
-        lambda i: (i.summary.device if i.summary else "") or "",
-    ),
-    Column("id", "id", lambda i: i.id, lambda i: i.id),
-)
-BY_KEY = {c.key: c for c in COLUMNS}
-CELL_PADDING = 1  # DataTable's default, each side of a cell
-
-
-def fitting_columns(infos: list[RunInfo], width: int) -> tuple[list[Column], bool]:
-    """The columns shown at `width` cells, and whether they are the narrow forms: every `always` column
-    (narrowed, with one space between columns, when they do not fit as they are), then the others in
-    order while they fit."""
-
-    def needed(column: Column, compact: bool) -> int:
-        cells = [column.title(compact) + "▼", *(printable(column.cell(i, compact), keep_newlines=False) for i in infos)]
-        return max(len(c) for c in cells) + (1 if compact else 2 * CELL_PADDING)
-
-    always = [c for c in COLUMNS if c.always]
-    compact = sum(needed(c, False) for c in always) > width
-    chosen, used = always, sum(needed(c, compact) for c in always)
-    for column in COLUMNS:
-        if column.when_any and not any(column.text(i) for i in infos):
-            continue
-        if not column.always and used + needed(column, compact) <= width:
-            chosen.append(column)
-            used += needed(column, compact)
-    return sorted(chosen, key=COLUMNS.index), compact
+from .run_columns import BY_KEY, CELL_PADDING, STARTING, Column, column_for, fitting_columns
 
 
 def starting_info(config: TrainConfig | None = None, resumed: RunInfo | None = None) -> RunInfo:
@@ -147,6 +39,7 @@ class RunsTable(DataTable):
         Binding("enter", "details", "Open"),
         Binding("d", "delete", "Delete"),
         Binding("o", "next_sort", "Sort"),
+        Binding("D", "diff", "Diff", show=False),
     ]
 
     class OverlayToggled(Message):
@@ -158,6 +51,11 @@ class RunsTable(DataTable):
         def __init__(self, info: RunInfo) -> None:
             super().__init__()
             self.info = info
+
+    class DiffRequested(Message):
+        def __init__(self, a: RunInfo, b: RunInfo) -> None:
+            super().__init__()
+            self.a, self.b = a, b
 
     class DeleteRequested(Message):
         def __init__(self, info: RunInfo) -> None:
@@ -211,7 +109,7 @@ class RunsTable(DataTable):
     def sort_by(self, key: str, reverse: bool | None = None) -> None:
         """Sort by a column; sorting again by the same column turns the order round."""
         if reverse is None:
-            reverse = not self.sort_reverse if key == self.sort_key else key in ("psnr", "epochs", "duration")
+            reverse = not self.sort_reverse if key == self.sort_key else key in ("psnr", "ssim", "epochs", "duration")
         self.sort_key, self.sort_reverse = key, reverse
         self._show()
 
@@ -219,7 +117,13 @@ class RunsTable(DataTable):
         return {"sort": self.sort_key, "descending": self.sort_reverse}
 
     def restore_order(self, state: dict) -> None:
-        if state.get("sort") in BY_KEY and state["sort"] != "overlay" and isinstance(state.get("descending"), bool):
+        sort = state.get("sort")
+        if (
+            isinstance(sort, str)
+            and column_for(sort)
+            and sort != "overlay"
+            and isinstance(state.get("descending"), bool)
+        ):
             self.sort_by(state["sort"], state["descending"])
 
     def action_next_sort(self) -> None:
@@ -227,7 +131,7 @@ class RunsTable(DataTable):
         if keys:
             self.sort_by(keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else keys[0])
             self.app.notify(
-                f"runs sorted by {BY_KEY[self.sort_key].header or self.sort_key}"
+                f"runs sorted by {self._sort_column.header or self.sort_key}"
                 f"{' (descending)' if self.sort_reverse else ''}",
                 timeout=2,
             )
@@ -240,10 +144,15 @@ class RunsTable(DataTable):
     def on_resize(self) -> None:
         self._show()
 
+    @property
+    def _sort_column(self) -> Column:
+        """The column the rows are sorted by (a setting's column sorts even while it is not shown)."""
+        return column_for(self.sort_key) or BY_KEY["short"]
+
     def visible_infos(self) -> list[RunInfo]:
         """The runs shown, in the order shown: filtered, then sorted (ties by id, newest first)."""
         shown = [i for i in self.infos.values() if self.query_filter.matches(i)]
-        column = BY_KEY[self.sort_key]
+        column = self._sort_column
         shown.sort(key=lambda i: i.id, reverse=True)
         shown.sort(key=column.sort, reverse=self.sort_reverse)
         if self.starting is not None:  # on top, whatever the order and the filter: what was just asked for
@@ -281,7 +190,7 @@ class RunsTable(DataTable):
             if self.query_text.strip()
             else count(total, "run")
         )
-        order = f"by {BY_KEY[self.sort_key].header or self.sort_key} {'▼' if self.sort_reverse else '▲'}"
+        order = f"by {self._sort_column.header or self.sort_key} {'▼' if self.sort_reverse else '▲'}"
         problem = f" · {self.query_problem}" if self.query_problem else ""
         self.border_subtitle = printable(f"{shown} · {order}{problem}", keep_newlines=False)
 
@@ -361,6 +270,20 @@ class RunsTable(DataTable):
             return
         if info := self.highlighted_info():
             self.post_message(self.DetailsRequested(info))
+
+    def action_diff(self) -> None:
+        """D: the two runs on the chart side by side, or the one on the chart against the highlighted one."""
+        marked = [self.infos[i] for i in sorted(self.overlay_ids) if i in self.infos]
+        highlighted = self.highlighted_info()
+        if len(marked) == 1 and highlighted is not None and highlighted.id != marked[0].id:
+            marked.append(highlighted)
+        if len(marked) != 2:
+            self.app.notify(
+                "mark two runs for the chart (space), or one and highlight another, then press D",
+                severity="warning",
+            )
+            return
+        self.post_message(self.DiffRequested(*marked))
 
     def action_delete(self) -> None:
         if self._starting_row("it is being trained: stop it first (x), then delete it"):
