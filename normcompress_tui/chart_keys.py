@@ -37,6 +37,8 @@ class ChartKeys:
         """m l a v z g G p: a change of the chart's view (a LossChart method); what the change does not show
         at once in the controls (the x axis, the zoom, the grouping, the panels) is said."""
         getattr(self.chart, change)()
+        if change in ("next_group", "next_x_axis"):
+            self.paint_marks()  # grouped, a run's mark takes its group's colour
         said = self.chart.model.change_text(change)
         if said:
             self.notify(said, timeout=2)

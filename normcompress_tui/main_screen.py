@@ -186,10 +186,15 @@ class MainScreen(ChartKeys, Screen):
                 return
         chart = self.chart
         chart.set_overlay(info.id, info.label, records, groups_of(info))
-        if message.on:
-            self.query_one(RunsTable).paint(info.id, chart.swatch(info.id))
+        self.paint_marks()  # this run's, and the others' where a group's colour moved
         if message.on and chart.model.reference is None:
             self.load_reference(info.id)
+
+    def paint_marks(self) -> None:
+        """Each overlaid run's mark in the table in its colour on the chart."""
+        table = self.query_one(RunsTable)
+        for run_id in table.overlay_ids & set(self.chart.model.overlays):
+            table.paint(run_id, self.chart.swatch(run_id))
 
     def load_reference(self, run_id: str) -> None:
         """The PCA baseline on a run's data, for the chart's dashed line (one probe at a time)."""

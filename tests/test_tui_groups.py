@@ -56,6 +56,10 @@ async def test_g_groups_three_runs_of_two_norms_into_two_entries_with_a_band(tem
         legend = str(app.query_one("#legend", Static).render())
         assert "norm=L2 (n=2, band min–max)" in legend and "norm=L1 (n=1, band min–max)" in legend
         assert "L2 " + store.runs()[0].id[-6:] not in legend  # the runs themselves are folded into their group
+        styles = {}
+        for info in store.infos():
+            styles.setdefault(info.norm, set()).add(str(table.get_cell(info.id, "overlay").style))
+        assert len(styles["L2"]) == 1 and styles["L2"] != styles["L1"]  # each row marked in its group's colour
         await pilot.press("G")
         await pilot.pause()
         assert "band ±1 sd" in str(app.query_one("#legend", Static).render())

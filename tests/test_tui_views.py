@@ -146,6 +146,7 @@ async def test_four_panels_fit_at_160x48_fall_back_at_80x24_and_are_kept(tmp_pat
         assert [p.display for p in plots] == [True] * 4 and app.main.chart.fitting_panels() == 4
         assert len({(p.region.x, p.region.y) for p in plots}) == 4  # a 2x2 grid, not stacked on each other
         assert cursor_line(app).count("epoch 3 ·") == 4  # one line of values per panel
+        await pilot.press("g", "G")  # grouped by norm, band ±1 sd: kept too (the state's schema once dropped them)
         app.main.save_state()
     state = json.loads((store.root / ".app-state.json").read_text())
     assert state["chart"]["panels"] == 4
@@ -155,6 +156,7 @@ async def test_four_panels_fit_at_160x48_fall_back_at_80x24_and_are_kept(tmp_pat
         await overlaid(pilot, app)
         chart = app.main.chart
         assert chart.model.panels == 4 and chart.fitting_panels() == 1  # asked for four, one fits
+        assert (chart.model.group_by, chart.model.band) == ("norm", "sd")
         chart.redraw()
         await pilot.pause()
         plots = list(chart.query(SafePlot))

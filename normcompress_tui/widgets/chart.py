@@ -245,8 +245,9 @@ class LossChart(Vertical, can_focus=True):
         self.changed(now=True)
 
     def swatch(self, run_id: str) -> Text:
-        """The overlay mark of a run in the runs table: a dot in its curve's colour, or its marker without colour."""
-        strong, _, marker = series_look(self.model.slots[run_id], colour=not os.environ.get("NO_COLOR"))
+        """The overlay mark of a run in the runs table: a dot in its curve's (or group's) colour, or its
+        marker without colour."""
+        strong, _, marker = series_look(self.model.mark_slot(run_id), colour=not os.environ.get("NO_COLOR"))
         return Text("●", style="rgb({},{},{})".format(*strong)) if marker == "braille" else Text(marker)
 
     # -- drawing ---------------------------------------------------------------------------------------

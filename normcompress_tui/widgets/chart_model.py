@@ -108,6 +108,20 @@ class ChartModel:
         differing = [k for k in sorted(keys) if len({g.get(k) for g in self.groups.values()}) > 1]
         return (["norm"] if "norm" in keys else []) + [k for k in differing if k != "norm"]
 
+    def _group_of(self, run_id: str) -> str:
+        return self.groups[run_id].get(self.group_by, f"{self.group_by}=-")
+
+    def group_slots(self) -> dict[str, int]:
+        """Each group's palette slot: in the order the overlays came, after the live run's slot 0."""
+        return {group: n for n, group in enumerate(dict.fromkeys(map(self._group_of, self.overlays)), 1)}
+
+    def mark_slot(self, run_id: str) -> int:
+        """The colour of an overlaid run's mark in the runs table: its group's while the chart is grouped
+        (not on the time axis, where runs stay apart), else its own."""
+        if self.group_by is None or self.x_axis == "time":
+            return self.slots[run_id]
+        return self.group_slots()[self._group_of(run_id)]
+
     def next_group(self) -> None:
         """No grouping, then each key the overlays differ in, then none again."""
         cycle = [None, *self.group_keys()]
@@ -211,9 +225,11 @@ class ChartModel:
         title = self.x_axis
         if self.group_by is not None and self.x_axis != "time":  # runs' clocks differ: time stays per run
             live = int(bool(shown_runs) and shown_runs[0] is None)  # the live run is never grouped
-            labels = [self.groups[r].get(self.group_by, f"{self.group_by}=-") for r in shown_runs[live:]]
-            folded, slots = group_series(shown[live:], labels, self.band)
-            shown, shown_slots = shown[:live] + folded, shown_slots[:live] + [s + 1 for s in slots]
+            labels = [self._group_of(r) for r in shown_runs[live:]]
+            folded, _ = group_series(shown[live:], labels, self.band)
+            slot_of = self.group_slots()  # each group's colour, as the runs table marks its runs
+            slots = [slot_of[group] for group in dict.fromkeys(labels) for _ in range(3)]
+            shown, shown_slots = shown[:live] + folded, shown_slots[:live] + slots
         if self.x_axis == "time":
             longest = max((max(xs) for _, xs, _ in shown if xs), default=0.0)
             unit, seconds = time_unit(longest)
