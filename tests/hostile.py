@@ -103,6 +103,17 @@ def _bomb_png(run: Path) -> None:
     Image.new("1", (12000, 12000)).save(run / "recon.png")
 
 
+def _history_claiming(epochs: str):
+    def damage(run: Path) -> None:
+        from PIL import Image, PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        info.add_text("epochs", epochs)
+        Image.open(run / "history.png").save(run / "history.png", pnginfo=info)
+
+    return damage
+
+
 def damages(outside: Path) -> dict[str, object]:
     """Every way a run directory can be hostile, by name. `outside` is a file outside the store."""
     return {
@@ -176,6 +187,11 @@ def damages(outside: Path) -> dict[str, object]:
         "recon is a bomb": _bomb_png,
         "recon is garbage": _write("recon.png", os.urandom(300)),
         "recon is a FIFO": _fifo("recon.png"),
+        # history.png
+        "history is garbage": _write("history.png", os.urandom(300)),
+        "history is a symlink out": _symlink("history.png", outside),
+        "history is a FIFO": _fifo("history.png"),
+        "history's epochs disagree with its rows": _history_claiming("1," * 40 + "41"),
     }
 
 

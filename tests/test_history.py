@@ -100,3 +100,27 @@ def test_training_keeps_the_history_and_the_machines_figures_per_epoch(tmp_path,
     assert "cpu_percent" not in summary["metrics"] and "psnr" in summary["metrics"]  # not a final metric
     code, out, _ = run_cli("runs", "show", run.id, "--runs-dir", str(store.root))
     assert code == 0 and "CPU %" in out and "RSS GiB" in out and "GPU" not in out
+
+
+@pytest.mark.parametrize("damage", ["history is garbage", "history is a symlink out", "history is a FIFO"])
+def test_a_hostile_history_is_said_in_the_app_and_skipped_by_the_export(store_copy, run_cli, tmp_path, damage):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from normcompress_tui.widgets.preview import ReconstructionPreview
+
+    from .hostile import damages
+
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"not yours")
+    run = store_copy.runs()[1]
+    damages(outside)[damage](run.path)
+    preview = ReconstructionPreview()
+    preview.shown = run.recon_path  # as show() leaves it, without a screen to draw on
+    said = preview.step_history(-1)
+    assert said.startswith("its image history cannot be shown: ") and "\n" not in said
+    code, _, err = run_cli("runs", "export", str(tmp_path / "tb"), "--format", "tensorboard", run.id)
+    assert code == 0, err
+    events = EventAccumulator(str(tmp_path / "tb" / run.id), size_guidance={"images": 0})
+    events.Reload()
+    assert len(events.Images("reconstructions")) == 1  # recon.png stands in for the history
+    assert outside.read_bytes() == b"not yours"  # nothing read or written through the link
