@@ -180,3 +180,28 @@ def test_every_screen_at_both_sizes(snap_compare, fixed_store, screen, size):
         await pilot.pause()
 
     assert snap_compare(app_for(fixed_store), terminal_size=size, run_before=open_it)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_four_panels_with_the_cursor_at_both_sizes(snap_compare, fixed_store, size):
+    """Four panels and the value cursor at 160x48; at 80x24 one panel, its title saying so."""
+
+    async def four_panels(pilot):
+        await chart_drawn(pilot)
+        table = pilot.app.query_one(RunsTable)
+        while table.row_count < 3:
+            await pilot.pause(0.05)
+        table.focus()
+        pilot.app.main.overlay_all()
+        chart = pilot.app.query_one(LossChart)
+        chart.model.panels = 4  # as p p and c ← do (keys are driven in test_tui_views; here the picture)
+        chart.model.move_cursor(0)
+        chart.model.move_cursor(-1)
+        for _ in range(6000):  # the PCA reference is fitted in a worker: the picture waits for it
+            if chart.model.reference is not None:
+                break
+            await pilot.pause(0.05)
+        pilot.app.clear_notifications()
+        await chart_drawn(pilot)
+
+    assert snap_compare(app_for(fixed_store), terminal_size=size, run_before=four_panels)
