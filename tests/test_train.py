@@ -316,6 +316,7 @@ def test_unknown_amp_mode_is_a_usage_error(tmp_path):
         train(small(amp="fp8"), RunStore(tmp_path))
 
 
+@pytest.mark.slow  # 22 s on two cores: compiling the step; every run without --compile takes the same path
 def test_compile_trains(tmp_path, monkeypatch):
     # torch.compile needs a C++ compiler on the CPU; 128 images in batches of 64 keep one compiled shape
     compiled = []
