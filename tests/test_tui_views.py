@@ -233,7 +233,7 @@ async def test_the_settings_the_runs_differ_in_are_sortable_columns_beside_the_f
             await pilot.pause(0.05)
         keys = [c.key for c in table.shown_columns]
         best = keys.index("psnr")
-        assert keys[best + 1 : best + 5] == ["setting:lr", "setting:limit", "ssim", "maxabs"]
+        assert keys[best + 1 : best + 6] == ["setting:lr", "setting:limit", "tags", "ssim", "maxabs"]
         assert "lr" not in keys and "model" in keys  # lr moved forward; model is the same for all, kept later
         table.sort_by("setting:lr")
         lr_cells = [table.get_cell_at((row, keys.index("setting:lr"))).plain for row in range(3)]

@@ -97,6 +97,7 @@ COLUMNS = (
         lambda i: _metric(i, "bpp"),
         when_any=True,
     ),
+    Column("tags", "tags", lambda i: " ".join(i.tags), lambda i: " ".join(i.tags)),
     Column("ssim", "SSIM", lambda i: _number(i.metrics.get("ssim"), ".3f"), lambda i: _metric(i, "ssim")),
     Column(
         "maxabs",
@@ -104,7 +105,6 @@ COLUMNS = (
         lambda i: _number(i.metrics.get("maxabs_worst"), ".3f"),
         lambda i: _metric(i, "maxabs_worst"),
     ),
-    Column("tags", "tags", lambda i: " ".join(i.tags), lambda i: " ".join(i.tags)),
     Column("lr", "lr", lambda i: _number(_config("lr")(i), "g"), lambda i: _config("lr", 0.0)(i)),
     Column("duration", "time", lambda i: i.duration_text, lambda i: i.duration_s or 0.0),
     Column("model", "model", lambda i: str(_config("model", "?")(i)), lambda i: str(_config("model", "")(i))),
