@@ -87,12 +87,18 @@ def hand_made_store(root) -> RunStore:
     return store
 
 
-async def overlaid(pilot, app) -> None:
+async def listed(pilot, app, rows: int):
+    """The runs table, once it lists `rows` runs."""
     from normcompress_tui.widgets.runs_table import RunsTable
 
     table = app.query_one(RunsTable)
-    while table.row_count < 2:
+    while table.row_count < rows:
         await pilot.pause(0.05)
+    return table
+
+
+async def overlaid(pilot, app) -> None:
+    table = await listed(pilot, app, 2)
     table.focus()
     app.main.overlay_all()
     app.main.chart.query_one("#metric", Select).value = "psnr"
@@ -223,14 +229,11 @@ def settings_store(root) -> RunStore:
 @pytest.mark.usefixtures("in_process_probes")
 async def test_the_settings_the_runs_differ_in_are_sortable_columns_beside_the_final_metrics(tmp_path):
     from normcompress_tui.app import NormcompressApp
-    from normcompress_tui.widgets.runs_table import RunsTable
 
     store = settings_store(tmp_path / "store")
     app = NormcompressApp(store)
     async with app.run_test(size=(160, 48)) as pilot:
-        table = app.query_one(RunsTable)
-        while table.row_count < 3:
-            await pilot.pause(0.05)
+        table = await listed(pilot, app, 3)
         keys = [c.key for c in table.shown_columns]
         best = keys.index("psnr")
         assert keys[best + 1 : best + 6] == ["setting:lr", "setting:limit", "tags", "ssim", "maxabs"]
@@ -244,9 +247,7 @@ async def test_the_settings_the_runs_differ_in_are_sortable_columns_beside_the_f
         app.main.save_state()
     app = NormcompressApp(store)
     async with app.run_test(size=(160, 48)) as pilot:
-        table = app.query_one(RunsTable)
-        while table.row_count < 3:
-            await pilot.pause(0.05)
+        table = await listed(pilot, app, 3)
         assert table.sort_key == "setting:limit" and "by limit ▲" in table.border_subtitle  # kept
 
 
@@ -256,14 +257,11 @@ async def test_d_shows_two_runs_side_by_side_the_differing_keys_first(tmp_path):
 
     from normcompress_tui.app import NormcompressApp
     from normcompress_tui.screens import DiffScreen
-    from normcompress_tui.widgets.runs_table import RunsTable
 
     store = settings_store(tmp_path / "store")
     app = NormcompressApp(store)
     async with app.run_test(size=(160, 48)) as pilot:
-        table = app.query_one(RunsTable)
-        while table.row_count < 3:
-            await pilot.pause(0.05)
+        table = await listed(pilot, app, 3)
         table.focus()
         table.sort_by("setting:lr", reverse=True)  # 0.01 (L1, 64 images), 0.003, 0.001 (L2, 128 images)
         await pilot.press("D")
