@@ -34,6 +34,7 @@ class StepProgress:
     loss: float  # running mean of this epoch's training loss
     images_per_s: float
     step_losses: list[float] = field(default_factory=list)  # each step's loss since the last StepProgress
+    run_id: str = ""  # which run: the runs of a stack report in turn
 
 
 @dataclass
@@ -41,6 +42,7 @@ class EpochEnd:
     epoch: int
     epochs: int
     record: dict[str, Any]  # the metrics.jsonl line: epoch, loss, validation metrics, time
+    run_id: str = ""
 
 
 @dataclass

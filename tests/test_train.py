@@ -278,10 +278,10 @@ def test_speed_options_train_to_similar_quality(tmp_path, options):
 def test_speed_options_are_really_applied(tmp_path, monkeypatch, options, dtype, channels_last):
     """What the first convolution sees and gives in a training step: bf16 out under --amp bf16, a
     channels-last input with --channels-last. A flag silently ignored trains fine and fails here."""
-    from normcompress import train as train_module
+    from normcompress import session as session_module
 
     seen = []
-    real_build = train_module.build_model
+    real_build = session_module.build_model
 
     def spying_build(name):
         model = real_build(name)
@@ -299,7 +299,7 @@ def test_speed_options_are_really_applied(tmp_path, monkeypatch, options, dtype,
         )
         return model
 
-    monkeypatch.setattr(train_module, "build_model", spying_build)
+    monkeypatch.setattr(session_module, "build_model", spying_build)
     train(small(epochs=1, limit=128, **options), RunStore(tmp_path))
     assert seen and set(seen) == {(dtype, channels_last)}
 

@@ -105,7 +105,7 @@ def test_a_run_whose_setup_fails_is_not_left_behind_as_interrupted(tmp_path, mon
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(engine, "_setup", broken)
+    monkeypatch.setattr(engine, "setup_session", broken)
     with pytest.raises(RuntimeError):
         train(TrainConfig(**TINY, epochs=1), RunStore(tmp_path))
     assert RunStore(tmp_path).runs() == [] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -547,9 +547,9 @@ def test_a_huge_rate_lambda_is_refused_and_a_blow_up_names_it(tmp_path, monkeypa
         2,
         "--rate-lambda must be between 0 and 1000",
     )
-    from normcompress.train import _advice
+    from normcompress.session import advice
 
-    assert "--rate-lambda" in _advice(TrainConfig(rate_lambda=500.0)) and "--rate-lambda" not in _advice(TrainConfig())
+    assert "--rate-lambda" in advice(TrainConfig(rate_lambda=500.0)) and "--rate-lambda" not in advice(TrainConfig())
 
 
 def test_a_flat_megapixel_image_is_a_tiny_file_that_decodes(template_store, tmp_path):
