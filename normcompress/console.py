@@ -93,18 +93,19 @@ class ConsoleReport:
 
 class StudyConsole:
     """A study's progress as `study` and `rd --rate-lambdas` show it: a bar over the runs, a line for each
-    run reused, finished or failed (and on Ray, where each started and the epoch each running run is at)."""
+    run reused, finished or failed, the epoch each running run is at when several run at once (on Ray, in
+    a stack), and on Ray where each started."""
 
     def __init__(self, report: ConsoleReport, total: int, on_ray: bool, lines: tuple[str, ...] | None = None) -> None:
         self.report, self.on_ray = report, on_ray
         self.lines = lines or ("reused", "finished", "failed", "retrying")
         self.overall = report.progress.add_task(f"runs 0/{total}", total=total, detail="")
-        self.running: dict[str, str] = {}  # on Ray: each running run's epoch, shown beside the bar
+        self.running: dict[str, str] = {}  # on Ray or in a stack: each running run's epoch, shown beside the bar
         if on_ray:
             report.progress.update(report.steps, visible=False)  # no steps come back from Ray, only epochs
 
     def on_progress(self, p: events.StudyProgress) -> None:
-        if p.state in ("training", "resuming", "retrying", "epoch") and self.on_ray:
+        if p.state == "epoch" or (p.state in ("training", "resuming", "retrying") and self.on_ray):
             self.running[p.label] = f"{p.epoch}/{p.epochs}" if p.epochs else "starting"
         else:
             self.running.pop(p.label, None)

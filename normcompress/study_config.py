@@ -31,6 +31,7 @@ class StudyConfig:
     ray: str | None = None  # None: train here; "local": a Ray instance started here; else a cluster's address
     retries: int = 1  # on Ray: how often a run whose worker died is tried again
     cpus_per_run: int = 1  # on Ray, for runs on the CPU: the cores each run asks for (and its torch threads)
+    stack: bool | None = None  # train runs that share a model and data as one stacked model; None: on one GPU only
 
     @classmethod
     def of_norms(
@@ -42,11 +43,19 @@ class StudyConfig:
         ray: str | None = None,
         retries: int = 1,
         cpus_per_run: int = 1,
+        stack: bool | None = None,
         **settings: Any,
     ) -> "StudyConfig":
         """A study of norms x seeds, every other setting as given (TrainConfig's names and defaults)."""
         return cls(
-            TrainConfig(**settings), {"norm": list(norms)}, seeds, devices or ["auto"], ray, retries, cpus_per_run
+            TrainConfig(**settings),
+            {"norm": list(norms)},
+            seeds,
+            devices or ["auto"],
+            ray,
+            retries,
+            cpus_per_run,
+            stack,
         )
 
     @property
@@ -83,6 +92,8 @@ class StudyConfig:
                 "--devices lists several devices, but on Ray the cluster places each run: "
                 "give one device kind (auto, cpu or cuda)"
             )
+        if self.stack and (self.ray is not None or len(self.devices) > 1):
+            raise UsageError("--stack trains its runs together on one device: give one --devices and no --ray")
         if self.retries < 0 or self.cpus_per_run < 1:
             raise UsageError("--retries must be at least 0 and --ray-cpus at least 1")
         if self.ray is not None:

@@ -57,6 +57,15 @@ RayAddress = Annotated[
 ]  # \[: not Rich markup
 Retries = Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")]
 RayCpus = Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")]
+Stack = Annotated[
+    bool | None,
+    typer.Option(
+        "--stack/--no-stack",
+        help="Train the runs that share a model and data together as one stacked model, each still its own run "
+        "(default: on one GPU; on the CPU it measured slower).",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -89,6 +98,7 @@ def study(
     ray: RayAddress = None,
     retries: Retries = 1,
     ray_cpus: RayCpus = 1,
+    stack: Stack = None,
     metric: Annotated[ValidationMetricKey, typer.Option(help="Metric of curves.png.")] = ValidationMetricKey("psnr"),
     figure_format: FigureFormat = FigureKind.png,
     dpi: Dpi = DEFAULT_DPI,
@@ -125,6 +135,7 @@ def study(
         ray,
         retries,
         ray_cpus,
+        stack,
     ).validated()  # every option's form, the --ray address's too
     report_dir, runs_store = out_dir(out_path), store(runs_dir)
     api.check_placement(config)

@@ -2,8 +2,9 @@
 
 Runs are ordinary runs in the run store; a study finds its runs again by their configuration, so
 re-running a study trains only what is missing and resumes what was interrupted. The runs train here
-(local.py: one after another, or side by side on several devices) or as tasks on a Ray cluster
-(cluster.py); run_study chooses, and neither executor knows of the other.
+(local.py: one after another, or side by side on several devices; stacked.py: many together as one
+stacked model) or as tasks on a Ray cluster (cluster.py); run_study chooses, and no executor knows of
+another but stacked.py, which trains a run with no partner as local.py does.
 """
 
 import threading
@@ -55,6 +56,20 @@ def _executor(study: StudyConfig, trainer: Callable | None):
         return RayExecutor(study)
     from .local import LocalExecutor
 
+    if trainer is None and _stacking(study):
+        from .stacked import StackedExecutor
+
+        return StackedExecutor(study.devices[0])
     if trainer is None:
         from ..train import train as trainer  # torch: the names above are read without it (the app's study screen)
     return LocalExecutor(study.devices, trainer)
+
+
+def _stacking(study: StudyConfig) -> bool:
+    """Whether the study's runs train in stacks: as asked, else on one GPU only (on the CPU a stack
+    measured slower than its runs one by one: benchmarks/stack.py)."""
+    if study.stack is not None:
+        return study.stack
+    from ..devices import resolve_device
+
+    return len(study.devices) == 1 and resolve_device(study.devices[0]).type == "cuda"

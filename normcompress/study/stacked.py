@@ -1,0 +1,70 @@
+"""A study's runs trained here in stacks: the runs that share a model and data train together as one
+stacked model (normcompress.stack), each still an ordinary run; a run that cannot, or has no partner,
+trains alone as LocalExecutor trains it."""
+
+import threading
+
+from ..events import EpochEnd, RunStarted
+from ..runs import RunStore, Status
+from ..session import TrainingFailed
+from ..stack import stacks, train_stack
+from ..train import train
+from .local import LocalExecutor
+from .plan import Pending, Progress
+
+
+class StackedExecutor:
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def run(
+        self,
+        pending: list[Pending],
+        store: RunStore,
+        progress: Progress,
+        on_event,
+        cancel: threading.Event | None,
+        keep_going: bool,
+    ) -> None:
+        """Train the pending runs, stack by stack. A run that fails ends the study once its stack has
+        trained (its error raised here), or with keep_going is reported; a stop ends it after the stack."""
+        for item in pending:
+            item.config.device = self.device
+        for indices in stacks([item.config for item in pending]):
+            if cancel and cancel.is_set():
+                return
+            items = [pending[i] for i in indices]
+            if len(items) == 1:
+                LocalExecutor([self.device], train).run(items, store, progress, on_event, cancel, keep_going)
+                continue
+            if not self._stack(items, store, progress, on_event, cancel, keep_going):
+                return
+
+    def _stack(self, items: list[Pending], store, progress: Progress, on_event, cancel, keep_going) -> bool:
+        """Train one stack; whether the study goes on to the next."""
+        for item in items:
+            progress(item.label, "resuming" if item.interrupted else "training")
+        labels: dict[str, Pending] = {}
+
+        def relay(event) -> None:
+            if isinstance(event, RunStarted):  # the runs start in the stack's order
+                labels[event.run_id] = items[len(labels)]
+            elif isinstance(event, EpochEnd) and event.run_id in labels:
+                progress(labels[event.run_id].label, "epoch", epoch=event.epoch, epochs=event.epochs)
+            if on_event:
+                on_event(event)
+
+        resumes = [item.interrupted.id if item.interrupted else None for item in items]
+        runs = train_stack([item.config for item in items], store, relay, cancel, resumes)
+        failure = None
+        for item, run in zip(items, runs, strict=True):
+            summary = run.summary()
+            if summary.status == Status.COMPLETED:
+                progress.done(item.index, run, item.label)
+            elif summary.status == Status.FAILED and keep_going:
+                progress(item.label, "failed", summary.message)
+            elif summary.status == Status.FAILED:
+                failure = failure or TrainingFailed(summary.message)
+        if failure:
+            raise failure
+        return all(run.summary().status != Status.INTERRUPTED for run in runs)
