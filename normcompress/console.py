@@ -51,6 +51,7 @@ class ConsoleReport:
             transient=True,
         )
         self.steps = self.progress.add_task("starting", total=None, detail="")
+        self.stepping: dict[str, events.StepProgress] = {}  # each training run's latest step (a stack has several)
 
     def __enter__(self) -> "ConsoleReport":
         self.progress.start()
@@ -75,13 +76,16 @@ class ConsoleReport:
                         f"({event.train_images} train / {event.val_images} val images), {event.device}"
                     )
             case events.StepProgress():
+                self.stepping[event.run_id] = event
                 self.progress.update(
                     self.steps,
                     total=event.epochs * event.steps,
                     completed=(event.epoch - 1) * event.steps + event.step,
                     description=f"epoch {event.epoch}/{event.epochs}",
-                    detail=f"loss {event.loss:.4g}  {event.images_per_s:,.0f} img/s",
+                    detail=step_detail(list(self.stepping.values())),
                 )
+            case events.RunEnded():
+                self.stepping.pop(event.run_id, None)
             case events.EpochEnd() if self.epoch_lines:
                 r = event.record
                 self.say(
@@ -89,6 +93,14 @@ class ConsoleReport:
                     f"MSE {r['mse']:.5f}  MAE {r['mae']:.4f}  SSIM {r['ssim']:.3f}  "
                     f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}  {r['images_per_s']:,.0f} img/s"
                 )
+
+
+def step_detail(latest: list[events.StepProgress]) -> str:
+    """Beside the step bar: one run's loss and speed, or for runs trained together (a stack, each in
+    its own norm, so no one loss speaks for them) how many and their images/s together."""
+    if len(latest) == 1:
+        return f"loss {latest[0].loss:.4g}  {latest[0].images_per_s:,.0f} img/s"
+    return f"{len(latest)} runs together  {sum(e.images_per_s for e in latest):,.0f} img/s"
 
 
 class StudyConsole:

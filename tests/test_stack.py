@@ -208,3 +208,12 @@ def test_the_cli_refuses_a_stack_over_several_devices(run_cli, tmp_path):
         "--stack trains its runs together on one device: give one --devices and no --ray"
     )
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_step_bar_speaks_for_one_run_or_for_a_stack():
+    from normcompress.console import step_detail
+
+    one = StepProgress(1, 2, 3, 8, 0.0123456, 5000.0, [], "a")
+    other = StepProgress(1, 2, 3, 8, 0.5, 4000.0, [], "b")
+    assert step_detail([one]) == "loss 0.01235  5,000 img/s"
+    assert step_detail([one, other]) == "2 runs together  9,000 img/s"  # no one norm's loss for both
