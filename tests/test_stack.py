@@ -217,3 +217,28 @@ def test_the_step_bar_speaks_for_one_run_or_for_a_stack():
     other = StepProgress(1, 2, 3, 8, 0.5, 4000.0, [], "b")
     assert step_detail([one]) == "loss 0.01235  5,000 img/s"
     assert step_detail([one, other]) == "2 runs together  9,000 img/s"  # no one norm's loss for both
+
+
+def test_a_stacked_study_on_cifar10_resumes_on_the_sample_it_fell_back_to(tmp_path, monkeypatch):
+    """Offline, CIFAR-10 falls back to the sample; the interrupted runs resume on the sample, so they
+    stack apart from the study's new runs (whose request is still cifar10) instead of being refused."""
+    import torchvision
+
+    def no_network(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", no_network)
+    store, cancel = RunStore(tmp_path / "runs"), threading.Event()
+    settings = {**small().__dict__, "dataset": "cifar10", "data_dir": str(tmp_path / "data"), "limit": 256}
+
+    def stop_after_an_epoch(event):
+        if isinstance(event, EpochEnd):
+            cancel.set()
+
+    first = StudyConfig.of_norms(["L2", "L1"], seeds=1, stack=True, **settings)
+    assert run_study(first, store, on_event=stop_after_an_epoch, cancel=cancel) == []
+    assert {r.info().status for r in store.runs()} == {Status.INTERRUPTED}
+    wider = StudyConfig.of_norms(["L2", "L1"], seeds=2, stack=True, **settings)  # two new runs beside them
+    runs = run_study(wider, store)
+    assert len(runs) == 4 and all(r.info().status == Status.COMPLETED for r in runs)
+    assert {r.summary().data for r in runs} == {"sample"}

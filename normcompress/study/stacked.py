@@ -3,7 +3,9 @@ stacked model (normcompress.stack), each still an ordinary run; a run that canno
 trains alone as LocalExecutor trains it."""
 
 import threading
+from dataclasses import replace
 
+from ..config import TrainConfig
 from ..events import EpochEnd, RunStarted
 from ..runs import RunStore, Status
 from ..session import TrainingFailed
@@ -30,7 +32,7 @@ class StackedExecutor:
         trained (its error raised here), or with keep_going is reported; a stop ends it after the stack."""
         for item in pending:
             item.config.device = self.device
-        for indices in stacks([item.config for item in pending]):
+        for indices in stacks([_as_trained(item) for item in pending]):
             if cancel and cancel.is_set():
                 return
             items = [pending[i] for i in indices]
@@ -68,3 +70,11 @@ class StackedExecutor:
         if failure:
             raise failure
         return all(run.summary().status != Status.INTERRUPTED for run in runs)
+
+
+def _as_trained(item: Pending) -> TrainConfig:
+    """A pending run's configuration on the data it will train on: an interrupted run resumes on the data
+    it began with (the sample, after CIFAR-10 fell back to it), so it stacks only with runs on those."""
+    if item.interrupted is None:
+        return item.config
+    return replace(item.config, dataset=item.interrupted.info().data_source or item.config.dataset)
