@@ -116,6 +116,32 @@ def test_cancel_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert records(resumed) == records(reference)
 
 
+def test_a_checkpoint_of_the_unfused_optimizer_resumes_under_the_fused_one(tmp_path, monkeypatch):
+    """Runs before the fused optimizer saved foreach Adam's state; such a run resumes, keeping the
+    implementation its state names, and its second epoch is a fused run's within float rounding."""
+    from normcompress import recipe, session
+
+    store = RunStore(tmp_path)
+    reference = train(small(epochs=2), store)
+    real = recipe.build_optimizer
+
+    def unfused(config, model, prior, steps):
+        optimizer, scheduler = real(config, model, prior, steps)
+        for group in optimizer.param_groups:
+            group["fused"] = False
+        return optimizer, scheduler
+
+    monkeypatch.setattr(session, "build_optimizer", unfused)
+    cancel = threading.Event()
+    old = train(small(epochs=2), store, lambda e: isinstance(e, EpochEnd) and cancel.set(), cancel)
+    assert old.info().epochs_done == 1 and not torch.load(old.checkpoint_path)["optimizer"]["param_groups"][0]["fused"]
+    monkeypatch.undo()
+    train(TrainConfig(), store, resume=old.id)
+    assert old.info().status == "completed"
+    assert not torch.load(old.checkpoint_path)["optimizer"]["param_groups"][0]["fused"]
+    assert old.metrics()[-1]["loss"] == pytest.approx(reference.metrics()[-1]["loss"], rel=1e-4)
+
+
 def test_ctrl_c_mid_epoch_keeps_the_last_complete_epoch(tmp_path):
     store = RunStore(tmp_path)
     reference = train(small(), store)
