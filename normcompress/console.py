@@ -103,6 +103,16 @@ def step_detail(latest: list[events.StepProgress]) -> str:
     return f"{len(latest)} runs together  {sum(e.images_per_s for e in latest):,.0f} img/s"
 
 
+def running_detail(running: dict[str, str]) -> str:
+    """The runs under way beside the study's bar: each by name while they fit (two), else how many and
+    the epochs they are at ("3/10", or "starting"), so that the bars keep their width with a stack of 16."""
+    if len(running) <= 2:
+        return ", ".join(f"{label} {epoch}" for label, epoch in running.items())
+    done = sorted({e for e in running.values() if e[:1].isdigit()}, key=lambda e: int(e.partition("/")[0]))
+    others = sorted({e for e in running.values() if not e[:1].isdigit()})
+    return f"{len(running)} runs at {', '.join(done + others)}"
+
+
 class StudyConsole:
     """A study's progress as `study` and `rd --rate-lambdas` show it: a bar over the runs, a line for each
     run reused, finished or failed, the epoch each running run is at when several run at once (on Ray, in
@@ -121,7 +131,7 @@ class StudyConsole:
             self.running[p.label] = f"{p.epoch}/{p.epochs}" if p.epochs else "starting"
         else:
             self.running.pop(p.label, None)
-        detail = ", ".join(f"{label} {epoch}" for label, epoch in self.running.items())
+        detail = running_detail(self.running)
         self.report.progress.update(
             self.overall,
             completed=p.done,

@@ -200,6 +200,13 @@ def test_the_cli_stacks_a_study_and_after_ctrl_c_the_same_command_resumes_it(tmp
     runs = RunStore(store).runs()
     assert [(r.info().status, len(r.metrics())) for r in runs] == [(Status.COMPLETED, epochs)] * 2
     assert all("trained in a stack of 2 runs" in r.summary().notices for r in runs)
+    shown = subprocess.run(
+        [sys.executable, "-m", "normcompress", "runs", "show", runs[0].id, "--runs-dir", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert shown.returncode == 0 and "  notice       trained in a stack of 2 runs" in shown.stdout.splitlines()
 
 
 def test_the_cli_refuses_a_stack_over_several_devices(run_cli, tmp_path):
@@ -242,3 +249,11 @@ def test_a_stacked_study_on_cifar10_resumes_on_the_sample_it_fell_back_to(tmp_pa
     runs = run_study(wider, store)
     assert len(runs) == 4 and all(r.info().status == Status.COMPLETED for r in runs)
     assert {r.summary().data for r in runs} == {"sample"}
+
+
+def test_the_study_bar_counts_the_runs_of_a_stack_instead_of_naming_each():
+    from normcompress.console import running_detail
+
+    assert running_detail({"L2 seed 0": "2/8", "L1 seed 0": "3/8"}) == "L2 seed 0 2/8, L1 seed 0 3/8"
+    many = {f"L2 seed {s}": epoch for s, epoch in enumerate(["10/10", "2/10", "2/10", "starting"])}
+    assert running_detail(many) == "4 runs at 2/10, 10/10, starting"

@@ -131,6 +131,8 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
         )
         if s.message:
             out.print(f"  {'message':<12} {one_line(s.message)}")
+        for notice in s.notices:  # a fallback, skipped files, a stack it trained in
+            out.print(f"  {'notice':<12} {one_line(notice)}")
     try:
         annotations = run.annotations()
         out.print(f"  {'tags':<12} {' '.join(annotations.tags) or '-'}")

@@ -41,7 +41,7 @@ class DetailsScreen(ModalScreen[None]):
                 )
             where = f"data={info.data_source}  device={summary.device if summary else '-'}"
             if summary:
-                where += f"\nversions: {summary.versions_text}"
+                where += f"\nversions: {summary.versions_text}" + "".join(f"\nnotice: {n}" for n in summary.notices)
             yield Static(
                 Text.assemble(
                     printable(f"{config}\n{where}"),
