@@ -14,6 +14,7 @@ from normcompress.runs import Run, RunStore, Summary
 from normcompress_tui.app import NormcompressApp
 from normcompress_tui.messages import TrainingEvent
 from normcompress_tui.widgets.chart import LossChart
+from normcompress_tui.widgets.preview import PreviewImage, ReconstructionPreview
 from normcompress_tui.widgets.runs_table import RunsTable
 
 pytestmark = [
@@ -108,6 +109,20 @@ async def chart_drawn(pilot):
     await pilot.pause()
 
 
+async def pictures_laid_out(pilot):
+    """Wait until every reconstruction picture on the screens shown has its final layout: its band
+    width and width stay put over two looks. Under a loaded machine (the whole suite on two cores) a
+    snapshot once caught a picture one layout pass early, narrower than it ends."""
+    last = None
+    for _ in range(600):
+        await pilot.pause(0.1)
+        pictures = [p for screen in pilot.app.screen_stack for p in screen.query(ReconstructionPreview)]
+        state = [(p.per_band, str(p.query_one(PreviewImage).styles.width), p.content_region) for p in pictures]
+        if state == last:
+            return
+        last = state
+
+
 def test_idle_main_screen_80x24(snap_compare, tmp_path):
     assert snap_compare(app_for(RunStore(tmp_path)), terminal_size=(80, 24), run_before=chart_drawn)
 
@@ -168,20 +183,18 @@ def test_every_screen_at_both_sizes(snap_compare, fixed_store, screen, size):
         while table.row_count < 3:
             await pilot.pause(0.05)
         table.focus()
-        # The highlighted run's reconstructions in the preview, laid out for the pane, before a screen opens
-        # over them: under a loaded machine the picture was once drawn a layout pass early.
-        preview = pilot.app.main.preview
+        preview = pilot.app.main.preview  # the highlighted run's reconstructions, before a screen covers them
         for _ in range(6000):
             if preview.shown is not None and preview.original is not None:
                 break
             await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        await pictures_laid_out(pilot)
         await pilot.press(*SCREENS[screen])
         for _ in range(6000):
             if pilot.app.screen is not pilot.app.main:
                 break
             await pilot.pause(0.05)
-        await pilot.pause(0.3)  # the details screen's picture is laid out after its first paint
+        await pictures_laid_out(pilot)  # the details screen's pictures are laid out after its first paint
         for field in pilot.app.screen.query(Input):  # a blinking cursor would be on or off by timing
             field.cursor_blink = False
         pilot.app.clear_notifications()
