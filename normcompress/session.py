@@ -14,7 +14,7 @@ from . import distributed
 from .config import TrainConfig
 from .data import ImageData
 from .errors import NormcompressError, UsageError
-from .events import EpochEnd, Event, RunEnded
+from .events import EpochEnd, Event, RunEnded, RunStarted
 from .history import write_previews
 from .losses import Norm, parse_norm
 from .metrics import SYSTEM_METRICS, per_image_errors, summarize
@@ -72,6 +72,21 @@ class Session:
     @property
     def steps(self) -> int:
         return steps_per_epoch(len(self.train_images), self.config.batch_size, self.ranks)
+
+    def announce(self) -> None:
+        """Say the run has started (from its start epoch, on its data and device); ranks that write nothing stay quiet."""
+        if self.run:
+            self.emit(
+                RunStarted(
+                    self.run.id,
+                    self.config,
+                    str(self.device),
+                    self.summary.data,
+                    len(self.train_images),
+                    len(self.val_images),
+                    self.start_epoch,
+                )
+            )
 
 
 def resumable(store: RunStore, ref: str) -> tuple[Run, TrainConfig]:
@@ -243,6 +258,13 @@ def validate(s: Session, epoch: int) -> dict[str, float]:
             f"the validation {', '.join(broken)} became non-finite in epoch {epoch + 1}; {advice(s.config)}"
         )
     return metrics
+
+
+def loss_failed(config: TrainConfig, epoch: int, step: int) -> TrainingFailed:
+    """The failure of a training loss that became non-finite at this (0-based) epoch and step."""
+    return TrainingFailed(
+        f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; {advice(config)}"
+    )
 
 
 def advice(config: TrainConfig) -> str:

@@ -29,7 +29,7 @@ from .data import load_data
 from .devices import resolve_device
 from .distributed import Ranks
 from .errors import UsageError
-from .events import Event, Notice, RunStarted, StepProgress
+from .events import Event, Notice, StepProgress
 from .metrics import to_float
 from .model import check_training_images
 from .runs import Run, RunStore
@@ -37,12 +37,12 @@ from .session import (
     Cancelled,
     Session,
     TrainingFailed,
-    advice,
     device_images,
     ended_as,
     epoch_order,
     epoch_record,
     finish_run,
+    loss_failed,
     machine_sampler,
     new_summary,
     resumable,
@@ -202,11 +202,7 @@ class _Members:
 def _train_together(members: _Members, cancel: threading.Event, progress_interval_s: float) -> None:
     """Epochs until every run has its own number of them, or has left the stack."""
     for s in members.active:
-        s.emit(
-            RunStarted(
-                s.run_id, s.config, str(s.device), s.summary.data, len(s.train_images), len(s.val_images), s.start_epoch
-            )
-        )
+        s.announce()
     forward = StackedForward(members.active[0].model)
     try:
         while members.active:
@@ -240,10 +236,13 @@ def _stack_epoch(
     for step in range(steps):
         if cancel.is_set():
             raise Cancelled
-        for _, s in staying:
+        going_on = []
+        for row, s in staying:  # each run's stop read once: one set between two reads would leave it stranded
             if s.cancel.is_set():
                 members.leave(s, Cancelled())
-        staying = [(row, s) for row, s in staying if not s.cancel.is_set()]
+            else:
+                going_on.append((row, s))
+        staying = going_on
         if not staying:
             return []
         seen += _stack_step(staying, forward, orders, step, loss_sums, step_losses)
@@ -304,15 +303,7 @@ def _report(staying, loss_sums, step_losses, reported, step, steps, seen, elapse
         epoch = s.summary.epochs_done
         mean = means[i] / seen
         if not math.isfinite(mean):
-            failed.append(
-                (
-                    s,
-                    TrainingFailed(
-                        f"the {s.config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; "
-                        f"{advice(s.config)}"
-                    ),
-                )
-            )
+            failed.append((s, loss_failed(s.config, epoch, step)))
             continue
         s.emit(
             StepProgress(

@@ -26,12 +26,12 @@ from .session import (
     Cancelled,
     Session,
     TrainingFailed,
-    advice,
     device_images,
     ended_as,
     epoch_order,
     epoch_record,
     finish_run,
+    loss_failed,
     machine_sampler,
     new_summary,
     resumable,
@@ -115,12 +115,7 @@ def _train_process(run, config, store, device, ranks, resuming, emit, cancel, pr
 
 def _train_loop(s: Session) -> None:
     """Epochs from the checkpoint's to the config's; the run's summary records how it ended."""
-    if s.run:
-        s.emit(
-            RunStarted(
-                s.run.id, s.config, str(s.device), s.summary.data, len(s.train_images), len(s.val_images), s.start_epoch
-            )
-        )
+    s.announce()
     started, wall_before = time.perf_counter(), s.summary.wall_time_s
     try:
         for epoch in range(s.start_epoch, s.config.epochs):
@@ -175,9 +170,7 @@ def _train_epoch(s: Session, epoch: int) -> dict:
             mean_loss, fresh = values[0] / local_seen, values[1:]
             reported += fresh
             if not math.isfinite(mean_loss):
-                raise TrainingFailed(
-                    f"the {config.norm} loss became non-finite in epoch {epoch + 1}, step {step + 1}; {advice(config)}"
-                )
+                raise loss_failed(config, epoch, step)
             seen = min((step + 1) * batch, n)
             s.emit(
                 StepProgress(

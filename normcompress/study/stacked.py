@@ -58,9 +58,10 @@ class StackedExecutor:
 
         resumes = [item.interrupted.id if item.interrupted else None for item in items]
         runs = train_stack([item.config for item in items], store, relay, cancel, resumes)
-        failure = None
+        failure, interrupted = None, False
         for item, run in zip(items, runs, strict=True):
             summary = run.summary()
+            interrupted = interrupted or summary.status == Status.INTERRUPTED
             if summary.status == Status.COMPLETED:
                 progress.done(item.index, run, item.label)
             elif summary.status == Status.FAILED and keep_going:
@@ -69,7 +70,7 @@ class StackedExecutor:
                 failure = failure or TrainingFailed(summary.message)
         if failure:
             raise failure
-        return all(run.summary().status != Status.INTERRUPTED for run in runs)
+        return not interrupted
 
 
 def _as_trained(item: Pending) -> TrainConfig:
