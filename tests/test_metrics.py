@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from normcompress.losses import parse_norm
-from normcompress.metrics import per_image_errors, psnr_from_mse, summarize
+from normcompress.metrics import per_image_errors, psnr_from_mse, summarize, validation_batch
 
 SIDE = 16  # SSIM's 11-pixel window needs at least 11
 
@@ -54,6 +54,23 @@ def test_per_image_errors_and_their_summary_by_hand():
     assert summary["mae"] == pytest.approx((mae0 + 0.2) / 2, rel=1e-5)
     assert summary["maxabs_mean"] == pytest.approx(0.35, rel=1e-5)
     assert summary["maxabs_worst"] == pytest.approx(0.5, rel=1e-5)  # the worst image, not the mean (0.35)
+
+
+def test_a_gpu_validates_in_batches_of_a_fixed_number_of_values():
+    assert validation_batch((3, 32, 32), "cpu") == 128  # measured fastest there
+    assert validation_batch((3, 32, 32), "cuda") == 1024  # 1024 * 3,072 values
+    assert validation_batch((3, 256, 256), "cuda") == 16  # 3,145,728 // 196,608
+    assert validation_batch((3, 4096, 4096), "cuda") == 1  # never none
+
+
+def test_each_images_errors_do_not_depend_on_the_batch_it_was_in():
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 3, 3, padding=1)  # each output image depends on its own input only
+    images = torch.randint(0, 256, (10, 3, SIDE, SIDE), dtype=torch.uint8)
+    in_threes, all_at_once = per_image_errors(model, images, batch_size=3), per_image_errors(model, images, 10)
+    assert in_threes.keys() == all_at_once.keys()
+    for key in in_threes:
+        assert torch.allclose(in_threes[key], all_at_once[key], rtol=1e-5, atol=1e-7), key
 
 
 def test_ssim_of_a_perfect_reconstruction_is_one_and_of_a_flat_one_is_lower():
