@@ -59,6 +59,7 @@ class TrainConfig:
     amp: str = "off"  # off | bf16: autocast the forward pass to bfloat16 (CPU AMX, or CUDA)
     channels_last: bool | None = None  # None: channels-last on the CPU (measured faster), not on CUDA (measured slower)
     compile: bool = False  # torch.compile the model for training
+    cuda_graph: bool | None = None  # None: the step replayed from a CUDA graph on CUDA where the run allows it
     rate_lambda: float = 0.0  # > 0: noisy latents, a learned prior, loss = norm + rate_lambda * bits per pixel
 
     def validated(self) -> "TrainConfig":
@@ -117,6 +118,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "limit": (int, type(None)),
     "channels_last": (bool, type(None)),
     "compile": (bool,),
+    "cuda_graph": (bool, type(None)),
 }
 
 

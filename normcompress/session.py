@@ -241,7 +241,8 @@ def epoch_record(s, epoch, loss, metrics, images_per_s, step_losses, sampler, ep
         "epoch": epoch + 1,
         "loss": loss,
         **metrics,
-        "lr": s.optimizer.param_groups[-1]["lr"],  # the last step's rate; the last group runs at the full rate
+        # The last step's rate (a tensor where the step is a graph's); the last group runs at the full rate.
+        "lr": float(s.optimizer.param_groups[-1]["lr"]),
         "images_per_s": images_per_s,
         "epoch_time_s": time.perf_counter() - epoch_start,
         "step_losses": [float(f"{v:.6g}") for v in step_losses],  # rank 0's batches under DDP

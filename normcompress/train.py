@@ -2,7 +2,8 @@
 
 The data lives on the training device as uint8 for the whole run; each step indexes a shuffled batch
 and converts it to float there, so there is no DataLoader, no per-image decode and no host copy in
-the loop. The loss is accumulated on the device and read back only at the progress rate.
+the loop. The loss is accumulated on the device and read back only at the progress rate. On CUDA the
+step is replayed from a CUDA graph where the run allows it (step.py).
 """
 
 import contextlib
@@ -18,7 +19,6 @@ from .config import TrainConfig
 from .data import load_data
 from .devices import resolve_device
 from .events import EpochEnd, Event, Notice, RunEnded, RunStarted, StepProgress
-from .metrics import to_float
 from .model import check_training_images
 from .recipe import uses_channels_last
 from .runs import Run, RunStore
@@ -39,6 +39,7 @@ from .session import (
     setup_session,
     validate,
 )
+from .step import graphed_step
 
 __all__ = ["EpochEnd", "RunEnded", "RunStarted", "StepProgress", "TrainConfig", "TrainingFailed", "train"]
 
@@ -116,10 +117,11 @@ def _train_process(run, config, store, device, ranks, resuming, emit, cancel, pr
 def _train_loop(s: Session) -> None:
     """Epochs from the checkpoint's to the config's; the run's summary records how it ended."""
     s.announce()
+    run_step = graphed_step(s)
     started, wall_before = time.perf_counter(), s.summary.wall_time_s
     try:
         for epoch in range(s.start_epoch, s.config.epochs):
-            record = _train_epoch(s, epoch)
+            record = _train_epoch(s, epoch, run_step)
             s.history.append(record)
             if s.run:
                 save_epoch(s, record, wall_before + time.perf_counter() - started)
@@ -132,7 +134,7 @@ def _train_loop(s: Session) -> None:
     finish_run(s, *ended_as(None, s), wall_before + time.perf_counter() - started)
 
 
-def _train_epoch(s: Session, epoch: int) -> dict:
+def _train_epoch(s: Session, epoch: int, run_step: Callable[[torch.Tensor], torch.Tensor]) -> dict:
     """One pass over the training images, then the validation metrics: the epoch's metrics.jsonl record."""
     config, device, n, batch, steps = s.config, s.device, len(s.train_images), s.config.batch_size, s.steps
     epoch_start = last_report = time.perf_counter()
@@ -145,22 +147,13 @@ def _train_epoch(s: Session, epoch: int) -> dict:
     for step in range(steps):
         if s.cancel.is_set():
             raise Cancelled
-        target = to_float(s.train_images[s.ranks.share(order[step * batch : (step + 1) * batch])])
-        with torch.autocast(device.type, torch.bfloat16, enabled=config.amp == "bf16"):
-            output = s.step_model(target)
-        if config.rate_lambda > 0:
-            output, bpp = output
-            loss = s.norm(output.float(), target) + config.rate_lambda * bpp.float()
-        else:
-            loss = s.norm(output.float(), target)  # the norm itself in float32
-        s.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        s.optimizer.step()
+        indices = s.ranks.share(order[step * batch : (step + 1) * batch])
+        loss = run_step(indices)  # a graph's own tensor: read here, before the next step writes it
         if s.scheduler is not None:
             s.scheduler.step()
-        loss_sum += loss.detach() * len(target)
-        step_losses[step] = loss.detach()
-        local_seen += len(target)
+        loss_sum += loss * len(indices)
+        step_losses[step] = loss
+        local_seen += len(indices)
         now = time.perf_counter()
         if now - last_report >= s.progress_interval_s or step == steps - 1:
             last_report = now

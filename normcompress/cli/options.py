@@ -63,6 +63,14 @@ ChannelsLast = Annotated[
         "CUDA (measured 5% slower there).",
     ),
 ]
+CudaGraph = Annotated[
+    bool | None,
+    typer.Option(
+        "--cuda-graph/--no-cuda-graph",
+        help="Replay each training step from a CUDA graph. Default: on for CUDA, where the run allows it "
+        "(not with --compile, --rate-lambda or torchrun); a capture that fails says so and trains without it.",
+    ),
+]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start).")]
 RateLambda = Annotated[
     float,

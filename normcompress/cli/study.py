@@ -18,6 +18,7 @@ from .options import (
     BatchSize,
     ChannelsLast,
     Compile,
+    CudaGraph,
     DataDir,
     Dataset,
     Dpi,
@@ -94,6 +95,7 @@ def study(
     amp: Amp = D.amp,
     channels_last: ChannelsLast = D.channels_last,
     compile_model: Compile = D.compile,
+    cuda_graph: CudaGraph = D.cuda_graph,
     devices: Devices = "auto",
     ray: RayAddress = None,
     retries: Retries = 1,
@@ -126,6 +128,7 @@ def study(
         amp=amp,
         channels_last=channels_last,
         compile=compile_model,
+        cuda_graph=cuda_graph,
     )
     config = StudyConfig(
         base,

@@ -20,6 +20,7 @@ from .options import (
     BatchSize,
     ChannelsLast,
     Compile,
+    CudaGraph,
     DataDir,
     Dataset,
     Device,
@@ -60,6 +61,7 @@ def train(
     amp: Amp = D.amp,
     channels_last: ChannelsLast = D.channels_last,
     compile_model: Compile = D.compile,
+    cuda_graph: CudaGraph = D.cuda_graph,
     rate_lambda: RateLambda = D.rate_lambda,
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted run (id, or a unique prefix or suffix).")
@@ -88,6 +90,7 @@ def train(
         amp=amp,
         channels_last=channels_last,
         compile=compile_model,
+        cuda_graph=cuda_graph,
         rate_lambda=rate_lambda,
     ).validated()  # a bad option is refused before torch is imported
     runs = store(runs_dir)

@@ -10,7 +10,7 @@ def training_state(model, prior, optimizer, scheduler, config, epoch: int) -> di
 
     return {
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "optimizer": portable(optimizer.state_dict()),
         "epoch": epoch,
         "rng": torch.get_rng_state(),
         "norm": config.norm,
@@ -18,6 +18,16 @@ def training_state(model, prior, optimizer, scheduler, config, epoch: int) -> di
         **({"prior": prior.state_dict()} if prior is not None else {}),
         **({"scheduler": scheduler.state_dict()} if scheduler is not None else {}),
     }
+
+
+def portable(optimizer_state: dict) -> dict:
+    """The optimizer's state with plain-number learning rates and no capture flag: a run whose step was
+    replayed from a CUDA graph (normcompress.step) resumes on any device, with a graph or without."""
+    groups = [
+        {**group, "lr": float(group["lr"]), **({"capturable": False} if "capturable" in group else {})}
+        for group in optimizer_state["param_groups"]
+    ]
+    return {**optimizer_state, "param_groups": groups}
 
 
 def restore_training(run, state: dict, model, prior, optimizer, scheduler, config) -> int:
