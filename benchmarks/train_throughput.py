@@ -9,6 +9,7 @@ Both train the seed model with Adam under L2 for the same epochs on the same 5,1
 sample's training split). Images/s are for training steps only (the engine's per-epoch validation is
 excluded): the median of the epochs after the first (warm-up), because single epochs on a shared 2-core
 VM varied by 20%.
+On CUDA the defaults replay each step from a CUDA graph; `--variants` times it without one too.
 Run: python benchmarks/train_throughput.py [--device cuda] [--epochs 5] [--variants]
 """
 
@@ -57,6 +58,7 @@ def engine(device: torch.device, epochs: int, batch_size: int, **options) -> flo
 
 
 VARIANTS = [  # label, batch size (None: --batch-size), engine options
+    ("engine, without the CUDA graph", None, {"cuda_graph": False}),  # the CPU has none: the defaults again
     ("engine, contiguous (NCHW)", None, {"channels_last": False}),
     ("engine, channels-last", None, {"channels_last": True}),
     ("engine, bf16 + channels-last", None, {"amp": "bf16", "channels_last": True}),
@@ -69,7 +71,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--variants", action="store_true", help="also time NCHW, channels-last, bf16 and batch 512")
+    parser.add_argument(
+        "--variants", action="store_true", help="also time no CUDA graph, NCHW, channels-last, bf16 and batch 512"
+    )
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
