@@ -9,8 +9,9 @@ therefore computes what it computes alone up to float rounding (a batched convol
 order), saves the same files after each epoch, and can leave the stack (stopped, failed, finished)
 between any two steps while the others go on.
 
-On a GPU this turns many launch-bound little steps into one; on the CPU it measured slower than the
-runs one by one (benchmarks/stack.py), so a study stacks there only when asked.
+On a GPU this turns many launch-bound little steps into one, replayed from a CUDA graph (step.py: a
+new capture whenever a run leaves); on the CPU it measured slower than the runs one by one
+(benchmarks/stack.py), so a study stacks there only when asked.
 """
 
 import contextlib
@@ -50,13 +51,14 @@ from .session import (
     setup_session,
     validate,
 )
+from .step import StepGraphs
 from .text import count
 
 # Models whose step is the model alone: a rate term draws its noise from torch's global RNG and a codec
 # model brings an entropy model of its own, so those runs train alone.
 STACKABLE_MODELS = ("seed", "wide-residual", "pca-refine")
 # What the runs of one stack share; everything else (norm, seed, lr, optimizer, schedule, epochs) is each run's.
-SHARED = ("model", "image_size", "batch_size", "dataset", "data_dir", "limit", "device", "amp")
+SHARED = ("model", "image_size", "batch_size", "dataset", "data_dir", "limit", "device", "amp", "cuda_graph")
 MAX_STACK = 64  # runs per stack: each adds its batch's activations to the step's memory
 
 
@@ -204,9 +206,10 @@ def _train_together(members: _Members, cancel: threading.Event, progress_interva
     for s in members.active:
         s.announce()
     forward = StackedForward(members.active[0].model)
+    run_step = StepGraphs(members.active, lambda sessions, indices: stacked_update(forward, sessions, indices))
     try:
         while members.active:
-            for s, record in _stack_epoch(members, forward, cancel, progress_interval_s):
+            for s, record in _stack_epoch(members, run_step, cancel, progress_interval_s):
                 s.history.append(record)
                 save_epoch(s, record, members.wall(s))
                 if s.summary.epochs_done >= s.config.epochs:
@@ -219,7 +222,7 @@ def _train_together(members: _Members, cancel: threading.Event, progress_interva
 
 
 def _stack_epoch(
-    members: _Members, forward: StackedForward, cancel: threading.Event, progress_interval_s: float
+    members: _Members, run_step: StepGraphs, cancel: threading.Event, progress_interval_s: float
 ) -> list[tuple[Session, dict]]:
     """One pass of every active run over the training images (each at its own epoch, in its own order),
     then each run's validation: each staying run's record (a run stopped or failed has left)."""
@@ -245,7 +248,7 @@ def _stack_epoch(
         staying = going_on
         if not staying:
             return []
-        seen += _stack_step(staying, forward, orders, step, loss_sums, step_losses)
+        seen += _stack_step(staying, run_step, orders, step, loss_sums, step_losses)
         now = time.perf_counter()
         if now - last_report >= progress_interval_s or step == steps - 1:
             last_report = now
@@ -271,13 +274,25 @@ def _stack_epoch(
     return records
 
 
-def _stack_step(staying, forward: StackedForward, orders, step: int, loss_sums, step_losses) -> int:
+def _stack_step(staying, run_step: StepGraphs, orders, step: int, loss_sums, step_losses) -> int:
     """One training step of every staying run, each on its own next batch; the images each run saw."""
     rows, members = [row for row, _ in staying], [s for _, s in staying]
+    batch = members[0].config.batch_size
+    indices = orders[rows, step * batch : (step + 1) * batch]
+    losses = run_step(members, indices)  # a graph's own tensor: read here, before the next step writes it
+    for s in members:
+        if s.scheduler is not None:
+            s.scheduler.step()
+    loss_sums[rows] += losses * indices.shape[1]
+    step_losses[rows, step] = losses
+    return indices.shape[1]
+
+
+def stacked_update(forward: StackedForward, members: list[Session], indices: torch.Tensor) -> torch.Tensor:
+    """One update of every member's model, each on its own row of `indices`; their losses, detached."""
     first = members[0]
-    batch = first.config.batch_size
-    targets = to_float(first.train_images[orders[rows, step * batch : (step + 1) * batch]])
-    with torch.autocast(first.device.type, torch.bfloat16, enabled=first.config.amp == "bf16"):
+    targets = to_float(first.train_images[indices])
+    with torch.autocast(first.device.type, torch.bfloat16, enabled=first.config.amp == "bf16", cache_enabled=False):
         outputs = forward([s.model for s in members], targets)
     losses = torch.stack([s.norm(o.float(), t) for s, o, t in zip(members, outputs, targets, strict=True)])
     for s in members:
@@ -285,11 +300,7 @@ def _stack_step(staying, forward: StackedForward, orders, step: int, loss_sums, 
     losses.sum().backward()  # each run's loss reaches its own weights only
     for s in members:
         s.optimizer.step()
-        if s.scheduler is not None:
-            s.scheduler.step()
-    loss_sums[rows] += losses.detach() * targets.shape[1]
-    step_losses[rows, step] = losses.detach()
-    return targets.shape[1]
+    return losses.detach()
 
 
 def _report(staying, loss_sums, step_losses, reported, step, steps, seen, elapsed) -> list:

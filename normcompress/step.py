@@ -67,49 +67,51 @@ def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> N
 
 
 class GraphedStep:
-    """train_step, captured after WARMUP_STEPS steps and replayed for every full batch after them."""
+    """A step over a static buffer of batch indices, captured after WARMUP_STEPS calls and replayed for
+    every later call of the same shape: a run's train_step, or a stack's step of all its runs."""
 
-    def __init__(self, s: Session, batch: int) -> None:
-        self.s = s
-        self.indices = torch.zeros(batch, dtype=torch.long, device=s.device)  # what the graph reads
+    def __init__(self, step: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...], sessions: list[Session]):
+        self.step, self.sessions = step, sessions  # the runs whose optimizers the step updates
+        self.device = sessions[0].device
+        self.indices = torch.zeros(shape, dtype=torch.long, device=self.device)  # what the graph reads
         self.replay: Callable[[], None] | None = None
         self.loss: torch.Tensor | None = None  # what the graph writes: read before the next replay
         self.warmed = 0
         self.failure: str | None = None
 
     def __call__(self, indices: torch.Tensor) -> torch.Tensor:
-        """The step's loss. From a replay it is the graph's own tensor, overwritten by the next step."""
-        if self.failure is not None or len(indices) != len(self.indices):
-            return train_step(self.s, indices)
+        """The step's loss(es). From a replay it is the graph's own tensor, overwritten by the next step."""
+        if self.failure is not None or indices.shape != self.indices.shape:
+            return self.step(indices)
         self.indices.copy_(indices)
         if self.replay is None:
             if self.warmed < WARMUP_STEPS:
                 self.warmed += 1
                 with self.side_stream():
-                    return train_step(self.s, self.indices)
+                    return self.step(self.indices)
             try:
-                self.replay = self.capture(lambda: train_step(self.s, self.indices))
+                self.replay = self.capture(lambda: self.step(self.indices))
             except Exception as exc:  # torch raises RuntimeError, or its own kinds, for what a graph cannot hold
-                self.failure = one_line(
-                    (str(exc).strip() or type(exc).__name__).splitlines()[0]
-                )  # torch's first line says what
+                self.failure = one_line((str(exc).strip() or type(exc).__name__).splitlines()[0])  # torch's first line
+                for s in self.sessions:
+                    note(
+                        s,
+                        f"the training step could not be captured in a CUDA graph ({self.failure}); trained without one",
+                    )
+                return self.step(indices)
+            for s in self.sessions:
                 note(
-                    self.s,
-                    f"the training step could not be captured in a CUDA graph ({self.failure}); trained without one",
+                    s,
+                    f"its training step was replayed from a CUDA graph after {WARMUP_STEPS} warm-up steps",
+                    emit=False,
                 )
-                return train_step(self.s, indices)
-            note(
-                self.s,
-                f"its training step was replayed from a CUDA graph after {WARMUP_STEPS} warm-up steps",
-                emit=False,
-            )
         self.replay()
         return self.loss
 
     @contextlib.contextmanager
     def side_stream(self):
         """Run on a side stream that starts after, and is waited for by, the current one."""
-        current, side = torch.cuda.current_stream(self.s.device), torch.cuda.Stream(self.s.device)
+        current, side = torch.cuda.current_stream(self.device), torch.cuda.Stream(self.device)
         side.wait_stream(current)
         with torch.cuda.stream(side):
             yield
@@ -118,7 +120,8 @@ class GraphedStep:
     def capture(self, step: Callable[[], torch.Tensor]) -> Callable[[], None]:
         """Record `step` once (nothing runs) and return what replays it. Its gradients are made inside
         the graph's memory, so they are None going in."""
-        self.s.optimizer.zero_grad(set_to_none=True)
+        for s in self.sessions:
+            s.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             self.loss = step()
@@ -133,13 +136,34 @@ def note(s: Session, text: str, emit: bool = True) -> None:
         s.emit(Notice(text))
 
 
+class StepGraphs:
+    """The step of a run, or of the runs of a stack, replayed from a CUDA graph where graph_refusal allows
+    it for every one of them: one GraphedStep per set of runs stepping together (a run that leaves a
+    stack means a new capture), none after a capture failed. `step(sessions, indices)` is the step itself."""
+
+    def __init__(self, sessions: list[Session], step: Callable[[list[Session], torch.Tensor], torch.Tensor]) -> None:
+        self.step = step
+        self.refusal = next(filter(None, (graph_refusal(s.config, s.device, s.ranks.world) for s in sessions)), None)
+        self.graph: tuple[tuple[int, ...], GraphedStep] | None = None  # for which sessions (their ids)
+        for s in sessions:
+            if self.refusal is None:
+                make_capturable(s.optimizer, s.device)  # once: a graph reads the rate tensors it was captured with
+            elif s.config.cuda_graph or (s.device.type == "cuda" and s.config.cuda_graph is None):
+                note(s, f"trained without a CUDA graph: {self.refusal}")  # asked for, or the default
+
+    def __call__(self, sessions: list[Session], indices: torch.Tensor) -> torch.Tensor:
+        if self.refusal is not None:
+            return self.step(sessions, indices)
+        key = tuple(id(s) for s in sessions)
+        if self.graph is None or self.graph[0] != key:
+            self.graph = None  # the last set's graph and its memory go first
+            self.graph = (key, GraphedStep(lambda rows: self.step(sessions, rows), tuple(indices.shape), sessions))
+        loss = self.graph[1](indices)
+        self.refusal = self.graph[1].failure  # a capture that failed is not tried again
+        return loss
+
+
 def graphed_step(s: Session) -> Callable[[torch.Tensor], torch.Tensor]:
-    """What the run's training loop calls for each step: a GraphedStep where graph_refusal allows one,
-    else train_step; a refusal of a graph the run asked for, or would have had by default, is a notice."""
-    refusal = graph_refusal(s.config, s.device, s.ranks.world)
-    if refusal is None:
-        make_capturable(s.optimizer, s.device)
-        return GraphedStep(s, s.config.batch_size)
-    if s.config.cuda_graph or (s.device.type == "cuda" and s.config.cuda_graph is None):  # asked, or the default
-        note(s, f"trained without a CUDA graph: {refusal}")
-    return lambda indices: train_step(s, indices)
+    """What a run trained alone calls for each step: train_step, replayed from a graph where it may be."""
+    graphs = StepGraphs([s], lambda sessions, indices: train_step(sessions[0], indices))
+    return lambda indices: graphs([s], indices)

@@ -13,6 +13,7 @@ from normcompress import step
 from normcompress.config import TrainConfig
 from normcompress.events import EpochEnd, Notice
 from normcompress.runs import RunStore, Status
+from normcompress.stack import train_stack
 from normcompress.step import WARMUP_STEPS, GraphedStep, graph_refusal
 from normcompress.train import train
 
@@ -53,13 +54,15 @@ def install_graph_on_cpu(monkeypatch) -> list[float]:
     replays: list[float] = []
 
     def capture(self, one_step):
-        groups = self.s.optimizer.param_groups  # else a real graph would keep the rate it was captured at
-        assert all(isinstance(g["lr"], torch.Tensor) and g["capturable"] for g in groups)
-        self.loss = torch.full((), float("nan"))
+        groups = [g for s in self.sessions for g in s.optimizer.param_groups]
+        assert all(
+            isinstance(g["lr"], torch.Tensor) and g["capturable"] for g in groups
+        )  # else a graph keeps its first
+        self.loss = torch.full(self.indices.shape[:-1], float("nan"))  # a loss per run of the step
 
         def replay():
             self.loss.copy_(one_step())
-            replays.append(self.loss.item())
+            replays.append(self.loss.tolist())
 
         return replay
 
@@ -141,6 +144,31 @@ def test_a_graphed_runs_checkpoint_resumes_without_a_graph_as_if_never_stopped(t
     assert resumed.info().status == Status.COMPLETED
     assert step_losses(resumed) == pytest.approx(step_losses(whole), rel=1e-5)
     assert resumed.metrics()[-1]["psnr"] == pytest.approx(whole.metrics()[-1]["psnr"], abs=1e-4)
+
+
+STACK = [
+    {"norm": "L2", "seed": 0},
+    {"norm": "Linf-image", "seed": 1},
+    {"norm": "L1", "schedule": "constant", "seed": 2},
+]
+
+
+def test_a_stack_replayed_from_a_graph_is_the_stack_trained_without_one_and_recaptures_when_a_run_leaves(
+    tmp_path, monkeypatch
+):
+    plain = train_stack([small(**m) for m in STACK], RunStore(tmp_path / "plain"))
+    replays = install_graph_on_cpu(monkeypatch)
+    stops = [threading.Event() for _ in STACK]  # the Linf-image run leaves after its first epoch
+    leave = lambda e: isinstance(e, EpochEnd) and "-Linf-image-" in e.run_id and stops[1].set()
+    graphed = train_stack([small(**m) for m in STACK], RunStore(tmp_path / "graphed"), leave, stops=stops)
+    assert [r.info().status for r in graphed] == [Status.COMPLETED, Status.INTERRUPTED, Status.COMPLETED]
+    # Epoch 1: three runs, 3 warm-up steps, then 1 replay; epoch 2: two runs, a new capture: the same again.
+    assert [len(losses) for losses in replays] == [3, 2]
+    for run, reference in zip(graphed, plain, strict=True):
+        kept = step_losses(run)
+        assert kept == pytest.approx(step_losses(reference)[: len(kept)], rel=1e-5)
+        assert run.metrics()[-1]["psnr"] == pytest.approx(reference.metrics()[len(run.metrics()) - 1]["psnr"], abs=1e-4)
+    assert all(any("replayed from a CUDA graph" in n for n in r.summary().notices) for r in graphed)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="a real CUDA graph needs a CUDA device")
