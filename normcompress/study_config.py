@@ -17,7 +17,7 @@ from .text import one_line, printable
 
 # Settings a grid may not sweep: the seed is --seeds; the device, the data's folder, the memory layout
 # and compilation do not change what a run computes (a run differing only in them is reused).
-NOT_SWEPT = ("seed", "device", "data_dir", "channels_last", "compile")
+NOT_SWEPT = ("seed", "device", "data_dir", "channels_last", "compile", "cuda_graph")
 GRID_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in NOT_SWEPT)
 MAX_RUNS = 10_000
 

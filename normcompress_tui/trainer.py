@@ -55,14 +55,16 @@ def _child_main(event_fd: int) -> None:
         signal.signal(sig, lambda *_: stop.set())
     sender = _Sender(event_fd)
     stdin = sys.stdin.buffer
-    config, store_root, resume, progress_interval_s = pickle.load(stdin)
+    request, store_root, progress_interval_s = pickle.load(
+        stdin
+    )  # ("run", config, resume) or ("stack", configs, resumes)
 
     def watch_app() -> None:
         stdin.readline()  # b"stop\n", or b"" when the app closed its end or died
         stop.set()
 
     threading.Thread(target=watch_app, daemon=True).start()
-    from normcompress.api import train_run  # torch: in the child only
+    from normcompress import api  # torch: in the child only
 
     def send(message: tuple) -> None:
         try:
@@ -70,15 +72,10 @@ def _child_main(event_fd: int) -> None:
         except BrokenPipeError:  # the app died between two events: stop as if asked, keeping the run
             stop.set()
 
+    kind, configs, resumes = request
+    train = api.train_run if kind == "run" else api.train_runs_together
     try:
-        train_run(
-            config,
-            RunStore(store_root),
-            lambda event: send(("event", event)),
-            stop,
-            resume=resume,
-            progress_interval_s=progress_interval_s,
-        )
+        train(configs, RunStore(store_root), lambda event: send(("event", event)), stop, resumes, progress_interval_s)
         send(("done", None))
     except NormcompressError as exc:
         send(("error", str(exc)))
@@ -120,11 +117,32 @@ def train_in_process(
             started.append(event.run_id)
         on_event(event)
 
-    _train_in_child(config, store.root, relay, cancel, resume, progress_interval_s)
+    _train_in_child(("run", config, resume), store.root, relay, cancel, progress_interval_s)
     return store.get(started[-1]) if started else None
 
 
-def _train_in_child(config, store_root, on_event, cancel, resume, progress_interval_s) -> None:
+def stack_in_process(
+    configs: list[TrainConfig],
+    store: RunStore,
+    on_event: Callable[[object], None],
+    cancel: threading.Event,
+    resumes: list[str | None] | None = None,
+    progress_interval_s: float = 0.5,
+) -> list[Run]:
+    """Train runs together as one stacked model (normcompress.stack) in a fresh Python process, as
+    train_in_process trains one; return every run of the stack, in order, once it has ended."""
+    started: list[str] = []
+
+    def relay(event) -> None:
+        if isinstance(event, RunStarted):  # the runs of a stack start in its order
+            started.append(event.run_id)
+        on_event(event)
+
+    _train_in_child(("stack", configs, resumes), store.root, relay, cancel, progress_interval_s)
+    return [store.get(run_id) for run_id in started]
+
+
+def _train_in_child(request: tuple, store_root, on_event, cancel, progress_interval_s) -> None:
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(
@@ -153,7 +171,7 @@ def _train_in_child(config, store_root, on_event, cancel, resume, progress_inter
                     return
 
         try:
-            child.stdin.write(pickle.dumps((config, str(store_root), resume, progress_interval_s)))
+            child.stdin.write(pickle.dumps((request, str(store_root), progress_interval_s)))
             child.stdin.flush()
             threading.Thread(target=pass_on_stop, daemon=True).start()  # after the request: one writer at a time
             while True:

@@ -21,7 +21,7 @@ from normcompress.runs import Run, RunInfo, RunStore, run_label
 from normcompress.study_config import StudyConfig
 from normcompress.text import count
 
-from .trainer import train_in_process
+from .trainer import stack_in_process, train_in_process
 from .widgets.runs_table import starting_info
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class TrainingController:
         self.cancel = threading.Event()
         self.training = False
         self.current_run: Run | None = None
+        self.live: str | None = None  # the run the chart and progress follow (in a stack, its first) until it ends
         self.quit_when_stopped = False
         self.resuming: str | None = None  # the id of the run being resumed
         self.preview_at = 0.0  # when, and which epoch's, reconstructions were shown
@@ -95,17 +96,23 @@ class TrainingController:
         self.start_worker(self._train_worker, None, info.id)
 
     def start_study(self, study: StudyConfig) -> None:
+        if study.stack is None and study.ray is None:  # decided here, from the probe: the app never loads torch
+            study = replace(study, stack=len(study.devices) == 1 and self.on_cuda(study.devices[0]))
         first = starting_info(study.run_configs()[0])
         self.claim(starting=f"a study of {count(study.runs_count(), 'run')}", row=first)
         self.view.queue.begin([study.label(c) for c in study.run_configs()])
         self.start_worker(self._study_worker, study)
+
+    def on_cuda(self, device: str) -> bool:
+        """Whether runs asked for `device` train on CUDA: as named, or `auto` where the probe found CUDA."""
+        return device.startswith("cuda") or (device == "auto" and self.view.controls.cuda_available)
 
     def claim(self, resume: str | None = None, starting: str = "", row: RunInfo | None = None) -> None:
         """A run (or a study) is starting: a fresh cancel flag, Start disabled until its worker ends, and at
         once the words of what is starting, with a spinner until its first step, and its row in the table."""
         self.training = True
         self.cancel = threading.Event()
-        self.resuming = resume
+        self.resuming, self.live = resume, None
         self.view.controls.set_running(True)
         if starting:
             self.view.progress.starting(starting)
@@ -136,6 +143,7 @@ class TrainingController:
             self.cancel,
             keep_going=True,
             trainer=self.train_one,
+            stack_trainer=self.train_together,
         )
         ending = (
             "stopped" if self.cancel.is_set() else "done"
@@ -152,11 +160,20 @@ class TrainingController:
             )
         return train_in_process(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
 
+    @staticmethod
+    def train_together(configs, store, on_event, cancel, resumes=None):
+        """A stack of runs, as api.train_runs_together would, in a child process (or, as train_one, here)."""
+        if os.environ.get(TRAINING_ENV) == "thread":
+            return api.train_runs_together(configs, store, on_event, cancel, resumes, PROGRESS_INTERVAL_S)
+        return stack_in_process(configs, store, on_event, cancel, resumes, PROGRESS_INTERVAL_S)
+
     # -- what the workers report, on the UI thread --------------------------------------------------------
     def on_event(self, event: Event) -> None:
         view = self.view
         if view is None:
             return
+        if isinstance(event, StepProgress | EpochEnd) and event.run_id and event.run_id != self.live:
+            return  # a run of the stack beside the one shown: its rows come from the store
         match event:
             case StepProgress():
                 view.progress.step(event)
@@ -164,9 +181,18 @@ class TrainingController:
             case EpochEnd():
                 view.progress.epoch_end(event)
                 view.chart.add_epoch(event.record)
-            case RunStarted():
+            case RunStarted() if self.live is None:
                 self._started(event)
+            case RunStarted():  # the chart follows the stack's first run
+                view.refresh_runs()
+            case RunEnded() if event.run_id != self.live:
+                view.refresh_runs()
+                view.notify(
+                    f"{event.run_id}: {event.message}",
+                    severity="information" if event.status == "completed" else "warning",
+                )
             case RunEnded():
+                self.live = None
                 view.progress.finished(event.status, event.message)
                 view.chart.model.end_run()  # its label drops "(live)", on the chart and in exports
                 view.chart.redraw()
@@ -183,6 +209,7 @@ class TrainingController:
                 view.notify(event.message, title="Notice", severity="warning", timeout=10)
 
     def _started(self, event: RunStarted) -> None:
+        self.live = event.run_id
         self.current_run = Run(self.store.root / event.run_id)
         earlier = []
         if self.resuming == event.run_id:  # the epochs before the stop stay on the chart

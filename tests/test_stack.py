@@ -14,7 +14,8 @@ from normcompress.config import TrainConfig
 from normcompress.errors import UsageError
 from normcompress.events import EpochEnd, RunStarted, StepProgress
 from normcompress.runs import RunStore, Status
-from normcompress.stack import MAX_STACK, stacks, train_stack, why_not_stacked
+from normcompress.stack import train_stack
+from normcompress.stackable import MAX_STACK, stacks, why_not_stacked
 from normcompress.study import StudyConfig, run_study
 from normcompress.train import train
 

@@ -77,7 +77,7 @@ async def set_fields(pilot, **values):
     await pilot.pause()
 
 
-async def start_study(pilot, norms: str, seeds: str, ray: str = ""):
+async def start_study(pilot, norms: str, seeds: str, ray: str = "", stack: str = "auto"):
     """Open the study screen from the runs table (S), fill it, press Enter."""
     app = pilot.app
     app.query_one(RunsTable).focus()
@@ -86,6 +86,7 @@ async def start_study(pilot, norms: str, seeds: str, ray: str = ""):
     app.screen.query_one("#study-norms", Input).value = norms
     app.screen.query_one("#study-seeds", Input).value = seeds
     app.screen.query_one("#study-ray", Input).value = ray
+    app.screen.query_one("#study-stack", Input).value = stack
     app.screen.query_one("#study-norms", Input).focus()
     await pilot.press("enter")
 
@@ -959,6 +960,65 @@ async def test_a_studys_runs_train_in_a_child_process_like_the_apps_runs(tmp_pat
     assert sorted(i.norm for i in store.infos() if i.status == "completed") == ["L1", "L2"]
 
 
+async def test_a_study_with_stack_on_trains_its_runs_together_in_one_child_and_the_chart_follows_the_first(
+    tmp_path, monkeypatch
+):
+    alone, together = [], []
+
+    def spy_alone(config, *args, **kwargs):
+        alone.append(config.norm)
+        return real_alone(config, *args, **kwargs)
+
+    def spy_together(configs, *args, **kwargs):
+        together.append([c.norm for c in configs])
+        return real_together(configs, *args, **kwargs)
+
+    real_alone, real_together = training_module.train_in_process, training_module.stack_in_process
+    monkeypatch.setattr(training_module, "train_in_process", spy_alone)
+    monkeypatch.setattr(training_module, "stack_in_process", spy_together)
+    store = RunStore(tmp_path)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_fields(pilot, epochs="2", dataset="synthetic", **{"batch-size": "256"})
+        await start_study(pilot, "L2, L1", "1", stack="on")
+        await wait_for(pilot, lambda: not app.controller.training)
+        assert app.query_one(StudyQueue).states == {"L2 seed 0": "finished", "L1 seed 0": "finished"}
+        first = next(i for i in store.infos() if i.norm == "L2")
+        chart = app.query_one(LossChart).model
+        # The first run's two epochs, not both runs' four: the other run's events are not drawn on it.
+        assert [r["epoch"] for r in chart.current_epochs] == [1, 2]
+        assert [r["loss"] for r in chart.current_epochs] == [r["loss"] for r in store.get(first.id).metrics()]
+    assert together == [["L2", "L1"]] and alone == []  # one child for the stack, none for a run alone
+    runs = store.runs()
+    assert sorted(r.info().status for r in runs) == ["completed", "completed"]
+    assert all("trained in a stack of 2 runs" in r.summary().notices for r in runs)
+
+
+async def test_a_study_stacks_by_itself_only_where_its_runs_train_on_cuda(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(
+        training_module.api, "run_study", lambda study, *args, **kwargs: asked.append(study.stack) or []
+    )
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        controls = app.main.controls
+        await wait_for(pilot, lambda: controls.devices_known)
+        controller = app.controller
+        for cuda in (False, True):  # this machine's answer, whatever it has; then a GPU box's
+            controls.cuda_available = cuda
+            assert controller.on_cuda("auto") is cuda and not controller.on_cuda("cpu") and controller.on_cuda("cuda:1")
+            await start_study(pilot, "L2, L1", "1")  # the device as the Run pane has it: auto
+            await wait_for(pilot, lambda: not controller.training)
+        assert asked == [False, True]
+        app.query_one(RunsTable).focus()
+        await pilot.press("S")
+        app.screen.query_one("#study-stack", Input).value = "sometimes"
+        app.screen.query_one("#study-stack", Input).focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, StudyScreen)  # refused, and still open
+        assert "Stack: 'sometimes' is not one of auto, on, off" in str(app.screen.query_one("#study-problem").render())
+
+
 async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_failure(tmp_path, monkeypatch):
     import normcompress.train as engine
 
@@ -1139,7 +1199,7 @@ def test_a_child_whose_event_pipe_breaks_stops_and_keeps_the_run(tmp_path):
     )
     os.close(write_fd)
     config = TrainConfig(norm="L1", epochs=500, dataset="synthetic", limit=256, batch_size=32, device="cpu")
-    child.stdin.write(pickle.dumps((config, str(tmp_path), None, 0.01)))
+    child.stdin.write(pickle.dumps((("run", config, None), str(tmp_path), 0.01)))
     child.stdin.flush()  # ... and stdin stays open: only the pipe tells the child that the app is gone
     buffer, seen = bytearray(), []
     while not any(kind == "event" and isinstance(event, EpochEnd) for kind, event in seen):

@@ -85,6 +85,21 @@ def train_run(
     return train(config, store, on_event, cancel, resume=resume, progress_interval_s=progress_interval_s)
 
 
+def train_runs_together(
+    configs: list[TrainConfig],
+    store: RunStore,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    resumes: list[str | None] | None = None,
+    progress_interval_s: float = 0.25,
+) -> list[Run]:
+    """Train runs that share a model and data as one stacked model (new runs, or resume those `resumes`
+    names in their places); every run in order, its summary holding its outcome."""
+    from ..stack import train_stack
+
+    return train_stack(configs, store, on_event, cancel, resumes, progress_interval_s=progress_interval_s)
+
+
 def is_main_process() -> bool:
     """False in a torchrun process other than rank 0 (which speaks for the run)."""
     from ..distributed import from_environment
@@ -119,11 +134,13 @@ def run_study(
     cancel: threading.Event | None = None,
     keep_going: bool = False,
     trainer: Callable | None = None,
+    stack_trainer: Callable | None = None,
 ) -> list[Run]:
-    """Train, reuse or resume every run of a study; the completed runs in study order."""
+    """Train, reuse or resume every run of a study; the completed runs in study order. `trainer` and
+    `stack_trainer` stand for train_run and train_runs_together (the app's train in a child process)."""
     from ..study import run_study as study_runs
 
-    return study_runs(study, store, on_progress, on_event, cancel, keep_going, trainer)
+    return study_runs(study, store, on_progress, on_event, cancel, keep_going, trainer, stack_trainer)
 
 
 def write_report(

@@ -26,12 +26,14 @@ def run_study(
     cancel: threading.Event | None = None,
     keep_going: bool = False,
     trainer: Callable | None = None,
+    stack_trainer: Callable | None = None,
 ) -> list[Run]:
     """Train (or reuse, or resume) every run of the study; return the completed runs in study order.
 
     A run that fails ends the study, or with keep_going is reported (state "failed") and the queue goes
     on to the next; Ctrl-C ends it either way. `trainer` trains each run here, with normcompress.train's
-    arguments and result (the app's trains in a child process).
+    arguments and result, and `stack_trainer` each stack, with normcompress.stack.train_stack's (the
+    app's train in a child process).
     """
     study.validated()
     configs = study.run_configs()
@@ -45,23 +47,23 @@ def run_study(
         else:
             pending.append(Pending(index, config, study.label(config), find_run(store, config, ("interrupted",))))
     if pending:
-        _executor(study, trainer).run(pending, store, progress, on_event, cancel, keep_going)
+        _executor(study, trainer, stack_trainer).run(pending, store, progress, on_event, cancel, keep_going)
     return [progress.results[i] for i in sorted(progress.results)]
 
 
-def _executor(study: StudyConfig, trainer: Callable | None):
+def _executor(study: StudyConfig, trainer: Callable | None, stack_trainer: Callable | None):
     if study.ray is not None:
         from .cluster import RayExecutor
 
         return RayExecutor(study)
     from .local import LocalExecutor
 
-    if trainer is None and _stacking(study):
-        from .stacked import StackedExecutor
-
-        return StackedExecutor(study.devices[0])
     if trainer is None:
         from ..train import train as trainer  # torch: the names above are read without it (the app's study screen)
+    if _stacking(study):
+        from .stacked import StackedExecutor
+
+        return StackedExecutor(study.devices[0], trainer, stack_trainer)
     return LocalExecutor(study.devices, trainer)
 
 

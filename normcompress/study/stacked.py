@@ -1,23 +1,27 @@
 """A study's runs trained here in stacks: the runs that share a model and data train together as one
-stacked model (normcompress.stack), each still an ordinary run; a run that cannot, or has no partner,
-trains alone as LocalExecutor trains it."""
+stacked model (normcompress.stack, or the app's child process), each still an ordinary run; a run that
+cannot, or has no partner, trains alone as LocalExecutor trains it."""
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 
 from ..config import TrainConfig
+from ..errors import NormcompressError
 from ..events import EpochEnd, RunStarted
 from ..runs import RunStore, Status
-from ..session import TrainingFailed
-from ..stack import stacks, train_stack
-from ..train import train
+from ..stackable import stacks
 from .local import LocalExecutor
 from .plan import Pending, Progress
 
 
 class StackedExecutor:
-    def __init__(self, device: str) -> None:
-        self.device = device
+    def __init__(self, device: str, trainer: Callable, stack_trainer: Callable | None = None) -> None:
+        """`trainer` trains a run alone and `stack_trainer` a stack, with train's and train_stack's arguments
+        (by default train_stack here; the app's trains in a child process, and this module loads no torch)."""
+        if stack_trainer is None:
+            from ..stack import train_stack as stack_trainer
+        self.device, self.trainer, self.stack_trainer = device, trainer, stack_trainer
 
     def run(
         self,
@@ -37,7 +41,7 @@ class StackedExecutor:
                 return
             items = [pending[i] for i in indices]
             if len(items) == 1:
-                LocalExecutor([self.device], train).run(items, store, progress, on_event, cancel, keep_going)
+                LocalExecutor([self.device], self.trainer).run(items, store, progress, on_event, cancel, keep_going)
                 continue
             if not self._stack(items, store, progress, on_event, cancel, keep_going):
                 return
@@ -57,7 +61,7 @@ class StackedExecutor:
                 on_event(event)
 
         resumes = [item.interrupted.id if item.interrupted else None for item in items]
-        runs = train_stack([item.config for item in items], store, relay, cancel, resumes)
+        runs = self.stack_trainer([item.config for item in items], store, relay, cancel, resumes)
         failure, interrupted = None, False
         for item, run in zip(items, runs, strict=True):
             summary = run.summary()
@@ -67,7 +71,7 @@ class StackedExecutor:
             elif summary.status == Status.FAILED and keep_going:
                 progress(item.label, "failed", summary.message)
             elif summary.status == Status.FAILED:
-                failure = failure or TrainingFailed(summary.message)
+                failure = failure or NormcompressError(summary.message)  # what train raises: TrainingFailed, one line
         if failure:
             raise failure
         return not interrupted

@@ -15,6 +15,8 @@ from normcompress.text import printable
 
 from ..words import in_form_words
 
+STACK_CHOICES = {"auto": None, "on": True, "off": False}  # None: the app decides (stacked on one GPU)
+
 
 class StudyScreen(ModalScreen):
     """A study: norms x seeds, queued and trained one after another (runs that exist are reused,
@@ -28,7 +30,7 @@ class StudyScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="study"):
-            yield Label("A study: every norm x grid point x seed, one run after another here, or side by side on Ray")
+            yield Label("A study: every norm x grid point x seed, here or side by side on Ray")
             with Horizontal(classes="row"):
                 yield Label("Norms ")
                 yield Input("L2, L1, Linf-image", id="study-norms", compact=True)
@@ -49,6 +51,14 @@ class StudyScreen(ModalScreen):
                     "",
                     placeholder="empty: here, one run after another; local; or HOST:PORT",
                     id="study-ray",
+                    compact=True,
+                )
+            with Horizontal(classes="row"):
+                yield Label("Stack ")
+                yield Input(
+                    "",
+                    placeholder="auto (as one stacked model on one GPU); on; off",
+                    id="study-stack",
                     compact=True,
                 )
             yield Label(
@@ -86,4 +96,14 @@ class StudyScreen(ModalScreen):
         if "norm" in grid:
             raise UsageError("Grid: the norms have a field of their own (Norms)")
         ray = self.query_one("#study-ray", Input).value.strip() or None
-        return StudyConfig(self.base, {"norm": norms, **grid}, int(seeds_text), [self.base.device], ray).validated()
+        stack_text = self.query_one("#study-stack", Input).value.strip().lower() or "auto"
+        if stack_text not in STACK_CHOICES:
+            raise UsageError(f"Stack: {stack_text!r} is not one of auto, on, off")
+        return StudyConfig(
+            self.base,
+            {"norm": norms, **grid},
+            int(seeds_text),
+            [self.base.device],
+            ray,
+            stack=STACK_CHOICES[stack_text],
+        ).validated()

@@ -100,6 +100,7 @@ class Controls(Vertical):
         super().__init__(id="controls")
         self.defaults = DEFAULTS
         self.devices_known = False  # the device list is filled in by a worker once torch has loaded
+        self.cuda_available = False  # what `auto` means: whether the probe found a CUDA device
         self._saved_device: str | None = None  # a restored choice waiting for its option to exist
 
     def compose(self) -> ComposeResult:
@@ -221,6 +222,7 @@ class Controls(Vertical):
         note = self.query_one("#device-note", Static)
         note.update(Text("\n".join(printable(f"{o.label}: {o.reason}", keep_newlines=False) for o in unavailable)))
         note.display = bool(unavailable)
+        self.cuda_available = any(o.key.startswith("cuda") and o.available for o in options)
         self.devices_known = True
 
     def _show_folder(self, show: bool) -> None:
