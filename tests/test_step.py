@@ -181,3 +181,14 @@ def test_on_cuda_the_step_is_replayed_from_a_graph_and_matches_the_run_without_o
     # cuDNN picks its algorithms per call: the same run within float rounding, not bit for bit.
     assert step_losses(graphed) == pytest.approx(step_losses(plain), rel=1e-3)
     assert graphed.metrics()[-1]["psnr"] == pytest.approx(plain.metrics()[-1]["psnr"], abs=0.01)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="a real CUDA graph needs a CUDA device")
+def test_on_cuda_a_stack_replayed_from_a_graph_matches_the_stack_without_one(tmp_path):
+    config = {"device": "cuda", "limit": 2048, "epochs": 2}
+    graphed = train_stack([small(**m, **config) for m in STACK], RunStore(tmp_path / "graphed"))
+    plain = train_stack([small(**m, **config, cuda_graph=False) for m in STACK], RunStore(tmp_path / "plain"))
+    for run, reference in zip(graphed, plain, strict=True):
+        assert any("replayed from a CUDA graph" in n for n in run.summary().notices)
+        assert step_losses(run) == pytest.approx(step_losses(reference), rel=1e-3)
+        assert run.metrics()[-1]["psnr"] == pytest.approx(reference.metrics()[-1]["psnr"], abs=0.01)
