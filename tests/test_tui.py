@@ -831,6 +831,23 @@ async def test_the_preview_grows_with_its_pane(tmp_path, size, one_band):
         assert image.region.bottom <= preview.region.bottom and image.region.right <= preview.region.right
 
 
+async def test_the_picture_is_laid_out_for_a_new_captions_height_at_once(tmp_path):
+    """The picture's height is the pane's less its caption's. Read from the caption's last layout, a
+    caption going from two lines to one left the picture a row short and a column narrow (a snapshot on
+    the CI machine caught it, where the layout pass meant to correct it came first)."""
+    (run,) = quick_runs(RunStore(tmp_path), norms=("L1",))
+    app = NormcompressApp(RunStore(tmp_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        preview, image = app.query_one("#preview"), app.query_one("#preview-image")
+        await wait_for(pilot, lambda: preview.per_band is not None)
+        await pilot.pause(0.2)
+        settled = str(image.styles.width)
+        preview.say("a caption too long for one line of the pane: " * 2)  # laid out over two lines
+        await pilot.pause(0.2)
+        preview.show(run.recon_path, "L1, one line")
+        assert str(image.styles.width) == settled  # before any layout pass has measured the new caption
+
+
 async def test_the_form_the_view_and_the_overlays_come_back_at_the_next_launch(tmp_path):
     store = RunStore(tmp_path)
     runs = quick_runs(store)

@@ -190,7 +190,11 @@ class ReconstructionPreview(Vertical):
             return
         layout = grid_columns(self.original.size)
         region = self.content_region
-        height = max(region.height - self.query_one("#preview-caption", Static).outer_size.height, 1)
+        # The caption's height measured at this width, not read from its last layout: a layout pass still to
+        # come (after a new caption) once left the picture a row short and a column narrow for good.
+        caption = self.query_one("#preview-caption", Static)
+        caption_height = caption.get_content_height(region.size, region.size, region.width) if region.width else 0
+        height = max(region.height - caption_height, 1)
         widget = self.query_one(PreviewImage)
         per_band = best_band_width(layout[0], region.width, height) if layout and region.width else None
         if self._drawn != (id(self.original), per_band):
