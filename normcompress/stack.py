@@ -16,6 +16,7 @@ new capture whenever a run leaves); on the CPU it measured slower than the runs 
 
 import contextlib
 import copy
+import functools
 import math
 import threading
 import time
@@ -245,7 +246,8 @@ def _stack_epoch(
 
 def _stack_step(staying, run_step: StepGraphs, orders, step: int, loss_sums, step_losses) -> int:
     """One training step of every staying run, each on its own next batch; the images each run saw."""
-    rows, members = [row for row, _ in staying], [s for _, s in staying]
+    members = [s for _, s in staying]
+    rows = _device_rows(tuple(row for row, _ in staying), orders.device)
     batch = members[0].config.batch_size
     indices = orders[rows, step * batch : (step + 1) * batch]
     losses = run_step(members, indices)  # a graph's own tensor: read here, before the next step writes it
@@ -255,6 +257,13 @@ def _stack_step(staying, run_step: StepGraphs, orders, step: int, loss_sums, ste
     loss_sums[rows] += losses * indices.shape[1]
     step_losses[rows, step] = losses
     return indices.shape[1]
+
+
+@functools.lru_cache(maxsize=8)
+def _device_rows(rows: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """The staying runs' rows as a tensor on the device, made once per set of runs: a Python list as an
+    index is copied to the GPU at every use, and that copy waits for the host."""
+    return torch.tensor(rows, device=device)
 
 
 def stacked_update(forward: StackedForward, members: list[Session], indices: torch.Tensor) -> torch.Tensor:
