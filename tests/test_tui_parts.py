@@ -1,6 +1,7 @@
 """The app's parts that need no terminal: the chart's model and the training controller, driven directly."""
 
 import threading
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -139,6 +140,32 @@ def test_the_controller_shows_a_run_from_its_events(tmp_path):
     assert rows[1].id == run_id and rows[1].status == "starting"  # ... with its id once it has one
     model = controller.view.chart.model
     assert not model.live and model.live_label() == "L1 abcdef"  # a finished run is no longer "(live)"
+
+
+def test_the_controller_follows_a_stacks_first_run_and_reports_every_runs_end(tmp_path):
+    calls = []
+    controller = TrainingController(RunStore(tmp_path), calls.append, lambda f, *a: None, fake_view(calls))
+    config = TrainConfig(norm="L2", epochs=1)
+    controller.start(config)
+    first, second = "20260101-120000.000-L2-aaaaaa", "20260101-120000.001-L1-bbbbbb"
+    for event in (
+        RunStarted(first, config, "cuda:0", "sample", 100, 10, 0),
+        RunStarted(second, replace(config, norm="L1"), "cuda:0", "sample", 100, 10, 0),  # the same stack
+        StepProgress(1, 1, 4, 4, 0.2, 1000.0, [0.25, 0.2], first),
+        StepProgress(1, 1, 4, 4, 0.9, 1000.0, [0.95, 0.9], second),
+        EpochEnd(1, 1, record(1, 21.0), first),
+        EpochEnd(1, 1, record(1, 5.0), second),
+        RunEnded(second, "completed", "completed 1 epoch"),
+        RunEnded(first, "completed", "completed 1 epoch"),
+    ):
+        controller.on_event(event)
+    steps = [args for widget, method, args in calls if method == "add_steps"]
+    assert steps == [(1, 4, 4, [0.25, 0.2])]  # the first run's steps only
+    assert [r["psnr"] for r in controller.view.chart.model.current_epochs] == [21.0]
+    assert [method for _, method, _ in calls if method in ("started", "finished")] == ["started", "finished"]
+    notes = [args[0] for _, method, args in calls if method == "notify"]
+    assert notes == [f"{second}: completed 1 epoch", f"{first}: completed 1 epoch"]  # every run's end said
+    assert controller.current_run.id == first and controller.live is None
 
 
 def test_a_stopped_runs_clock_stops(monkeypatch):
