@@ -1,5 +1,5 @@
-"""A run's training step: forward, loss, backward and the optimizer's update, run as it is or replayed
-from a CUDA graph.
+"""A run's training step (or a stack's, normcompress.stack): forward, loss, backward and the optimizer's
+update, run as it is or replayed from a CUDA graph.
 
 At batch 128 the seed model's step is a few dozen small kernels, and on a GPU its time goes to launching
 them from Python, not to the arithmetic. Captured once in a CUDA graph over a static batch of indices
