@@ -174,11 +174,8 @@ class ReconstructionPreview(Vertical):
         width = max(widget.content_region.width or self.content_region.width, 1)
         text = printable(text, keep_newlines=False)
         lines = -(-len(text) // width)
-        relayout_needed = lines != self._caption_lines
-        widget.update(Text(text), layout=relayout_needed)
+        widget.update(Text(text), layout=lines != self._caption_lines)
         self._caption_lines = lines
-        if relayout_needed:  # the picture's height is the pane's less the caption's, known after that pass
-            self.call_after_refresh(self._lay_out)
 
     def on_resize(self) -> None:
         self._lay_out()
