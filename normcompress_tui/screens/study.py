@@ -18,6 +18,11 @@ from ..words import in_form_words
 STACK_CHOICES = {"auto": None, "on": True, "off": False}  # None: the app decides (stacked on one GPU)
 
 
+def field_row(name: str, field: Input) -> Horizontal:
+    """One line of the dialog: the field's name in a column of its own, then the field."""
+    return Horizontal(Label(f"{name:<6}"), field, classes="row")
+
+
 class StudyScreen(ModalScreen):
     """A study: norms x seeds, queued and trained one after another (runs that exist are reused,
     interrupted ones resumed), with the Run form's other settings. Enter starts, Escape cancels."""
@@ -31,36 +36,32 @@ class StudyScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="study"):
             yield Label("A study: every norm x grid point x seed, here or side by side on Ray")
-            with Horizontal(classes="row"):
-                yield Label("Norms ")
-                yield Input("L2, L1, Linf-image", id="study-norms", compact=True)
-            with Horizontal(classes="row"):
-                yield Label("Grid  ")
-                yield Input(
+            yield field_row("Norms", Input("L2, L1, Linf-image", id="study-norms", compact=True))
+            yield field_row(
+                "Grid",
+                Input(
                     "",
                     placeholder="more settings to sweep: lr=1e-3,3e-3 model=seed,pca-refine",
                     id="study-grid",
                     compact=True,
-                )
-            with Horizontal(classes="row"):
-                yield Label("Seeds ")
-                yield Input("2", type="integer", id="study-seeds", compact=True)
-            with Horizontal(classes="row"):
-                yield Label("Ray   ")
-                yield Input(
+                ),
+            )
+            yield field_row("Seeds", Input("2", type="integer", id="study-seeds", compact=True))
+            yield field_row(
+                "Ray",
+                Input(
                     "",
                     placeholder="empty: here, one run after another; local; or HOST:PORT",
                     id="study-ray",
                     compact=True,
-                )
-            with Horizontal(classes="row"):
-                yield Label("Stack ")
-                yield Input(
-                    "",
-                    placeholder="auto (as one stacked model on one GPU); on; off",
-                    id="study-stack",
-                    compact=True,
-                )
+                ),
+            )
+            yield field_row(
+                "Stack",
+                Input(
+                    "", placeholder="auto (as one stacked model on one GPU); on; off", id="study-stack", compact=True
+                ),
+            )
             yield Label(
                 Text(
                     printable(
