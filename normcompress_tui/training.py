@@ -185,12 +185,9 @@ class TrainingController:
                 self._started(event)
             case RunStarted():  # the chart follows the stack's first run
                 view.refresh_runs()
-            case RunEnded() if event.run_id != self.live:
+            case RunEnded() if event.run_id != self.live:  # a run of the stack beside the one shown
                 view.refresh_runs()
-                view.notify(
-                    f"{event.run_id}: {event.message}",
-                    severity="information" if event.status == "completed" else "warning",
-                )
+                self._say_ended(event)
             case RunEnded():
                 self.live = None
                 view.progress.finished(event.status, event.message)
@@ -201,12 +198,14 @@ class TrainingController:
                 view.refresh_runs()
                 if view.chart.model.reference is None and event.status == "completed":
                     view.load_reference(event.run_id)
-                view.notify(
-                    f"{event.run_id}: {event.message}",
-                    severity="information" if event.status == "completed" else "warning",
-                )
+                self._say_ended(event)
             case Notice():
                 view.notify(event.message, title="Notice", severity="warning", timeout=10)
+
+    def _say_ended(self, event: RunEnded) -> None:
+        self.view.notify(
+            f"{event.run_id}: {event.message}", severity="information" if event.status == "completed" else "warning"
+        )
 
     def _started(self, event: RunStarted) -> None:
         self.live = event.run_id
