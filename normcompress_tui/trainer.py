@@ -55,8 +55,9 @@ def _child_main(event_fd: int) -> None:
         signal.signal(sig, lambda *_: stop.set())
     sender = _Sender(event_fd)
     stdin = sys.stdin.buffer
-    # The request: ("run", config, resume) or ("stack", configs, resumes).
-    request, store_root, progress_interval_s = pickle.load(stdin)
+    request, store_root, progress_interval_s = pickle.load(
+        stdin
+    )  # ("run", config, resume) or ("stack", configs, resumes)
 
     def watch_app() -> None:
         stdin.readline()  # b"stop\n", or b"" when the app closed its end or died
@@ -109,7 +110,14 @@ def train_in_process(
     """Run normcompress.train in a fresh Python process and hand each of its events to on_event in this
     thread; return the run when it has ended (None if it was stopped before it was created), raise
     TrainingProcessError (one line) if it failed."""
-    started = _train_in_child(("run", config, resume), store.root, on_event, cancel, progress_interval_s)
+    started: list[str] = []
+
+    def relay(event) -> None:
+        if isinstance(event, RunStarted):
+            started.append(event.run_id)
+        on_event(event)
+
+    _train_in_child(("run", config, resume), store.root, relay, cancel, progress_interval_s)
     return store.get(started[-1]) if started else None
 
 
@@ -123,13 +131,18 @@ def stack_in_process(
 ) -> list[Run]:
     """Train runs together as one stacked model (normcompress.stack) in a fresh Python process, as
     train_in_process trains one; return every run of the stack, in order, once it has ended."""
-    started = _train_in_child(("stack", configs, resumes), store.root, on_event, cancel, progress_interval_s)
-    return [store.get(run_id) for run_id in started]  # the runs of a stack start in its order
+    started: list[str] = []
+
+    def relay(event) -> None:
+        if isinstance(event, RunStarted):  # the runs of a stack start in its order
+            started.append(event.run_id)
+        on_event(event)
+
+    _train_in_child(("stack", configs, resumes), store.root, relay, cancel, progress_interval_s)
+    return [store.get(run_id) for run_id in started]
 
 
-def _train_in_child(request: tuple, store_root, on_event, cancel, progress_interval_s) -> list[str]:
-    """Train what the request asks in a child process, each event handed to on_event here; the ids of
-    the runs it started, in order. TrainingProcessError (one line) if the child failed."""
+def _train_in_child(request: tuple, store_root, on_event, cancel, progress_interval_s) -> None:
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(
@@ -140,7 +153,7 @@ def _train_in_child(request: tuple, store_root, on_event, cancel, progress_inter
             pass_fds=(write_fd,),
         )
         os.close(write_fd)  # the child holds the only writing end: end of input means the child is gone
-        failure, buffer, started = None, bytearray(), []
+        failure, buffer = None, bytearray()
         stdin_lock, finished = threading.Lock(), threading.Event()
 
         def pass_on_stop() -> None:
@@ -168,8 +181,6 @@ def _train_in_child(request: tuple, store_root, on_event, cancel, progress_inter
                     break
                 for kind, payload in messages:
                     if kind == "event":
-                        if isinstance(payload, RunStarted):
-                            started.append(payload.run_id)
                         on_event(payload)
                     elif kind == "error":
                         failure = payload
@@ -192,7 +203,6 @@ def _train_in_child(request: tuple, store_root, on_event, cancel, progress_inter
             )
     if failure is not None:
         raise TrainingProcessError(failure)
-    return started
 
 
 if __name__ == "__main__":
