@@ -536,11 +536,11 @@ async def test_the_palette_offers_the_apps_actions_and_overlays_all_or_none(tmp_
             "Keys and panes",
         ):
             assert title in titles
-        app.main.overlay_all()
-        await pilot.pause()
-        assert set(app.query_one(LossChart).model.overlays) == {r.id for r in runs}
+        app.main.overlay_all()  # each overlay is a message to the screen: under load one pause is not enough
+        chart = app.query_one(LossChart).model
+        await wait_for(pilot, lambda: set(chart.overlays) == {r.id for r in runs})
         app.main.overlay_none()
-        await pilot.pause()
+        await wait_for(pilot, lambda: not chart.overlays)
         assert app.query_one(LossChart).model.overlays == {} and app.query_one(RunsTable).overlay_ids == set()
         commands = {command.title: command.callback for command in app.get_system_commands(app.screen)}
         commands["Open the run"]()
