@@ -34,6 +34,7 @@ from .errors import UsageError
 from .events import Event, Notice, StepProgress
 from .metrics import to_float
 from .model import check_training_images
+from .readback import Readback
 from .runs import Run, RunStore
 from .session import (
     Cancelled,
@@ -205,7 +206,8 @@ def _stack_epoch(
     loss_sums = torch.zeros(len(active), device=device)
     step_losses = torch.empty(len(active), steps, device=device)
     staying = list(enumerate(active))  # (row in orders and the sums, run) of the runs still in the epoch
-    reported = seen = 0
+    readback = Readback(device)
+    requested = seen = 0
     for step in range(steps):
         if cancel.is_set():
             raise Cancelled
@@ -223,11 +225,15 @@ def _stack_epoch(
         if now - last_report >= progress_interval_s or step == steps - 1:
             last_report = now
             sampler.sample()
-            failed = _report(staying, loss_sums, step_losses, reported, step, steps, seen, now - epoch_start)
-            reported = step + 1
-            for s, exc in failed:
-                members.leave(s, exc)
-            staying = [(row, s) for row, s in staying if all(s is not f for f, _ in failed)]
+            rows = _device_rows(tuple(row for row, _ in staying), device)
+            values = torch.cat([loss_sums[rows], step_losses[rows, requested : step + 1].flatten()])
+            readback.request(values, (staying, requested, step, seen, now - epoch_start))
+            requested = step + 1
+            for values, at in readback.arrived(wait=step == steps - 1):
+                failed = _report(values, *at, steps, still=[s for _, s in staying])
+                for s, exc in failed:
+                    members.leave(s, exc)
+                staying = [(row, s) for row, s in staying if all(s is not f for f, _ in failed)]
     images_per_s = seen / (time.perf_counter() - epoch_start)  # each run's, while the stack trained them all
     records = []
     kept, sums = step_losses.tolist(), loss_sums.tolist()
@@ -281,14 +287,17 @@ def stacked_update(forward: StackedForward, members: list[Session], indices: tor
     return losses.detach()
 
 
-def _report(staying, loss_sums, step_losses, reported, step, steps, seen, elapsed) -> list:
-    """Each run's StepProgress, from one host sync at the progress rate; the runs whose loss became non-finite."""
-    rows = [row for row, _ in staying]
-    values = torch.cat([loss_sums[rows], step_losses[rows, reported : step + 1].flatten()]).tolist()
-    means, fresh = values[: len(rows)], values[len(rows) :]
+def _report(
+    values: list[float], staying, reported: int, step: int, seen: int, elapsed: float, steps: int, still
+) -> list:
+    """The StepProgress of each run of a report still in the stack, from the report's values (the runs'
+    loss sums, then each run's step losses since the last report); the runs whose loss became non-finite."""
+    means, fresh = values[: len(staying)], values[len(staying) :]
     width = step + 1 - reported
     failed = []
     for i, (_, s) in enumerate(staying):
+        if all(s is not t for t in still):  # it left (stopped, or failed at an earlier report) since
+            continue
         epoch = s.summary.epochs_done
         mean = means[i] / seen
         if not math.isfinite(mean):

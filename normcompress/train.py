@@ -2,8 +2,9 @@
 
 The data lives on the training device as uint8 for the whole run; each step indexes a shuffled batch
 and converts it to float there, so there is no DataLoader, no per-image decode and no host copy in
-the loop. The loss is accumulated on the device and read back only at the progress rate. On CUDA the
-step is replayed from a CUDA graph where the run allows it (step.py).
+the loop. The loss is accumulated on the device and copied back at the progress rate without waiting
+for the stream (readback.py). On CUDA the step is replayed from a CUDA graph where the run allows it
+(step.py).
 """
 
 import contextlib
@@ -20,6 +21,7 @@ from .data import load_data
 from .devices import resolve_device
 from .events import EpochEnd, Event, Notice, RunEnded, RunStarted, StepProgress
 from .model import check_training_images
+from .readback import Readback
 from .recipe import uses_channels_last
 from .runs import Run, RunStore
 from .session import (
@@ -142,8 +144,9 @@ def _train_epoch(s: Session, epoch: int, run_step: Callable[[torch.Tensor], torc
     order = epoch_order(config.seed, epoch, n).to(device)
     loss_sum = torch.zeros((), device=device)
     step_losses = torch.empty(steps, device=device)  # read with loss_sum, never a sync per step
+    readback = Readback(device)
     reported: list[float] = []
-    local_seen = 0
+    requested = local_seen = 0
     for step in range(steps):
         if s.cancel.is_set():
             raise Cancelled
@@ -158,20 +161,23 @@ def _train_epoch(s: Session, epoch: int, run_step: Callable[[torch.Tensor], torc
         if now - last_report >= s.progress_interval_s or step == steps - 1:
             last_report = now
             sampler.sample()
-            # The one host sync, at the progress rate: the running sum and the steps since the last report.
-            values = torch.cat([loss_sum.view(1), step_losses[len(reported) : step + 1]]).tolist()
-            mean_loss, fresh = values[0] / local_seen, values[1:]
-            reported += fresh
-            if not math.isfinite(mean_loss):
-                raise loss_failed(config, epoch, step)
-            seen = min((step + 1) * batch, n)
-            s.emit(
-                StepProgress(
-                    epoch + 1, config.epochs, step + 1, steps, mean_loss, seen / (now - epoch_start), fresh, s.run_id
-                )
-            )
+            # No host sync until the epoch's end: each report shows the values whose copy has landed.
+            readback.request(torch.cat([loss_sum.view(1), step_losses[requested : step + 1]]), (step, local_seen, now))
+            requested = step + 1
+            for values, (at_step, at_seen, at) in readback.arrived(wait=step == steps - 1):
+                reported += values[1:]
+                _progress(s, epoch, at_step, values, at_seen, at - epoch_start)
     train_time = time.perf_counter() - epoch_start
     totals = s.ranks.sum(torch.stack([loss_sum, torch.tensor(float(local_seen), device=device)]))
     metrics = validate(s, epoch)
     images_per_s = totals[1].item() / train_time
     return epoch_record(s, epoch, (totals[0] / totals[1]).item(), metrics, images_per_s, reported, sampler, epoch_start)
+
+
+def _progress(s: Session, epoch: int, step: int, values: list[float], local_seen: int, elapsed: float) -> None:
+    """The StepProgress of a report made after `step`: the running mean and the step losses since the last."""
+    mean_loss, fresh = values[0] / local_seen, values[1:]
+    if not math.isfinite(mean_loss):
+        raise loss_failed(s.config, epoch, step)
+    seen = min((step + 1) * s.config.batch_size, len(s.train_images))
+    s.emit(StepProgress(epoch + 1, s.config.epochs, step + 1, s.steps, mean_loss, seen / elapsed, fresh, s.run_id))
