@@ -10,6 +10,7 @@ Sources, named by one string:
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Callable
@@ -122,6 +123,13 @@ def _cifar10(root: Path) -> ImageData:
 
 def synthetic_images(count: int, size: int = 32, seed: int = 0) -> torch.Tensor:
     """Gradients with rectangles and discs and a little noise: structured enough to learn from."""
+    return _drawn(count, size, seed).clone()  # a copy: the caller owns its tensor
+
+
+@functools.lru_cache(maxsize=4)
+def _drawn(count: int, size: int, seed: int) -> torch.Tensor:
+    """The synthetic images, drawn once per process: drawing 4,096 takes half a second on two cores, and a
+    study (or a test suite) in one process loads them for every run."""
     import torch
 
     g = torch.Generator().manual_seed(seed)

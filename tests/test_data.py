@@ -53,6 +53,13 @@ def test_synthetic_is_deterministic_and_varied():
     assert a.float().std() > 30  # not a flat field
 
 
+def test_synthetic_images_are_drawn_once_but_each_caller_owns_its_copy():
+    first = load_data("synthetic").train
+    expected = first.clone()
+    first.zero_()  # a caller that writes into its images
+    assert torch.equal(load_data("synthetic").train, expected)
+
+
 def test_folder_converts_modes_and_skips_bad_files(image_folder):
     notices = []
     data = load_data(f"folder:{image_folder}", notify=notices.append)
