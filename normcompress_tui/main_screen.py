@@ -173,6 +173,20 @@ class MainScreen(ChartKeys, Screen):
         overlays, self._overlays_to_restore = self._overlays_to_restore, []
         for run_id in overlays:  # the last session's overlays, once their runs are known
             table.set_overlay(run_id, True)
+        self.follow_overlays(infos)
+
+    def follow_overlays(self, infos) -> None:
+        """An overlaid run that has finished more epochs since it was drawn (training elsewhere: the CLI,
+        another app, a stack beside the run shown) is drawn again with them."""
+        drawn = self.chart.model.overlays
+        for info in infos:
+            if info.id not in drawn or info.epochs_done <= len(drawn[info.id][1]):
+                continue
+            try:
+                records = self.store.get(info.id).metrics()
+            except NormcompressError:
+                continue  # it was drawn; a run that cannot be read now keeps what it showed
+            self.chart.set_overlay(info.id, info.label, records, groups_of(info))
 
     @on(RunsTable.OverlayToggled)
     def overlay_toggled(self, message: RunsTable.OverlayToggled) -> None:

@@ -109,6 +109,39 @@ async def test_start_a_run_from_the_controls(tmp_path):
         assert app.query_one("ReconstructionPreview").shown == run.recon_path
 
 
+async def test_an_overlaid_run_training_elsewhere_is_drawn_again_as_its_epochs_end(tmp_path):
+    """A run trained outside the app (the engine in a thread here, as the CLI would in another terminal),
+    overlaid after its first epoch, grows on the chart with each epoch it finishes."""
+    store = RunStore(tmp_path)
+    first_epoch_saved, go_on = threading.Event(), threading.Event()
+
+    def pause_after_the_first_epoch(event):
+        if isinstance(event, EpochEnd) and event.epoch == 1:
+            first_epoch_saved.set()
+            go_on.wait()
+
+    config = TrainConfig(norm="L1", epochs=2, dataset="synthetic", limit=128, device="cpu")
+    elsewhere = threading.Thread(target=train, args=(config, store, pause_after_the_first_epoch))
+    elsewhere.start()
+    try:
+        while not first_epoch_saved.wait(0.1):
+            assert elsewhere.is_alive(), "the run trained elsewhere ended before its first epoch"
+        app = NormcompressApp(store)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await focused_table(pilot, rows=1)
+            await pilot.press("space")
+            drawn = app.query_one(LossChart).model.overlays
+            (run_id,) = drawn
+            assert [r["epoch"] for r in drawn[run_id][1]] == [1]
+            go_on.set()
+            await wait_for(pilot, lambda: len(drawn[run_id][1]) == 2)  # the store's next look finds epoch 2
+            assert [r["epoch"] for r in drawn[run_id][1]] == [1, 2]
+            assert drawn[run_id][1] == store.get(run_id).metrics()
+    finally:
+        go_on.set()
+        elsewhere.join()
+
+
 async def test_overlay_two_runs_on_the_chart(tmp_path):
     store = RunStore(tmp_path)
     runs = quick_runs(store)
