@@ -212,8 +212,8 @@ class TrainingController:
         self.current_run = Run(self.store.root / event.run_id)
         earlier = []
         if self.resuming == event.run_id:  # the epochs before the stop stay on the chart
-            try:
-                earlier = self.current_run.metrics()
+            try:  # those alone: the child may have saved its first new epoch before this event is read
+                earlier = [r for r in self.current_run.metrics() if r["epoch"] <= event.start_epoch]
             except NormcompressError:
                 earlier = []
         self.view.chart.start_run(run_label(event.config.norm, event.run_id), earlier)

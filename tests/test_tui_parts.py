@@ -168,6 +168,26 @@ def test_the_controller_follows_a_stacks_first_run_and_reports_every_runs_end(tm
     assert controller.current_run.id == first and controller.live is None
 
 
+def test_a_resumed_run_keeps_its_earlier_epochs_once_even_when_its_next_is_saved_first(tmp_path):
+    """The child of a resumed run can save its next epoch before the app reads its RunStarted: the chart
+    then held that epoch twice (from the store, then from its EpochEnd), and its steps twice over."""
+    from normcompress.train import train
+
+    store = RunStore(tmp_path)
+    run = train(TrainConfig(norm="L1", epochs=2, dataset="synthetic", limit=64, batch_size=32, device="cpu"), store)
+    on_disk = run.metrics()  # epoch 1, and epoch 2 already written by the resumed run's child
+    calls = []
+    controller = TrainingController(store, calls.append, lambda f, *a: None, fake_view(calls))
+    controller.resume(run.info())
+    controller.on_event(RunStarted(run.id, run.train_config(), "cpu", "synthetic", 64, 512, 1))  # resumed after 1
+    controller.on_event(StepProgress(2, 2, 2, 2, 0.1, 1000.0, on_disk[1]["step_losses"], run.id))
+    controller.on_event(EpochEnd(2, 2, on_disk[1], run.id))
+    model = controller.view.chart.model
+    assert [r["epoch"] for r in model.current_epochs] == [1, 2]
+    assert len(model.current_steps) == 2  # epoch 1's two steps from the store; epoch 2's come from the child
+    assert ("chart", "add_steps", (2, 2, 2, on_disk[1]["step_losses"])) in calls
+
+
 def test_a_stopped_runs_clock_stops(monkeypatch):
     from normcompress_tui.widgets.progress import TrainingProgress
 
