@@ -226,8 +226,8 @@ def _stack_epoch(
             last_report = now
             sampler.sample()
             rows = _device_rows(tuple(row for row, _ in staying), device)
-            values = torch.cat([loss_sums[rows], step_losses[rows, requested : step + 1].flatten()])
-            readback.request(values, (staying, requested, step, seen, now - epoch_start))
+            sums_and_fresh = torch.cat([loss_sums[rows], step_losses[rows, requested : step + 1].flatten()])
+            readback.request(sums_and_fresh, (staying, requested, step, seen, now - epoch_start))
             requested = step + 1
             for values, at in readback.arrived(wait=step == steps - 1):
                 failed = _report(values, *at, steps, still=[s for _, s in staying])
