@@ -72,3 +72,27 @@ def test_pca_refine_starts_as_its_pca_and_only_takes_whole_tiles():
         raise AssertionError("48 px accepted")
     except UsageError as exc:
         assert "multiple of 32" in str(exc)
+
+
+def test_the_pca_projections_are_the_convolutions_they_replace():
+    """pca-refine and hyperprior compute their 32x32-tile projections as matrix products; on an image of
+    2x3 tiles, in either memory layout, they give torch's convolutions' values and gradients, and keep the
+    convolutions' parameter names and shapes, so checkpoints saved before still load."""
+    from torch.nn import functional as F
+
+    from normcompress.model.networks import TileConv2d, TileConvTranspose2d
+
+    torch.manual_seed(0)
+    encode, decode = TileConv2d(5), TileConvTranspose2d(5)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        image = torch.rand(2, 3, 64, 96).contiguous(memory_format=layout).requires_grad_()
+        latent = encode(image)
+        assert torch.allclose(latent, F.conv2d(image, encode.weight, stride=32), atol=1e-5)
+        assert torch.allclose(decode(latent), F.conv_transpose2d(latent, decode.weight, stride=32), atol=1e-5)
+        ours = torch.autograd.grad(decode(encode(image)).square().sum(), (image, encode.weight, decode.weight))
+        reference = F.conv_transpose2d(F.conv2d(image, encode.weight, stride=32), decode.weight, stride=32)
+        theirs = torch.autograd.grad(reference.square().sum(), (image, encode.weight, decode.weight))
+        for a, b in zip(ours, theirs, strict=True):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+    shapes = {k: tuple(v.shape) for k, v in build_model("pca-refine").state_dict().items() if "project" in k}
+    assert shapes == {"encoder.project.weight": (256, 3, 32, 32), "decoder.project.weight": (256, 3, 32, 32)}

@@ -38,13 +38,43 @@ def _tiled(mean: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mean.repeat(1, 1, like.shape[-2] // TILE, like.shape[-1] // TILE)
 
 
+class TileConv2d(nn.Conv2d):
+    """Conv2d(3, components, TILE, stride=TILE, bias=False), computed as one matrix product over the image's
+    tiles: the same map (the tiles do not overlap), 10-17x faster than the convolution on the CPU, where
+    oneDNN has no fast path for a 32x32 kernel at stride 32 (measured in the commit that added it)."""
+
+    def __init__(self, components: int) -> None:
+        super().__init__(3, components, TILE, stride=TILE, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, height, width = x.shape
+        h, w = height // TILE, width // TILE
+        tiles = x.reshape(b, c, h, TILE, w, TILE).permute(0, 2, 4, 1, 3, 5).reshape(b * h * w, c * TILE * TILE)
+        coordinates = tiles @ self.weight.reshape(self.out_channels, -1).t()
+        return coordinates.reshape(b, h, w, self.out_channels).permute(0, 3, 1, 2).contiguous()
+
+
+class TileConvTranspose2d(nn.ConvTranspose2d):
+    """ConvTranspose2d(components, 3, TILE, stride=TILE, bias=False) as one matrix product: each latent
+    position's components times the basis give its tile (TileConv2d says why)."""
+
+    def __init__(self, components: int) -> None:
+        super().__init__(components, 3, TILE, stride=TILE, bias=False)
+
+    def forward(self, latent: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        b, k, h, w = latent.shape
+        tiles = latent.permute(0, 2, 3, 1).reshape(b * h * w, k) @ self.weight.reshape(k, -1)
+        tiles = tiles.reshape(b, h, w, self.out_channels, TILE, TILE).permute(0, 3, 1, 4, 2, 5)
+        return tiles.reshape(b, self.out_channels, h * TILE, w * TILE)
+
+
 class PcaEncoder(nn.Module):
     """Each 32x32 tile's coordinates in the PCA basis: a convolution with one 32x32 kernel per component."""
 
     def __init__(self, components: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(1, 3, TILE, TILE))
-        self.project = nn.Conv2d(3, components, TILE, stride=TILE, bias=False)
+        self.project = TileConv2d(components)
 
     def forward(self, x):
         return self.project(x - _tiled(self.mean, x))
@@ -56,7 +86,7 @@ class PcaRefineDecoder(nn.Module):
     def __init__(self, components: int, width: int = 48) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(1, 3, TILE, TILE))
-        self.project = nn.ConvTranspose2d(components, 3, TILE, stride=TILE, bias=False)
+        self.project = TileConvTranspose2d(components)
         self.refine = nn.Sequential(
             nn.Conv2d(3, width, 3, padding=1),
             nn.ReLU(),
