@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Select
+from textual.widgets import Button, Header, Input, Select
 
 from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
@@ -27,6 +27,7 @@ from .state import load_state, save_state, state_path
 from .training import TICK_S, TrainingController
 from .widgets.chart import LossChart
 from .widgets.controls import Controls
+from .widgets.footer import KeyBar
 from .widgets.preview import ReconstructionPreview
 from .widgets.progress import TrainingProgress
 from .widgets.runs_pane import RunsPane
@@ -80,7 +81,7 @@ class MainScreen(ChartKeys, Screen):
                 yield TrainingProgress()
                 yield StudyQueue()
                 yield RunsPane(self.store)
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyBar(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.restore_state()
