@@ -269,3 +269,24 @@ def test_figures_in_every_format(tmp_path, fmt, magic):
     axis.plot([1, 2, 3], [3, 1, 2])
     path = save_figure(figure, tmp_path / "curves", fmt, dpi=72)
     assert path == tmp_path / f"curves.{fmt}" and path.read_bytes().startswith(magic)
+
+
+def test_a_pca_of_the_same_images_is_fitted_once_and_each_caller_gets_its_own(sample, monkeypatch):
+    """A study's runs and their baseline fit the PCA of one dataset once per process; other images, or
+    another number of components, are fitted anew, and changing one returned basis changes no other."""
+    from normcompress import pca as pca_module
+
+    fits = []
+    real = pca_module._fit_pca
+    monkeypatch.setattr(pca_module, "_fit_pca", lambda *args: fits.append(args[1:]) or real(*args))
+    monkeypatch.setattr(pca_module, "_kept_fits", type(pca_module._kept_fits)())
+    train = sample.train[:300].clone()
+    first = fit_pca(train, 16)
+    first.basis.zero_()
+    again = fit_pca(train.clone(), 16)
+    assert len(fits) == 1 and again.basis.abs().sum() > 0
+    assert torch.allclose(again.basis.norm(dim=1), torch.ones(16), atol=1e-4)
+    fit_pca(train, 8)
+    train[0, 0, 0, 0] ^= 1  # one pixel's lowest bit
+    fit_pca(train, 16)
+    assert len(fits) == 3
