@@ -1365,4 +1365,5 @@ async def test_a_cell_that_grows_while_its_run_trains_is_shown_whole(tmp_path, m
                 pilot, lambda done=done: getattr(app.query_one(RunsTable).infos.get(info.id), "epochs_done", 0) == done
             )
         table = app.query_one(RunsTable)
-        assert "10/20" in "".join(strip.text for strip in table.render_lines(table.region.reset_offset))
+        shown = lambda: "".join(strip.text for strip in table.render_lines(table.region.reset_offset))
+        await wait_for(pilot, lambda: "10/20" in shown())  # the column widens when the table next goes idle
