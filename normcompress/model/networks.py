@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ..pca import TILE, fit_pca
+from ..pca import TILE, fit_pca, tiles_of, untile
 from . import PCA_COMPONENTS
 from .base import Autoencoder
 
@@ -47,11 +47,9 @@ class TileConv2d(nn.Conv2d):
         super().__init__(3, components, TILE, stride=TILE, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, height, width = x.shape
-        h, w = height // TILE, width // TILE
-        tiles = x.reshape(b, c, h, TILE, w, TILE).permute(0, 2, 4, 1, 3, 5).reshape(b * h * w, c * TILE * TILE)
-        coordinates = tiles @ self.weight.reshape(self.out_channels, -1).t()
-        return coordinates.reshape(b, h, w, self.out_channels).permute(0, 3, 1, 2).contiguous()
+        b, _, height, width = x.shape
+        coordinates = tiles_of(x).flatten(1) @ self.weight.flatten(1).t()
+        return coordinates.reshape(b, height // TILE, width // TILE, -1).permute(0, 3, 1, 2).contiguous()
 
 
 class TileConvTranspose2d(nn.ConvTranspose2d):
@@ -62,10 +60,9 @@ class TileConvTranspose2d(nn.ConvTranspose2d):
         super().__init__(components, 3, TILE, stride=TILE, bias=False)
 
     def forward(self, latent: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        b, k, h, w = latent.shape
-        tiles = latent.permute(0, 2, 3, 1).reshape(b * h * w, k) @ self.weight.reshape(k, -1)
-        tiles = tiles.reshape(b, h, w, self.out_channels, TILE, TILE).permute(0, 3, 1, 4, 2, 5)
-        return tiles.reshape(b, self.out_channels, h * TILE, w * TILE)
+        _, k, h, w = latent.shape
+        tiles = latent.permute(0, 2, 3, 1).reshape(-1, k) @ self.weight.reshape(k, -1)
+        return untile(tiles.reshape(-1, self.out_channels, TILE, TILE), h * TILE, w * TILE)
 
 
 class PcaEncoder(nn.Module):
