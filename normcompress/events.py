@@ -64,6 +64,7 @@ class StudyProgress:
     epoch: int = 0  # on Ray: the epoch the run has finished (state "epoch"), of epochs
     epochs: int = 0
     where: str = ""  # on Ray: the node and process training the run
+    run_id: str = ""  # the run reused or finished
 
 
 Event = Notice | RunStarted | StepProgress | EpochEnd | RunEnded

@@ -60,6 +60,7 @@ class MainScreen(ChartKeys, Screen):
         super().__init__()
         self.store, self.controller = store, controller
         self._overlays_to_restore: list[str] = []
+        self._overlays_wanted: set[str] = set()  # runs to overlay once the store's listing has them
         self._saved_state: dict | None = None
         self.reference = ReferenceLoader(
             store,
@@ -174,7 +175,16 @@ class MainScreen(ChartKeys, Screen):
         overlays, self._overlays_to_restore = self._overlays_to_restore, []
         for run_id in overlays:  # the last session's overlays, once their runs are known
             table.set_overlay(run_id, True)
+        listed = self._overlays_wanted & set(table.infos)
+        self._overlays_wanted -= listed
+        for run_id in sorted(listed):  # ids begin with their start time: the study's order
+            table.set_overlay(run_id, True)
         self.follow_overlays(infos)
+
+    def overlay_when_listed(self, run_id: str) -> None:
+        """Put a run on the chart as soon as the runs table lists it (a study's, just started or finished)."""
+        self._overlays_wanted.add(run_id)
+        self.refresh_runs()
 
     def follow_overlays(self, infos) -> None:
         """An overlaid run that has finished more epochs since it was drawn (training elsewhere: the CLI,

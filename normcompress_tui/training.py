@@ -50,6 +50,7 @@ class View(Protocol):
     def system_line(self) -> Any: ...
 
     def refresh_runs(self) -> object: ...
+    def overlay_when_listed(self, run_id: str) -> object: ...
     def show_starting(self, info: RunInfo | None) -> object: ...
     def load_reference(self, run_id: str) -> object: ...
     def notify(self, message: str, **kwargs: Any) -> None: ...
@@ -183,18 +184,19 @@ class TrainingController:
                 view.chart.add_epoch(event.record)
             case RunStarted() if self.live is None:
                 self._started(event)
-            case RunStarted():  # the chart follows the stack's first run
-                view.refresh_runs()
+            case RunStarted():  # the chart follows the stack's first run; the others are overlaid on it
+                view.overlay_when_listed(event.run_id)
             case RunEnded() if event.run_id != self.live:  # a run of the stack beside the one shown
                 view.refresh_runs()
                 self._say_ended(event)
             case RunEnded():
                 self.live = None
                 view.progress.finished(event.status, event.message)
+                epochs = view.chart.model.current_epochs
+                if self.current_run is not None and epochs:
+                    self.show_live_preview(epochs[-1]["epoch"], ended=event.status)
                 view.chart.model.end_run()  # its label drops "(live)", on the chart and in exports
                 view.chart.redraw()
-                if self.current_run is not None and view.chart.model.current_epochs:
-                    self.show_live_preview(view.chart.model.current_epochs[-1]["epoch"])
                 view.refresh_runs()
                 if view.chart.model.reference is None and event.status == "completed":
                     view.load_reference(event.run_id)
@@ -216,7 +218,7 @@ class TrainingController:
                 earlier = [r for r in self.current_run.metrics() if r["epoch"] <= event.start_epoch]
             except NormcompressError:
                 earlier = []
-        self.view.chart.start_run(run_label(event.config.norm, event.run_id), earlier)
+        self.view.chart.start_run(run_label(event.config.norm, event.run_id), earlier, event.run_id)
         self.view.progress.started(event)
         if self.starting is not None:  # the row has its run's id now, until the listing shows the run
             self.view.show_starting(replace(self.starting, id=event.run_id, config=event.config))
@@ -229,6 +231,8 @@ class TrainingController:
             self.view.queue.ended(update.message)
             return
         self.view.queue.progress(update)
+        if update.state in ("reused", "finished") and update.run_id:  # the study's runs gather on the chart
+            self.view.overlay_when_listed(update.run_id)
         if update.state == "failed":
             self.view.notify(
                 f"{update.label} failed: {update.message}; the study goes on",
@@ -237,11 +241,12 @@ class TrainingController:
                 timeout=10,
             )
 
-    def show_live_preview(self, epoch: int) -> None:
+    def show_live_preview(self, epoch: int, ended: str = "") -> None:
+        """The current run's reconstructions after `epoch`: live, or as it `ended` (completed, interrupted)."""
         if self.current_run is None:
             return
         self.preview_at, self.preview_epoch = time.monotonic(), epoch
-        self.view.preview.show(self.current_run.recon_path, f"{count(epoch, 'epoch')}, live")
+        self.view.preview.show(self.current_run.recon_path, f"{count(epoch, 'epoch')}, {ended or 'live'}")
 
     def tick(self) -> None:
         """Draw what changed: progress, the system line, the chart when a redraw is due, the live run's

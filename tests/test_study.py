@@ -68,13 +68,16 @@ def test_study_trains_every_norm_and_seed_and_writes_the_report(tmp_path):
 
 def test_a_second_study_reuses_completed_runs(tmp_path):
     store = RunStore(tmp_path)
-    first = run_study(tiny_study(), store)
+    trained = []
+    first = run_study(tiny_study(), store, trained.append)
+    # Each finished run is named, so that the app can put it on its chart as it finishes.
+    assert [p.run_id for p in trained if p.state == "finished"] == [r.id for r in first]
     older = json.loads((first[0].path / "config.json").read_text())
     atomic_write_json(first[0].path / "config.json", {**older, "channels_last": False})  # before the CPU default
     progress = []
     again = run_study(tiny_study(devices=["auto"]), store, progress.append)  # the device does not matter
     assert [r.id for r in again] == [r.id for r in first] and len(store.runs()) == 4
-    assert [p.state for p in progress] == ["reused"] * 4
+    assert [p.state for p in progress] == ["reused"] * 4 and [p.run_id for p in progress] == [r.id for r in first]
     more = run_study(tiny_study(seeds=3), store)  # one more seed trains only the two new runs
     assert len(more) == 6 and len(store.runs()) == 6
 

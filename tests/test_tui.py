@@ -1006,11 +1006,15 @@ async def test_a_studys_runs_train_in_a_child_process_like_the_apps_runs(tmp_pat
         await start_study(pilot, "L2, L1", "1")
         await wait_for(pilot, lambda: not app.controller.training)
         assert app.query_one(StudyQueue).states == {"L2 seed 0": "finished", "L1 seed 0": "finished"}
+        chart = app.query_one(LossChart).model  # each run overlaid as it finished, each drawn once
+        await wait_for(pilot, lambda: len(chart.overlays) == 2)
+        assert sorted(chart.overlays) == sorted(i.id for i in store.infos()) and not chart.current_epochs
+        assert app.query_one(RunsTable).overlay_ids == set(chart.overlays)
     assert children == [("L2", 0), ("L1", 0)]
     assert sorted(i.norm for i in store.infos() if i.status == "completed") == ["L1", "L2"]
 
 
-async def test_a_study_with_stack_on_trains_its_runs_together_in_one_child_and_the_chart_follows_the_first(
+async def test_a_study_with_stack_on_trains_its_runs_together_in_one_child_and_the_chart_shows_them_all(
     tmp_path, monkeypatch
 ):
     alone, together = [], []
@@ -1033,11 +1037,12 @@ async def test_a_study_with_stack_on_trains_its_runs_together_in_one_child_and_t
         await start_study(pilot, "L2, L1", "1", stack="on")
         await wait_for(pilot, lambda: not app.controller.training)
         assert app.query_one(StudyQueue).states == {"L2 seed 0": "finished", "L1 seed 0": "finished"}
-        first = next(i for i in store.infos() if i.norm == "L2")
         chart = app.query_one(LossChart).model
-        # The first run's two epochs, not both runs' four: the other run's events are not drawn on it.
-        assert [r["epoch"] for r in chart.current_epochs] == [1, 2]
-        assert [r["loss"] for r in chart.current_epochs] == [r["loss"] for r in store.get(first.id).metrics()]
+        # Both runs on the chart once, as overlays, each with its own two epochs from the store.
+        await wait_for(pilot, lambda: len(chart.overlays) == 2 and not chart.current_epochs)
+        for info in store.infos():
+            _, records = chart.overlays[info.id]
+            assert [r["loss"] for r in records] == [r["loss"] for r in store.get(info.id).metrics()]
     assert together == [["L2", "L1"]] and alone == []  # one child for the stack, none for a run alone
     runs = store.runs()
     assert sorted(r.info().status for r in runs) == ["completed", "completed"]

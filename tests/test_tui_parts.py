@@ -40,6 +40,25 @@ def test_the_live_run_is_drawn_at_each_step_and_overlays_keep_their_slots():
     assert model.series()[0][0] == "L1 aaaaaa"  # no longer "(live)"
 
 
+def test_a_run_on_the_chart_both_as_its_current_run_and_overlaid_is_drawn_once_it_has_ended():
+    model = ChartModel()
+    model.metric = "psnr"
+    model.start_run("L1 aaaaaa", run_id="a")
+    model.add_epoch(record(1, 20.0))
+    model.set_overlay("a", "L1 aaaaaa", [record(1, 20.0)])  # overlaid while it trains: both, as before
+    assert [label for label, _, _ in model.series()] == ["L1 aaaaaa (live)", "L1 aaaaaa"]
+    model.end_run()
+    assert model.series() == [("L1 aaaaaa", [1], [20.0])] and model.series_slots() == [model.slots["a"]]
+    model.start_run("L2 bbbbbb", run_id="b")  # a study's next run; then the one before it is overlaid
+    model.add_epoch(record(1, 22.0))
+    model.end_run()
+    model.set_overlay("c", "L2 cccccc", [record(1, 18.0)])  # another run: the ended current run stays
+    assert [label for label, _, _ in model.series()] == ["L2 bbbbbb", "L1 aaaaaa", "L2 cccccc"]
+    model.set_overlay("b", "L2 bbbbbb", [record(1, 22.0)])
+    assert [label for label, _, _ in model.series()] == ["L1 aaaaaa", "L2 cccccc", "L2 bbbbbb"]
+    assert not model.current_epochs and not model.current_steps
+
+
 def test_the_view_cuts_to_the_zoom_and_maps_epochs_onto_steps_and_time():
     model = ChartModel()
     model.metric = "psnr"
@@ -98,6 +117,7 @@ def fake_view(calls: list) -> SimpleNamespace:
         preview=Recorder(calls, "preview"),
         system_line=Recorder(calls, "system_line"),
         refresh_runs=lambda: calls.append(("view", "refresh_runs", ())),
+        overlay_when_listed=lambda run_id: calls.append(("view", "overlay_when_listed", (run_id,))),
         show_starting=lambda info: calls.append(("view", "show_starting", (info,))),
         load_reference=lambda run_id: calls.append(("view", "load_reference", (run_id,))),
         notify=lambda message, **kwargs: calls.append(("view", "notify", (message,))),
@@ -133,7 +153,8 @@ def test_the_controller_shows_a_run_from_its_events(tmp_path):
     assert ("view", "load_reference", (run_id,)) in calls  # the first completed run brings the PCA line
     notes = [args[0] for widget, method, args in calls if method == "notify"]
     assert notes == ["CIFAR-10 fell back to the sample", f"{run_id}: completed 1 epoch"]
-    assert ("preview", "show", (controller.current_run.recon_path, "1 epoch, live")) in calls
+    shown = (controller.current_run.recon_path, "1 epoch, completed")  # not "live" once it has ended
+    assert ("preview", "show", shown) in calls
     assert ("queue", "clear", ()) in calls  # a study's line does not stay under a single run
     rows = [args[0] for _, method, args in calls if method == "show_starting"]
     assert rows[0].id == "starting" and rows[0].status == "starting" and rows[0].config == config  # at the press
@@ -166,6 +187,8 @@ def test_the_controller_follows_a_stacks_first_run_and_reports_every_runs_end(tm
     notes = [args[0] for _, method, args in calls if method == "notify"]
     assert notes == [f"{second}: completed 1 epoch", f"{first}: completed 1 epoch"]  # every run's end said
     assert controller.current_run.id == first and controller.live is None
+    overlaid = [args[0] for _, method, args in calls if method == "overlay_when_listed"]
+    assert overlaid == [second]  # the runs beside the first are on the chart from their start
 
 
 def test_a_resumed_run_keeps_its_earlier_epochs_once_even_when_its_next_is_saved_first(tmp_path):
@@ -213,6 +236,10 @@ def test_the_controller_stops_quits_and_reports_a_study(tmp_path):
     assert controller.worker_ended(worker, failed=True) is True and not controller.training
     assert ("view", "notify", ("RuntimeError: boom",)) in calls
     controller.on_study_update(StudyProgress(1, 2, "L1 seed 1", "failed", "a non-finite loss"))
+    controller.on_study_update(StudyProgress(1, 2, "L2 seed 0", "finished", run_id="r-finished"))
+    controller.on_study_update(StudyProgress(1, 2, "L2 seed 1", "reused", run_id="r-reused"))
+    overlaid = [args[0] for _, method, args in calls if method == "overlay_when_listed"]
+    assert overlaid == ["r-finished", "r-reused"]  # a study's runs gather on the chart as they finish
     controller.on_study_update(StudyProgress(1, 2, "", "ended", "done: 1 of 2 runs completed"))
     assert ("queue", "ended", ("done: 1 of 2 runs completed",)) in calls
     assert any(method == "notify" and "L1 seed 1 failed: a non-finite loss" in args[0] for _, method, args in calls)

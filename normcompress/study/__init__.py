@@ -43,7 +43,7 @@ def run_study(
         done = find_run(store, config, ("completed",))
         if done:
             progress.results[index] = done
-            progress(study.label(config), "reused")
+            progress(study.label(config), "reused", run_id=done.id)
         else:
             pending.append(Pending(index, config, study.label(config), find_run(store, config, ("interrupted",))))
     if pending:

@@ -46,10 +46,17 @@ class Progress:
     results: dict[int, Run] = field(default_factory=dict)
 
     def __call__(
-        self, label: str, state: str, message: str = "", epoch: int = 0, epochs: int = 0, where: str = ""
+        self,
+        label: str,
+        state: str,
+        message: str = "",
+        epoch: int = 0,
+        epochs: int = 0,
+        where: str = "",
+        run_id: str = "",
     ) -> None:
-        self.report(StudyProgress(len(self.results), self.total, label, state, message, epoch, epochs, where))
+        self.report(StudyProgress(len(self.results), self.total, label, state, message, epoch, epochs, where, run_id))
 
     def done(self, index: int, run: Run, label: str) -> None:
         self.results[index] = run
-        self(label, "finished")
+        self(label, "finished", run_id=run.id)

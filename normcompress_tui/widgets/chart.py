@@ -155,8 +155,8 @@ class LossChart(Vertical, can_focus=True):
             self.call_later(self._redraw_if_dirty)
 
     # -- what the app hands over ----------------------------------------------------------------------
-    def start_run(self, label: str, earlier: list[dict] | None = None) -> None:
-        self.model.start_run(label, earlier)
+    def start_run(self, label: str, earlier: list[dict] | None = None, run_id: str | None = None) -> None:
+        self.model.start_run(label, earlier, run_id)
         self.changed()
 
     def add_steps(self, epoch: int, step: int, steps: int, losses: list[float]) -> None:

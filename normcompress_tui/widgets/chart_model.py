@@ -37,6 +37,7 @@ class ChartModel:
     def __init__(self) -> None:
         self.metric, self.smoothing, self.log_scale = "loss", 0.0, False
         self.current_label = ""
+        self.current_id: str | None = None  # the live (or last ended) run's id, once it has one
         self.current_steps: list[tuple[float, float]] = []  # (fractional epoch, that step's training loss)
         self.current_epochs: list[dict] = []
         self.live = False  # the current run is training now (its label says so)
@@ -55,19 +56,27 @@ class ChartModel:
         self._live_started = 0.0
 
     # -- the live run -----------------------------------------------------------------------------
-    def start_run(self, label: str, earlier: list[dict] | None = None) -> None:
+    def start_run(self, label: str, earlier: list[dict] | None = None, run_id: str | None = None) -> None:
         """A new live run; a resumed one brings the records of its epochs before the stop."""
         earlier = earlier or []
         steps = step_series(label, earlier) if earlier else None
         self.current_label, self.current_epochs, self.live = label, list(earlier), True
+        self.current_id = run_id
         self.current_steps = list(zip(steps[1], steps[2], strict=True)) if steps else []
         seconds = sum(r.get("epoch_time_s") or 0.0 for r in earlier)
         self._live_clock = [(0.0, 0.0)] + ([(float(len(earlier)), seconds)] if earlier else [])
         self._live_started = time.monotonic() - seconds
 
     def end_run(self) -> None:
-        """The current run has ended (completed, stopped, failed): it stays on the chart, no longer live."""
+        """The current run has ended (completed, stopped, failed): it stays on the chart, no longer live,
+        unless it is overlaid too, as a study's finished runs are: then it is drawn once, as an overlay."""
         self.live = False
+        if self.current_id in self.overlays:
+            self._drop_current()
+
+    def _drop_current(self) -> None:
+        self.current_label, self.current_id, self.current_steps, self.current_epochs = "", None, [], []
+        self._live_clock, self._live_steps = [], None
 
     def add_steps(self, epoch: int, step: int, steps: int, losses: list[float]) -> None:
         """Each step's loss, the last of them at `step` of `steps` in (1-based) `epoch`."""
@@ -90,6 +99,8 @@ class ChartModel:
         else:
             self.overlays[run_id] = (label, records)
             self.groups[run_id] = groups or {}
+            if run_id == self.current_id and not self.live:  # the ended current run: one curve, not two
+                self._drop_current()
             taken = set(self.slots.values())
             self.slots.setdefault(run_id, next(n for n in range(1, len(taken) + 2) if n not in taken))
 
