@@ -209,20 +209,25 @@ def runs_compare(
     for key, values in result.differences.items():
         err.print(f"warning: the runs differ in {key} ({one_line(', '.join(values))}), not only in norm and seed")
     reference = result.reference
-    labels = [f"{i.label}  " for i in result.infos] + ([f"{reference.label}  "] if reference else [])
+    labels = [i.label for i in result.infos] + ([reference.label] if reference else [])
     rows = []
     for key, m in ALL_METRICS.items():
         values = [i.metrics.get(key) for i in result.infos]
         known = [v for v in values if v is not None]
         if not known:
             continue  # a metric none of these runs has (MS-SSIM on 32-pixel images)
-        best = max(known, key=m.score) if key != "loss" else None
-        cells = ["-" if v is None else f"{v:.5g}{' *' if v == best else '  '}" for v in values]
+        cells = ["-" if v is None else f"{v:.5g}" for v in values]
         if reference:
-            cells.append("-" if key not in reference.metrics else f"{reference.metrics[key]:.5g}  ")
+            cells.append("-" if key not in reference.metrics else f"{reference.metrics[key]:.5g}")
         rows.append([m.label, *cells])
+    # No run is marked best: one seed each cannot say which norm is better (docs/looking-at-runs.md).
     out.print(
-        "final validation metrics (* best of the runs" + (", not counting the PCA reference)\n" if reference else ")\n")
+        "final validation metrics, one run each "
+        + (
+            "(the tests below are image by image on these models, not across seeds)\n"
+            if result.paired
+            else "(untested: --paired tests PSNR image by image; a study gives mean ± sd over seeds)\n"
+        )
     )
     out.print(columns(["metric", *labels], rows))
     if result.paired:
