@@ -5,9 +5,10 @@ repaint made the training thread hand the interpreter over, and runs were 10-14%
 on two cores. A child process has an interpreter of its own. Stop, quit and errors behave as before:
 the app's cancel event reaches the child within one batch (the run is kept as interrupted), the
 child's failure is raised in the app's worker as one line, and a child whose app died (kill -9, a
-dropped SSH session) stops by itself.
+dropped SSH session) stops by itself. A study trains all its runs in one child (study_in_process).
 """
 
+import functools
 import os
 import pickle
 import signal
@@ -20,8 +21,9 @@ from collections.abc import Callable
 
 from normcompress.config import TrainConfig
 from normcompress.errors import NormcompressError
-from normcompress.events import RunStarted
+from normcompress.events import RunStarted, StudyProgress
 from normcompress.runs import Run, RunStore
+from normcompress.study_config import StudyConfig
 
 STOP_WATCH_S = 1.0  # how long the stop watcher outlives its run, at most (a stop is passed on at once)
 FRAME = struct.Struct("!I")  # each message: its length, then its pickle
@@ -47,17 +49,17 @@ class _Sender:
 
 
 def _child_main(event_fd: int) -> None:
-    """The child's whole life: read the request from stdin, train, send each event, then ("done", None)
-    or ("error", one line). A line on stdin, or its end (the app is gone), stops the run within a batch."""
+    """The child's whole life: read the request from stdin, train, send each event (and a study's
+    progress), then ("done", a study's completed run ids or None) or ("error", one line). A line on
+    stdin, or its end (the app is gone), stops the run within a batch."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the app, which asks first
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     sender = _Sender(event_fd)
     stdin = sys.stdin.buffer
-    request, store_root, progress_interval_s = pickle.load(
-        stdin
-    )  # ("run", config, resume) or ("stack", configs, resumes)
+    # ("run", config, resume), ("stack", configs, resumes) or ("study", study, None)
+    request, store_root, progress_interval_s = pickle.load(stdin)
 
     def watch_app() -> None:
         stdin.readline()  # b"stop\n", or b"" when the app closed its end or died
@@ -72,11 +74,24 @@ def _child_main(event_fd: int) -> None:
         except BrokenPipeError:  # the app died between two events: stop as if asked, keeping the run
             stop.set()
 
-    kind, configs, resumes = request
-    train = api.train_run if kind == "run" else api.train_runs_together
+    kind, subject, resumes = request
+    store = RunStore(store_root)
     try:
-        train(configs, RunStore(store_root), lambda event: send(("event", event)), stop, resumes, progress_interval_s)
-        send(("done", None))
+        if kind == "study":  # every run of it here, one after another or stacked, as the engine decides
+            runs = api.run_study(
+                subject,
+                store,
+                lambda update: send(("progress", update)),
+                lambda event: send(("event", event)),
+                stop,
+                keep_going=True,
+                **trainers_here(progress_interval_s),
+            )
+            send(("done", [run.id for run in runs]))
+        else:
+            train = api.train_run if kind == "run" else api.train_runs_together
+            train(subject, store, lambda event: send(("event", event)), stop, resumes, progress_interval_s)
+            send(("done", None))
     except NormcompressError as exc:
         send(("error", str(exc)))
     except BaseException as exc:  # a crash of the child is reported, not lost
@@ -121,28 +136,34 @@ def train_in_process(
     return store.get(started[-1]) if started else None
 
 
-def stack_in_process(
-    configs: list[TrainConfig],
+def study_in_process(
+    study: StudyConfig,
     store: RunStore,
+    on_progress: Callable[[StudyProgress], None],
     on_event: Callable[[object], None],
     cancel: threading.Event,
-    resumes: list[str | None] | None = None,
     progress_interval_s: float = 0.5,
 ) -> list[Run]:
-    """Train runs together as one stacked model (normcompress.stack) in a fresh Python process, as
-    train_in_process trains one; return every run of the stack, in order, once it has ended."""
-    started: list[str] = []
-
-    def relay(event) -> None:
-        if isinstance(event, RunStarted):  # the runs of a stack start in its order
-            started.append(event.run_id)
-        on_event(event)
-
-    _train_in_child(("stack", configs, resumes), store.root, relay, cancel, progress_interval_s)
-    return [store.get(run_id) for run_id in started]
+    """A whole study (api.run_study, going on past a failed run) in one fresh Python process, its
+    progress and events handed to on_progress and on_event in this thread; its completed runs in study
+    order. One child for all its runs: a child for each paid torch's import, the optimizer's (which
+    loads torch._dynamo) and the data again for every run, about 2.5 s a run on two cores."""
+    done = _train_in_child(("study", study, None), store.root, on_event, cancel, progress_interval_s, on_progress)
+    return [store.get(run_id) for run_id in done or []]
 
 
-def _train_in_child(request: tuple, store_root, on_event, cancel, progress_interval_s) -> None:
+def trainers_here(progress_interval_s: float) -> dict[str, Callable]:
+    """api.run_study's trainers for a study trained in this process, reporting steps this often."""
+    from normcompress import api
+
+    return {
+        "trainer": functools.partial(api.train_run, progress_interval_s=progress_interval_s),
+        "stack_trainer": functools.partial(api.train_runs_together, progress_interval_s=progress_interval_s),
+    }
+
+
+def _train_in_child(request: tuple, store_root, on_event, cancel, progress_interval_s, on_progress=None):
+    """Run a request in a child; what its ("done", …) message carries (a study's run ids), or raise."""
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(
@@ -153,7 +174,7 @@ def _train_in_child(request: tuple, store_root, on_event, cancel, progress_inter
             pass_fds=(write_fd,),
         )
         os.close(write_fd)  # the child holds the only writing end: end of input means the child is gone
-        failure, buffer = None, bytearray()
+        outcome: dict = {}
         stdin_lock, finished = threading.Lock(), threading.Event()
 
         def pass_on_stop() -> None:
@@ -174,16 +195,7 @@ def _train_in_child(request: tuple, store_root, on_event, cancel, progress_inter
             child.stdin.write(pickle.dumps((request, str(store_root), progress_interval_s)))
             child.stdin.flush()
             threading.Thread(target=pass_on_stop, daemon=True).start()  # after the request: one writer at a time
-            while True:
-                try:
-                    messages = _messages(read_fd, buffer)
-                except EOFError:
-                    break
-                for kind, payload in messages:
-                    if kind == "event":
-                        on_event(payload)
-                    elif kind == "error":
-                        failure = payload
+            outcome = _relay(read_fd, on_event, on_progress)
         except BrokenPipeError:
             pass  # the child is gone already; its exit code says how
         finally:
@@ -195,6 +207,7 @@ def _train_in_child(request: tuple, store_root, on_event, cancel, progress_inter
                 except BrokenPipeError:
                     pass
             child.wait()
+        failure = outcome.get("error")
         if failure is None and child.returncode:
             errors.seek(0)
             lines = [line for line in errors.read().decode(errors="replace").splitlines() if line.strip()]
@@ -203,6 +216,26 @@ def _train_in_child(request: tuple, store_root, on_event, cancel, progress_inter
             )
     if failure is not None:
         raise TrainingProcessError(failure)
+    return outcome.get("done")
+
+
+def _relay(read_fd: int, on_event, on_progress) -> dict:
+    """Hand the child's events (and a study's progress) on as they come, until it closes its end;
+    its ("done", …) and ("error", …) payloads, by kind."""
+    outcome, buffer = {}, bytearray()
+    while True:
+        try:
+            messages = _messages(read_fd, buffer)
+        except EOFError:
+            return outcome
+        for kind, payload in messages:
+            if kind == "event":
+                on_event(payload)
+            elif kind == "progress":
+                if on_progress is not None:
+                    on_progress(payload)
+            else:
+                outcome[kind] = payload
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The app's runs and studies: started, stopped and resumed here, trained in a worker (each run in a child
-process, trainer.py), their events shown on the main screen as they come.
+"""The app's runs and studies: started, stopped and resumed here, trained in a worker (each run, or each
+study with all its runs, in a child process: trainer.py), their events shown on the main screen as they come.
 
 A plain object that the app holds: it knows the main screen's widgets through `view` (an object with
 the widgets as attributes), so its handling of events can be tested without a terminal.
@@ -21,7 +21,7 @@ from normcompress.runs import Run, RunInfo, RunStore, run_label
 from normcompress.study_config import StudyConfig
 from normcompress.text import count
 
-from .trainer import stack_in_process, train_in_process
+from .trainer import study_in_process, train_in_process, trainers_here
 from .widgets.runs_table import starting_info
 
 if TYPE_CHECKING:
@@ -136,16 +136,12 @@ class TrainingController:
         """The study in the training worker: a run that fails is reported and the queue goes on."""
         from .messages import StudyUpdate, TrainingEvent
 
-        runs = api.run_study(
-            study,
-            self.store,
-            lambda p: self.post(StudyUpdate(p)),
-            lambda event: self.post(TrainingEvent(event)),
-            self.cancel,
-            keep_going=True,
-            trainer=self.train_one,
-            stack_trainer=self.train_together,
-        )
+        on_progress, on_event = lambda p: self.post(StudyUpdate(p)), lambda event: self.post(TrainingEvent(event))
+        if os.environ.get(TRAINING_ENV) == "thread":
+            here = trainers_here(PROGRESS_INTERVAL_S)
+            runs = api.run_study(study, self.store, on_progress, on_event, self.cancel, keep_going=True, **here)
+        else:  # all its runs in one child, which loads torch and the data once
+            runs = study_in_process(study, self.store, on_progress, on_event, self.cancel, PROGRESS_INTERVAL_S)
         ending = (
             "stopped" if self.cancel.is_set() else "done"
         ) + f": {len(runs)} of {study.runs_count()} runs completed"
@@ -160,13 +156,6 @@ class TrainingController:
                 config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S
             )
         return train_in_process(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
-
-    @staticmethod
-    def train_together(configs, store, on_event, cancel, resumes=None):
-        """A stack of runs, as api.train_runs_together would, in a child process (or, as train_one, here)."""
-        if os.environ.get(TRAINING_ENV) == "thread":
-            return api.train_runs_together(configs, store, on_event, cancel, resumes, PROGRESS_INTERVAL_S)
-        return stack_in_process(configs, store, on_event, cancel, resumes, PROGRESS_INTERVAL_S)
 
     # -- what the workers report, on the UI thread --------------------------------------------------------
     def on_event(self, event: Event) -> None:

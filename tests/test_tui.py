@@ -990,15 +990,22 @@ async def test_r_resumes_an_interrupted_run_from_its_last_epoch(tmp_path):
         assert len(RunStore(tmp_path).runs()) == 2 and table.row_count == 2  # no new run
 
 
-async def test_a_studys_runs_train_in_a_child_process_like_the_apps_runs(tmp_path, monkeypatch):
-    children = []
+def count_children(monkeypatch) -> list:
+    """Every training child the app starts: the arguments of each Popen of normcompress_tui.trainer."""
+    from normcompress_tui import trainer as trainer_module
 
-    def spy(config, *args, **kwargs):
-        children.append((config.norm, config.seed))
-        return real(config, *args, **kwargs)
+    children, real = [], trainer_module.subprocess.Popen
 
-    real = training_module.train_in_process
-    monkeypatch.setattr(training_module, "train_in_process", spy)
+    def spy(args, *rest, **kwargs):
+        children.append(args)
+        return real(args, *rest, **kwargs)
+
+    monkeypatch.setattr(trainer_module.subprocess, "Popen", spy)
+    return children
+
+
+async def test_a_studys_runs_train_in_one_child_process(tmp_path, monkeypatch):
+    children = count_children(monkeypatch)
     store = RunStore(tmp_path)
     app = NormcompressApp(store)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -1010,26 +1017,15 @@ async def test_a_studys_runs_train_in_a_child_process_like_the_apps_runs(tmp_pat
         await wait_for(pilot, lambda: len(chart.overlays) == 2)
         assert sorted(chart.overlays) == sorted(i.id for i in store.infos()) and not chart.current_epochs
         assert app.query_one(RunsTable).overlay_ids == set(chart.overlays)
-    assert children == [("L2", 0), ("L1", 0)]
+    # One child for the study: torch, the optimizer's imports and the data are loaded once, not per run.
+    assert len(children) == 1 and children[0][1:3] == ["-m", "normcompress_tui.trainer"]
     assert sorted(i.norm for i in store.infos() if i.status == "completed") == ["L1", "L2"]
 
 
 async def test_a_study_with_stack_on_trains_its_runs_together_in_one_child_and_the_chart_shows_them_all(
     tmp_path, monkeypatch
 ):
-    alone, together = [], []
-
-    def spy_alone(config, *args, **kwargs):
-        alone.append(config.norm)
-        return real_alone(config, *args, **kwargs)
-
-    def spy_together(configs, *args, **kwargs):
-        together.append([c.norm for c in configs])
-        return real_together(configs, *args, **kwargs)
-
-    real_alone, real_together = training_module.train_in_process, training_module.stack_in_process
-    monkeypatch.setattr(training_module, "train_in_process", spy_alone)
-    monkeypatch.setattr(training_module, "stack_in_process", spy_together)
+    children = count_children(monkeypatch)
     store = RunStore(tmp_path)
     app = NormcompressApp(store)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -1043,7 +1039,7 @@ async def test_a_study_with_stack_on_trains_its_runs_together_in_one_child_and_t
         for info in store.infos():
             _, records = chart.overlays[info.id]
             assert [r["loss"] for r in records] == [r["loss"] for r in store.get(info.id).metrics()]
-    assert together == [["L2", "L1"]] and alone == []  # one child for the stack, none for a run alone
+    assert len(children) == 1  # one child for the study and its stack
     runs = store.runs()
     assert sorted(r.info().status for r in runs) == ["completed", "completed"]
     assert all("trained in a stack of 2 runs" in r.summary().notices for r in runs)
@@ -1052,7 +1048,7 @@ async def test_a_study_with_stack_on_trains_its_runs_together_in_one_child_and_t
 async def test_a_study_stacks_by_itself_only_where_its_runs_train_on_cuda(tmp_path, monkeypatch):
     asked = []
     monkeypatch.setattr(
-        training_module.api, "run_study", lambda study, *args, **kwargs: asked.append(study.stack) or []
+        training_module, "study_in_process", lambda study, *args, **kwargs: asked.append(study.stack) or []
     )
     app = NormcompressApp(RunStore(tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:
