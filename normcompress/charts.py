@@ -323,9 +323,10 @@ def _axes(plt, xs: list[float], ys: list[float], log: bool, x_axis: str) -> None
         plt.yticks(*(log_ticks if log else nice_ticks)(low, high))
 
 
-def legend_text(entries: list[LegendEntry], width: int) -> Text:
+def legend_text(entries: list[LegendEntry], width: int, rows: int | None = None) -> Text:
     """One entry per series, in its colour (or with its marker), packed into lines of `width` cells:
-    a line breaks between entries, never inside one (an entry wider than the line is cut with …)."""
+    a line breaks between entries, never inside one (an entry wider than the line is cut with …).
+    Within `rows` lines, the entries that fit and then `+N more`: none is left out without a word."""
     parts = []
     for entry in entries:
         label = printable(entry.label, keep_newlines=False)
@@ -333,4 +334,21 @@ def legend_text(entries: list[LegendEntry], width: int) -> Text:
             label = label[: max(width - len(entry.symbol) - 2, 1)] + "…"
         style = "rgb({},{},{})".format(*entry.colour) if entry.colour else ""
         parts.append(Text.assemble((entry.symbol, style), " " + label))
-    return pack_lines(parts, width, "   ")
+    packed = pack_lines(parts, width, "   ")
+    if rows is None or packed.plain.count("\n") < rows:
+        return packed
+    shown = 0
+    while (
+        shown < len(parts)
+        and _lines(pack_lines([*parts[: shown + 1], _more(len(parts) - shown - 1)], width, "   ")) <= rows
+    ):
+        shown += 1
+    return pack_lines([*parts[:shown], _more(len(parts) - shown)], width, "   ")
+
+
+def _more(hidden: int) -> Text:
+    return Text(f"+{hidden} more", style="italic")
+
+
+def _lines(text: Text) -> int:
+    return text.plain.count("\n") + 1

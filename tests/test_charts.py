@@ -4,7 +4,17 @@ import math
 import plotext
 import pytest
 
-from normcompress.charts import draw_curves, envelope, epoch_mapping, epoch_ticks, log_ticks, nice_ticks, smooth
+from normcompress.charts import (
+    LegendEntry,
+    draw_curves,
+    envelope,
+    epoch_mapping,
+    epoch_ticks,
+    legend_text,
+    log_ticks,
+    nice_ticks,
+    smooth,
+)
 
 
 @pytest.mark.parametrize("log", [False, True])
@@ -166,3 +176,14 @@ def test_runs_fold_into_a_mean_over_a_band_per_group():
     entries = draw_curves(plt, folded, "loss", slots=[0, 0, 0, 1, 1, 1])
     assert [e.label for e in entries] == ["norm=L1 (n=2, band ±1 sd)", "norm=L2 (n=1, band ±1 sd)"]  # edges unnamed
     assert len(plt.curves) == 6 and "label" not in plt.curves[0][2]
+
+
+def test_a_legend_with_more_entries_than_its_rows_says_how_many_it_leaves_unnamed():
+    entries = [LegendEntry(f"run {n:02d}", (200, 0, 0), "braille") for n in range(10)]
+    # Each entry is "⢕⢕ run 00" (9 cells), 3 cells apart: three to a line of 40 (33 cells), not four (45).
+    assert legend_text(entries, 40).plain.count("\n") == 3  # all ten in four lines, with no limit
+    lines = legend_text(entries, 40, rows=2).plain.split("\n")
+    assert lines[0] == "⢕⢕ run 00   ⢕⢕ run 01   ⢕⢕ run 02"
+    assert lines[1] == "⢕⢕ run 03   ⢕⢕ run 04   +5 more"  # a third entry and "+4 more" would take 43 cells
+    assert legend_text(entries[:6], 40, rows=2).plain.count("more") == 0  # six fit in two lines: all named
+    assert legend_text(entries, 5, rows=1).plain == "+10 more"  # not even one fits beside the count

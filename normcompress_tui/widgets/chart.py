@@ -3,7 +3,7 @@
 What is shown is computed by a ChartModel (chart_model.py); this widget holds one, keeps its metric,
 smoothing and log scale in step with the controls above the plot, and draws it. The legend is a line
 of text under the plot, not inside it: inside, a few overlays took most of the plot's rows at 80x24. It
-breaks between entries, and scrolls past four lines. Under NO_COLOR each run gets its own marker.
+breaks between entries, and past its rows says how many more curves it does not name. Under NO_COLOR each run gets its own marker.
 
 The chart can show one, two or four metrics side by side (`p`), sharing the runs, the x axis, the zoom
 and the value cursor (`c`, then the arrow keys), whose values are listed under the plots, one line per
@@ -290,11 +290,11 @@ class LossChart(Vertical, can_focus=True):
             entries = entries or drawn
         self._show_cursor_values(metrics)
         legend = self.query_one("#legend", Static)
-        text = legend_text(entries, max(legend.content_region.width or plots[0].size.width, 20))
-        lines = text.plain.count("\n")
         most = legend_rows(self.content_region.height)
+        text = legend_text(entries, max(legend.content_region.width or plots[0].size.width, 20), most)
+        lines = text.plain.count("\n")
         if most != self._legend_most:
-            legend.styles.max_height = self._legend_most = most  # the rest scrolls: the plot keeps its rows
+            legend.styles.max_height = self._legend_most = most  # the plot keeps its rows
         legend.update(text, layout=lines != self._legend_lines)  # a layout pass costs training time
         self._legend_lines = lines
 
@@ -358,5 +358,5 @@ class LossChart(Vertical, can_focus=True):
 
 
 def legend_rows(chart_rows: int) -> int:
-    """How many rows the legend may take (it scrolls past them): a quarter of the chart's, 1 to 4."""
+    """How many rows the legend may take (past them it says how many more): a quarter of the chart's, 1 to 4."""
     return min(max(chart_rows // 4, 1), 4)
