@@ -141,7 +141,12 @@ class TrainingController:
             here = trainers_here(PROGRESS_INTERVAL_S)
             runs = api.run_study(study, self.store, on_progress, on_event, self.cancel, keep_going=True, **here)
         else:  # all its runs in one child, which loads torch and the data once
-            runs = study_in_process(study, self.store, on_progress, on_event, self.cancel, PROGRESS_INTERVAL_S)
+            try:
+                runs = study_in_process(study, self.store, on_progress, on_event, self.cancel, PROGRESS_INTERVAL_S)
+            except NormcompressError as exc:  # the child itself (a crash, a cluster out of reach), not a run
+                ending = f"ended: {exc}; the same study again goes on from here"  # the run is kept as interrupted
+                self.post(StudyUpdate(StudyProgress(0, study.runs_count(), "", "ended", ending)))
+                raise
         ending = (
             "stopped" if self.cancel.is_set() else "done"
         ) + f": {len(runs)} of {study.runs_count()} runs completed"
@@ -261,6 +266,9 @@ class TrainingController:
         failure is a notification; it never takes the app down. True when the app should now quit."""
         if failed and worker.error is not None:
             self.view.notify(one_line_error(worker.error), title="Training stopped", severity="error", timeout=10)
+            if self.live is not None:  # its child died under it: no RunEnded will come
+                self.view.progress.finished("failed", one_line_error(worker.error))
+                self.live = None
         self.training = False
         if self.quit_when_stopped:
             return True

@@ -9,6 +9,7 @@ import pytest
 from normcompress.config import TrainConfig
 from normcompress.events import EpochEnd, Notice, RunEnded, RunStarted, StepProgress, StudyProgress
 from normcompress.runs import RunStore
+from normcompress.study_config import StudyConfig
 from normcompress_tui.training import TrainingController
 from normcompress_tui.widgets.chart_model import ChartModel, parse_zoom, zoom_spec
 
@@ -233,7 +234,9 @@ def test_the_controller_stops_quits_and_reports_a_study(tmp_path):
     assert controller.stop() and cancel.is_set()
     controller.quit_when_stopped = True
     worker = SimpleNamespace(error=RuntimeError("boom"))
+    controller.live = "a-run"  # its child died under it
     assert controller.worker_ended(worker, failed=True) is True and not controller.training
+    assert ("progress", "finished", ("failed", "RuntimeError: boom")) in calls and controller.live is None
     assert ("view", "notify", ("RuntimeError: boom",)) in calls
     controller.on_study_update(StudyProgress(1, 2, "L1 seed 1", "failed", "a non-finite loss"))
     controller.on_study_update(StudyProgress(1, 2, "L2 seed 0", "finished", run_id="r-finished"))
@@ -264,3 +267,23 @@ def test_the_reference_is_probed_one_run_at_a_time_and_a_run_without_one_is_not_
     assert asked == ["a", "c"] and not threads
     loader.want("a")  # it had none: not asked again
     assert not threads and not shown
+
+
+def test_a_study_whose_child_dies_says_how_to_go_on(tmp_path, monkeypatch):
+    """All of a study's runs share one child: if it dies (killed, out of memory), the queue says so and
+    how to go on (the run it was training is interrupted, so the same study again resumes it)."""
+    import normcompress_tui.training as training_module
+    from normcompress_tui.messages import StudyUpdate
+    from normcompress_tui.trainer import TrainingProcessError
+
+    def dies(*args, **kwargs):
+        raise TrainingProcessError("the training process ended with exit code -9")
+
+    monkeypatch.setattr(training_module, "study_in_process", dies)
+    posted = []
+    controller = TrainingController(RunStore(tmp_path), posted.append, lambda f, *a: None, fake_view([]))
+    study = StudyConfig.of_norms(["L2", "L1"], seeds=1, devices=["cpu"], epochs=1, dataset="synthetic")
+    with pytest.raises(TrainingProcessError):  # the worker fails: the app's notification says it too
+        controller._study_worker(study)
+    (update,) = [m.progress for m in posted if isinstance(m, StudyUpdate)]
+    assert update.state == "ended" and "exit code -9" in update.message and "again goes on" in update.message
