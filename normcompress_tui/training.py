@@ -102,6 +102,10 @@ class TrainingController:
         first = starting_info(study.run_configs()[0])
         self.claim(starting=f"a study of {count(study.runs_count(), 'run')}", row=first)
         self.view.queue.begin([study.label(c) for c in study.run_configs()])
+        if study.seeds > 1 and self.view.chart.model.group_by is None:  # g is not in the footer: say it once here
+            self.view.notify(
+                "The study's runs gather on the chart as they finish: g groups them, with a band over the seeds"
+            )
         self.start_worker(self._study_worker, study)
 
     def on_cuda(self, device: str) -> bool:

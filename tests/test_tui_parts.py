@@ -287,3 +287,16 @@ def test_a_study_whose_child_dies_says_how_to_go_on(tmp_path, monkeypatch):
         controller._study_worker(study)
     (update,) = [m.progress for m in posted if isinstance(m, StudyUpdate)]
     assert update.state == "ended" and "exit code -9" in update.message and "again goes on" in update.message
+
+
+def test_a_study_over_seeds_says_once_that_g_groups_its_runs(tmp_path):
+    calls = []
+    controller = TrainingController(RunStore(tmp_path), calls.append, lambda f, *a: None, fake_view(calls))
+    hints = lambda: [args[0] for _, method, args in calls if method == "notify" and "g groups" in args[0]]
+    controller.start_study(StudyConfig.of_norms(["L2", "L1"], seeds=1, devices=["cpu"]))
+    assert hints() == []  # one seed: no band to show
+    controller.start_study(StudyConfig.of_norms(["L2", "L1"], seeds=3, devices=["cpu"]))
+    assert len(hints()) == 1
+    controller.view.chart.model.group_by = "norm"  # grouped already: nothing to say
+    controller.start_study(StudyConfig.of_norms(["L2", "L1"], seeds=3, devices=["cpu"]))
+    assert len(hints()) == 1
