@@ -335,7 +335,7 @@ def legend_text(entries: list[LegendEntry], width: int, rows: int | None = None)
         style = "rgb({},{},{})".format(*entry.colour) if entry.colour else ""
         parts.append(Text.assemble((entry.symbol, style), " " + label))
     packed = pack_lines(parts, width, "   ")
-    if rows is None or packed.plain.count("\n") < rows:
+    if rows is None or _lines(packed) <= rows:
         return packed
     shown = 0
     while (

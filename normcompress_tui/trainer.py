@@ -146,8 +146,9 @@ def study_in_process(
 ) -> list[Run]:
     """A whole study (api.run_study, going on past a failed run) in one fresh Python process, its
     progress and events handed to on_progress and on_event in this thread; its completed runs in study
-    order. One child for all its runs: a child for each paid torch's import, the optimizer's (which
-    loads torch._dynamo) and the data again for every run, about 2.5 s a run on two cores."""
+    order. One child for all its runs: with a child for each, every run paid again for importing torch,
+    building the optimizer (which imports torch._dynamo) and loading the data, about 2.5 s a run on
+    two cores."""
     done = _train_in_child(("study", study, None), store.root, on_event, cancel, progress_interval_s, on_progress)
     return [store.get(run_id) for run_id in done or []]
 

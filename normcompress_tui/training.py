@@ -269,9 +269,10 @@ class TrainingController:
         """The training worker has ended (completed, stopped, or failed): the UI may start another run. A
         failure is a notification; it never takes the app down. True when the app should now quit."""
         if failed and worker.error is not None:
-            self.view.notify(one_line_error(worker.error), title="Training stopped", severity="error", timeout=10)
+            error = one_line_error(worker.error)
+            self.view.notify(error, title="Training stopped", severity="error", timeout=10)
             if self.live is not None:  # its child died under it: no RunEnded will come
-                self.view.progress.finished("failed", one_line_error(worker.error))
+                self.view.progress.finished("failed", error)
                 self.live = None
         self.training = False
         if self.quit_when_stopped:

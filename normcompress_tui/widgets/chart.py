@@ -3,7 +3,8 @@
 What is shown is computed by a ChartModel (chart_model.py); this widget holds one, keeps its metric,
 smoothing and log scale in step with the controls above the plot, and draws it. The legend is a line
 of text under the plot, not inside it: inside, a few overlays took most of the plot's rows at 80x24. It
-breaks between entries, and past its rows says how many more curves it does not name. Under NO_COLOR each run gets its own marker.
+breaks between entries, and past its rows says how many more curves it does not name. Under NO_COLOR
+each run gets its own marker.
 
 The chart can show one, two or four metrics side by side (`p`), sharing the runs, the x axis, the zoom
 and the value cursor (`c`, then the arrow keys), whose values are listed under the plots, one line per
