@@ -60,6 +60,34 @@ def test_a_run_on_the_chart_both_as_its_current_run_and_overlaid_is_drawn_once_i
     assert not model.current_epochs and not model.current_steps
 
 
+def test_a_run_keeps_its_colour_from_live_to_overlaid_and_no_group_takes_the_live_runs():
+    model = ChartModel()
+    model.metric = "psnr"
+    model.start_run("L1 aaaaaa", run_id="a")
+    model.add_epoch(record(1, 20.0))
+    assert model.series_slots() == [0]
+    model.end_run()
+    model.set_overlay("a", "L1 aaaaaa", [record(1, 20.0)])  # a study's finished run: overlaid
+    assert model.series_slots() == [0]  # the colour it had while it trained, not a new one
+    model.start_run("L2 bbbbbb", run_id="b")
+    model.add_epoch(record(1, 22.0))
+    model.set_overlay("c", "L2 cccccc", [record(1, 18.0)])
+    assert model.series_slots() == [1, 0, 2]  # b took the lowest free slot; c the next
+    model.end_run()
+    model.set_overlay("b", "L2 bbbbbb", [record(1, 22.0)])
+    assert model.series_slots() == [0, 2, 1] and model.mark_slot("b") == 1
+    model.start_run("L1 dddddd", run_id="d")  # the lowest slot no run on the chart holds
+    model.add_epoch(record(1, 21.0))
+    assert model.series_slots()[0] == 3
+    model.group_by = "norm"
+    model.groups = {"a": {"norm": "L1"}, "b": {"norm": "L2"}, "c": {"norm": "L2"}}
+    assert model.group_slots() == {"L1": 1, "L2": 2}  # the live run's slot 3 is not a group's
+    model.set_overlay("d", "", None)  # taken off the table's overlays while live: it keeps its colour
+    assert model.series_slots()[0] == 3
+    model.start_run("L2 eeeeee", run_id="e")  # d was never overlaid: it leaves the chart and frees 3
+    assert "d" not in model.slots and model.slots["e"] == 3
+
+
 def test_the_view_cuts_to_the_zoom_and_maps_epochs_onto_steps_and_time():
     model = ChartModel()
     model.metric = "psnr"

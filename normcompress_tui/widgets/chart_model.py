@@ -46,7 +46,7 @@ class ChartModel:
         self.group_by: str | None = None  # overlays folded into a mean and a band per group of this key
         self.band = "minmax"
         self.reference: Baseline | None = None  # PCA on the first charted run's data: a dashed line
-        self.slots: dict[str, int] = {}  # run id -> palette slot; 0 is the live run's, overlays keep theirs
+        self.slots: dict[str, int] = {}  # run id -> palette slot, kept while the run is on the chart
         self.x_axis = "epoch"
         self.zoom: tuple[float, float] | int | None = None  # epochs (first, last), the last N, or all
         self.panels = 1
@@ -60,8 +60,12 @@ class ChartModel:
         """A new live run; a resumed one brings the records of its epochs before the stop."""
         earlier = earlier or []
         steps = step_series(label, earlier) if earlier else None
+        if self.current_id not in self.overlays:  # the run before it leaves the chart, and frees its colour
+            self.slots.pop(self.current_id or "", None)
         self.current_label, self.current_epochs, self.live = label, list(earlier), True
         self.current_id = run_id
+        if run_id is not None:  # the colour it keeps when it ends and is overlaid, as a study's runs are
+            self.slots.setdefault(run_id, free_slot(self.slots, first=0))
         self.current_steps = list(zip(steps[1], steps[2], strict=True)) if steps else []
         seconds = sum(r.get("epoch_time_s") or 0.0 for r in earlier)
         self._live_clock = [(0.0, 0.0)] + ([(float(len(earlier)), seconds)] if earlier else [])
@@ -94,15 +98,15 @@ class ChartModel:
         """Put a run on the chart (`groups`: its group under each key it can be grouped by) or take it off."""
         if records is None:
             self.overlays.pop(run_id, None)
-            self.slots.pop(run_id, None)
             self.groups.pop(run_id, None)
+            if run_id != self.current_id:  # the current run is still drawn, in its colour
+                self.slots.pop(run_id, None)
         else:
             self.overlays[run_id] = (label, records)
             self.groups[run_id] = groups or {}
             if run_id == self.current_id and not self.live:  # the ended current run: one curve, not two
                 self._drop_current()
-            taken = set(self.slots.values())
-            self.slots.setdefault(run_id, next(n for n in range(1, len(taken) + 2) if n not in taken))
+            self.slots.setdefault(run_id, free_slot(self.slots, first=1))
 
     def reference_line(self, metric: str | None = None) -> tuple[str, float] | None:
         """The baseline's value of a metric (the chart's by default; none for the training loss, which is
@@ -123,8 +127,10 @@ class ChartModel:
         return self.groups[run_id].get(self.group_by, f"{self.group_by}=-")
 
     def group_slots(self) -> dict[str, int]:
-        """Each group's palette slot: in the order the overlays came, after the live run's slot 0."""
-        return {group: n for n, group in enumerate(dict.fromkeys(map(self._group_of, self.overlays)), 1)}
+        """Each group's palette slot: in the order the overlays came, from 1, past the current run's."""
+        current = self._current_slot() if self._has_current() else None
+        free = (n for n in range(1, len(self.overlays) + 3) if n != current)
+        return dict(zip(dict.fromkeys(map(self._group_of, self.overlays)), free, strict=False))
 
     def mark_slot(self, run_id: str) -> int:
         """The colour of an overlaid run's mark in the runs table: its group's while the chart is grouped
@@ -206,8 +212,12 @@ class ChartModel:
         return result
 
     def series_slots(self, metric: str | None = None) -> list[int]:
-        """Each series' palette slot, in the order of series(): the live run 0, each overlay its own."""
-        return ([0] if self._has_current(metric) else []) + [self.slots[run_id] for run_id in self.overlays]
+        """Each series' palette slot, in the order of series(): the current run's first, each overlay its own."""
+        current = [self._current_slot()] if self._has_current(metric) else []
+        return current + [self.slots[run_id] for run_id in self.overlays]
+
+    def _current_slot(self) -> int:
+        return self.slots.get(self.current_id or "", 0)
 
     def _has_current(self, metric: str | None = None) -> bool:
         return bool(((metric or self.metric) == "loss" and self.current_steps) or self.current_epochs)
@@ -322,6 +332,12 @@ class ChartModel:
             "band": self.band,
             "panels": self.panels,
         }
+
+
+def free_slot(slots: dict[str, int], first: int) -> int:
+    """The lowest palette slot from `first` that no run on the chart holds (0 is the first live run's)."""
+    taken = set(slots.values())
+    return next(n for n in range(first, len(taken) + first + 1) if n not in taken)
 
 
 def per_epoch(label: str, records: list[dict], key: str) -> Series:
