@@ -146,6 +146,9 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     return grid
 
 
+_KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+
+
 def _value(key: str, hint: Any, text: str) -> Any:
     """One grid value in its setting's type (an int, a float, a bool, None or text)."""
     kinds = list(get_args(hint)) if isinstance(hint, UnionType) else [hint]
@@ -160,8 +163,9 @@ def _value(key: str, hint: Any, text: str) -> Any:
                 return kind(text)
         except ValueError:
             continue
-    names = " or ".join(k.__name__ for k in kinds if k is not type(None))
-    raise UsageError(f"--grid {key}: {one_line(text)[:40]!r} is not {names}")
+    names = " or ".join(_KIND_WORDS.get(k, k.__name__) for k in kinds if k is not type(None))
+    none = " (or none)" if type(None) in kinds else ""
+    raise UsageError(f"--grid {key}: {one_line(text)[:40]!r} is not {names}{none}")
 
 
 def check_address(address: str) -> tuple[str, int] | None:

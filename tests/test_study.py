@@ -259,3 +259,20 @@ def test_a_grid_may_give_the_base_what_it_needs():
     assert [c.rate_lambda for c in study.run_configs()] == [0.005, 0.05]
     with pytest.raises(UsageError, match="give --rate-lambda > 0"):
         StudyConfig(base, {"norm": ["L2"]}, seeds=1).validated()
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        ("lr=abc", "--grid lr: 'abc' is not a number"),
+        ("epochs=2.5", "--grid epochs: '2.5' is not a whole number"),
+        ("limit=many", "--grid limit: 'many' is not a whole number (or none)"),
+    ],
+)
+def test_a_grid_value_of_the_wrong_kind_is_refused_in_words(item, words):
+    from normcompress.study_config import parse_grid
+
+    with pytest.raises(UsageError) as caught:
+        parse_grid([item])
+    assert str(caught.value) == words
+    assert parse_grid(["limit=none,500"]) == {"limit": [None, 500]}
