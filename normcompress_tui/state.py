@@ -18,7 +18,8 @@ MAX_TEXT = 1000  # characters of one saved text value
 MAX_LIST = 100  # items of one saved list (the overlaid runs)
 VERSION = 1
 
-# Each section's keys and the JSON type each holds: "text", "number", "flag", or "texts" (a list of text).
+# Each section's keys and the JSON type each holds: "text", "text?" (text or null), "number", "flag", or
+# "texts" (a list of text).
 # A section named with "*" takes any key of that type (the form's fields, which grow with the form).
 SCHEMA: dict[str, dict[str, str]] = {
     "form": {"*": "text"},
@@ -28,7 +29,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "log": "flag",
         "x_axis": "text",
         "zoom": "text",
-        "group_by": "text",
+        "group_by": "text?",  # null: not grouped
         "band": "text",
         "panels": "number",
     },
@@ -48,6 +49,8 @@ def _fits(kind: str, value: object) -> bool:
     match kind:
         case "text":
             return _text_ok(value)
+        case "text?":
+            return value is None or _text_ok(value)
         case "number":
             return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e9
         case "flag":
@@ -59,6 +62,7 @@ def _fits(kind: str, value: object) -> bool:
 
 KIND_WORDS = {
     "text": "text without control characters",
+    "text?": "text without control characters, or null",
     "number": "a number",
     "flag": "true or false",
     "texts": f"a list of at most {MAX_LIST} texts",

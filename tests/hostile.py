@@ -328,8 +328,14 @@ RAW_ESCAPES = (b"\x1b[2JZAP", b"\x1b]0;EVIL", b"EVIL\x07", b"\xc2\x9b31m")  # wh
 
 
 def wrong_kinds(kind: str) -> dict[str, object]:
-    """The JSON values that are not of a state key's kind ("text", "number", "flag", "texts")."""
-    right = {"text": ("text",), "number": ("an integer", "a float"), "flag": ("true",), "texts": ("a list",)}[kind]
+    """The JSON values that are not of a state key's kind ("text", "text?", "number", "flag", "texts")."""
+    right = {
+        "text": ("text",),
+        "text?": ("text", "null"),
+        "number": ("an integer", "a float"),
+        "flag": ("true",),
+        "texts": ("a list",),
+    }[kind]
     wrong = {name: value for name, value in JSON_KINDS.items() if name not in right}
     if kind == "texts":
         wrong["a list holding a number"] = ["id", 3]

@@ -148,7 +148,7 @@ def test_the_state_layer_keeps_only_values_of_the_schemas_types(state):
     from normcompress_tui.state import SCHEMA, checked
 
     sections, _dropped = checked(state)
-    kinds = {"text": str, "number": (int, float), "flag": bool, "texts": list}
+    kinds = {"text": str, "text?": (str, type(None)), "number": (int, float), "flag": bool, "texts": list}
     for name, keys in SCHEMA.items():
         for key, value in sections[name].items():
             kind = keys.get(key, keys.get("*"))
@@ -156,6 +156,24 @@ def test_the_state_layer_keeps_only_values_of_the_schemas_types(state):
             assert "\x1b" not in json.dumps(value) and "\\u001b" not in json.dumps(value)
     originally = sum(len(v) for v in state.values() if isinstance(v, dict))
     assert sum(len(v) for v in sections.values()) <= originally
+
+
+async def test_the_state_the_app_saves_with_its_defaults_is_read_back_without_a_notice(tmp_path):
+    """An ungrouped chart saved its group_by as null, which the state's schema then dropped as "not
+    text": every launch after the first said so."""
+    from normcompress_tui.app import NormcompressApp
+
+    for launch in range(2):
+        app = NormcompressApp(RunStore(tmp_path))
+        notes: list[str] = []
+        app.notify = lambda message, notes=notes, **kwargs: notes.append(message)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            assert not [n for n in notes if "saved state" in n], (launch, notes)
+            await pilot.press("m")  # a view that differs from the defaults, so that it is written
+            app.main.save_state()
+    saved = json.loads((tmp_path / ".app-state.json").read_text())
+    assert saved["chart"]["group_by"] is None and saved["chart"]["metric"] != "loss"
 
 
 @pytest.mark.parametrize("name", list(hostile_states()))
