@@ -226,6 +226,25 @@ def settings_store(root) -> RunStore:
     return store
 
 
+def test_the_data_column_shows_the_data_a_run_really_trained_on_not_the_dataset_it_asked_for(tmp_path):
+    """A run that asked for CIFAR-10 and fell back to the embedded sample was listed as `cifar10`
+    beside runs on the sample, as if it had trained on 50,000 images."""
+    from normcompress_tui.widgets.run_columns import differing_settings, fitting_columns
+
+    store = RunStore(tmp_path)
+    for asked, used in [("cifar10", "sample"), ("sample", "sample"), ("synthetic", "synthetic")]:
+        summary = Summary.from_json({"status": "completed", "epochs_done": 1, "metrics": {"psnr": 20.0}, "data": used})
+        store.create(TrainConfig(epochs=1, dataset=asked).validated(), summary)
+    infos = store.infos()
+    fell_back = [i for i in infos if i.config.dataset == "cifar10"]
+    assert "dataset" not in differing_settings([i for i in infos if i.data_source == "sample"])  # both on it
+    assert "dataset" in differing_settings(infos)
+    columns, _ = fitting_columns(infos, 200)
+    (data,) = [c for c in columns if c.header == "data"]  # one data column, moved forward as a setting
+    assert data.key == "setting:dataset" and data.text(fell_back[0]) == "sample"
+    assert sorted(data.text(i) for i in infos) == ["sample", "sample", "synthetic"]
+
+
 @pytest.mark.usefixtures("in_process_probes")
 async def test_the_settings_the_runs_differ_in_are_sortable_columns_beside_the_final_metrics(tmp_path):
     from normcompress_tui.app import NormcompressApp

@@ -136,12 +136,20 @@ def _sortable(value: object) -> tuple:
     return (0, 0.0, str(value))
 
 
+def _setting(name: str) -> Callable[[RunInfo], object]:
+    """A run's value of a setting as the table shows it; for the dataset, the data it really trained on
+    (a run that asked for CIFAR-10 and fell back to the sample trained on the sample), as the CLI shows it."""
+    if name == "dataset":
+        return lambda info: info.data_source if info.config else None
+    return _config(name)
+
+
 def setting_column(name: str) -> Column:
     """A column of one training setting."""
-    read = _config(name)
+    read = _setting(name)
     return Column(
         SETTING + name,
-        name,
+        "data" if name == "dataset" else name,
         lambda i: "-" if read(i) is None else format(read(i), "g") if isinstance(read(i), float) else str(read(i)),
         lambda i: _sortable(read(i)),
     )
@@ -156,9 +164,9 @@ def column_for(key: str) -> Column | None:
 
 def differing_settings(infos: list[RunInfo]) -> list[str]:
     """The settings whose values differ among these runs (those with their own column left out)."""
-    configs = [i.config for i in infos if i.config is not None]
+    known = [i for i in infos if i.config is not None]
     return [
-        name for name in SETTING_NAMES if name not in OWN_COLUMNS and len({repr(getattr(c, name)) for c in configs}) > 1
+        name for name in SETTING_NAMES if name not in OWN_COLUMNS and len({repr(_setting(name)(i)) for i in known}) > 1
     ]
 
 
