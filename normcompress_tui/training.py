@@ -141,16 +141,16 @@ class TrainingController:
         from .messages import StudyUpdate, TrainingEvent
 
         on_progress, on_event = lambda p: self.post(StudyUpdate(p)), lambda event: self.post(TrainingEvent(event))
-        if os.environ.get(TRAINING_ENV) == "thread":
-            here = trainers_here(PROGRESS_INTERVAL_S)
-            runs = api.run_study(study, self.store, on_progress, on_event, self.cancel, keep_going=True, **here)
-        else:  # all its runs in one child, which loads torch and the data once
-            try:
+        try:
+            if os.environ.get(TRAINING_ENV) == "thread":
+                here = trainers_here(PROGRESS_INTERVAL_S)
+                runs = api.run_study(study, self.store, on_progress, on_event, self.cancel, keep_going=True, **here)
+            else:  # all its runs in one child, which loads torch and the data once
                 runs = study_in_process(study, self.store, on_progress, on_event, self.cancel, PROGRESS_INTERVAL_S)
-            except NormcompressError as exc:  # the child itself (a crash, a cluster out of reach), not a run
-                ending = f"ended: {exc}; the same study again goes on from here"  # the run is kept as interrupted
-                self.post(StudyUpdate(StudyProgress(0, study.runs_count(), "", "ended", ending)))
-                raise
+        except NormcompressError as exc:  # the study itself (its child died, a cluster out of reach), not a run
+            ending = f"ended: {exc}; the same study again goes on from here"  # the run is kept as interrupted
+            self.post(StudyUpdate(StudyProgress(0, study.runs_count(), "", "ended", ending)))
+            raise
         ending = (
             "stopped" if self.cancel.is_set() else "done"
         ) + f": {len(runs)} of {study.runs_count()} runs completed"

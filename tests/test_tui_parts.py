@@ -297,9 +297,11 @@ def test_the_reference_is_probed_one_run_at_a_time_and_a_run_without_one_is_not_
     assert not threads and not shown
 
 
-def test_a_study_whose_child_dies_says_how_to_go_on(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_a_study_whose_child_dies_says_how_to_go_on(tmp_path, monkeypatch, mode):
     """All of a study's runs share one child: if it dies (killed, out of memory), the queue says so and
-    how to go on (the run it was training is interrupted, so the same study again resumes it)."""
+    how to go on (the run it was training is interrupted, so the same study again resumes it). A study
+    trained in the app's own process (thread mode) that fails as a whole says the same."""
     import normcompress_tui.training as training_module
     from normcompress_tui.messages import StudyUpdate
     from normcompress_tui.trainer import TrainingProcessError
@@ -307,7 +309,11 @@ def test_a_study_whose_child_dies_says_how_to_go_on(tmp_path, monkeypatch):
     def dies(*args, **kwargs):
         raise TrainingProcessError("the training process ended with exit code -9")
 
-    monkeypatch.setattr(training_module, "study_in_process", dies)
+    if mode == "thread":
+        monkeypatch.setenv(training_module.TRAINING_ENV, "thread")
+        monkeypatch.setattr(training_module.api, "run_study", dies)
+    else:
+        monkeypatch.setattr(training_module, "study_in_process", dies)
     posted = []
     controller = TrainingController(RunStore(tmp_path), posted.append, lambda f, *a: None, fake_view([]))
     study = StudyConfig.of_norms(["L2", "L1"], seeds=1, devices=["cpu"], epochs=1, dataset="synthetic")
