@@ -30,7 +30,8 @@ import time
 
 from normcompress.config import TrainConfig
 from normcompress.runs import RunStore
-from normcompress_tui.app import TRAINING_ENV, NormcompressApp
+from normcompress_tui.app import NormcompressApp
+from normcompress_tui.training import TRAINING_ENV
 from normcompress_tui.widgets.chart import LossChart
 from normcompress_tui.widgets.controls import Controls
 
@@ -57,19 +58,19 @@ async def in_app(store: RunStore, epochs: int, device: str) -> dict:
         await pilot.pause()
         app.query_one("#runs").focus()
         await pilot.press("s")
-        chart = app.query_one(LossChart)
+        chart, controller = app.query_one(LossChart), app.controller
         # The UI's CPU from the end of epoch 1 to the end of the last epoch: the epochs the rate counts,
         # not the child's startup nor what the app does once the run has ended.
         marks = {}
-        while app.training:
+        while controller.training:
             # Not pilot.pause(): it waits for every widget to go idle, work a real terminal never does
             # (it was 1,400 callbacks in a 4-epoch run, a third of the UI thread's time). Nor a short
             # sleep: this loop is the benchmark's, not the app's, and each wake-up is taken from training.
             await asyncio.sleep(WATCH_S)
-            marks.setdefault(len(chart.current_epochs), (time.process_time(), time.monotonic()))
+            marks.setdefault(len(chart.model.current_epochs), (time.process_time(), time.monotonic()))
         (cpu_0, wall_0), (cpu_1, wall_1) = marks[1], marks[max(marks)]
         ui_core = (cpu_1 - cpu_0) / (wall_1 - wall_0)
-        return {"rate": rate(app.current_run), "ui_core": ui_core}
+        return {"rate": rate(controller.current_run), "ui_core": ui_core}
 
 
 def median_interval(values: list[float], resamples: int = 10_000) -> tuple[float, float]:
