@@ -179,6 +179,11 @@ class MainScreen(ChartKeys, Screen):
         self._overlays_wanted -= listed
         for run_id in sorted(listed):  # ids begin with their start time: the study's order
             table.set_overlay(run_id, True)
+        gone = set(self.chart.model.overlays) - set(table.infos)
+        for run_id in gone:  # removed from the store elsewhere (runs rm): off the chart, as off the table
+            self.chart.set_overlay(run_id, "", None)
+        if gone:
+            self.paint_marks()  # a group's colour may have moved
         self.follow_overlays(infos)
 
     def overlay_when_listed(self, run_id: str) -> None:

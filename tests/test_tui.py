@@ -147,6 +147,22 @@ async def test_an_overlaid_run_training_elsewhere_is_drawn_again_as_its_epochs_e
         elsewhere.join()
 
 
+async def test_an_overlaid_run_removed_elsewhere_leaves_the_chart_with_its_row(tmp_path):
+    """`normcompress runs rm` in another terminal took the run off the table but left its curve on the
+    chart, where no row was left to unmark it."""
+    store = RunStore(tmp_path)
+    kept, removed = quick_runs(store)
+    app = NormcompressApp(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await focused_table(pilot, rows=2)
+        app.main.overlay_all()
+        chart = app.query_one(LossChart)
+        await wait_for(pilot, lambda: set(chart.model.overlays) == {kept.id, removed.id})
+        store.remove(store.get(removed.id))  # as the CLI does
+        await wait_for(pilot, lambda: removed.id not in app.query_one(RunsTable).infos)
+        assert set(chart.model.overlays) == {kept.id} and removed.id[-6:] not in legend(app)
+
+
 async def test_overlay_two_runs_on_the_chart(tmp_path):
     store = RunStore(tmp_path)
     runs = quick_runs(store)
