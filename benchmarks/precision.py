@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--dataset", default="sample")
     args = parser.parse_args()
+    if args.seeds < 2:
+        parser.error("--seeds must be at least 2: seed noise is the spread over seeds")
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; L2, the default recipe, {args.epochs} epochs on {args.dataset}")
@@ -49,14 +51,14 @@ def main() -> None:
         psnr[label] = [p for p, _ in results]
         seeds = "  ".join(f"{p:.3f}" for p in psnr[label])
         rate = statistics.median(r for _, r in results)
-        sd = statistics.stdev(psnr[label]) if args.seeds > 1 else float("nan")
+        sd = statistics.stdev(psnr[label])
         print(
             f"{label:22} PSNR {statistics.mean(psnr[label]):.3f} ± {sd:.3f} dB (seeds: {seeds})  "
             f"{rate:10,.0f} training images/s"
         )
     (fp32, bf16) = psnr.values()
     difference = statistics.mean(bf16) - statistics.mean(fp32)
-    noise = max(statistics.stdev(fp32), statistics.stdev(bf16)) if args.seeds > 1 else 0.0
+    noise = max(statistics.stdev(fp32), statistics.stdev(bf16))
     test = across_seeds(bf16, fp32)
     within = abs(difference) <= noise and not test.significant
     print(f"bf16 - float32: {difference:+.3f} dB; the larger seed sd {noise:.3f} dB; {test.test}: {test.text()}")
