@@ -227,6 +227,8 @@ class TrainingController:
             return
         if update.state == "ended":
             self.view.queue.ended(update.message)
+            if self.view.progress.is_starting:  # no run took a step (all reused, or failed first): say how it ended
+                self.view.progress.finished(update.message.partition(":")[0], update.message)
             return
         self.view.queue.progress(update)
         if update.state in ("reused", "finished") and update.run_id:  # the study's runs gather on the chart
@@ -268,12 +270,15 @@ class TrainingController:
     def worker_ended(self, worker: Worker, failed: bool) -> bool:
         """The training worker has ended (completed, stopped, or failed): the UI may start another run. A
         failure is a notification; it never takes the app down. True when the app should now quit."""
+        progress = self.view.progress
         if failed and worker.error is not None:
             error = one_line_error(worker.error)
             self.view.notify(error, title="Training stopped", severity="error", timeout=10)
-            if self.live is not None:  # its child died under it: no RunEnded will come
-                self.view.progress.finished("failed", error)
+            if self.live is not None or progress.is_starting:  # no RunEnded will come (none, or its child died)
+                progress.finished("failed", error)
                 self.live = None
+        elif progress.is_starting:  # no step came, and no study's ending: it was stopped before one
+            progress.finished("stopped", "stopped before its first step")
         self.training = False
         if self.quit_when_stopped:
             return True

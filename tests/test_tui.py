@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 from PIL import Image
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from normcompress.runs import RunStore
@@ -1135,6 +1135,8 @@ async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_
         await wait_for(pilot, lambda: not app.controller.training)
         assert [queue.states[k] for k in ("L2 seed 0", "L2 seed 1", "L1 seed 1")] == ["reused"] * 3
         assert len(store.runs()) == 3
+        assert str(app.query_one("#epoch-label", Label).render()) == "done"  # no spinner left turning
+        assert "done: 3 of 4 runs completed" in str(app.query_one("#stats", Label).render())
 
 
 async def test_the_study_screen_refuses_a_bad_norm_and_stays_open(tmp_path):

@@ -141,7 +141,7 @@ def fake_view(calls: list) -> SimpleNamespace:
     return SimpleNamespace(
         controls=Recorder(calls, "controls"),
         chart=chart,
-        progress=Recorder(calls, "progress"),
+        progress=Recorder(calls, "progress", is_starting=False),
         queue=Recorder(calls, "queue"),
         preview=Recorder(calls, "preview"),
         system_line=Recorder(calls, "system_line"),
@@ -275,6 +275,34 @@ def test_the_controller_stops_quits_and_reports_a_study(tmp_path):
     assert ("queue", "ended", ("done: 1 of 2 runs completed",)) in calls
     assert any(method == "notify" and "L1 seed 1 failed: a non-finite loss" in args[0] for _, method, args in calls)
     assert isinstance(controller.cancel, threading.Event)
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        ("failed", ("failed", "StoreError: cannot create a run in /proc/x")),
+        ("stopped", ("stopped", "stopped before its first step")),
+        ("reused", ("done", "done: 2 of 2 runs completed")),
+    ],
+)
+def test_a_worker_that_ends_before_a_first_step_ends_the_starting_line(tmp_path, how, said):
+    """The progress line turned its 'starting' spinner on after a run that failed before it existed (a
+    store it cannot write to), a stop during the start, or a study whose runs were all reused (which
+    says how it ended, once)."""
+    calls = []
+    view = fake_view(calls)
+    view.progress.is_starting = True
+    controller = TrainingController(RunStore(tmp_path), calls.append, lambda f, *a: None, view)
+    controller.claim(starting="L2 on sample")
+    if how == "stopped":
+        controller.stop()
+    error = type("StoreError", (Exception,), {})("cannot create a run in /proc/x")
+    if how == "reused":  # a study whose runs were all done already: its ending says so
+        controller.on_study_update(StudyProgress(2, 2, "", "ended", "done: 2 of 2 runs completed"))
+        view.progress.is_starting = False
+    worker = SimpleNamespace(error=error if how == "failed" else None)
+    controller.worker_ended(worker, failed=how == "failed")
+    assert [args for _, method, args in calls if method == "finished"] == [said] and not controller.training
 
 
 def test_the_reference_is_probed_one_run_at_a_time_and_a_run_without_one_is_not_asked_again(monkeypatch, tmp_path):

@@ -61,6 +61,11 @@ class TrainingProgress(Vertical):
         self._starting = (time.monotonic(), what)
         self.show()
 
+    @property
+    def is_starting(self) -> bool:
+        """Still waiting for the first step since the key press (the spinner turns)."""
+        return self._starting is not None
+
     def started(self, event: RunStarted) -> None:
         self.best_psnr = self.last_psnr = self.last_step = self._first = None
         self.done, self.total = 0, 1
