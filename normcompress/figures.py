@@ -28,10 +28,11 @@ def series_style(index: int) -> dict:
 
 def integer_ticks(axis) -> None:
     """Epoch axes: ticks on whole epochs only (no 1.2, 1.4), also for a study of one epoch, whose single
-    point matplotlib would frame with ticks at 0.95 ... 1.05."""
+    point matplotlib would frame with ticks at 0.95 ... 1.05 (it is framed from the epoch before to the
+    one after). Two epochs or more keep their own frame: widening that drew epochs 1-2 out to 3."""
     axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     low, high = axis.get_xlim()
-    if high - low < 2:
+    if high - low < 1:
         middle = round((low + high) / 2)
         axis.set_xlim(middle - 1, middle + 1)
 

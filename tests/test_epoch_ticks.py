@@ -16,6 +16,18 @@ def test_a_one_epoch_figure_is_ticked_on_whole_epochs():
     plt.close(figure)
 
 
+def test_a_two_epoch_figure_ends_at_its_last_epoch():
+    """Epochs 1 and 2 were drawn on an axis out to 3, an epoch that never ran."""
+    figure, axis = plt.subplots()
+    axis.plot([1, 2], [20.0, 21.0], marker="o")
+    integer_ticks(axis)
+    figure.canvas.draw()
+    low, high = axis.get_xlim()
+    assert 0.5 < low <= 1 and 2 <= high < 2.5
+    assert [t for t in axis.get_xticks() if low <= t <= high] == [1, 2]
+    plt.close(figure)
+
+
 class Recorder:
     """Stands in for plotext: records the limits and ticks a chart asks for."""
 
