@@ -10,7 +10,9 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         from normcompress.cli import main as cli_main
+        from normcompress.text import escape_what_the_terminal_cannot_show
 
+        escape_what_the_terminal_cannot_show()
         cli_main()
         code = 0
     except KeyboardInterrupt:  # during the imports, or after the command while it exits

@@ -5,6 +5,9 @@ ESC sequence. Drivers print such strings as plain text, and pass them through `p
 control character shows as `\\x1b` instead of reaching the terminal.
 """
 
+import io
+import sys
+
 from rich.text import Text
 
 _KEPT = {"\n", "\t"}
@@ -46,3 +49,11 @@ def pack_lines(parts: list[Text], width: int, separator: str) -> Text:
         packed.append_text(part)
         used += len(part)
     return packed
+
+
+def escape_what_the_terminal_cannot_show() -> None:
+    """Text the output's encoding cannot hold (the ≤ and ± of a table under PYTHONIOENCODING=ascii or a
+    Latin-1 locale) is written as a backslash escape instead of ending the command in a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")

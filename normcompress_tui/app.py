@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState
 from normcompress.api import installed_version
 from normcompress.errors import NormcompressError
 from normcompress.runs import RUNS_DIR_ENV, RunStore
-from normcompress.text import one_line, printable
+from normcompress.text import escape_what_the_terminal_cannot_show, one_line, printable
 
 from . import exports
 from .main_screen import MainScreen
@@ -226,6 +226,7 @@ def run(
 
 def main() -> None:
     """Console entry point: a bad store or option is one line on stderr and an exit code, never a traceback."""
+    escape_what_the_terminal_cannot_show()
     try:
         code = cli(prog_name="normcompress-tui", standalone_mode=False)
     except typer.TyperException as exc:  # Click's usage errors: a bad option

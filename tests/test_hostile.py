@@ -444,6 +444,23 @@ def test_leftovers_of_a_killed_process_are_removed(template_store, tmp_path):
     assert (interrupted / f".summary.json.{os.getpid()}-abc123.tmp").exists()  # a live writer's file stays
 
 
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_output_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path, encoding):
+    """`runs list` prints `sample≤64`, and an error may quote a user's ±: under PYTHONIOENCODING=ascii or a
+    Latin-1 terminal both ended in a UnicodeEncodeError traceback."""
+    from normcompress.runs import Summary
+
+    summary = Summary.from_json({"status": "completed", "epochs_done": 1, "metrics": {"psnr": 20.0}, "data": "sample"})
+    RunStore(tmp_path).create(TrainConfig(epochs=1, dataset="sample", limit=64).validated(), summary)
+    env = {**os.environ, "NORMCOMPRESS_RUNS_DIR": str(tmp_path), "PYTHONIOENCODING": encoding}
+    command = [sys.executable, "-m", "normcompress"]
+    listed = subprocess.run([*command, "runs", "list"], capture_output=True, text=True, env=env, check=False)
+    assert listed.returncode == 0 and "sample\\u226464" in listed.stdout, listed.stderr
+    refused = subprocess.run([*command, "train", "--norm", "L≤2"], capture_output=True, text=True, env=env, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("normcompress: error: ") and "\\u2264" in refused.stderr
+
+
 def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "normcompress", "runs", "list"],
