@@ -291,3 +291,15 @@ def test_the_study_help_names_the_cluster_extra_as_it_must_be_typed(run_cli, mon
     monkeypatch.setenv("COLUMNS", "400")  # one line per option: the hint is not wrapped
     code, out, _ = run_cli("study", "--help")
     assert code == 0 and "Needs the extra: pip install -e '.[cluster]'." in out  # [cluster] is not Rich markup
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/report"])
+def test_a_study_whose_out_is_a_file_is_refused_before_it_trains(run_cli, runs_dir, tmp_path, where):
+    """--out naming a file (or a path under one) was found out only after every run had trained."""
+    (tmp_path / "a-file").write_text("not a folder")
+    out = str(tmp_path / where)
+    code, _, err = run_cli("study", "--norms", "L2", "--seeds", "1", *QUICK[:-2], "--out", out)
+    assert_one_line_error(code, err, 2, "a-file")
+    assert "give a directory" in err and not RunStore(runs_dir).runs()  # refused before any run
+    code, _, err = run_cli("compress", "some-run", "image.png", "--out", out)
+    assert_one_line_error(code, err, 2, "give a directory")

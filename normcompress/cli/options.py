@@ -94,10 +94,17 @@ def store(runs_dir: str | None) -> RunStore:
 
 
 def out_dir(value: str, option: str = "--out") -> Path:
-    """An output directory as typed; an empty one is refused (it would silently mean the current directory)."""
+    """An output directory as typed, checked before any work: an empty one is refused (it would silently
+    mean the current directory), and so is a file or a path under one (a study trained every run, then
+    failed to write its report)."""
     if not value.strip():
         raise UsageError(f"{option} is empty; give a directory")
-    return Path(value)
+    path = Path(value)
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor or "."))
+    if existing.exists() and not existing.is_dir():
+        where = "is a file" if existing == path else f"is under {one_line(existing)}, a file"
+        raise UsageError(f"{option} {one_line(value)} {where}; give a directory (it is created if missing)")
+    return path
 
 
 def columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
