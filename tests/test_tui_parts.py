@@ -362,3 +362,18 @@ def test_a_study_over_seeds_says_once_that_g_groups_its_runs(tmp_path):
     controller.view.chart.model.group_by = "norm"  # grouped already: nothing to say
     controller.start_study(StudyConfig.of_norms(["L2", "L1"], seeds=3, devices=["cpu"]))
     assert len(hints()) == 1
+
+
+def test_a_study_stopped_mid_run_marks_the_runs_it_left_training_interrupted(monkeypatch):
+    """After x (or a child that died) the queue went on showing ▶ for the runs it had been training."""
+    from normcompress_tui.widgets.study_queue import StudyQueue
+
+    queue = StudyQueue()
+    shown = []
+    monkeypatch.setattr(queue, "update", lambda text: shown.append(str(text)))
+    queue.begin(["L2 seed 0", "L2 seed 1", "L1 seed 0"])
+    queue.progress(StudyProgress(0, 3, "L2 seed 0", "finished"))
+    queue.progress(StudyProgress(1, 3, "L2 seed 1", "training"))
+    queue.ended("stopped: 1 of 3 runs completed")
+    assert queue.states == {"L2 seed 0": "finished", "L2 seed 1": "interrupted", "L1 seed 0": "waiting"}
+    assert shown[-1] == "study 1/3  ✓ L2 seed 0  ‖ L2 seed 1  · L1 seed 0  stopped: 1 of 3 runs completed"

@@ -22,7 +22,9 @@ MARKS = {
     "reused": ("✓", "green"),
     "finished": ("✓", "green"),
     "failed": ("✗", "red"),
+    "interrupted": ("‖", "yellow"),  # still training when the study ended: stopped, or its process died
 }
+RUNNING = ("training", "resuming", "epoch", "retrying")
 
 
 class StudyQueue(Static):
@@ -59,6 +61,10 @@ class StudyQueue(Static):
         self.display = False
 
     def ended(self, message: str) -> None:
+        """The study's last word; a run it left training (a stop, a child that died) is kept interrupted."""
+        for label, state in self.states.items():
+            if state in RUNNING:
+                self.states[label] = "interrupted"
         self._show(message)
 
     def _show(self, ending: str = "") -> None:
