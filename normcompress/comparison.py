@@ -64,13 +64,15 @@ def config_differences(runs: list[Run]) -> dict[str, list[str]]:
     """Every configuration key (and the data really used, and the epochs really trained) on which the runs
     disagree, with the values seen, in run order: what a comparison must name."""
     seen: dict[str, list[str]] = defaultdict(list)
-    for run in runs:
-        info = run.info()
+    infos = [run.info() for run in runs]
+    for info in infos:
         facts = {k: v for k, v in asdict(info.config).items() if k not in NOT_DIFFERENCES} if info.config else {}
         facts |= {"data": info.data_source, "epochs trained": info.epochs_done}
         for key, value in facts.items():
             if str(value) not in seen[key]:
                 seen[key].append(str(value))
+    if all(info.config and info.epochs_done == info.config.epochs for info in infos):
+        seen.pop("epochs trained")  # each trained what it asked for: the epochs' difference says it once
     return {key: values for key, values in seen.items() if len(values) > 1}
 
 
