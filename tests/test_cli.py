@@ -303,3 +303,31 @@ def test_a_study_whose_out_is_a_file_is_refused_before_it_trains(run_cli, runs_d
     assert "give a directory" in err and not RunStore(runs_dir).runs()  # refused before any run
     code, _, err = run_cli("compress", "some-run", "image.png", "--out", out)
     assert_one_line_error(code, err, 2, "give a directory")
+
+
+def test_no_command_gives_one_short_option_to_two_options():
+    """`runs export` gave -f to both --format and --force: `-f json` forced, then read json as a run."""
+    import typer.main
+
+    from normcompress.cli import app
+
+    def commands(command, path):
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from commands(sub, f"{path} {name}")
+        if not hasattr(command, "commands"):
+            yield path, command
+
+    for path, command in commands(typer.main.get_command(app), "normcompress"):
+        flags = [flag for param in command.params for flag in (*param.opts, *param.secondary_opts) if flag[0] == "-"]
+        assert len(flags) == len(set(flags)), f"{path}: {sorted(f for f in flags if flags.count(f) > 1)}"
+
+
+def test_runs_export_with_a_run_where_the_output_goes_says_which_comes_first(run_cli, two_runs, tmp_path, monkeypatch):
+    """`runs export RUN OTHER --format tensorboard` exported OTHER into a folder named after RUN."""
+    monkeypatch.chdir(tmp_path)
+    first, second = (run_id[-6:] for run_id in two_runs)
+    code, _, err = run_cli("runs", "export", first, second, "--format", "tensorboard")
+    assert_one_line_error(code, err, 2, "the first argument is the output")
+    assert not (tmp_path / first).exists()
+    code, _, err = run_cli("runs", "export", "out.json", second, "--format", "json")
+    assert code == 0 and (tmp_path / "out.json").exists(), err

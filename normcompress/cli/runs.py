@@ -282,7 +282,6 @@ def runs_export(
         str | None,
         typer.Option(
             "--format",
-            "-f",
             metavar="FORMAT",
             help="table (CSV, a row per run and epoch), json, csv (one long table: run, name, step, epoch, "
             "time_s, metric, value, for pandas and trackio) or tensorboard (a folder per run of event files: "
@@ -296,7 +295,13 @@ def runs_export(
 
     The output must be outside the run store; an existing file (or run folder) is replaced only with
     --force. Damaged runs are in the table and JSON with the reason, and left out of the others."""
-    runs, rows = api.export_runs(store(runs_dir), path, force, fmt=fmt, refs=run_ids)
+    runs_store = store(runs_dir)
+    if not path.exists() and _names_a_run(runs_store, str(path)):  # `runs export RUN OTHER` read RUN as the output
+        raise UsageError(
+            f"{one_line(path)} names a run of the store, but the first argument is the output: "
+            f"runs export OUTPUT [RUN]..., e.g. runs export runs.csv {one_line(path)}"
+        )
+    runs, rows = api.export_runs(runs_store, path, force, fmt=fmt, refs=run_ids)
     what = "epoch rows" if fmt in (None, "table", "json") else "scalars"
     err.print(f"exported {runs} runs ({rows} {what}) to {one_line(path)}")
 
@@ -380,3 +385,11 @@ def runs_rm(
     if not yes and not typer.confirm(f"remove {len(runs)} run(s): {', '.join(r.id for r in runs)}?"):
         raise typer.Exit(1)
     api.remove_runs(runs_store, runs, lambda run: err.print(f"removed {run.id}"))
+
+
+def _names_a_run(runs_store, text: str) -> bool:
+    try:
+        runs_store.get(text)
+    except NormcompressError:  # no run, several, or not a run reference at all (a path)
+        return False
+    return True
