@@ -11,7 +11,7 @@ from ..config import DEFAULTS
 from .options import CodecDataDir, Device, Force, RunRef, RunsDir, out_dir, report_files, store
 
 app = typer.Typer()
-Images = Annotated[list[Path], typer.Argument(metavar="IMAGE...", help="Image files of any size and mode.")]
+Images = Annotated[list[Path], typer.Argument(metavar="IMAGE", help="Image files of any size and mode.")]
 
 
 @app.command()
@@ -96,7 +96,7 @@ def compress(
 
 @app.command()
 def decompress(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help=".ncz files.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help=".ncz files.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Directory for the PNG images.")],
     data_dir: CodecDataDir = Path(DEFAULTS.data_dir),
     force: Force = False,

@@ -25,7 +25,7 @@ RunsDir = Annotated[
     typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, help="Run store directory.", show_default="runs"),
 ]
 RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")]
-RunRefs = Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids, or unique prefixes or suffixes.")]
+RunRefs = Annotated[list[str], typer.Argument(metavar="RUN", help="Run ids, or unique prefixes or suffixes.")]
 DataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")]
 FigureKind = Enum("FigureKind", {f: f for f in FORMATS}, type=str)
 FigureFormat = Annotated[

@@ -271,12 +271,13 @@ def runs_export(
     path: Annotated[
         Path,
         typer.Argument(
+            metavar="OUTPUT",
             help="Output file (a folder for --format tensorboard): .csv is a table of one row per run and "
-            "epoch, .json has every step's loss too."
+            "epoch, .json has every step's loss too.",
         ),
     ],
     run_ids: Annotated[
-        list[str] | None, typer.Argument(metavar="[RUN]...", help="The runs to export (default: every run).")
+        list[str] | None, typer.Argument(metavar="RUN", help="The runs to export (default: every run).")
     ] = None,
     fmt: Annotated[
         str | None,
@@ -311,7 +312,7 @@ def runs_tag(
     run_id: RunRef,
     tags: Annotated[
         list[str] | None,
-        typer.Argument(metavar="TAG...", help="Words to add (letters, digits, . : + = @ - _; 32 characters at most)."),
+        typer.Argument(metavar="TAG", help="Words to add (letters, digits, . : + = @ - _; 32 characters at most)."),
     ] = None,
     remove: Annotated[bool, typer.Option("--remove", "-r", help="Remove the given tags instead.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Make the given tags the run's only ones.")] = False,

@@ -175,7 +175,7 @@ def rd(
     out_path: Annotated[str, typer.Option("--out", "-o", help="Directory for rd.csv, rd.md and rd.png.")],
     run_ids: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[RUN...]", help="Runs to measure: ids, or unique prefixes or suffixes."),
+        typer.Argument(metavar="RUN", help="Runs to measure: ids, or unique prefixes or suffixes."),
     ] = None,
     rate_lambdas: Annotated[
         str | None,
