@@ -69,8 +69,10 @@ async def in_app(store: RunStore, epochs: int, device: str) -> dict:
             await asyncio.sleep(WATCH_S)
             marks.setdefault(len(chart.model.current_epochs), (time.process_time(), time.monotonic()))
         (cpu_0, wall_0), (cpu_1, wall_1) = marks[1], marks[max(marks)]
-        ui_core = (cpu_1 - cpu_0) / (wall_1 - wall_0)
-        return {"rate": rate(controller.current_run), "ui_core": ui_core}
+        result = {"rate": rate(controller.current_run)}
+        if os.environ.get(TRAINING_ENV) != "thread":  # in a thread, this process's CPU is the training's too
+            result["ui_core"] = (cpu_1 - cpu_0) / (wall_1 - wall_0)
+        return result
 
 
 def median_interval(values: list[float], resamples: int = 10_000) -> tuple[float, float]:
