@@ -93,7 +93,7 @@ class TrainingController:
 
     def resume(self, info: RunInfo) -> None:
         self.view.queue.clear()
-        self.claim(info.id, starting=f"the resume of {info.id}", row=starting_info(resumed=info))
+        self.claim(info.id, starting=f"the resume of {info.label}", row=starting_info(resumed=info))
         self.start_worker(self._train_worker, None, info.id)
 
     def start_study(self, study: StudyConfig) -> None:

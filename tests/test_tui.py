@@ -1005,6 +1005,8 @@ async def test_r_resumes_an_interrupted_run_from_its_last_epoch(tmp_path):
         await pilot.press("r")  # the newest, completed: nothing to resume
         assert not app.controller.training and "only an interrupted or failed run can be resumed" in notes[-1][0], notes
         await pilot.press("down", "r")
+        stats = str(app.query_one("#stats", Label).render())  # at once, before the child has loaded torch
+        assert f"starting the resume of L1 {run.id[-6:]} (" in stats, stats  # the run as the table names it
         chart = app.query_one(LossChart)
         await wait_for(pilot, lambda: not app.controller.training)
         assert not any(severity == "error" for _, severity in notes), notes
