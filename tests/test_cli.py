@@ -5,12 +5,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+from normcompress.config import TrainConfig
+from normcompress.events import EpochEnd
 from normcompress.runs import RunStore
+from normcompress.train import train
 
 QUICK = ["--dataset", "sample", "--limit", "256", "--epochs", "1", "--device", "cpu"]
 
@@ -231,14 +235,13 @@ def test_ctrl_c_mid_epoch_keeps_the_run_and_resume_finishes_it(runs_dir):
     assert info.status == "interrupted" and 1 <= info.epochs_done < epochs
     assert len(run.metrics()) == info.epochs_done == run.load_checkpoint()["epoch"]
     resumed = subprocess.run(
-        [sys.executable, "-m", "normcompress", "train", "--resume", run.id, "--epochs", "1"],
+        [sys.executable, "-m", "normcompress", "train", "--resume", run.id],
         capture_output=True,
         text=True,
         env=env,
         timeout=600,
     )
-    # --epochs is ignored on resume: the run continues to its own target
-    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.returncode == 0, resumed.stderr  # on to the run's own target
     assert run.info().status == "completed" and len(run.metrics()) == epochs
 
 
@@ -331,3 +334,18 @@ def test_runs_export_with_a_run_where_the_output_goes_says_which_comes_first(run
     assert not (tmp_path / first).exists()
     code, _, err = run_cli("runs", "export", "out.json", second, "--format", "json")
     assert code == 0 and (tmp_path / "out.json").exists(), err
+
+
+def test_a_setting_given_beside_resume_is_refused_not_ignored(run_cli, runs_dir):
+    """`train --resume RUN --epochs 20` (to train it longer) went on for the run's own epochs, silently."""
+    store = RunStore(runs_dir)
+    stop = threading.Event()
+    config = TrainConfig(norm="L1", epochs=3, dataset="synthetic", limit=128, device="cpu")
+    run = train(config, store, lambda e: stop.set() if isinstance(e, EpochEnd) else None, stop)
+    assert run.info().status == "interrupted"
+    code, _, err = run_cli("train", "--resume", run.id[-6:], "--epochs", "20", "--no-cuda-graph")
+    assert_one_line_error(code, err, 2, "leave out --epochs, --cuda-graph/--no-cuda-graph")
+    assert RunStore(runs_dir).get(run.id).info().epochs_done == 1  # nothing trained
+    code, out, err = run_cli("train", "--resume", run.id[-6:], "--quiet")
+    assert out.startswith(run.id)
+    assert code == 0 and RunStore(runs_dir).get(run.id).info().epochs_done == 3, err

@@ -11,6 +11,7 @@ from .. import api
 from ..config import DATASETS, DEFAULTS, TrainConfig
 from ..console import ConsoleReport, err, notice, out
 from ..devices import DEVICE_FORMS
+from ..errors import UsageError
 from ..losses import VALID_FORMS
 from ..metrics import METRICS
 from ..runs import Status
@@ -45,6 +46,7 @@ D = DEFAULTS
 
 @app.command()
 def train(
+    ctx: typer.Context,
     norm: Annotated[str, typer.Option(help=f"Loss norm: {VALID_FORMS}.")] = D.norm,
     epochs: Epochs = D.epochs,
     batch_size: BatchSize = D.batch_size,
@@ -73,6 +75,8 @@ def train(
 
     With no network, --dataset cifar10 falls back to the embedded sample and says so.
     """
+    if resume is not None:
+        _refuse_settings_beside_resume(ctx)
     config = TrainConfig(
         norm=norm,
         epochs=epochs,
@@ -116,6 +120,23 @@ def train(
     out.print(f"{run.id}\t{one_line(run.path)}")
     if summary.status == Status.INTERRUPTED:
         raise typer.Exit(130)
+
+
+def _refuse_settings_beside_resume(ctx: typer.Context) -> None:
+    """A resumed run goes on with its own settings: one typed beside --resume (--epochs 20, to train it
+    longer) was silently ignored."""
+    not_settings = {"resume", "runs_dir", "quiet"}
+    given = [
+        "/".join([param.opts[0], *param.secondary_opts[:1]])  # --cuda-graph/--no-cuda-graph
+        for param in ctx.command.params
+        if param.name not in not_settings
+        and getattr(ctx.get_parameter_source(param.name or ""), "name", "") == "COMMANDLINE"
+    ]
+    if given:
+        raise UsageError(
+            f"--resume continues a run with its own settings; leave out {', '.join(given)} "
+            "(a run with other settings is a new run: train it without --resume)"
+        )
 
 
 @app.command("eval")
