@@ -66,7 +66,8 @@ def test_a_filter_keeps_exactly_the_runs_that_hold_every_term(text, expected):
         ("psnr>>3", "cannot read the filter term 'psnr>>3'"),
         ("colour=red", "unknown key 'colour'"),
         ("psnr>", "has no value after >"),
-        ("model>seed", "compares with >, which needs a number"),
+        ("model>seed", "compares with >, which needs a finite number"),
+        ("psnr>1e999", "compares with >, which needs a finite number"),
         ("3<psnr", "cannot read the filter term '3<psnr'"),
     ],
 )

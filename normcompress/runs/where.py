@@ -120,7 +120,7 @@ def _comparison(term: str) -> Comparison:
     if isinstance(value, float) and not math.isfinite(value):
         value = raw  # "nan" and "inf" are words here: no setting is NaN
     if isinstance(value, str) and operator not in ("=", "==", "!="):
-        raise UsageError(f"the filter term {term!r} compares with {operator}, which needs a number")
+        raise UsageError(f"the filter term {term!r} compares with {operator}, which needs a finite number")
     return Comparison(key, operator, value)
 
 
