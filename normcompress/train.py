@@ -12,6 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
@@ -53,8 +54,10 @@ def train(
     cancel: threading.Event | None = None,
     resume: str | None = None,
     progress_interval_s: float = 0.25,
+    resume_on: str | None = None,
 ) -> Run | None:
-    """Train a new run (or resume one by id) and return it; the run's summary holds the outcome.
+    """Train a new run (or resume one by id, on `resume_on` instead of the device it asked for) and return
+    it; the run's summary holds the outcome.
 
     Under torchrun, every process calls this; rank 0 returns the run, the others return None.
 
@@ -65,6 +68,8 @@ def train(
     run = None
     if resume is not None:
         run, config = resumable(store, resume)
+        if resume_on is not None:  # where it trains changes nothing it computes (beyond float rounding)
+            config = replace(config, device=resume_on).validated()
     else:
         config.validated()
     ranks, device, created_group = distributed.start(resolve_device(config.device))

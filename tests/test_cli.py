@@ -349,3 +349,21 @@ def test_a_setting_given_beside_resume_is_refused_not_ignored(run_cli, runs_dir)
     code, out, err = run_cli("train", "--resume", run.id[-6:], "--quiet")
     assert out.startswith(run.id)
     assert code == 0 and RunStore(runs_dir).get(run.id).info().epochs_done == 3, err
+
+
+def test_a_run_asked_for_cuda_resumes_on_the_cpu_with_device(run_cli, runs_dir):
+    """A run started with --device cuda (on a GPU box) could not be resumed anywhere else: its own device
+    was used, and a --device beside --resume was ignored."""
+    store = RunStore(runs_dir)
+    stop = threading.Event()
+    config = TrainConfig(norm="L1", epochs=2, dataset="synthetic", limit=128, device="cpu")
+    run = train(config, store, lambda e: stop.set() if isinstance(e, EpochEnd) else None, stop)
+    stored = json.loads((run.path / "config.json").read_text())
+    (run.path / "config.json").write_text(json.dumps({**stored, "device": "cuda"}))  # as on the GPU box
+    if not torch.cuda.is_available():
+        code, _, err = run_cli("train", "--resume", run.id)
+        assert_one_line_error(code, err, 1, "no CUDA device is visible")
+    code, _, err = run_cli("train", "--resume", run.id, "--device", "cpu", "--quiet")
+    info = RunStore(runs_dir).get(run.id).info()
+    assert code == 0 and info.status == "completed" and info.epochs_done == 2, err
+    assert info.summary.device == "cpu" and info.config.device == "cuda"  # where it went on; what it asked

@@ -77,12 +77,16 @@ def train_run(
     cancel: threading.Event | None = None,
     resume: str | None = None,
     progress_interval_s: float = 0.25,
+    resume_on: str | None = None,
 ) -> Run | None:
-    """Train a new run (or resume one by reference) and return it; its summary holds the outcome.
-    Under torchrun every process calls this, and ranks other than 0 get None."""
+    """Train a new run (or resume one by reference, on the device `resume_on` where given) and return
+    it; its summary holds the outcome. Under torchrun every process calls this, and ranks other than 0
+    get None."""
     from ..train import train
 
-    return train(config, store, on_event, cancel, resume=resume, progress_interval_s=progress_interval_s)
+    return train(
+        config, store, on_event, cancel, resume=resume, progress_interval_s=progress_interval_s, resume_on=resume_on
+    )
 
 
 def train_runs_together(

@@ -66,7 +66,11 @@ def train(
     cuda_graph: CudaGraph = D.cuda_graph,
     rate_lambda: RateLambda = D.rate_lambda,
     resume: Annotated[
-        str | None, typer.Option(help="Continue an interrupted run (id, or a unique prefix or suffix).")
+        str | None,
+        typer.Option(
+            help="Continue an interrupted run (id, or a unique prefix or suffix) with its own settings; "
+            "--device may move it."
+        ),
     ] = None,
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run id and path.")] = False,
@@ -75,8 +79,11 @@ def train(
 
     With no network, --dataset cifar10 falls back to the embedded sample and says so.
     """
+    resume_on = None
     if resume is not None:
         _refuse_settings_beside_resume(ctx)
+        if _given(ctx, "device"):  # a run asked for cuda goes on on this machine's CPU, or another GPU
+            resume_on = device
     config = TrainConfig(
         norm=norm,
         epochs=epochs,
@@ -111,7 +118,7 @@ def train(
         )
 
     with interruptible(stopped), report:
-        run = api.train_run(config, runs, report.on_event, resume=resume)
+        run = api.train_run(config, runs, report.on_event, resume=resume, resume_on=resume_on)
     if run is None:  # another torchrun rank: rank 0 prints the run
         return
     summary = run.summary()
@@ -124,19 +131,23 @@ def train(
 
 def _refuse_settings_beside_resume(ctx: typer.Context) -> None:
     """A resumed run goes on with its own settings: one typed beside --resume (--epochs 20, to train it
-    longer) was silently ignored."""
-    not_settings = {"resume", "runs_dir", "quiet"}
+    longer) was silently ignored. Only where it trains may change (--device)."""
+    not_settings = {"resume", "runs_dir", "quiet", "device"}
     given = [
         "/".join([param.opts[0], *param.secondary_opts[:1]])  # --cuda-graph/--no-cuda-graph
         for param in ctx.command.params
-        if param.name not in not_settings
-        and getattr(ctx.get_parameter_source(param.name or ""), "name", "") == "COMMANDLINE"
+        if param.name not in not_settings and _given(ctx, param.name or "")
     ]
     if given:
         raise UsageError(
             f"--resume continues a run with its own settings; leave out {', '.join(given)} "
             "(a run with other settings is a new run: train it without --resume)"
         )
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether an option was typed on the command line (not its default, nor an environment variable)."""
+    return getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
 
 
 @app.command("eval")
