@@ -293,10 +293,10 @@ class MainScreen(ChartKeys, Screen):
         if config is not None:
             self.controller.start(config)
 
-    def form_config(self, refusal: str) -> TrainConfig | None:
+    def form_config(self, refusal: str, with_norm: bool = True) -> TrainConfig | None:
         """The Run pane's settings, or None after a notification titled `refusal` naming the bad field."""
         try:
-            return self.controls.config()
+            return self.controls.config(with_norm)
         except NormcompressError as exc:
             self.notify(str(exc), title=refusal, severity="error")
             return None
@@ -327,7 +327,7 @@ class MainScreen(ChartKeys, Screen):
         if self.controller.training:
             self.notify("a run is being trained: stop it first (x), then start a study", severity="warning")
             return
-        base = self.form_config("Cannot start a study")
+        base = self.form_config("Cannot start a study", with_norm=False)  # its norms are its own
         if base is None:
             return
 

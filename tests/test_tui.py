@@ -1141,6 +1141,22 @@ async def test_a_study_queue_of_two_norms_by_two_seeds_completes_and_survives_a_
         assert "done: 3 of 4 runs completed" in str(app.query_one("#stats", Label).render())
 
 
+async def test_a_bad_custom_norm_in_the_run_pane_does_not_keep_a_study_from_opening(tmp_path):
+    """The study names its own norms, but S refused to open ('Cannot start a study: malformed norm')
+    while the Run pane's Custom field held a norm that does not parse."""
+    app = NormcompressApp(RunStore(tmp_path))
+    notes = recording_notify(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_fields(pilot, **{"custom-norm": "0.5*L1+[red]Lq"})
+        app.query_one(RunsTable).focus()
+        await pilot.press("S")
+        assert isinstance(app.screen, StudyScreen), notes
+        assert app.screen.base.norm == "L2"  # the list's norm stands in; the study's Norms replace it
+        await pilot.press("escape")
+        await pilot.press("s")  # a run, which trains the Custom norm, is still refused
+        assert not app.controller.training and any("malformed norm" in n for n, _ in notes)
+
+
 async def test_the_study_screen_refuses_a_bad_norm_and_stays_open(tmp_path):
     app = NormcompressApp(RunStore(tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -281,9 +281,10 @@ class Controls(Vertical):
             widget.value = value
         return skipped
 
-    def config(self) -> TrainConfig:
-        """The configuration the fields describe; raises UsageError naming the first bad field."""
-        custom = self.query_one("#custom-norm", Input).value.strip()
+    def config(self, with_norm: bool = True) -> TrainConfig:
+        """The configuration the fields describe; raises UsageError naming the first bad field. Without
+        the norm (a study's base: the study names its own), the Custom field is not read."""
+        custom = self.query_one("#custom-norm", Input).value.strip() if with_norm else ""
         dataset = self.query_one("#dataset", Select).value
         if dataset == "folder":
             folder = self.query_one("#folder", Input).value.strip()
