@@ -72,7 +72,7 @@ def config_differences(runs: list[Run]) -> dict[str, list[str]]:
             if str(value) not in seen[key]:
                 seen[key].append(str(value))
     if all(info.config and info.epochs_done == info.config.epochs for info in infos):
-        seen.pop("epochs trained")  # each trained what it asked for: the epochs' difference says it once
+        seen.pop("epochs trained", None)  # each trained what it asked for: the epochs' difference says it once
     return {key: values for key, values in seen.items() if len(values) > 1}
 
 

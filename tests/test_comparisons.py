@@ -205,6 +205,7 @@ def test_compare_names_every_differing_config_key(tmp_path, run_cli, runs_dir):
         Summary.from_json({"status": "interrupted", "epochs_done": 1, "data": "synthetic"}),
     )
     assert config_differences([second, cut_short]) == {"epochs trained": ["2", "1"]}  # same asked, not trained
+    assert config_differences([]) == {}  # runs compare of damaged runs only: no run left to differ
     assert "PCA (256 values)" in out and "per-image PSNR against" in out and "Wilcoxon" in out
     same = train(TrainConfig(norm="L1", dataset="synthetic", limit=300, epochs=1, device="cpu", seed=3), store)
     code, out, err = run_cli("runs", "compare", first.id, same.id, "--no-baseline", "--paired")
