@@ -99,8 +99,9 @@ def out_dir(value: str, option: str = "--out") -> Path:
     failed to write its report)."""
     if not value.strip():
         raise UsageError(f"{option} is empty; give a directory")
-    path = Path(value)
-    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor or "."))
+    path = existing = Path(value)
+    while not existing.exists() and existing.parent != existing:  # the nearest part that is there
+        existing = existing.parent
     if existing.exists() and not existing.is_dir():
         where = "is a file" if existing == path else f"is under {one_line(existing)}, a file"
         raise UsageError(f"{option} {one_line(value)} {where}; give a directory (it is created if missing)")
