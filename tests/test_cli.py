@@ -290,10 +290,35 @@ def test_ray_refuses_several_devices_and_a_missing_extra_in_one_line(run_cli, ru
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
-def test_the_study_help_names_the_cluster_extra_as_it_must_be_typed(run_cli, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "400")  # one line per option: the hint is not wrapped
+def test_the_study_help_names_the_cluster_extra_as_it_must_be_typed(run_cli):
     code, out, _ = run_cli("study", "--help")
-    assert code == 0 and "Needs the extra: pip install -e '.[cluster]'." in out  # [cluster] is not Rich markup
+    assert code == 0 and "Needs the extra: pip install -e '.[cluster]'." in " ".join(out.split())
+
+
+def every_command():
+    """(path, click command) of each command the CLI has, groups left out."""
+    import typer.main
+
+    from normcompress.cli import app
+
+    def walk(command, path):
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{path} {name}")
+        if not hasattr(command, "commands"):
+            yield path, command
+
+    return list(walk(typer.main.get_command(app), "normcompress"))
+
+
+def test_every_help_fits_an_80_column_terminal_with_room_to_read(run_cli, monkeypatch):
+    """Rich's boxed help left `train --help` a 20-character column for the descriptions at 80 columns
+    (one word a line), and `--metric` printed its 15 choices on a line of 142 characters."""
+    monkeypatch.setenv("COLUMNS", "80")
+    for path, _ in every_command():
+        code, out, _ = run_cli(*path.split()[1:], "--help")
+        assert code == 0 and out.startswith(f"Usage: {path} ")
+        assert max(map(len, out.splitlines())) <= 80, path
+        assert "│" not in out, path  # no box whose columns squeeze the descriptions
 
 
 @pytest.mark.parametrize("where", ["a-file", "a-file/report"])
@@ -310,17 +335,7 @@ def test_a_study_whose_out_is_a_file_is_refused_before_it_trains(run_cli, runs_d
 
 def test_no_command_gives_one_short_option_to_two_options():
     """`runs export` gave -f to both --format and --force: `-f json` forced, then read json as a run."""
-    import typer.main
-
-    from normcompress.cli import app
-
-    def commands(command, path):
-        for name, sub in getattr(command, "commands", {}).items():
-            yield from commands(sub, f"{path} {name}")
-        if not hasattr(command, "commands"):
-            yield path, command
-
-    for path, command in commands(typer.main.get_command(app), "normcompress"):
+    for path, command in every_command():
         flags = [flag for param in command.params for flag in (*param.opts, *param.secondary_opts) if flag[0] == "-"]
         assert len(flags) == len(set(flags)), f"{path}: {sorted(f for f in flags if flags.count(f) > 1)}"
 

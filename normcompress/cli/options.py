@@ -84,6 +84,13 @@ MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)
 # A study's curves compare norms: the validation metrics (the loss is refused with the reason: each run's
 # loss is in its own norm), not the machine's figures.
 ValidationMetricKey = Enum("ValidationMetricKey", {key: key for key in ("loss", *METRICS)}, type=str)
+# The choices in the help, not the usage: fifteen of them made a line of 142 characters.
+ChartMetric = Annotated[
+    MetricKey, typer.Option(metavar="METRIC", help=f"Metric to chart per epoch: {', '.join(ALL_METRICS)}.")
+]
+StudyMetric = Annotated[
+    ValidationMetricKey, typer.Option(metavar="METRIC", help=f"Metric of curves.png: {', '.join(METRICS)}.")
+]
 Out = Annotated[str, typer.Option("--out", "-o", help="Directory for the output files.")]
 
 

@@ -14,7 +14,7 @@ from ..errors import NormcompressError, UsageError
 from ..metrics import ALL_METRICS, epoch_columns
 from ..runs import MAX_NAME, MAX_NOTE, RunInfo
 from ..text import one_line, printable
-from .options import DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store
+from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store
 from .terminal_chart import chart_text
 
 app = typer.Typer()
@@ -152,7 +152,7 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
 @app.command("compare")
 def runs_compare(
     run_ids: RunRefs,
-    metric: Annotated[MetricKey, typer.Option(help="Metric to chart per epoch.")] = MetricKey("psnr"),
+    metric: ChartMetric = MetricKey("psnr"),
     log: Annotated[bool, typer.Option("--log", help="Log-scale y axis.")] = False,
     smoothing: Annotated[
         float,

@@ -33,6 +33,7 @@ from .options import (
     RateLambda,
     RunsDir,
     Schedule,
+    StudyMetric,
     ValidationMetricKey,
     fitted_columns,
     interruptible,
@@ -53,7 +54,7 @@ RayAddress = Annotated[
         metavar="[ADDRESS]",
         help="Send each run to a Ray cluster as a task: --ray alone starts a local Ray instance; --ray auto joins one "
         "`ray start` began here; --ray HOST:PORT or ray://HOST:10001 a remote one. Needs the extra: "
-        "pip install -e '.\\[cluster]'.",
+        "pip install -e '.[cluster]'.",
     ),
 ]  # \[: not Rich markup
 Retries = Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")]
@@ -101,7 +102,7 @@ def study(
     retries: Retries = 1,
     ray_cpus: RayCpus = 1,
     stack: Stack = None,
-    metric: Annotated[ValidationMetricKey, typer.Option(help="Metric of curves.png.")] = ValidationMetricKey("psnr"),
+    metric: StudyMetric = ValidationMetricKey("psnr"),
     figure_format: FigureFormat = FigureKind.png,
     dpi: Dpi = DEFAULT_DPI,
     runs_dir: RunsDir = None,
