@@ -12,6 +12,7 @@ from normcompress import api
 from normcompress.errors import NormcompressError
 from normcompress.files import atomic_write
 from normcompress.runs import RunStore
+from normcompress.text import count
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -54,7 +55,9 @@ def runs_csv(app: App, store: RunStore):
         except NormcompressError as exc:
             app.call_from_thread(app.notify, f"cannot export the runs: {exc}", severity="error")
             return
-        app.call_from_thread(app.notify, f"exported {runs} runs ({rows} epoch rows) to {path}", timeout=10)
+        app.call_from_thread(
+            app.notify, f"exported {count(runs, 'run')} ({count(rows, 'epoch row')}) to {path}", timeout=10
+        )
 
     return app.run_worker(work, thread=True, group="export", exit_on_error=False)
 

@@ -187,6 +187,17 @@ def test_damaged_runs(run_cli, two_runs, runs_dir):
     (runs_dir / two_runs[1] / "summary.json").write_text("{")
     code, out, err = run_cli("runs", "list")
     assert code == 0 and "damaged" in out and "summary.json is not valid JSON" in err
+    (runs_dir / two_runs[1] / "config.json").write_text("{")
+    code, out, err = run_cli("runs", "compare", two_runs[1], "--no-baseline")  # an empty table and chart, exit 0
+    assert code == 1 and err.splitlines()[-1] == "normcompress: error: nothing to compare: every run named is damaged"
+    assert "config.json is not valid JSON" in err and out == ""
+
+
+def test_counts_read_in_the_right_number(run_cli, two_runs, tmp_path):
+    code, _, err = run_cli("runs", "export", str(tmp_path / "one.csv"), two_runs[0])
+    assert code == 0 and "exported 1 run (1 epoch row)" in err  # was "1 runs (1 epoch rows)"
+    code, _, err = run_cli("runs", "list", "--where", "norm=L2")
+    assert code == 0 and "none of the 2 runs" in err
 
 
 def test_ambiguous_prefix(run_cli, two_runs):

@@ -10,10 +10,10 @@ from rich.text import Text
 
 from .. import api
 from ..console import err, notice, out
-from ..errors import NormcompressError, UsageError
+from ..errors import NormcompressError, StoreError, UsageError
 from ..metrics import ALL_METRICS, epoch_columns
 from ..runs import MAX_NAME, MAX_NOTE, RunInfo
-from ..text import one_line, printable
+from ..text import count, one_line, printable
 from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store
 from .terminal_chart import chart_text
 
@@ -55,7 +55,7 @@ def runs_list(
         return
     if not infos:
         if every:
-            err.print(f"none of the {len(every)} runs in {one_line(runs.root)} holds {one_line(where)}")
+            err.print(f"none of the {count(len(every), 'run')} in {one_line(runs.root)} holds {one_line(where)}")
         else:
             err.print(f"no runs in {one_line(runs.root)}; start one with: normcompress train")
         return
@@ -206,6 +206,8 @@ def runs_compare(
     result = api.compare_runs(store(runs_dir), run_ids, baseline, paired, str(data_dir), notice)
     for info in result.damaged:
         err.print(f"{info.id} is damaged ({one_line(info.problem)}); it is left out of the table and the chart")
+    if not result.infos:
+        raise StoreError("nothing to compare: every run named is damaged")
     for key, values in result.differences.items():
         err.print(f"warning: the runs differ in {key} ({one_line(', '.join(values))}), not only in norm and seed")
     reference = result.reference
@@ -303,8 +305,8 @@ def runs_export(
             f"runs export OUTPUT [RUN]..., e.g. runs export runs.csv {one_line(path)}"
         )
     runs, rows = api.export_runs(runs_store, path, force, fmt=fmt, refs=run_ids)
-    what = "epoch rows" if fmt in (None, "table", "json") else "scalars"
-    err.print(f"exported {runs} runs ({rows} {what}) to {one_line(path)}")
+    what = "epoch row" if fmt in (None, "table", "json") else "scalar"
+    err.print(f"exported {count(runs, 'run')} ({count(rows, what)}) to {one_line(path)}")
 
 
 @app.command("tag")
