@@ -273,8 +273,9 @@ class MainScreen(ChartKeys, Screen):
 
     @on(RunsTable.RowHighlighted)
     def run_highlighted(self, message: RunsTable.RowHighlighted) -> None:
+        """The cursor's run in the preview once the cursor moves to it: a run that has just ended stays."""
         table = message.data_table
-        info = table.infos.get(message.row_key.value) if isinstance(table, RunsTable) else None
+        info = table.moved_to(message) if isinstance(table, RunsTable) else None
         if info and not self.controller.training:
             self.preview.show(Run(info.path).recon_path, info.label)
 

@@ -98,20 +98,28 @@ async def start_study(pilot, norms: str, seeds: str, ray: str = "", stack: str =
 
 async def test_start_a_run_from_the_controls(tmp_path):
     store = RunStore(tmp_path)
+    (earlier,) = quick_runs(store, ("L1",))  # highlighted in the table all along
     app = NormcompressApp(store)
     async with app.run_test(size=(100, 32)) as pilot:
         await set_fields(pilot, epochs="2", dataset="synthetic", **{"batch-size": "256"})
         await pilot.click("#start")
         assert app.controller.training and app.query_one("#start").disabled
         await wait_for(pilot, lambda: not app.controller.training)
-        (run,) = store.runs()
+        (run,) = [r for r in store.runs() if r.id != earlier.id]
         assert run.info().status == "completed" and run.train_config().dataset == "synthetic"
         table = app.query_one(RunsTable)
         await wait_for(pilot, lambda: table.infos.get(run.id) and table.infos[run.id].status == "completed")
         chart = app.query_one(LossChart)
         assert len(chart.model.current_epochs) == 2 and chart.model.current_steps
         assert "completed" in str(app.query_one("#epoch-label").render())
-        assert app.query_one("ReconstructionPreview").shown == run.recon_path
+        await pilot.resize_terminal(160, 48)  # the table is drawn again, with more columns
+        await pilot.pause()
+        # The run's last reconstructions stay: the table drawn again brought back those of the cursor's run.
+        preview = app.query_one("ReconstructionPreview")
+        assert preview.shown == run.recon_path and "2 epochs, completed" in str(preview.query_one(Static).render())
+        table.focus()
+        await pilot.press("up", "down")  # the cursor moves to the earlier run: it is shown
+        assert preview.shown == earlier.recon_path
 
 
 async def test_an_overlaid_run_training_elsewhere_is_drawn_again_as_its_epochs_end(tmp_path):

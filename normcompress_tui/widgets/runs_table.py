@@ -67,6 +67,7 @@ class RunsTable(DataTable):
         # is its curve's colour there too
         super().__init__(id="runs", cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable")
         self.infos: dict[str, RunInfo] = {}  # every run of the store, shown or filtered out
+        self._cursor_run: str | None = None  # to tell the cursor's moves from the table drawn again
         self.overlay_ids: set[str] = set()
         self.swatches: dict[str, Text] = {}  # run id -> its curve's colour (or marker), set by the app
         self.sort_key, self.sort_reverse = "id", True  # ids begin with their start time: newest on top
@@ -234,6 +235,15 @@ class RunsTable(DataTable):
             return None
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         return self.infos.get(key)
+
+    def moved_to(self, highlighted: DataTable.RowHighlighted) -> RunInfo | None:
+        """The run the cursor has moved to, or None where `highlighted` is a row the cursor only passed
+        while the table was drawn again (a resize, a run joining it) or the run it was already on."""
+        info = self.highlighted_info()
+        if info is None or info.id != highlighted.row_key.value or info.id == self._cursor_run:
+            return None
+        self._cursor_run = info.id
+        return info
 
     # -- actions ---------------------------------------------------------------------------------
     def _starting_row(self, refusal: str, unless_it_has_files: bool = False) -> bool:
