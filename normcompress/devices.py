@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import NormcompressError, UsageError
+from .text import count
 
 if TYPE_CHECKING:  # torch is imported when a device is asked about, not when the names are read
     import torch
@@ -70,8 +71,9 @@ def resolve_device(spec: str) -> torch.device:
         raise UsageError(f"unknown device {spec!r}; use {DEVICE_FORMS}")
     reason = cuda_unavailable_reason()
     if reason:
-        raise DeviceError(f"--device {spec} asked for CUDA, but {reason}; use --device cpu or auto")
-    index = int(match[1] or 0)
-    if index >= torch.cuda.device_count():
-        raise DeviceError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+        raise DeviceError(f"device {spec} asked for CUDA, but {reason}; use cpu or auto")
+    index, visible = int(match[1] or 0), torch.cuda.device_count()
+    if index >= visible:
+        names = ", ".join(f"cuda:{i}" for i in range(visible))
+        raise DeviceError(f"device {spec} is not there: {count(visible, 'CUDA device')} visible ({names})")
     return torch.device("cuda", index)

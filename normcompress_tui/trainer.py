@@ -58,7 +58,7 @@ def _child_main(event_fd: int) -> None:
         signal.signal(sig, lambda *_: stop.set())
     sender = _Sender(event_fd)
     stdin = sys.stdin.buffer
-    # ("run", config, resume), ("stack", configs, resumes) or ("study", study, None)
+    # ("run", config, resume, resume_on) or ("study", study, None, None)
     request, store_root, progress_interval_s = pickle.load(stdin)
 
     def watch_app() -> None:
@@ -74,7 +74,7 @@ def _child_main(event_fd: int) -> None:
         except BrokenPipeError:  # the app died between two events: stop as if asked, keeping the run
             stop.set()
 
-    kind, subject, resumes = request
+    kind, subject, resume, resume_on = request
     store = RunStore(store_root)
     try:
         if kind == "study":  # every run of it here, one after another or stacked, as the engine decides
@@ -89,8 +89,9 @@ def _child_main(event_fd: int) -> None:
             )
             send(("done", [run.id for run in runs]))
         else:
-            train = api.train_run if kind == "run" else api.train_runs_together
-            train(subject, store, lambda event: send(("event", event)), stop, resumes, progress_interval_s)
+            api.train_run(
+                subject, store, lambda event: send(("event", event)), stop, resume, progress_interval_s, resume_on
+            )
             send(("done", None))
     except NormcompressError as exc:
         send(("error", str(exc)))
@@ -121,8 +122,9 @@ def train_in_process(
     cancel: threading.Event,
     resume: str | None = None,
     progress_interval_s: float = 0.5,
+    resume_on: str | None = None,
 ) -> Run | None:
-    """Run normcompress.train in a fresh Python process and hand each of its events to on_event in this
+    """Run api.train_run in a fresh Python process and hand each of its events to on_event in this
     thread; return the run when it has ended (None if it was stopped before it was created), raise
     TrainingProcessError (one line) if it failed."""
     started: list[str] = []
@@ -132,7 +134,7 @@ def train_in_process(
             started.append(event.run_id)
         on_event(event)
 
-    _train_in_child(("run", config, resume), store.root, relay, cancel, progress_interval_s)
+    _train_in_child(("run", config, resume, resume_on), store.root, relay, cancel, progress_interval_s)
     return store.get(started[-1]) if started else None
 
 
@@ -149,7 +151,8 @@ def study_in_process(
     order. One child for all its runs: with a child for each, every run paid again for importing torch,
     building the optimizer (which imports torch._dynamo) and loading the data, about 2.5 s a run on
     two cores."""
-    done = _train_in_child(("study", study, None), store.root, on_event, cancel, progress_interval_s, on_progress)
+    request = ("study", study, None, None)
+    done = _train_in_child(request, store.root, on_event, cancel, progress_interval_s, on_progress)
     return [store.get(run_id) for run_id in done or []]
 
 

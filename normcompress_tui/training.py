@@ -92,9 +92,15 @@ class TrainingController:
         self.start_worker(self._train_worker, config, None)
 
     def resume(self, info: RunInfo) -> None:
+        """Train `info`'s run on; on the Run pane's Device where its own is not on this machine (a run
+        trained on a GPU box, its store copied to a laptop), saying so."""
+        own = info.config.device if info.config else "auto"
+        resume_on = self.view.controls.device_to_resume_on(own)
+        if resume_on:
+            self.view.notify(f"{info.label} trained on {own}, which is not here: it goes on on {resume_on}")
         self.view.queue.clear()
         self.claim(info.id, starting=f"the resume of {info.label}", row=starting_info(resumed=info))
-        self.start_worker(self._train_worker, None, info.id)
+        self.start_worker(self._train_worker, None, info.id, resume_on)
 
     def start_study(self, study: StudyConfig) -> None:
         if study.stack is None and study.ray is None:  # decided here, from the probe: the app never loads torch
@@ -131,10 +137,11 @@ class TrainingController:
         return self.training
 
     # -- the workers (threads) --------------------------------------------------------------------------
-    def _train_worker(self, config: TrainConfig | None, resume: str | None) -> None:
+    def _train_worker(self, config: TrainConfig | None, resume: str | None, resume_on: str | None = None) -> None:
         from .messages import TrainingEvent
 
-        self.train_one(config, self.store, lambda event: self.post(TrainingEvent(event)), self.cancel, resume=resume)
+        on_event, cancel = lambda event: self.post(TrainingEvent(event)), self.cancel
+        self.train_one(config, self.store, on_event, cancel, resume=resume, resume_on=resume_on)
 
     def _study_worker(self, study: StudyConfig) -> None:
         """The study in the training worker: a run that fails is reported and the queue goes on."""
@@ -157,14 +164,13 @@ class TrainingController:
         self.post(StudyUpdate(StudyProgress(len(runs), study.runs_count(), "", "ended", ending)))
 
     @staticmethod
-    def train_one(config, store, on_event, cancel, resume=None):
+    def train_one(config, store, on_event, cancel, resume=None, resume_on=None):
         """One run, as api.train_run would (same arguments, the run or None), in a child process (measured
         faster: see trainer.py) or, with NORMCOMPRESS_TUI_TRAINING=thread, in the calling worker thread."""
+        where = {"resume": resume, "resume_on": resume_on, "progress_interval_s": PROGRESS_INTERVAL_S}
         if os.environ.get(TRAINING_ENV) == "thread":  # torch: loaded when a run starts, not at launch
-            return api.train_run(
-                config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S
-            )
-        return train_in_process(config, store, on_event, cancel, resume=resume, progress_interval_s=PROGRESS_INTERVAL_S)
+            return api.train_run(config, store, on_event, cancel, **where)
+        return train_in_process(config, store, on_event, cancel, **where)
 
     # -- what the workers report, on the UI thread --------------------------------------------------------
     def on_event(self, event: Event) -> None:

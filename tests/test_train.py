@@ -250,6 +250,14 @@ def test_devices():
         assert all(o.available for o in options) and len(options) == 1 + torch.cuda.device_count()
 
 
+def test_a_cuda_index_past_the_visible_devices_names_those_there(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a box with two GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(DeviceError) as refused:
+        resolve_device("cuda:2")
+    assert str(refused.value) == "device cuda:2 is not there: 2 CUDA devices visible (cuda:0, cuda:1)"
+
+
 def test_the_device_probe_answers_what_torch_says_and_offers_the_cpu_when_it_fails(monkeypatch):
     assert probe.device_options() == device_options()
     monkeypatch.setattr(sys, "executable", shutil.which("false"))  # a Python that cannot start: exit code 1

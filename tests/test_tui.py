@@ -1025,6 +1025,32 @@ async def test_r_resumes_an_interrupted_run_from_its_last_epoch(tmp_path):
         assert len(RunStore(tmp_path).runs()) == 2 and table.row_count == 2  # no new run
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without the run's CUDA device")
+async def test_r_resumes_a_run_whose_device_is_not_here_on_the_run_panes(tmp_path):
+    """A run trained with --device cuda on a GPU box, its store copied to a laptop: r failed with "device
+    cuda asked for CUDA", and nothing in the app could move it, where the CLI's --device could."""
+    import threading
+
+    store = RunStore(tmp_path)
+    stop = threading.Event()
+    config = TrainConfig(norm="L1", epochs=2, dataset="synthetic", limit=128, device="cpu")
+    run = train(config, store, lambda e: stop.set() if isinstance(e, EpochEnd) else None, stop)
+    saved = run.path / "config.json"
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "device": "cuda"}))  # as the GPU box saved it
+    app = NormcompressApp(store)
+    notes = recording_notify(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.query_one(Controls).devices_known)
+        await set_fields(pilot, device="cpu")
+        await focused_table(pilot, rows=1)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: not app.controller.training)
+        assert not any(severity == "error" for _, severity in notes), notes
+        assert f"L1 {run.id[-6:]} trained on cuda, which is not here: it goes on on cpu" in notes[0][0]
+        info = RunStore(tmp_path).get(run.id).info()
+        assert info.status == "completed" and info.epochs_done == 2 and info.summary.device == "cpu"
+
+
 def count_children(monkeypatch) -> list:
     """Every training child the app starts: the arguments of each Popen of normcompress_tui.trainer."""
     from normcompress_tui import trainer as trainer_module

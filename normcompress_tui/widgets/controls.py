@@ -101,6 +101,7 @@ class Controls(Vertical):
         self.defaults = DEFAULTS
         self.devices_known = False  # the device list is filled in by a worker once torch has loaded
         self.cuda_available = False  # what `auto` means: whether the probe found a CUDA device
+        self.device_keys = {"auto", "cpu"}  # what the Device select offers: auto, cpu, the CUDA devices here
         self._saved_device: str | None = None  # a restored choice waiting for its option to exist
 
     def compose(self) -> ComposeResult:
@@ -223,7 +224,14 @@ class Controls(Vertical):
         note.update(Text("\n".join(printable(f"{o.label}: {o.reason}", keep_newlines=False) for o in unavailable)))
         note.display = bool(unavailable)
         self.cuda_available = any(o.key.startswith("cuda") and o.available for o in options)
-        self.devices_known = True
+        self.device_keys, self.devices_known = set(keys), True
+
+    def device_to_resume_on(self, own: str) -> str | None:
+        """Where a run that trained on `own` goes on: None (on its own device) where this machine has it or
+        the probe has not answered yet; otherwise the Device chosen here, as `--device` beside `--resume`."""
+        if not self.devices_known or own in self.device_keys or (own == "cuda" and self.cuda_available):
+            return None
+        return str(self.query_one("#device", Select).value)
 
     def _show_folder(self, show: bool) -> None:
         self.query_one("#folder-row").display = show
