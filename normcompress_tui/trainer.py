@@ -74,9 +74,9 @@ def _child_main(event_fd: int) -> None:
         except BrokenPipeError:  # the app died between two events: stop as if asked, keeping the run
             stop.set()
 
-    kind, subject, resume, resume_on = request
-    store = RunStore(store_root)
-    try:
+    try:  # from here every failure is sent: one uncaught left the app "exit code -6: <no Python frame>"
+        kind, subject, resume, resume_on = request  # a request of another version of this module fails here
+        store = RunStore(store_root)
         if kind == "study":  # every run of it here, one after another or stacked, as the engine decides
             runs = api.run_study(
                 subject,

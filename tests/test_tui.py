@@ -1329,7 +1329,7 @@ def test_a_child_whose_event_pipe_breaks_stops_and_keeps_the_run(tmp_path):
     )
     os.close(write_fd)
     config = TrainConfig(norm="L1", epochs=500, dataset="synthetic", limit=256, batch_size=32, device="cpu")
-    child.stdin.write(pickle.dumps((("run", config, None), str(tmp_path), 0.01)))
+    child.stdin.write(pickle.dumps((("run", config, None, None), str(tmp_path), 0.01)))
     child.stdin.flush()  # ... and stdin stays open: only the pipe tells the child that the app is gone
     buffer, seen = bytearray(), []
     while not any(kind == "event" and isinstance(event, EpochEnd) for kind, event in seen):
@@ -1340,6 +1340,34 @@ def test_a_child_whose_event_pipe_breaks_stops_and_keeps_the_run(tmp_path):
     info = run.info()
     assert info.status == "interrupted" and 1 <= info.epochs_done < 500, (info.status, run.summary().message)
     assert "Traceback" not in stderr
+
+
+def test_a_child_given_a_request_it_cannot_read_says_why(tmp_path):
+    """A request of another version of the module (the package upgraded under a running app) failed
+    before the child's reporting began: the app read "exit code -6: <no Python frame>", the abort of a
+    child whose stdin watcher still held the pipe at exit."""
+    import pickle
+
+    from normcompress_tui.trainer import _messages
+
+    read_fd, write_fd = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "normcompress_tui.trainer", str(write_fd)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=(write_fd,),
+    )
+    os.close(write_fd)
+    child.stdin.write(pickle.dumps((("run", TrainConfig(), None), str(tmp_path), 0.01)))  # three items, not four
+    child.stdin.flush()
+    buffer, seen = bytearray(), []
+    while not seen:
+        seen += _messages(read_fd, buffer)
+    child.stdin.close()  # as the app does once the child has answered
+    os.close(read_fd)
+    assert seen == [("error", "ValueError: not enough values to unpack (expected 4, got 3)")]
+    assert child.wait() == 0 and not RunStore(tmp_path).runs()
 
 
 async def test_the_disabled_stop_button_stays_readable_in_every_colour_system(tmp_path):
