@@ -61,7 +61,9 @@ class ConsoleReport:
         self.progress.stop()
 
     def say(self, text: str) -> None:
-        self.progress.console.print(text)
+        """A line above the bar: broken between words on a terminal narrower than it, whole in a log."""
+        console = self.progress.console
+        console.print(text, soft_wrap=not console.is_terminal)
 
     def on_event(self, event: events.Event) -> None:
         match event:
@@ -87,12 +89,28 @@ class ConsoleReport:
             case events.RunEnded():
                 self.stepping.pop(event.run_id, None)
             case events.EpochEnd() if self.epoch_lines:
-                r = event.record
-                self.say(
-                    f"epoch {r['epoch']:>3}/{event.epochs}  loss {r['loss']:.5f}  PSNR {r['psnr']:.2f} dB  "
-                    f"MSE {r['mse']:.5f}  MAE {r['mae']:.4f}  SSIM {r['ssim']:.3f}  "
-                    f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}  {r['images_per_s']:,.0f} img/s"
-                )
+                width = self.progress.console.width if self.progress.console.is_terminal else None
+                self.say(epoch_line(event.record, event.epochs, width))
+
+
+def epoch_line(r: dict, epochs: int, width: int | None = None) -> str:
+    """An epoch's line: every metric, or on a terminal narrower than that the most telling that fit on
+    one line (a line of 104 characters broke mid-word at 80 columns). metrics.jsonl keeps them all."""
+    parts = [  # (how soon it goes, the text): MSE and MAE first (PSNR and the norms say as much)
+        (0, f"epoch {r['epoch']:>3}/{epochs}"),
+        (0, f"loss {r['loss']:.5f}"),
+        (0, f"PSNR {r['psnr']:.2f} dB"),
+        (3, f"MSE {r['mse']:.5f}"),
+        (3, f"MAE {r['mae']:.4f}"),
+        (2, f"SSIM {r['ssim']:.3f}"),
+        (1, f"max-abs {r['maxabs_mean']:.3f}/{r['maxabs_worst']:.3f}"),
+        (0, f"{r['images_per_s']:,.0f} img/s"),
+    ]
+    for kept in (3, 2, 1, 0):
+        line = "  ".join(text for level, text in parts if level <= kept)
+        if width is None or len(line) < width:
+            return line
+    return line
 
 
 def step_detail(latest: list[events.StepProgress]) -> str:

@@ -42,6 +42,21 @@ def test_train_prints_progress_and_the_run(run_cli, runs_dir):
     run_id, path = out.split()
     assert Path(path) == runs_dir / run_id and (runs_dir / run_id / "checkpoint.pt").exists()
     assert "L1 on sample (256 train / 1017 val images)" in err and "epoch   1/1" in err and "PSNR" in err
+    assert "MSE" in err and "max-abs" in err  # not a terminal: every metric, however wide
+
+
+def test_an_epoch_line_on_a_narrow_terminal_keeps_what_fits():
+    """Every metric made a line of 104-113 characters, broken mid-word at 80 columns."""
+    from normcompress.console import epoch_line
+
+    record = {"epoch": 1, "loss": 0.19467, "psnr": 14.67, "mse": 0.03414, "mae": 0.1452, "ssim": 0.198}
+    record |= {"maxabs_mean": 0.586, "maxabs_worst": 0.911, "images_per_s": 12974}
+    head, tail = "epoch   1/10  loss 0.19467  PSNR 14.67 dB", "max-abs 0.586/0.911  12,974 img/s"
+    assert epoch_line(record, 10) == f"{head}  MSE 0.03414  MAE 0.1452  SSIM 0.198  {tail}"
+    assert epoch_line(record, 10, 120) == epoch_line(record, 10)
+    assert epoch_line(record, 10, 100) == f"{head}  SSIM 0.198  {tail}"  # 88 characters
+    assert epoch_line(record, 10, 80) == f"{head}  {tail}"  # 76
+    assert epoch_line(record, 10, 30) == f"{head}  12,974 img/s"  # the least it says, wrapped by the terminal
 
 
 def test_quiet_prints_only_the_run(run_cli, runs_dir):
