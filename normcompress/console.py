@@ -28,6 +28,11 @@ out = PlainConsole(soft_wrap=True)
 err = PlainConsole(stderr=True, soft_wrap=True)
 
 
+def terminal_width() -> int | None:
+    """stdout's width where it is a terminal; None in a pipe or a file, where lines are whole."""
+    return out.width if out.is_terminal else None
+
+
 def notice(message: str) -> None:
     err.print(Text.assemble(("notice: ", "yellow"), one_line(message)))
 

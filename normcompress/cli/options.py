@@ -129,33 +129,41 @@ def columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
     return "\n".join([line(headers), *(line(r) for r in rows)])
 
 
-def fitted_columns(headers: list[str], rows: list[list[str]], width: int | None = None) -> str:
-    """`columns`, fitted to the terminal (COLUMNS, or the real width): as it is when it fits, else turned
-    round (one row per column, as `runs compare` prints), else in blocks of columns that each fit, the
-    first column repeated in each. Nothing is cut."""
+def fitted_columns(
+    headers: list[str], rows: list[list[str]], width: int | None = None, left: int = 1, turn: bool = True
+) -> str:
+    """`columns`, fitted to the terminal (COLUMNS, or the real width): as it is when it fits, else (`turn`)
+    turned round (one row per column, as `runs compare` prints), else in blocks of columns that each fit,
+    the first column repeated in each. Nothing is cut."""
     width = width or shutil.get_terminal_size((100, 24)).columns
-    turned = [headers[0], *(r[0] for r in rows)], [[h, *(r[i] for r in rows)] for i, h in enumerate(headers) if i]
-    for heads, body in ((headers, rows), turned):
-        text = columns(heads, body)
-        if max(len(line) for line in text.splitlines()) <= width:
+    tables = [(headers, rows, left)]
+    if turn:
+        turned = [headers[0], *(r[0] for r in rows)], [[h, *(r[i] for r in rows)] for i, h in enumerate(headers) if i]
+        tables.append((*turned, 1))
+    for heads, body, aligned in tables:
+        text = columns(heads, body, aligned)
+        if _widest(text) <= width:
             return text
-    heads, body = min(((headers, rows), turned), key=lambda t: len(columns(*t).splitlines()[0]))
+    heads, body, aligned = min(tables, key=lambda table: _widest(columns(*table)))
     blocks, start = [], 1
     while start < len(heads):
         end = start + 1
-        while (
-            end < len(heads)
-            and len(
-                columns([heads[0], *heads[start : end + 1]], [[r[0], *r[start : end + 1]] for r in body]).splitlines()[
-                    0
-                ]
-            )
-            <= width
-        ):
+        while end < len(heads) and _widest(_block(heads, body, aligned, start, end + 1)) <= width:
             end += 1
-        blocks.append(columns([heads[0], *heads[start:end]], [[r[0], *r[start:end]] for r in body]))
+        blocks.append(_block(heads, body, aligned, start, end))
         start = end
     return "\n\n".join(blocks)
+
+
+def _block(headers: list[str], rows: list[list[str]], left: int, start: int, end: int) -> str:
+    """The first column and columns start to end-1, aligned as they are in the whole table."""
+    picked = [0, *range(start, end)]
+    aligned = sum(1 for i in picked if i < left)
+    return columns([headers[i] for i in picked], [[row[i] for i in picked] for row in rows], aligned)
+
+
+def _widest(text: str) -> int:
+    return max(len(line) for line in text.splitlines())
 
 
 @contextmanager

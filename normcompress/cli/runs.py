@@ -9,12 +9,12 @@ import typer
 from rich.text import Text
 
 from .. import api
-from ..console import err, notice, out
+from ..console import err, notice, out, terminal_width
 from ..errors import NormcompressError, StoreError, UsageError
 from ..metrics import ALL_METRICS, epoch_columns
 from ..runs import MAX_NAME, MAX_NOTE, RunInfo
 from ..text import count, one_line, printable
-from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store
+from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, fitted_columns, store
 from .terminal_chart import chart_text
 
 app = typer.Typer()
@@ -81,7 +81,9 @@ def runs_list(
     ]
     headers = ["id", *(["name"] if with_name else []), "norm", "status", "epochs", "final PSNR", "duration", "data"]
     headers += ["model", "lr", "recipe", *(["rate λ"] if with_rate else []), "tags"]
-    out.print(columns(headers, rows, left=3 + with_name))
+    left = 3 + with_name  # id, name, norm and status read from the left
+    width = terminal_width()  # in a pipe, a line per run for grep and awk, however wide
+    out.print(fitted_columns(headers, rows, width, left, turn=False) if width else columns(headers, rows, left))
     for i in infos:
         if i.problem:
             err.print(f"{i.id} is damaged: {one_line(i.problem)}")
