@@ -16,7 +16,13 @@ from .text import one_line, printable
 
 
 class PlainConsole(Console):
-    """A console that prints strings as data: no markup, no highlighting, control characters escaped."""
+    """A console that prints strings as data: no markup, no highlighting, control characters escaped.
+    On a terminal its lines break between words at the terminal's width (the terminal itself broke them
+    mid-word); in a pipe or a file every line is whole, for grep and awk."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.soft_wrap = not self.is_terminal
 
     def print(self, *objects, **kwargs) -> None:
         kwargs.setdefault("markup", False)
@@ -24,8 +30,8 @@ class PlainConsole(Console):
         super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 
-out = PlainConsole(soft_wrap=True)
-err = PlainConsole(stderr=True, soft_wrap=True)
+out = PlainConsole()
+err = PlainConsole(stderr=True)
 
 
 def terminal_width() -> int | None:
@@ -66,9 +72,7 @@ class ConsoleReport:
         self.progress.stop()
 
     def say(self, text: str) -> None:
-        """A line above the bar: broken between words on a terminal narrower than it, whole in a log."""
-        console = self.progress.console
-        console.print(text, soft_wrap=not console.is_terminal)
+        self.progress.console.print(text)
 
     def on_event(self, event: events.Event) -> None:
         match event:

@@ -47,12 +47,12 @@ def test_train_prints_progress_and_the_run(run_cli, runs_dir):
 
 def test_runs_list_on_a_narrow_terminal_is_in_blocks_that_fit_and_whole_in_a_pipe(run_cli, two_runs, monkeypatch):
     """Its 110-character lines each took two lines of an 80-column terminal, one cell broken in two."""
-    from normcompress.cli import runs as runs_commands
+    from normcompress.cli import options
 
     code, piped, _ = run_cli("runs", "list")
     assert code == 0 and len(piped.splitlines()) == 3  # the header and a line per run, for grep and awk
     assert max(map(len, piped.splitlines())) > 80
-    monkeypatch.setattr(runs_commands, "terminal_width", lambda: 80)
+    monkeypatch.setattr(options, "terminal_width", lambda: 80)
     code, shown, _ = run_cli("runs", "list")
     blocks = [block.splitlines() for block in shown.strip().split("\n\n")]
     assert code == 0 and len(blocks) >= 2 and max(map(len, shown.splitlines())) <= 80
@@ -60,7 +60,10 @@ def test_runs_list_on_a_narrow_terminal_is_in_blocks_that_fit_and_whole_in_a_pip
         assert block[0].startswith("id ") and [line.split()[0] for line in block[1:]] == two_runs
     assert sorted(cell for block in blocks for cell in block[0].split()) == sorted(
         piped.splitlines()[0].split() + ["id"] * (len(blocks) - 1)
-    )
+    )  # every header, the id's once a block
+    code, shown, _ = run_cli("runs", "show", two_runs[0])  # its table of epochs is as wide
+    table = shown.splitlines()[[line.split()[:2] for line in shown.splitlines()].index(["epoch", "loss"]) :]
+    assert code == 0 and max(map(len, table)) <= 80 and "max|e| worst" in shown
 
 
 def test_an_epoch_line_on_a_narrow_terminal_keeps_what_fits():

@@ -21,3 +21,19 @@ def test_a_wide_table_is_turned_round_and_then_split_with_nothing_cut():
         assert max(len(line) for line in text.splitlines()) <= width
         assert {c.strip() for row in ROWS for c in row} <= {c.strip() for c in cells(text)}  # every value is there
     assert fitted_columns(HEADERS, ROWS, width=100).splitlines()[0].split() == ["norm", "L2", "L1", "Linf-image"]
+
+
+def test_the_consoles_break_lines_between_words_on_a_terminal_and_never_in_a_pipe():
+    """The terminal broke a long notice mid-word ("imag" / "es"); a log must keep each line whole."""
+    from io import StringIO
+
+    from normcompress.console import PlainConsole
+
+    text = "notice: CIFAR-10 is not in data and could not be downloaded; using the embedded sample instead"
+    terminal = PlainConsole(file=StringIO(), force_terminal=True, width=40)
+    terminal.print(text)
+    lines = terminal.file.getvalue().splitlines()
+    assert len(lines) == 3 and all(len(line) <= 40 for line in lines) and " ".join(lines).split() == text.split()
+    pipe = PlainConsole(file=StringIO(), width=40)
+    pipe.print(text)
+    assert pipe.file.getvalue() == text + "\n"

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from ..config import DATASETS, MODELS
-from ..console import err, out
+from ..console import err, out, terminal_width
 from ..devices import DEVICE_FORMS
 from ..errors import NormcompressError, UsageError
 from ..metrics import ALL_METRICS, METRICS
@@ -153,6 +153,13 @@ def fitted_columns(
         blocks.append(_block(heads, body, aligned, start, end))
         start = end
     return "\n\n".join(blocks)
+
+
+def terminal_table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """`columns` in a pipe or a file (a line per row, for grep and awk); on a terminal narrower than the
+    table, in blocks of columns that fit, the first column in each (a row broke over two lines)."""
+    width = terminal_width()
+    return fitted_columns(headers, rows, width, left, turn=False) if width else columns(headers, rows, left)
 
 
 def _block(headers: list[str], rows: list[list[str]], left: int, start: int, end: int) -> str:

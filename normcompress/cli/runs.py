@@ -9,12 +9,12 @@ import typer
 from rich.text import Text
 
 from .. import api
-from ..console import err, notice, out, terminal_width
+from ..console import err, notice, out
 from ..errors import NormcompressError, StoreError, UsageError
 from ..metrics import ALL_METRICS, epoch_columns
 from ..runs import MAX_NAME, MAX_NOTE, RunInfo
 from ..text import count, one_line, printable
-from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, fitted_columns, store
+from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store, terminal_table
 from .terminal_chart import chart_text
 
 app = typer.Typer()
@@ -81,9 +81,7 @@ def runs_list(
     ]
     headers = ["id", *(["name"] if with_name else []), "norm", "status", "epochs", "final PSNR", "duration", "data"]
     headers += ["model", "lr", "recipe", *(["rate λ"] if with_rate else []), "tags"]
-    left = 3 + with_name  # id, name, norm and status read from the left
-    width = terminal_width()  # in a pipe, a line per run for grep and awk, however wide
-    out.print(fitted_columns(headers, rows, width, left, turn=False) if width else columns(headers, rows, left))
+    out.print(terminal_table(headers, rows, left=3 + with_name))
     for i in infos:
         if i.problem:
             err.print(f"{i.id} is damaged: {one_line(i.problem)}")
@@ -148,7 +146,7 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
         keys = epoch_columns(records)
         headers = ["epoch", *(ALL_METRICS[k].column for k in keys)]
         rows = [[str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in keys)] for r in records]
-        out.print(columns(headers, rows, left=0))
+        out.print(terminal_table(headers, rows, left=0))
 
 
 @app.command("compare")
@@ -233,7 +231,7 @@ def runs_compare(
             else "(untested: --paired tests PSNR image by image; a study gives mean ± sd over seeds)\n"
         )
     )
-    out.print(columns(["metric", *labels], rows))
+    out.print(terminal_table(["metric", *labels], rows))
     if result.paired:
         out.print("\n" + "\n".join(result.paired))
     line = (
