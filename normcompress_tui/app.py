@@ -196,7 +196,12 @@ class NormcompressApp(App):
         self.notify("Press q or ctrl+q to quit", title="Do you want to quit?")
 
 
-cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+cli = typer.Typer(  # the plain help of normcompress --help, and its -h
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 @cli.command()

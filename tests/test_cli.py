@@ -357,7 +357,7 @@ def every_command():
     return list(walk(typer.main.get_command(app), "normcompress"))
 
 
-def test_every_help_fits_an_80_column_terminal_with_room_to_read(run_cli, monkeypatch):
+def test_every_help_fits_an_80_column_terminal_with_room_to_read(run_cli, monkeypatch, capsys):
     """Rich's boxed help left `train --help` a 20-character column for the descriptions at 80 columns
     (one word a line), and `--metric` printed its 15 choices on a line of 142 characters."""
     monkeypatch.setenv("COLUMNS", "80")
@@ -366,6 +366,14 @@ def test_every_help_fits_an_80_column_terminal_with_room_to_read(run_cli, monkey
         assert code == 0 and out.startswith(f"Usage: {path} ")
         assert max(map(len, out.splitlines())) <= 80, path
         assert "│" not in out, path  # no box whose columns squeeze the descriptions
+    from normcompress_tui import app as tui
+
+    monkeypatch.setattr(sys, "argv", ["normcompress-tui", "-h"])  # the app's command: the same layout, and -h
+    with pytest.raises(SystemExit) as done:
+        tui.main()
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and out.startswith("Usage: normcompress-tui ") and "│" not in out
+    assert max(map(len, out.splitlines())) <= 80 and "--runs-dir" in out
 
 
 @pytest.mark.parametrize("where", ["a-file", "a-file/report"])
