@@ -366,6 +366,10 @@ def test_every_help_fits_an_80_column_terminal_with_room_to_read(run_cli, monkey
         assert code == 0 and out.startswith(f"Usage: {path} ")
         assert max(map(len, out.splitlines())) <= 80, path
         assert "│" not in out, path  # no box whose columns squeeze the descriptions
+    for group in ([], ["runs"]):  # each command's line in the list whole: it ended "...", cut at 80 columns
+        code, out, _ = run_cli(*group, "--help")
+        listed = out[out.index("Commands:") :]
+        assert code == 0 and "..." not in listed and max(map(len, out.splitlines())) <= 80
     from normcompress_tui import app as tui
 
     monkeypatch.setattr(sys, "argv", ["normcompress-tui", "-h"])  # the app's command: the same layout, and -h

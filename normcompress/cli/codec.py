@@ -14,7 +14,7 @@ app = typer.Typer()
 Images = Annotated[list[Path], typer.Argument(metavar="IMAGE", help="Image files of any size and mode.")]
 
 
-@app.command()
+@app.command(short_help="Reconstruct images of any size through a run's model.")
 def reconstruct(
     run_id: RunRef,
     images: Images,
@@ -39,7 +39,7 @@ def reconstruct(
     )
 
 
-@app.command()
+@app.command(short_help="Compress images into .ncz files with a run's model.")
 def compress(
     run_id: RunRef,
     images: Images,
@@ -94,7 +94,7 @@ def compress(
     )
 
 
-@app.command()
+@app.command(short_help="Decompress .ncz files into PNG images.")
 def decompress(
     files: Annotated[list[Path], typer.Argument(metavar="FILE", help=".ncz files.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Directory for the PNG images.")],

@@ -28,7 +28,7 @@ def _runs(ctx: typer.Context) -> None:
         raise typer.Exit(0)
 
 
-@app.command("list")
+@app.command("list", short_help="Every run in the store: settings, status, PSNR, tags.")
 def runs_list(
     where: Annotated[
         str | None,
@@ -149,7 +149,7 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
         out.print(terminal_table(headers, rows, left=0))
 
 
-@app.command("compare")
+@app.command("compare", short_help="Final metrics side by side, and a chart of one metric.")
 def runs_compare(
     run_ids: RunRefs,
     metric: ChartMetric = MetricKey("psnr"),
@@ -241,7 +241,7 @@ def runs_compare(
     out.print(chart_text(runs, metric.value, log, width, height, smoothing, line, grouping))
 
 
-@app.command("diff")
+@app.command("diff", short_help="Two runs side by side: where they differ (--all: all).")
 def runs_diff(
     first: RunRef,
     second: Annotated[str, typer.Argument(metavar="OTHER", help="The run to set beside the first.")],
@@ -268,7 +268,7 @@ def runs_diff(
         out.print(columns(["key", one_line(a.label), one_line(b.label)], table))
 
 
-@app.command("export")
+@app.command("export", short_help="Runs' settings and metrics as CSV, JSON or TensorBoard.")
 def runs_export(
     path: Annotated[
         Path,
@@ -309,7 +309,7 @@ def runs_export(
     err.print(f"exported {count(runs, 'run')} ({count(rows, what)}) to {one_line(path)}")
 
 
-@app.command("tag")
+@app.command("tag", short_help="Tag a run with words of your own, to filter by.")
 def runs_tag(
     run_id: RunRef,
     tags: Annotated[
@@ -339,7 +339,7 @@ def runs_tag(
     err.print(f"{run.id}: {' '.join(new) or 'no tags'}")
 
 
-@app.command("name")
+@app.command("name", short_help="Name a run: legends and tables show the name.")
 def runs_name(
     run_id: RunRef,
     text: Annotated[
@@ -353,7 +353,7 @@ def runs_name(
     err.print(f"{run.id}: " + (f"named {one_line(annotations.name)}" if annotations.name else "no name"))
 
 
-@app.command("note")
+@app.command("note", short_help="Keep a note with a run: what you tried, what you saw.")
 def runs_note(
     run_id: RunRef,
     text: Annotated[

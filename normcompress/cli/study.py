@@ -70,7 +70,7 @@ Stack = Annotated[
 ]
 
 
-@app.command()
+@app.command(short_help="Train every norm x seed (or grid point) and write a report.")
 def study(
     out_path: Annotated[str, typer.Option("--out", "-o", help="Directory for the report.")],
     norms: Annotated[str | None, typer.Option(help="Comma-separated norms.", show_default=STUDY_NORMS)] = None,
@@ -171,7 +171,7 @@ def _grid(norms: str | None, items: list[str] | None) -> dict[str, list]:
     return {"norm": [n.strip() for n in (norms or STUDY_NORMS).split(",") if n.strip()], **points}
 
 
-@app.command()
+@app.command(short_help="Rate-distortion of runs against WebP, JPEG and PCA.")
 def rd(
     out_path: Annotated[str, typer.Option("--out", "-o", help="Directory for rd.csv, rd.md and rd.png.")],
     run_ids: Annotated[

@@ -150,7 +150,7 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
 
 
-@app.command("eval")
+@app.command("eval", short_help="Evaluate a run's checkpoint on a dataset's test images.")
 def eval_(
     run_id: RunRef,
     dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the run's own.")] = None,
