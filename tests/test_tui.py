@@ -612,6 +612,8 @@ async def test_the_palette_offers_the_apps_actions_and_overlays_all_or_none(tmp_
         commands["Open the run"]()
         await pilot.pause()
         assert isinstance(app.screen, DetailsScreen) and app.screen.run.id == runs[1].id  # the highlighted, newest
+        title = str(app.screen.query_one("#details-title", Static).render())
+        assert title == f"{runs[1].id}  completed 2 epochs"  # was "completed  completed 2 epochs"
         await pilot.press("escape")
         commands["Delete the run"]()
         await pilot.pause()

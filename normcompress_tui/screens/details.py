@@ -31,9 +31,10 @@ class DetailsScreen(ModalScreen[None]):
         info = self.run.info()
         config = "  ".join(f"{k}={v}" for k, v in (asdict(info.config) if info.config else {}).items())
         summary = info.summary
-        message = summary.message if summary else ""
+        message = summary.message if summary else ""  # "completed 10 epochs" says its status itself
+        heading = message if message.startswith(str(info.status)) else f"{info.status}  {message}"
         with VerticalScroll(id="details"):  # scrolls: on a short terminal the error maps are below the fold
-            yield Static(Text.assemble((info.id, "bold"), f"  {info.status}  ", printable(message)), id="details-title")
+            yield Static(Text.assemble((info.id, "bold"), "  ", printable(heading)), id="details-title")
             if info.name or info.note:  # the user's words: text, never markup
                 yield Static(
                     Text(printable("\n".join(filter(None, [f"name: {info.name}" if info.name else "", info.note])))),
