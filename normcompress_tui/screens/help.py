@@ -14,9 +14,10 @@ Panes
                    epochs, batch, learning rate, seed, data, device; under
                    More settings the model, optimizer, schedule, image
                    limit, crop size, rate λ
-  Reconstructions  the highlighted run's validation images: originals,
-                   reconstructions, error maps; [ and ] step through
-                   its epochs (the image history)
+  Reconstructions  the highlighted run's validation images (the training
+                   run's while it trains, and once it ends until the
+                   cursor moves): originals, reconstructions, error
+                   maps; [ and ] step through its epochs (image history)
   Chart            the live run and overlaid runs; the dashed line is PCA
                    at the runs' latent size on their data (none for the
                    training loss, which is in each run's own norm)
