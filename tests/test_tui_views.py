@@ -297,3 +297,8 @@ async def test_d_shows_two_runs_side_by_side_the_differing_keys_first(tmp_path):
         assert "4 keys differ" in str(app.screen.query_one("#diff-title", Static).render())
         await pilot.press("escape")
         assert not isinstance(app.screen, DiffScreen)
+        notes = []
+        app.notify = lambda message, **_: notes.append(message)
+        table.move_cursor(row=1)
+        await pilot.press("space", "down", "space", "D")  # three on the chart: which two is not for the app to guess
+        assert not isinstance(app.screen, DiffScreen) and "3 are on the chart" in notes[-1], notes

@@ -288,10 +288,9 @@ class RunsTable(DataTable):
         if len(marked) == 1 and highlighted is not None and highlighted.id != marked[0].id:
             marked.append(highlighted)
         if len(marked) != 2:
-            self.app.notify(
-                "mark two runs for the chart (space), or one and highlight another, then press D",
-                severity="warning",
-            )
+            many = f"; {len(marked)} are on the chart" if len(marked) > 2 else ""
+            advice = "mark two runs for the chart (space), or one and highlight another, then press D"
+            self.app.notify(f"D sets two runs side by side{many}: {advice}", severity="warning")
             return
         self.post_message(self.DiffRequested(*marked))
 
