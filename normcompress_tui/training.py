@@ -23,6 +23,7 @@ from normcompress.text import count
 
 from .trainer import study_in_process, train_in_process, trainers_here
 from .widgets.runs_table import starting_info
+from .words import in_form_words
 
 if TYPE_CHECKING:
     from textual.worker import Worker
@@ -179,6 +180,8 @@ class TrainingController:
             return
         if isinstance(event, StepProgress | EpochEnd) and event.run_id and event.run_id != self.live:
             return  # a run of the stack beside the one shown: its rows come from the store
+        if isinstance(event, RunEnded | Notice):  # "try a smaller --lr" as "try a smaller LR": the form's words
+            event = replace(event, message=in_form_words(event.message))
         match event:
             case StepProgress():
                 view.progress.step(event)
@@ -241,7 +244,7 @@ class TrainingController:
             self.view.overlay_when_listed(update.run_id)
         if update.state == "failed":
             self.view.notify(
-                f"{update.label} failed: {update.message}; the study goes on",
+                f"{update.label} failed: {in_form_words(update.message)}; the study goes on",
                 title="Study",
                 severity="error",
                 timeout=10,
@@ -278,7 +281,7 @@ class TrainingController:
         failure is a notification; it never takes the app down. True when the app should now quit."""
         progress = self.view.progress
         if failed and worker.error is not None:
-            error = one_line_error(worker.error)
+            error = in_form_words(one_line_error(worker.error))
             self.view.notify(error, title="Training stopped", severity="error", timeout=10)
             if self.live is not None or progress.is_starting:  # no RunEnded will come (none, or its child died)
                 progress.finished("failed", error)

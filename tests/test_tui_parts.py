@@ -192,6 +192,21 @@ def test_the_controller_shows_a_run_from_its_events(tmp_path):
     assert not model.live and model.live_label() == "L1 abcdef"  # a finished run is no longer "(live)"
 
 
+def test_the_controller_says_a_failure_in_the_forms_words_not_the_clis_flags(tmp_path):
+    """A run that blew up was told to "try a smaller --lr", an option the app has no field called."""
+    calls = []
+    controller = TrainingController(RunStore(tmp_path), calls.append, lambda f, *a: None, fake_view(calls))
+    config = TrainConfig(norm="L1", epochs=1)
+    controller.start(config)
+    run_id = "20260101-120000.000-L1-abcdef"
+    controller.on_event(RunStarted(run_id, config, "cpu", "sample", 100, 10, 0))
+    ended = "the L1 loss became non-finite in epoch 1, step 3; try a smaller --lr than 10 or a smaller --rate-lambda"
+    controller.on_event(RunEnded(run_id, "failed", ended))
+    said = "the L1 loss became non-finite in epoch 1, step 3; try a smaller LR than 10 or a smaller Rate λ"
+    assert ("progress", "finished", ("failed", said)) in calls
+    assert [args[0] for _, method, args in calls if method == "notify"] == [f"{run_id}: {said}"]
+
+
 def test_the_controller_follows_a_stacks_first_run_and_reports_every_runs_end(tmp_path):
     calls = []
     controller = TrainingController(RunStore(tmp_path), calls.append, lambda f, *a: None, fake_view(calls))

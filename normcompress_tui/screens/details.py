@@ -16,6 +16,7 @@ from normcompress.runs import Run
 from normcompress.text import printable
 
 from ..widgets.preview import ReconstructionPreview
+from ..words import in_form_words
 
 
 class DetailsScreen(ModalScreen[None]):
@@ -31,7 +32,7 @@ class DetailsScreen(ModalScreen[None]):
         info = self.run.info()
         config = "  ".join(f"{k}={v}" for k, v in (asdict(info.config) if info.config else {}).items())
         summary = info.summary
-        message = summary.message if summary else ""  # "completed 10 epochs" says its status itself
+        message = in_form_words(summary.message) if summary else ""  # "completed 10 epochs" says its status
         heading = message if message.startswith(str(info.status)) else f"{info.status}  {message}"
         with VerticalScroll(id="details"):  # scrolls: on a short terminal the error maps are below the fold
             yield Static(Text.assemble((info.id, "bold"), "  ", printable(heading)), id="details-title")
