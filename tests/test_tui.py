@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -1313,14 +1314,8 @@ def test_the_training_process_stops_and_keeps_the_run_when_its_app_dies(tmp_path
     assert not run.is_live() and info.status == "interrupted" and 1 <= info.epochs_done < 500
 
 
-def test_a_child_whose_event_pipe_breaks_stops_and_keeps_the_run(tmp_path):
-    """The app can die between two events: then the child's next event meets a closed pipe before its
-    stdin watcher sees the end (seen on a 16-core machine, where the run was kept as failed). It must
-    stop as if asked, keeping the run interrupted."""
-    import pickle
-
-    from normcompress_tui.trainer import _messages
-
+def start_training_child() -> tuple[subprocess.Popen, int]:
+    """A training child as the app starts one, and the reading end of its event pipe."""
     read_fd, write_fd = os.pipe()
     child = subprocess.Popen(
         [sys.executable, "-m", "normcompress_tui.trainer", str(write_fd)],
@@ -1330,6 +1325,16 @@ def test_a_child_whose_event_pipe_breaks_stops_and_keeps_the_run(tmp_path):
         pass_fds=(write_fd,),
     )
     os.close(write_fd)
+    return child, read_fd
+
+
+def test_a_child_whose_event_pipe_breaks_stops_and_keeps_the_run(tmp_path):
+    """The app can die between two events: then the child's next event meets a closed pipe before its
+    stdin watcher sees the end (seen on a 16-core machine, where the run was kept as failed). It must
+    stop as if asked, keeping the run interrupted."""
+    from normcompress_tui.trainer import _messages
+
+    child, read_fd = start_training_child()
     config = TrainConfig(norm="L1", epochs=500, dataset="synthetic", limit=256, batch_size=32, device="cpu")
     child.stdin.write(pickle.dumps((("run", config, None, None), str(tmp_path), 0.01)))
     child.stdin.flush()  # ... and stdin stays open: only the pipe tells the child that the app is gone
@@ -1348,19 +1353,9 @@ def test_a_child_given_a_request_it_cannot_read_says_why(tmp_path):
     """A request of another version of the module (the package upgraded under a running app) failed
     before the child's reporting began: the app read "exit code -6: <no Python frame>", the abort of a
     child whose stdin watcher still held the pipe at exit."""
-    import pickle
-
     from normcompress_tui.trainer import _messages
 
-    read_fd, write_fd = os.pipe()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "normcompress_tui.trainer", str(write_fd)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        pass_fds=(write_fd,),
-    )
-    os.close(write_fd)
+    child, read_fd = start_training_child()
     child.stdin.write(pickle.dumps((("run", TrainConfig(), None), str(tmp_path), 0.01)))  # three items, not four
     child.stdin.flush()
     buffer, seen = bytearray(), []
