@@ -34,9 +34,10 @@ out = PlainConsole()
 err = PlainConsole(stderr=True)
 
 
-def terminal_width() -> int | None:
-    """stdout's width where it is a terminal; None in a pipe or a file, where lines are whole."""
-    return out.width if out.is_terminal else None
+def terminal_width(console: Console = out) -> int | None:
+    """The console's width where it writes to a terminal (stdout's by default); None in a pipe or a file,
+    where lines are whole."""
+    return console.width if console.is_terminal else None
 
 
 def notice(message: str) -> None:
@@ -98,8 +99,7 @@ class ConsoleReport:
             case events.RunEnded():
                 self.stepping.pop(event.run_id, None)
             case events.EpochEnd() if self.epoch_lines:
-                width = self.progress.console.width if self.progress.console.is_terminal else None
-                self.say(epoch_line(event.record, event.epochs, width))
+                self.say(epoch_line(event.record, event.epochs, terminal_width(self.progress.console)))
 
 
 def epoch_line(r: dict, epochs: int, width: int | None = None) -> str:

@@ -56,7 +56,7 @@ RayAddress = Annotated[
         "`ray start` began here; --ray HOST:PORT or ray://HOST:10001 a remote one. Needs the extra: "
         "pip install -e '.[cluster]'.",
     ),
-]  # \[: not Rich markup
+]
 Retries = Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")]
 RayCpus = Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")]
 Stack = Annotated[
