@@ -141,8 +141,9 @@ class TrainingController:
     def _train_worker(self, config: TrainConfig | None, resume: str | None, resume_on: str | None = None) -> None:
         from .messages import TrainingEvent
 
-        on_event, cancel = lambda event: self.post(TrainingEvent(event)), self.cancel
-        self.train_one(config, self.store, on_event, cancel, resume=resume, resume_on=resume_on)
+        self.train_one(
+            config, self.store, lambda e: self.post(TrainingEvent(e)), self.cancel, resume=resume, resume_on=resume_on
+        )
 
     def _study_worker(self, study: StudyConfig) -> None:
         """The study in the training worker: a run that fails is reported and the queue goes on."""
