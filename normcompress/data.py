@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import NormcompressError, UsageError
+from .text import count
 
 SAMPLE = resources.files("normcompress.assets").joinpath("cifar10-sample.npz")  # inside the package, wheel or clone
 if TYPE_CHECKING:  # numpy and torch load with the data, not with the names (config checks, --help)
@@ -183,7 +184,7 @@ def _folder(root: Path, image_size: int) -> ImageData:
         )
     # Decoded straight into one preallocated tensor: no list of small tensors, no stacked copy.
     images = torch.empty(len(candidates), 3, image_size, image_size, dtype=torch.uint8)
-    count = 0
+    kept = 0
     for path in candidates:
         try:
             im = open_image(path).convert("RGB")
@@ -191,16 +192,16 @@ def _folder(root: Path, image_size: int) -> ImageData:
             skipped.append((path, exc.reason))
             continue
         im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BICUBIC)
-        images[count] = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
-        count += 1
+        images[kept] = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
+        kept += 1
     notices = []
     if skipped:
         names = ", ".join(f"{p.relative_to(root)} ({why})" for p, why in skipped[:10])
         more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-        notices.append(f"skipped {len(skipped)} unreadable or non-image file(s) in {root}: {names}{more}")
-    if count < 2:
-        raise DataError(f"image folder {root} holds {count} readable image(s); at least 2 are needed")
-    train, val = _split_in_place(images[:count])
+        notices.append(f"skipped {count(len(skipped), 'unreadable or non-image file')} in {root}: {names}{more}")
+    if kept < 2:
+        raise DataError(f"image folder {root} holds {count(kept, 'readable image')}; at least 2 are needed")
+    train, val = _split_in_place(images[:kept])
     return ImageData(train, val, f"folder:{root.resolve()}", notices)
 
 

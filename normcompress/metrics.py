@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .text import figures
+
 if TYPE_CHECKING:  # the registry of metrics is read without torch (the CLI's --help, the app's chart)
     import torch
     from torch import nn
@@ -32,6 +34,13 @@ class Metric:
 
     def text(self, value: float | None) -> str:
         return "-" if value is None else f"{value:{self.format}}"
+
+    def cells(self, values: list[float | None]) -> list[str]:
+        """A table's column of this metric: a general format (".4g") keeps its significant digits but
+        shares one number of decimals down the column (0.051 over 0.04077 read as the larger)."""
+        if self.format.endswith("g"):
+            return figures(values, int(self.format[1:-1]))
+        return [self.text(v) for v in values]
 
     def score(self, value: float) -> float:
         """Larger is better, whatever the metric's direction: what picks a table's best value."""
@@ -87,10 +96,12 @@ RATE_METRICS = ("bpp",)
 EPOCH_METRICS = ("loss", *TABLE_METRICS)  # a run's per-epoch table
 
 
-def epoch_columns(records: list[dict]) -> tuple[str, ...]:
-    """A run's per-epoch table: the metrics every run has, then the machine's figures its records hold
-    (no GPU columns for a run on the CPU)."""
-    return EPOCH_METRICS + tuple(k for k in SYSTEM_METRICS if any(r.get(k) is not None for r in records))
+def epoch_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """A run's per-epoch table, headers and rows: the metrics every run has, then the machine's figures
+    its records hold (no GPU columns for a run on the CPU), each column with one number of decimals."""
+    keys = EPOCH_METRICS + tuple(k for k in SYSTEM_METRICS if any(r.get(k) is not None for r in records))
+    columns = [[str(r["epoch"]) for r in records], *(ALL_METRICS[k].cells([r.get(k) for r in records]) for k in keys)]
+    return ["epoch", *(ALL_METRICS[k].column for k in keys)], [list(row) for row in zip(*columns, strict=True)]
 
 
 def psnr_from_mse(mse: float) -> float:

@@ -6,6 +6,7 @@ control character shows as `\\x1b` instead of reaching the terminal.
 """
 
 import io
+import math
 import sys
 
 from rich.text import Text
@@ -33,6 +34,15 @@ def one_line(text: object) -> str:
 def count(number: int, noun: str) -> str:
     """`1 epoch`, `3 epochs`: a count with its noun in the right number."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def figures(values: list[float | None], digits: int = 5) -> list[str]:
+    """Numbers to set side by side (a table's row or column) with one number of decimals: enough for
+    `digits` significant digits of the smallest (at most 8), so that right-aligned their decimal points
+    line up; None is "-"."""
+    sizes = [math.floor(math.log10(abs(v))) for v in values if v is not None and math.isfinite(v) and v != 0]
+    decimals = min(8, max(0, digits - 1 - min(sizes))) if sizes else 0
+    return ["-" if v is None else f"{v:.{decimals}f}" for v in values]
 
 
 def pack_lines(parts: list[Text], width: int, separator: str) -> Text:

@@ -47,12 +47,12 @@ def test_train_prints_progress_and_the_run(run_cli, runs_dir):
 
 def test_runs_list_on_a_narrow_terminal_is_in_blocks_that_fit_and_whole_in_a_pipe(run_cli, two_runs, monkeypatch):
     """Its 110-character lines each took two lines of an 80-column terminal, one cell broken in two."""
-    from normcompress.cli import options
+    from normcompress.cli import tables
 
     code, piped, _ = run_cli("runs", "list")
     assert code == 0 and len(piped.splitlines()) == 3  # the header and a line per run, for grep and awk
     assert max(map(len, piped.splitlines())) > 80
-    monkeypatch.setattr(options, "terminal_width", lambda: 80)
+    monkeypatch.setattr(tables, "terminal_width", lambda: 80)
     code, shown, _ = run_cli("runs", "list")
     blocks = [block.splitlines() for block in shown.strip().split("\n\n")]
     assert code == 0 and len(blocks) >= 2 and max(map(len, shown.splitlines())) <= 80
@@ -64,6 +64,37 @@ def test_runs_list_on_a_narrow_terminal_is_in_blocks_that_fit_and_whole_in_a_pip
     code, shown, _ = run_cli("runs", "show", two_runs[0])  # its table of epochs is as wide
     table = shown.splitlines()[[line.split()[:2] for line in shown.splitlines()].index(["epoch", "loss"]) :]
     assert code == 0 and max(map(len, table)) <= 80 and "max|e| worst" in shown
+
+
+def shown_fact(out: str, key: str) -> str:
+    """The value `runs show` gives a key."""
+    (line,) = [line for line in out.splitlines() if line.startswith(f"  {key}  ")]
+    return line[len(key) + 2 :].strip()
+
+
+def test_runs_show_lines_up_its_facts_and_names_the_device_it_trained_on(run_cli):
+    """The keys were padded to 12 characters: channels_last (13) pushed its value a column right. An unset
+    setting read "None", and the device asked for and the one trained on were both called "device"."""
+    run_id = run_cli("train", "--norm", "L1", *QUICK, "--device", "auto")[1].split()[0]  # the last --device wins
+    code, out, _ = run_cli("runs", "show", run_id)
+    facts = [line for line in out.splitlines() if line.startswith("  ") and not line.startswith("   ")]
+    starts = {len(line) - len(line[2:].split("  ", 1)[1].lstrip()) for line in facts}
+    assert code == 0 and len(facts) > 20 and len(starts) == 1  # every value in one column
+    assert shown_fact(out, "channels_last") == "-" and "None" not in out
+    assert shown_fact(out, "device") == "auto" and shown_fact(out, "trained on").startswith(("cpu", "cuda"))
+
+
+def test_an_epoch_table_column_shares_its_decimals():
+    """Four significant digits each printed an MSE of 0.051 over 0.04077, the smaller value the longer."""
+    from normcompress.metrics import epoch_table
+
+    records = [{"epoch": 1, "loss": 0.2169, "psnr": 12.92, "mse": 0.051}, {"epoch": 2, "loss": 0.152, "mse": 0.04077}]
+    headers, rows = epoch_table(records)
+    mse, loss, psnr = (headers.index(column) for column in ("MSE", "loss", "PSNR dB"))
+    assert [row[mse] for row in rows] == ["0.05100", "0.04077"]
+    assert [row[loss] for row in rows] == ["0.2169", "0.1520"]
+    assert [row[psnr] for row in rows] == ["12.92", "-"]  # a fixed format stays; a missing value is "-"
+    assert [row[0] for row in rows] == ["1", "2"] and "img/s" not in headers  # no machine figures kept
 
 
 def test_an_epoch_line_on_a_narrow_terminal_keeps_what_fits():
@@ -113,7 +144,7 @@ def test_runs_list_show_compare(run_cli, two_runs):
     header = run_cli("runs", "list")[1].splitlines()[0].split()
     assert {"final", "PSNR", "data", "model", "lr", "recipe"} <= set(header)
     code, out, _ = run_cli("runs", "show", two_runs[0][:-1])
-    assert code == 0 and "norm         L1" in out and "max|e| worst" in out
+    assert code == 0 and shown_fact(out, "norm") == "L1" and "max|e| worst" in out
     code, out, _ = run_cli("runs", "compare", *two_runs, "--metric", "mae", "--log", "--width", "60")
     assert code == 0 and "val MAE (log scale)" in out and "one run each (untested: --paired" in out
     table = [line for line in out.splitlines() if line.startswith("val ")]
@@ -142,16 +173,16 @@ def test_tags_are_saved_listed_shown_and_exported(run_cli, two_runs, runs_dir, t
         ["baseline", "lr-sweep"],
         ["lr-sweep"],
     ]
-    assert "tags         baseline lr-sweep" in run_cli("runs", "show", first)[1]
+    assert shown_fact(run_cli("runs", "show", first)[1], "tags") == "baseline lr-sweep"
     run_cli("runs", "tag", first, "baseline", "--remove")
-    assert "tags         lr-sweep" in run_cli("runs", "show", first)[1]
+    assert shown_fact(run_cli("runs", "show", first)[1], "tags") == "lr-sweep"
     run_cli("runs", "export", str(tmp_path / "all.csv"))
     assert [r["tags"] for r in csv.DictReader(open(tmp_path / "all.csv"))] == ["lr-sweep", "lr-sweep"]
     code, _, err = run_cli("runs", "tag", first, "[bold]x")  # not a word: refused, nothing written
     assert_one_line_error(code, err, 2, "is not a tag")
     assert json.loads((runs_dir / first / "tags.json").read_text()) == {"tags": ["lr-sweep"]}
     run_cli("runs", "tag", first, "--clear")
-    assert "tags         -" in run_cli("runs", "show", first)[1]
+    assert shown_fact(run_cli("runs", "show", first)[1], "tags") == "-"
     (runs_dir / second / "tags.json").write_text('{"tags": "not a list"}')  # damaged: the run is still listed
     code, out, _ = run_cli("runs", "list")
     assert code == 0 and second in out

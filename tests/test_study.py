@@ -203,7 +203,7 @@ def test_reconstruct_cli(run_cli, runs_dir, tmp_path):
         "reconstruct", run_id, str(tmp_path / "gray.png"), str(tmp_path / "bad.png"), "-o", str(tmp_path / "out")
     )
     assert code == 1 and "gray.png  70x40  L" in out and "skipped: cannot read" in err
-    assert "1 of 2 image(s) could not be read" in err and (tmp_path / "out" / "gray.recon.png").exists()
+    assert "1 of 2 images could not be read" in err and (tmp_path / "out" / "gray.recon.png").exists()
     code, _, err = run_cli("reconstruct", run_id, str(tmp_path / "gray.png"), "-o", "/proc/no/such/dir")
     assert code == 1 and "cannot write to /proc/no/such/dir" in err
 

@@ -35,7 +35,6 @@ def reconstruct(
         ["image", "size", "mode", "PSNR dB", "max err", "reconstruction"],
         lambda r: [str(r.source), f"{r.size[0]}x{r.size[1]}", r.mode, f"{r.psnr:.2f}", str(r.max_error), str(r.output)],
         "read",
-        left=3,
     )
 
 
@@ -113,5 +112,5 @@ def decompress(
         ["file", "size", "mode", "image"],
         lambda d: [str(d.source), f"{d.size[0]}x{d.size[1]}", d.mode, str(d.output)],
         "decompressed",
-        "file(s)",
+        "file",
     )

@@ -1,7 +1,6 @@
-"""What the command groups share: option types, the store and output folders, aligned columns, the
+"""What the command groups share: option types, the store and output folders, the
 one way a command is interrupted, and the loop over files that reports a failed file and goes on."""
 
-import shutil
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -12,13 +11,14 @@ from typing import Annotated
 import typer
 
 from ..config import DATASETS, MODELS
-from ..console import err, out, terminal_width
+from ..console import err, out
 from ..devices import DEVICE_FORMS
 from ..errors import NormcompressError, UsageError
 from ..metrics import ALL_METRICS, METRICS
 from ..runs import RUNS_DIR_ENV, RunStore
 from ..style import FORMATS
-from ..text import one_line
+from ..text import count, one_line
+from .tables import terminal_table
 
 RunsDir = Annotated[
     str | None,
@@ -115,64 +115,6 @@ def out_dir(value: str, option: str = "--out") -> Path:
     return path
 
 
-def columns(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """Aligned plain-text columns (the first `left` left-aligned, the rest right-aligned), like `docker ps`;
-    every cell on one line, its control characters escaped."""
-    headers, rows = [one_line(h) for h in headers], [[one_line(c) for c in row] for row in rows]
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in rows)])
-
-
-def fitted_columns(
-    headers: list[str], rows: list[list[str]], width: int | None = None, left: int = 1, turn: bool = True
-) -> str:
-    """`columns`, fitted to the terminal (COLUMNS, or the real width): as it is when it fits, else (`turn`)
-    turned round (one row per column, as `runs compare` prints), else in blocks of columns that each fit,
-    the first column repeated in each. Nothing is cut."""
-    width = width or shutil.get_terminal_size((100, 24)).columns
-    tables = [(headers, rows, left)]
-    if turn:
-        turned = [headers[0], *(r[0] for r in rows)], [[h, *(r[i] for r in rows)] for i, h in enumerate(headers) if i]
-        tables.append((*turned, 1))
-    for heads, body, aligned in tables:
-        text = columns(heads, body, aligned)
-        if _widest(text) <= width:
-            return text
-    heads, body, aligned = min(tables, key=lambda table: _widest(columns(*table)))
-    blocks, start = [], 1
-    while start < len(heads):
-        end = start + 1
-        while end < len(heads) and _widest(_block(heads, body, aligned, start, end + 1)) <= width:
-            end += 1
-        blocks.append(_block(heads, body, aligned, start, end))
-        start = end
-    return "\n\n".join(blocks)
-
-
-def terminal_table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """`columns` in a pipe or a file (a line per row, for grep and awk); on a terminal narrower than the
-    table, in blocks of columns that fit, the first column in each (a row broke over two lines)."""
-    width = terminal_width()
-    return fitted_columns(headers, rows, width, left, turn=False) if width else columns(headers, rows, left)
-
-
-def _block(headers: list[str], rows: list[list[str]], left: int, start: int, end: int) -> str:
-    """The first column and columns start to end-1, aligned as they are in the whole table."""
-    picked = [0, *range(start, end)]
-    aligned = sum(1 for i in picked if i < left)
-    return columns([headers[i] for i in picked], [[row[i] for i in picked] for row in rows], aligned)
-
-
-def _widest(text: str) -> int:
-    return max(len(line) for line in text.splitlines())
-
-
 @contextmanager
 def interruptible(message: Callable[[], str | None]) -> Iterator[None]:
     """Ctrl-C and `kill` (SIGTERM) end the block as one line (`message()`, when it says something) and exit
@@ -189,12 +131,11 @@ def interruptible(message: Callable[[], str | None]) -> Iterator[None]:
 
 def report_files(
     results: Iterable,
-    count: int,
+    total: int,
     headers: list[str],
     row: Callable[[object], list[str]],
     verb: str,
-    noun: str = "image(s)",
-    left: int = 1,
+    noun: str = "image",
 ) -> None:
     """Print a table of the files done, report each failed one in a line as it comes and go on, and fail
     (exit 1) if any did."""
@@ -206,9 +147,9 @@ def report_files(
         else:
             rows.append(row(result))
     if rows:
-        out.print(columns(headers, rows, left=left))
+        out.print(terminal_table(headers, rows))
     if failed:
-        raise NormcompressError(f"{failed} of {count} {noun} could not be {verb}")
+        raise NormcompressError(f"{failed} of {count(total, noun)} could not be {verb}")
 
 
 def positive_numbers(text: str, option: str) -> list[float]:

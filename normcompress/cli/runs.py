@@ -11,10 +11,11 @@ from rich.text import Text
 from .. import api
 from ..console import err, notice, out
 from ..errors import NormcompressError, StoreError, UsageError
-from ..metrics import ALL_METRICS, epoch_columns
+from ..metrics import ALL_METRICS, epoch_table
 from ..runs import MAX_NAME, MAX_NOTE, RunInfo
-from ..text import count, one_line, printable
-from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, columns, store, terminal_table
+from ..text import count, figures, one_line, printable
+from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, store
+from .tables import columns, terminal_table
 from .terminal_chart import chart_text
 
 app = typer.Typer()
@@ -81,7 +82,7 @@ def runs_list(
     ]
     headers = ["id", *(["name"] if with_name else []), "norm", "status", "epochs", "final PSNR", "duration", "data"]
     headers += ["model", "lr", "recipe", *(["rate λ"] if with_rate else []), "tags"]
-    out.print(terminal_table(headers, rows, left=3 + with_name))
+    out.print(terminal_table(headers, rows))
     for i in infos:
         if i.problem:
             err.print(f"{i.id} is damaged: {one_line(i.problem)}")
@@ -121,32 +122,30 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
     out.print(Text.assemble((run.id, "bold"), f"  {info.status}  ", one_line(run.path)))
     if info.problem:
         err.print(f"damaged: {one_line(info.problem)}")
-    for key, value in (asdict(info.config) if info.config else {}).items():
-        out.print(f"  {key:<12} {one_line(value)}")
+    facts = [
+        (key, "-" if value is None else value) for key, value in (asdict(info.config) if info.config else {}).items()
+    ]
     if info.summary:
         s = info.summary
-        out.print(
-            f"  {'data':<12} {one_line(s.data or '-')}\n  {'device':<12} {one_line(s.device or '-')}"
-            f"\n  {'wall time':<12} {info.duration_text}\n  {'versions':<12} {one_line(s.versions_text)}"
-        )
-        if s.message:
-            out.print(f"  {'message':<12} {one_line(s.message)}")
-        for notice in s.notices:  # a fallback, skipped files, a stack it trained in
-            out.print(f"  {'notice':<12} {one_line(notice)}")
+        facts += [("data", s.data or "-"), ("trained on", s.device or "-"), ("wall time", info.duration_text)]
+        facts += [("versions", s.versions_text), *([("message", s.message)] if s.message else [])]
+        facts += [("notice", notice) for notice in s.notices]  # a fallback, skipped files, a stack it trained in
+    note = None
     try:
         annotations = run.annotations()
-        out.print(f"  {'tags':<12} {' '.join(annotations.tags) or '-'}")
-        out.print(f"  {'name':<12} {one_line(annotations.name or '-')}")
-        if annotations.note:
-            out.print(Text("  note\n" + "\n".join(f"    {line}" for line in printable(annotations.note).splitlines())))
+        facts += [("tags", " ".join(annotations.tags) or "-"), ("name", annotations.name or "-")]
+        note = annotations.note
     except NormcompressError as exc:
         err.print(f"tags: {one_line(exc)}")
+    width = max((len(key) for key, _ in facts), default=0)
+    for key, value in facts:
+        out.print(f"  {key:<{width}}  {one_line(value)}")
+    if note:
+        out.print(Text("  note\n" + "\n".join(f"    {line}" for line in printable(note).splitlines())))
     records = run.metrics()
     if records:
-        keys = epoch_columns(records)
-        headers = ["epoch", *(ALL_METRICS[k].column for k in keys)]
-        rows = [[str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in keys)] for r in records]
-        out.print(terminal_table(headers, rows, left=0))
+        headers, rows = epoch_table(records)
+        out.print(terminal_table(headers, rows))
 
 
 @app.command("compare", short_help="Final metrics side by side, and a chart of one metric.")
@@ -218,10 +217,9 @@ def runs_compare(
         known = [v for v in values if v is not None]
         if not known:
             continue  # a metric none of these runs has (MS-SSIM on 32-pixel images)
-        cells = ["-" if v is None else f"{v:.5g}" for v in values]
         if reference:
-            cells.append("-" if key not in reference.metrics else f"{reference.metrics[key]:.5g}")
-        rows.append([m.label, *cells])
+            values.append(reference.metrics.get(key))
+        rows.append([m.label, *figures(values)])
     # No run is marked best: one seed each cannot say which norm is better (docs/looking-at-runs.md).
     out.print(
         "final validation metrics, one run each "
@@ -385,7 +383,7 @@ def runs_rm(
     """Remove runs from the store (asks first). Only runs inside the store can be named; never a path."""
     runs_store = store(runs_dir)
     runs = [runs_store.get(r) for r in run_ids]
-    if not yes and not typer.confirm(f"remove {len(runs)} run(s): {', '.join(r.id for r in runs)}?"):
+    if not yes and not typer.confirm(f"remove {count(len(runs), 'run')}: {', '.join(r.id for r in runs)}?"):
         raise typer.Exit(1)
     api.remove_runs(runs_store, runs, lambda run: err.print(f"removed {run.id}"))
 

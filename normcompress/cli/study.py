@@ -35,12 +35,12 @@ from .options import (
     Schedule,
     StudyMetric,
     ValidationMetricKey,
-    fitted_columns,
     interruptible,
     out_dir,
     positive_numbers,
     store,
 )
+from .tables import fitted_columns
 
 app = typer.Typer()
 D = DEFAULTS

@@ -35,10 +35,10 @@ from .options import (
     RunRef,
     RunsDir,
     Schedule,
-    columns,
     interruptible,
     store,
 )
+from .tables import columns
 
 app = typer.Typer()
 D = DEFAULTS

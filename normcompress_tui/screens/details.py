@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 
 from normcompress.errors import NormcompressError
 from normcompress.history import HISTORY_FILE, HistoryError, read_history, strip
-from normcompress.metrics import ALL_METRICS, epoch_columns
+from normcompress.metrics import epoch_table
 from normcompress.runs import Run
 from normcompress.text import printable
 
@@ -30,7 +30,8 @@ class DetailsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         info = self.run.info()
-        config = "  ".join(f"{k}={v}" for k, v in (asdict(info.config) if info.config else {}).items())
+        settings = asdict(info.config) if info.config else {}
+        config = "  ".join(f"{k}={'-' if v is None else v}" for k, v in settings.items())  # as `runs show` has them
         summary = info.summary
         message = in_form_words(summary.message) if summary else ""  # "completed 10 epochs" says its status
         heading = message if message.startswith(str(info.status)) else f"{info.status}  {message}"
@@ -41,7 +42,7 @@ class DetailsScreen(ModalScreen[None]):
                     Text(printable("\n".join(filter(None, [f"name: {info.name}" if info.name else "", info.note])))),
                     id="details-note",
                 )
-            where = f"data={info.data_source}  device={summary.device if summary else '-'}"
+            where = f"data={info.data_source}  trained on {summary.device if summary else '-'}"
             if summary:
                 where += f"\nversions: {summary.versions_text}" + "".join(f"\nnotice: {n}" for n in summary.notices)
             yield Static(
@@ -62,10 +63,10 @@ class DetailsScreen(ModalScreen[None]):
         except NormcompressError as exc:
             self.notify(str(exc), severity="error")
             records = []
-        keys = epoch_columns(records)  # the machine's figures too, where the run kept them
-        table.add_columns("epoch", *(ALL_METRICS[k].column for k in keys))
-        for r in records:
-            table.add_row(str(r["epoch"]), *(ALL_METRICS[k].text(r.get(k)) for k in keys))
+        headers, rows = epoch_table(records)  # the machine's figures too, where the run kept them
+        table.add_columns(*(Text(header, justify="right") for header in headers))
+        for row in rows:
+            table.add_row(*(Text(cell, justify="right") for cell in row))  # the digits line up
         self.query_one("#details-preview", ReconstructionPreview).show(
             self.run.recon_path, "originals / reconstructions / |error|"
         )
