@@ -29,6 +29,7 @@ from .style import DEFAULT_DPI
 RUN_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0)
 QUALITIES = (1, 5, 10, 30, 50, 70, 90)  # 1 and 5: WebP reaches down to the rates of our curves
 PCA_COMPONENTS = 256  # the seed model's latent size
+CODEC_NAMES = {"webp": "WebP", "jpeg": "JPEG"}  # as their makers write them, in tables, legends and rd.csv
 WEBP_CONTAINER = 30  # RIFF header (12) + VP8 chunk header (8) + VP8 frame header (10)
 
 
@@ -67,7 +68,8 @@ def pillow_points(originals: list[np.ndarray], fmt: str) -> list[dict]:
             decoded.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
             sizes.append(len(data))
             containers.append(_jpeg_container(data) if fmt == "jpeg" else WEBP_CONTAINER)
-        points.append(_point(f"{fmt.upper()} q{quality}", fmt.upper(), sizes, containers, decoded, originals))
+        name = CODEC_NAMES[fmt]
+        points.append(_point(f"{name} q{quality}", name, sizes, containers, decoded, originals))
     return points
 
 
@@ -224,8 +226,8 @@ def _markdown(points: list[dict], source: str, images: int) -> str:
         "over the range both curves cover; negative means fewer bits than WebP):",
         "",
     ]
-    webp = [(p["bpp"], p["psnr"]) for p in points if p["codec"] == "WEBP"]
-    for codec in dict.fromkeys(p["codec"] for p in points if p["codec"] not in ("WEBP", "PCA")):
+    webp = [(p["bpp"], p["psnr"]) for p in points if p["codec"] == "WebP"]
+    for codec in dict.fromkeys(p["codec"] for p in points if p["codec"] not in ("WebP", "PCA")):
         delta = bd_rate(webp, [(p["bpp"], p["psnr"]) for p in points if p["codec"] == codec])
         lines.append(
             f"- {codec}: "

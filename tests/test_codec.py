@@ -272,7 +272,7 @@ def test_rd_writes_table_and_plot_with_every_codec(run_cli, trained, tmp_path, m
     assert code == 0, err
     rows = list(__import__("csv").DictReader(open(tmp_path / "rd" / "rd.csv")))
     codecs = {r["codec"] for r in rows}
-    assert {"WEBP", "JPEG", "PCA", f"L2 {run.id[-6:]}"} == codecs
+    assert {"WebP", "JPEG", "PCA", f"L2 {run.id[-6:]}"} == codecs
     ours = [r for r in rows if r["codec"].startswith("L2")]
     assert len(ours) == 5 and float(ours[0]["bpp"]) > float(ours[-1]["bpp"])  # larger steps, fewer bits
     jpeg = [r for r in rows if r["codec"] == "JPEG"]

@@ -15,7 +15,7 @@ from ..errors import UsageError
 from ..losses import VALID_FORMS
 from ..metrics import METRICS
 from ..runs import Status
-from ..text import one_line
+from ..text import count, figures, one_line
 from .options import (
     Amp,
     BatchSize,
@@ -167,5 +167,5 @@ def eval_(
             ensure_ascii=True,
         )  # control codes as \u escapes
         return
-    out.print(f"{result.run_id} on {one_line(result.data)} ({result.images} test images)")
-    out.print(columns(["metric", "value"], [[METRICS[k].label, f"{v:.5g}"] for k, v in result.metrics.items()]))
+    out.print(f"{result.run_id} on {one_line(result.data)} ({count(result.images, 'test image')})")
+    out.print(columns(["metric", "value"], [[METRICS[k].label, *figures([v])] for k, v in result.metrics.items()]))
