@@ -7,11 +7,27 @@ control character shows as `\\x1b` instead of reaching the terminal.
 
 import io
 import math
+import re
 import sys
 
 from rich.text import Text
 
 _KEPT = {"\n", "\t"}
+_NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?"
+_UNIT = r"(?:\s?(?:%|[a-zA-Z]{1,3}))?"
+# 11.84, 5,860, 1e-05, 0.8s, 12 dB, 2/2, 20x20, 11.914 ± 0.029, 2m05s: what reads as a figure
+_FIGURE = re.compile(rf"{_NUMBER}{_UNIT}(?:\s?[/x±]\s?{_NUMBER}{_UNIT})?|\d+m\d\ds")
+_NOTHING = ("", "-")  # a cell with no value says nothing of its column's kind
+
+
+def figure_columns(rows: list[list[str]]) -> list[bool]:
+    """Which columns of a table hold figures alone (to right-align, so their digits line up), not text (to
+    left-align, so a path or a tag list reads from its start); an empty cell or "-" says nothing."""
+    kinds = []
+    for cells in zip(*rows, strict=True):
+        values = [c.strip() for c in cells if c.strip() not in _NOTHING]
+        kinds.append(bool(values) and all(_FIGURE.fullmatch(v) for v in values))
+    return kinds
 
 
 def printable(text: object, keep_newlines: bool = True) -> str:

@@ -40,6 +40,7 @@ def test_figures_are_right_aligned_and_text_left_aligned_wherever_the_column_is(
         "a.png   20x20    10.90     2/2   0.8s  /out/long-name.png",
         "bb.png    1x1        -   10/10  2m05s  /o.png",
     ]
+    assert columns(["run", "PSNR dB"], []) == "run  PSNR dB"  # no rows: nothing to align by
     mixed = columns(["key", "a"], [["lr", "0.003"], ["norm", "L1"], ["mean", "11.914 ± 0.029"]])
     assert mixed.splitlines()[1] == "lr    0.003"  # a column of figures and words reads as words
 

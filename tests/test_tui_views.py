@@ -260,6 +260,9 @@ async def test_the_settings_the_runs_differ_in_are_sortable_columns_beside_the_f
         table.sort_by("setting:lr")
         lr_cells = [table.get_cell_at((row, keys.index("setting:lr"))).plain for row in range(3)]
         assert lr_cells == ["0.001", "0.003", "0.01"]  # as numbers, not as text
+        justified = {c.key: table.get_cell_at((0, keys.index(c.key))).justify for c in table.shown_columns}
+        assert {justified[k] for k in ("setting:lr", "psnr", "epochs", "seed")} == {"right"}  # digits line up
+        assert "right" not in {justified[k] for k in ("short", "norm", "status", "model")}  # words read from the start
         table.sort_by("ssim")  # a metric: best first
         assert [i.metrics["ssim"] for i in table.visible_infos()] == [0.7, 0.6, 0.5]
         table.sort_by("setting:limit", reverse=False)

@@ -1,31 +1,18 @@
 """Plain-text tables as the commands print them: text left-aligned and numbers right-aligned, like
 `docker ps`; on a terminal narrower than the table, in blocks of columns that fit, nothing cut."""
 
-import re
 import shutil
 
 from ..console import terminal_width
-from ..text import one_line
-
-_NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?"
-_UNIT = r"(?:\s?(?:%|[a-zA-Z]{1,3}))?"
-# 11.84, 5,860, 1e-05, 0.8s, 12 dB, 2/2, 20x20, 11.914 ± 0.029, 2m05s: what reads as a figure
-_FIGURE = re.compile(rf"{_NUMBER}{_UNIT}(?:\s?[/x±]\s?{_NUMBER}{_UNIT})?|\d+m\d\ds")
-_NOTHING = ("", "-")  # a cell with no value says nothing of its column's kind
-
-
-def is_figure(cell: str) -> bool:
-    return bool(_FIGURE.fullmatch(cell))
+from ..text import figure_columns, one_line
 
 
 def columns(headers: list[str], rows: list[list[str]]) -> str:
     """Aligned columns, every cell on one line with its control characters escaped: a column of figures
     right-aligned (its digits line up), any other left-aligned (a path or a tag list reads from its start)."""
     headers, rows = [one_line(h) for h in headers], [[one_line(c) for c in row] for row in rows]
-    shape = []
-    for header, *cells in zip(headers, *rows, strict=True):
-        values = [c for c in cells if c not in _NOTHING]
-        shape.append((max(len(c) for c in [header, *cells]), bool(values) and all(map(is_figure, values))))
+    widths = [max(len(c) for c in column) for column in zip(headers, *rows, strict=True)]
+    shape = list(zip(widths, figure_columns(rows) if rows else [False] * len(headers), strict=True))
 
     def line(cells: list[str]) -> str:
         return "  ".join(c.rjust(w) if right else c.ljust(w) for c, (w, right) in zip(cells, shape, strict=True))

@@ -24,6 +24,7 @@ class Column:
     when_any: bool = False  # shown only when a listed run has a value (a name)
     brief: Callable[[RunInfo], str] | None = None  # a narrower text for narrow tables
     brief_header: str | None = None
+    words: bool = False  # never right-aligned as figures are: a hex id such as 123456 or 61e272 only looks like one
 
     def cell(self, info: RunInfo, compact: bool) -> str:
         return (self.brief if compact and self.brief else self.text)(info)
@@ -61,7 +62,14 @@ NARROW_NORM = 10  # characters of a norm shown in a narrow table (0.5*L1+0.…)
 
 COLUMNS = (
     Column("overlay", "", lambda i: "", lambda i: 0, always=True),
-    Column("short", "run", lambda i: "…" if i.status == STARTING else i.id[-6:], lambda i: i.id[-6:], always=True),
+    Column(
+        "short",
+        "run",
+        lambda i: "…" if i.status == STARTING else i.id[-6:],
+        lambda i: i.id[-6:],
+        always=True,
+        words=True,
+    ),
     Column("norm", "norm", lambda i: i.norm, lambda i: i.norm, always=True, brief=lambda i: _clip(i.norm, NARROW_NORM)),
     Column("seed", "seed", lambda i: _number(_config("seed")(i), "d"), lambda i: _config("seed", -1)(i), always=True),
     Column(

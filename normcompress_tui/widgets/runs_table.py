@@ -20,7 +20,7 @@ from normcompress.config import TrainConfig
 from normcompress.errors import UsageError
 from normcompress.runs import RunInfo, Status
 from normcompress.runs.where import RunFilter
-from normcompress.text import count, printable
+from normcompress.text import count, figure_columns, printable
 
 from .run_columns import BY_KEY, CELL_PADDING, STARTING, Column, column_for, fitting_columns
 
@@ -169,6 +169,11 @@ class RunsTable(DataTable):
         headers = [self._header(c, compact) for c in columns]
         ids = [i.id for i in visible]
         cells = {i.id: self._row(i, columns, compact) for i in visible}
+        rows = [[cell.plain for cell in row] for row in cells.values()]
+        for index, figures in enumerate(figure_columns(rows) if rows else []):  # figures right, text left
+            if figures and not columns[index].words:
+                for cell in [headers[index], *(row[index] for row in cells.values())]:
+                    cell.justify = "right"
         if headers == self._headers and ids == self._shown_ids:
             for run_id, row in cells.items():
                 if row != self._cells.get(run_id):
