@@ -8,7 +8,9 @@ Four formats (FORMATS):
   interpolated within its epoch;
 - `tensorboard`: a folder of one TensorBoard event-file folder per run: every epoch scalar (train/ and
   val/), every step's loss, the settings as hyperparameters, the reconstructions as an image.
-Damaged runs are in `table` and `json`, with the reason, and left out of the others.
+Damaged runs are in `table` and `json`, with the reason, and left out of the others. In the CSV files a
+name, note, tag list or reason that a spreadsheet would take for a formula starts with a ' (JSON keeps it
+as it is).
 """
 
 import csv
@@ -32,6 +34,8 @@ FORMATS = ("table", "json", "csv", "tensorboard")
 BY_SUFFIX = {".csv": "table", ".json": "json"}
 LONG_COLUMNS = ["run", "name", "step", "epoch", "time_s", "metric", "value"]
 NOT_SCALARS = ("epoch", "step_losses", "epoch_time_s")
+FREE_TEXT = ("name", "note", "tags", "problem")  # a user's (or a damaged file's) words, in the CSV files
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TRAIN_SCALARS = ("loss", "lr", "images_per_s")  # then what the machine did (system/), the rest is validation
 
 
@@ -157,8 +161,14 @@ def _csv(rows: list[dict], fields: list[str]) -> bytes:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _inert(v) if k in FREE_TEXT else v for k, v in row.items()} for row in rows)
     return buffer.getvalue().encode()
+
+
+def _inert(value: object) -> object:
+    """A user's words that a spreadsheet would run as a formula (=HYPERLINK(...), +cmd|...) as text: a
+    leading ' (OWASP's advice for CSV injection), which a spreadsheet does not show."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def _tensorboard(run: Run, info: RunInfo, folder: Path, force: bool) -> int:

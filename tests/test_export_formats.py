@@ -73,3 +73,21 @@ def test_a_tensorboard_export_reads_back_in_tensorboards_own_reader(store_copy, 
 def test_an_export_into_the_store_is_refused(store_copy, run_cli):
     code, _, err = run_cli("runs", "export", str(store_copy.root / "tb"), "--format", "tensorboard")
     assert code == 2 and "is inside the run store" in err
+
+
+def test_words_a_spreadsheet_would_run_as_a_formula_are_exported_as_text(store_copy, run_cli, tmp_path):
+    """A run named =HYPERLINK("http://x","click") (a store copied from someone else) was written as is,
+    a live formula in Excel or LibreOffice: CSV injection. The JSON keeps the words as they are."""
+    completed = store_copy.runs()[1]
+    assert run_cli("runs", "name", completed.id, '=HYPERLINK("http://x","click")')[0] == 0
+    assert run_cli("runs", "note", completed.id, "+cmd|' /C calc'!A0")[0] == 0
+    assert run_cli("runs", "tag", completed.id, "--", "@risky", "-minus", "plain")[0] == 0
+    for fmt in ("table", "csv"):
+        assert run_cli("runs", "export", str(tmp_path / f"{fmt}.csv"), "--format", fmt, completed.id)[0] == 0
+        rows = list(csv.DictReader(open(tmp_path / f"{fmt}.csv")))
+        assert {r["name"] for r in rows} == {'\'=HYPERLINK("http://x","click")'}, fmt
+    (row,) = csv.DictReader(open(tmp_path / "table.csv"))
+    assert row["note"] == "'+cmd|' /C calc'!A0" and row["tags"] == "'@risky -minus plain"
+    assert run_cli("runs", "export", str(tmp_path / "all.json"), completed.id)[0] == 0
+    (exported,) = json.loads((tmp_path / "all.json").read_text())
+    assert exported["name"] == '=HYPERLINK("http://x","click")' and exported["tags"] == ["@risky", "-minus", "plain"]
