@@ -80,6 +80,25 @@ def test_diff_shows_the_differing_keys_first(store_copy, run_cli):
     assert code != 0 and "Traceback" not in err
 
 
+def test_diff_on_a_narrow_terminal_sets_each_key_over_its_two_values(store_copy, run_cli, monkeypatch):
+    """Its two value columns ran past 80 columns (a long note, the versions) and the terminal broke each
+    row over lines, the values of one key apart; blocks of columns would part them too."""
+    from normcompress.cli import tables
+
+    interrupted, completed = store_copy.runs()
+    run_cli("runs", "note", completed.id, "a note long enough to push the diff's second column past forty columns")
+    piped = run_cli("runs", "diff", interrupted.id, completed.id)[1].splitlines()
+    assert max(map(len, piped)) > 80 and piped[0].startswith("key")  # in a pipe: a line per key, for grep
+    monkeypatch.setattr(tables, "terminal_width", lambda: 80)
+    code, out, _ = run_cli("runs", "diff", interrupted.id, completed.id)
+    lines = out.splitlines()
+    at = lines.index("≠ note")
+    assert code == 0 and lines[at + 1].split() == [interrupted.info().label.split()[0], interrupted.id[-6:], "-"]
+    assert lines[at + 2].endswith("  a note long enough to push the diff's second column past forty columns")
+    assert lines[at + 2].lstrip().startswith(completed.info().label)
+    assert len([line for line in lines if line.startswith("≠ ")]) == len(piped) - 1  # every key, once
+
+
 def test_runs_list_where_keeps_the_runs_a_hand_count_says(store_copy, run_cli):
     interrupted, completed = store_copy.runs()
     assert completed.info().epochs == 1 and interrupted.info().epochs == 2  # the template, as built

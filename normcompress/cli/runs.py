@@ -15,7 +15,7 @@ from ..metrics import ALL_METRICS, epoch_table
 from ..runs import MAX_NAME, MAX_NOTE, RunInfo
 from ..text import count, figures, one_line, printable
 from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, store
-from .tables import columns, terminal_table
+from .tables import side_by_side, terminal_table
 from .terminal_chart import chart_text
 
 app = typer.Typer()
@@ -263,7 +263,7 @@ def runs_diff(
     err.print(f"{differing} of {len(rows)} keys differ" + ("" if every else " (--all shows the others)"))
     if shown:
         table = [[("≠ " if r.differs else "  ") + r.key, one_line(r.values[0]), one_line(r.values[1])] for r in shown]
-        out.print(columns(["key", one_line(a.label), one_line(b.label)], table))
+        out.print(side_by_side(["key", one_line(a.label), one_line(b.label)], table))
 
 
 @app.command("export", short_help="Runs' settings and metrics as CSV, JSON or TensorBoard.")

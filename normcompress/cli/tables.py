@@ -59,3 +59,21 @@ def _block(headers: list[str], rows: list[list[str]], start: int, end: int) -> s
 
 def _widest(text: str) -> int:
     return max(len(line) for line in text.splitlines())
+
+
+def side_by_side(headers: list[str], rows: list[list[str]]) -> str:
+    """Values to read across (`runs diff`'s two runs): `columns` in a pipe or where it fits; on a narrower
+    terminal each row's first cell over its values, each beside its column's header (blocks of columns
+    would part the values to compare)."""
+    text, width = columns(headers, rows), terminal_width()
+    if not width or _widest(text) <= width:
+        return text
+    labels = [one_line(h) for h in headers[1:]]
+    pad = max(map(len, labels), default=0)
+    lines = []
+    for first, *cells in rows:
+        lines += [
+            one_line(first),
+            *(f"    {label:<{pad}}  {one_line(c)}" for label, c in zip(labels, cells, strict=True)),
+        ]
+    return "\n".join(lines)
