@@ -24,6 +24,16 @@ def test_a_wide_table_is_turned_round_and_then_split_with_nothing_cut():
     assert fitted_columns(HEADERS, ROWS, width=100).splitlines()[0].split() == ["norm", "L2", "L1", "Linf-image"]
 
 
+def test_a_study_table_is_whole_in_a_pipe_and_turned_round_on_a_narrow_terminal(monkeypatch):
+    """Piped, it was fitted to a made-up 100 columns (turned round in a log), unlike every other table."""
+    from normcompress.cli import tables
+
+    monkeypatch.setattr(tables, "terminal_width", lambda: None)
+    assert tables.terminal_table(HEADERS, ROWS, turn=True) == columns(HEADERS, ROWS)  # a line per norm
+    monkeypatch.setattr(tables, "terminal_width", lambda: 100)
+    assert tables.terminal_table(HEADERS, ROWS, turn=True).splitlines()[0].split() == ["norm", "L2", "L1", "Linf-image"]
+
+
 def test_figures_are_right_aligned_and_text_left_aligned_wherever_the_column_is():
     """Alignment went by position: a path or a tag list after the figures was right-aligned, its start
     ragged ("  /tmp/rec/odd.png" under "/tmp/rec/gray.png"), and a size column left-aligned in one command

@@ -40,7 +40,7 @@ from .options import (
     positive_numbers,
     store,
 )
-from .tables import fitted_columns
+from .tables import terminal_table
 
 app = typer.Typer()
 D = DEFAULTS
@@ -154,7 +154,7 @@ def study(
             runs, report_dir, metric.value, str(data_dir), runs_store, figure_format.value, dpi
         )
     headers, rows, claims = api.summary_text(summary)
-    out.print(fitted_columns(headers, rows))
+    out.print(terminal_table(headers, rows, turn=True))
     for line in claims:
         out.print(line)
     for path in files:

@@ -1,8 +1,6 @@
 """Plain-text tables as the commands print them: text left-aligned and numbers right-aligned, like
 `docker ps`; on a terminal narrower than the table, in blocks of columns that fit, nothing cut."""
 
-import shutil
-
 from ..console import terminal_width
 from ..text import figure_columns, one_line
 
@@ -20,11 +18,10 @@ def columns(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(line(r).rstrip() for r in [headers, *rows])
 
 
-def fitted_columns(headers: list[str], rows: list[list[str]], width: int | None = None, turn: bool = True) -> str:
-    """`columns`, fitted to the terminal (COLUMNS, or the real width): as it is when it fits, else (`turn`)
-    turned round (one row per column, as `runs compare` prints), else in blocks of columns that each fit,
-    the first column repeated in each. Nothing is cut."""
-    width = width or shutil.get_terminal_size((100, 24)).columns
+def fitted_columns(headers: list[str], rows: list[list[str]], width: int, turn: bool = True) -> str:
+    """`columns` fitted to `width`: as it is when it fits, else (`turn`) turned round (one row per column,
+    as `runs compare` prints), else in blocks of columns that each fit, the first column repeated in
+    each. Nothing is cut."""
     tables = [(headers, rows)]
     if turn:
         turned = [headers[0], *(r[0] for r in rows)], [[h, *(r[i] for r in rows)] for i, h in enumerate(headers) if i]
@@ -44,11 +41,12 @@ def fitted_columns(headers: list[str], rows: list[list[str]], width: int | None 
     return "\n\n".join(blocks)
 
 
-def terminal_table(headers: list[str], rows: list[list[str]]) -> str:
+def terminal_table(headers: list[str], rows: list[list[str]], turn: bool = False) -> str:
     """`columns` in a pipe or a file (a line per row, for grep and awk); on a terminal narrower than the
-    table, in blocks of columns that fit, the first column in each (a row broke over two lines)."""
+    table, turned round where `turn` says so (a study's few norms over its metrics), else in blocks of
+    columns that fit, the first column in each (a row broke over two lines)."""
     width = terminal_width()
-    return fitted_columns(headers, rows, width, turn=False) if width else columns(headers, rows)
+    return fitted_columns(headers, rows, width, turn) if width else columns(headers, rows)
 
 
 def _block(headers: list[str], rows: list[list[str]], start: int, end: int) -> str:
