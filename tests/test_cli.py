@@ -397,6 +397,9 @@ def test_every_help_fits_an_80_column_terminal_with_room_to_read(run_cli, monkey
         assert code == 0 and out.startswith(f"Usage: {path} ")
         assert max(map(len, out.splitlines())) <= 80, path
         assert "│" not in out, path  # no box whose columns squeeze the descriptions
+        options = [line.split()[1 if line.lstrip().startswith("-o,") else 0 :][:2] for line in out.splitlines()]
+        typed = [o for o in options if o and o[0].startswith("--") and len(o) > 1 and o[1].startswith("<")]
+        assert typed == [], path  # DIR, NORM, N: not Python's <str>, <path>
     for group in ([], ["runs"]):  # each command's line in the list whole: it ended "...", cut at 80 columns
         code, out, _ = run_cli(*group, "--help")
         listed = out[out.index("Commands:") :]

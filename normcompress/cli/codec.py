@@ -18,7 +18,7 @@ Images = Annotated[list[Path], typer.Argument(metavar="IMAGE", help="Image files
 def reconstruct(
     run_id: RunRef,
     images: Images,
-    out: Annotated[str, typer.Option("--out", "-o", help="Directory for the reconstructions.")],
+    out: Annotated[str, typer.Option("--out", "-o", metavar="DIR", help="Directory for the reconstructions.")],
     device: Device = DEFAULTS.device,
     force: Force = False,
     runs_dir: RunsDir = None,
@@ -42,10 +42,11 @@ def reconstruct(
 def compress(
     run_id: RunRef,
     images: Images,
-    out: Annotated[str, typer.Option("--out", "-o", help="Directory for the .ncz files.")],
+    out: Annotated[str, typer.Option("--out", "-o", metavar="DIR", help="Directory for the .ncz files.")],
     step: Annotated[
         float | None,
         typer.Option(
+            metavar="STEP",
             min=0.01,
             max=4.0,
             help="Quantisation step (x each latent channel's "
@@ -57,6 +58,7 @@ def compress(
     max_error: Annotated[
         int | None,
         typer.Option(
+            metavar="LEVELS",
             min=0,
             max=255,
             help="Near-lossless: every pixel within this many "
@@ -96,7 +98,7 @@ def compress(
 @app.command(short_help="Decompress .ncz files into PNG images.")
 def decompress(
     files: Annotated[list[Path], typer.Argument(metavar="FILE", help=".ncz files.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Directory for the PNG images.")],
+    out: Annotated[str, typer.Option("--out", "-o", metavar="DIR", help="Directory for the PNG images.")],
     data_dir: CodecDataDir = Path(DEFAULTS.data_dir),
     force: Force = False,
     runs_dir: RunsDir = None,

@@ -22,39 +22,53 @@ from .tables import terminal_table
 
 RunsDir = Annotated[
     str | None,
-    typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, help="Run store directory.", show_default="runs"),
+    typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, metavar="DIR", help="Run store directory.", show_default="runs"),
 ]
 RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")]
 RunRefs = Annotated[list[str], typer.Argument(metavar="RUN", help="Run ids, or unique prefixes or suffixes.")]
-DataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept or downloaded to.")]
+DataDir = Annotated[Path, typer.Option(metavar="DIR", help="Where CIFAR-10 is kept or downloaded to.")]
 FigureKind = Enum("FigureKind", {f: f for f in FORMATS}, type=str)
 FigureFormat = Annotated[
     FigureKind,
     typer.Option(
-        "--format", help="Figure files: png, svg or pdf (a report embeds its PNGs and writes svg or pdf beside them)."
+        "--format",
+        metavar="FORMAT",
+        help="Figure files: png, svg or pdf (a report embeds its PNGs and writes svg or pdf beside them).",
     ),
 ]
 Dpi = Annotated[
-    int, typer.Option(min=30, max=1200, help="Figure resolution in dots per inch (png, and pixels inside pdf and svg).")
+    int,
+    typer.Option(
+        min=30, max=1200, metavar="DPI", help="Figure resolution in dots per inch (png, and pixels inside pdf and svg)."
+    ),
 ]
-LearningRate = Annotated[float, typer.Option(help="Learning rate: constant, or the one-cycle schedule's peak.")]
-Optimizer = Annotated[str, typer.Option(help="adamw (decoupled weight decay 0.01), or adam (the original study's).")]
+LearningRate = Annotated[
+    float, typer.Option(metavar="LR", help="Learning rate: constant, or the one-cycle schedule's peak.")
+]
+Optimizer = Annotated[
+    str, typer.Option(metavar="NAME", help="adamw (decoupled weight decay 0.01), or adam (the original study's).")
+]
 Schedule = Annotated[
     str,
     typer.Option(
+        metavar="NAME",
         help="Learning rate over the run: onecycle (warm-up to --lr over 30% of the steps, then cosine decay; "
-        "measured best), or constant (the original study's; it used --lr 1e-3 --optimizer adam)."
+        "measured best), or constant (the original study's; it used --lr 1e-3 --optimizer adam).",
     ),
 ]
-Device = Annotated[str, typer.Option(help=f"Device: {DEVICE_FORMS}.")]
+Device = Annotated[str, typer.Option(metavar="DEVICE", help=f"Device: {DEVICE_FORMS}.")]
 # The training settings that `train` and `study` share, described once.
-Epochs = Annotated[int, typer.Option(min=1, help="Epochs to train (each run's).")]
-BatchSize = Annotated[int, typer.Option(min=1, help="Images per step.")]
-Dataset = Annotated[str, typer.Option(help=f"Images: {', '.join(DATASETS)}.")]
-Limit = Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")]
-Model = Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")]
-ImageSize = Annotated[int, typer.Option(help="Crop size for folder: datasets (a multiple of 4, 28-1024).")]
-Amp = Annotated[str, typer.Option(help="Mixed precision: off, or bf16 (autocast; CPUs with AMX, CUDA).")]
+Epochs = Annotated[int, typer.Option(metavar="N", min=1, help="Epochs to train (each run's).")]
+BatchSize = Annotated[int, typer.Option(metavar="N", min=1, help="Images per step.")]
+Dataset = Annotated[str, typer.Option(metavar="DATASET", help=f"Images: {', '.join(DATASETS)}.")]
+Limit = Annotated[int | None, typer.Option(metavar="N", min=1, help="Train on the first N training images only.")]
+Model = Annotated[str, typer.Option(metavar="MODEL", help=f"Model: {', '.join(MODELS)}.")]
+ImageSize = Annotated[
+    int, typer.Option(metavar="PIXELS", help="Crop size for folder: datasets (a multiple of 4, 28-1024).")
+]
+Amp = Annotated[
+    str, typer.Option(metavar="MODE", help="Mixed precision: off, or bf16 (autocast; CPUs with AMX, CUDA).")
+]
 ChannelsLast = Annotated[
     bool | None,
     typer.Option(
@@ -75,10 +89,14 @@ Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the mode
 RateLambda = Annotated[
     float,
     typer.Option(
-        min=0.0, help="Train for compression too: noisy latents, a learned prior, loss = norm + this x bits per pixel."
+        metavar="λ",
+        min=0.0,
+        help="Train for compression too: noisy latents, a learned prior, loss = norm + this x bits per pixel.",
     ),
 ]
-CodecDataDir = Annotated[Path, typer.Option(help="Where CIFAR-10 is kept (to fit a run's entropy model once).")]
+CodecDataDir = Annotated[
+    Path, typer.Option(metavar="DIR", help="Where CIFAR-10 is kept (to fit a run's entropy model once).")
+]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Replace output files that already exist.")]
 MetricKey = Enum("MetricKey", {key: key for key in ALL_METRICS}, type=str)
 # A study's curves compare norms: the validation metrics (the loss is refused with the reason: each run's
@@ -91,7 +109,7 @@ ChartMetric = Annotated[
 StudyMetric = Annotated[
     ValidationMetricKey, typer.Option(metavar="METRIC", help=f"Metric of curves.png: {', '.join(METRICS)}.")
 ]
-Out = Annotated[str, typer.Option("--out", "-o", help="Directory for the output files.")]
+Out = Annotated[str, typer.Option("--out", "-o", metavar="DIR", help="Directory for the output files.")]
 
 
 def store(runs_dir: str | None) -> RunStore:

@@ -157,14 +157,15 @@ def runs_compare(
         float,
         typer.Option(
             "--smooth",
+            metavar="WEIGHT",
             min=0.0,
             max=0.999,
             help="Exponential moving average weight (0 = raw, 0.9 ~ the last 10 points). The raw curve stays, "
             "faint, under the smoothed one.",
         ),
     ] = 0.0,
-    width: Annotated[int, typer.Option(min=20, max=1000, help="Chart width in characters.")] = 100,
-    height: Annotated[int, typer.Option(min=5, max=500, help="Chart height in characters.")] = 25,
+    width: Annotated[int, typer.Option(metavar="N", min=20, max=1000, help="Chart width in characters.")] = 100,
+    height: Annotated[int, typer.Option(metavar="N", min=5, max=500, help="Chart height in characters.")] = 25,
     baseline: Annotated[
         bool,
         typer.Option(
@@ -183,7 +184,10 @@ def runs_compare(
         ),
     ] = None,
     band: Annotated[
-        str, typer.Option(help="The band under a group's mean: minmax (the runs' min and max) or sd (±1 sd).")
+        str,
+        typer.Option(
+            metavar="BAND", help="The band under a group's mean: minmax (the runs' min and max) or sd (±1 sd)."
+        ),
     ] = "minmax",
     paired: Annotated[
         bool,

@@ -46,7 +46,10 @@ app = typer.Typer()
 D = DEFAULTS
 STUDY_NORMS = "L2,L1,Linf,Linf-image,0.5*L1+0.5*L2"
 RESUME_HINT = "interrupted: finished runs are kept; run the same command again to resume"
-Devices = Annotated[str, typer.Option(help=f"Comma-separated devices ({DEVICE_FORMS}); runs go to them side by side.")]
+Devices = Annotated[
+    str,
+    typer.Option(metavar="DEVICES", help=f"Comma-separated devices ({DEVICE_FORMS}); runs go to them side by side."),
+]
 RayAddress = Annotated[
     str | None,
     typer.Option(
@@ -57,8 +60,10 @@ RayAddress = Annotated[
         "pip install -e '.[cluster]'.",
     ),
 ]
-Retries = Annotated[int, typer.Option(min=0, help="On Ray: times a run whose worker died is tried again.")]
-RayCpus = Annotated[int, typer.Option(min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")]
+Retries = Annotated[int, typer.Option(metavar="N", min=0, help="On Ray: times a run whose worker died is tried again.")]
+RayCpus = Annotated[
+    int, typer.Option(metavar="N", min=1, help="On Ray, runs on the CPU: cores (and torch threads) per run.")
+]
 Stack = Annotated[
     bool | None,
     typer.Option(
@@ -72,16 +77,19 @@ Stack = Annotated[
 
 @app.command(short_help="Train every norm x seed (or grid point) and write a report.")
 def study(
-    out_path: Annotated[str, typer.Option("--out", "-o", help="Directory for the report.")],
-    norms: Annotated[str | None, typer.Option(help="Comma-separated norms.", show_default=STUDY_NORMS)] = None,
+    out_path: Annotated[str, typer.Option("--out", "-o", metavar="DIR", help="Directory for the report.")],
+    norms: Annotated[
+        str | None, typer.Option(metavar="NORMS", help="Comma-separated norms.", show_default=STUDY_NORMS)
+    ] = None,
     grid: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="SETTING=V1,V2",
             help=f"A setting and its values, SETTING=V1,V2 (repeat for more: every combination trains): "
-            f"{', '.join(GRID_KEYS)}."
+            f"{', '.join(GRID_KEYS)}.",
         ),
     ] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per grid point (0, 1, ...).")] = 3,
+    seeds: Annotated[int, typer.Option(metavar="N", min=1, help="Seeds per grid point (0, 1, ...).")] = 3,
     epochs: Epochs = D.epochs,
     dataset: Dataset = D.dataset,
     data_dir: DataDir = Path(D.data_dir),
@@ -173,7 +181,9 @@ def _grid(norms: str | None, items: list[str] | None) -> dict[str, list]:
 
 @app.command(short_help="Rate-distortion of runs against WebP, JPEG and PCA.")
 def rd(
-    out_path: Annotated[str, typer.Option("--out", "-o", help="Directory for rd.csv, rd.md and rd.png.")],
+    out_path: Annotated[
+        str, typer.Option("--out", "-o", metavar="DIR", help="Directory for rd.csv, rd.md and rd.png.")
+    ],
     run_ids: Annotated[
         list[str] | None,
         typer.Argument(metavar="RUN", help="Runs to measure: ids, or unique prefixes or suffixes."),
@@ -181,23 +191,33 @@ def rd(
     rate_lambdas: Annotated[
         str | None,
         typer.Option(
+            metavar="λ1,λ2",
             help="Comma-separated λ: train (or reuse) one run of --model per λ, on norm + λ·bits, and draw their "
-            "curve (0.001-0.01 suits L2)."
+            "curve (0.001-0.01 suits L2).",
         ),
     ] = None,
-    norm: Annotated[str, typer.Option(help="With --rate-lambdas: the runs' norm.")] = D.norm,
+    norm: Annotated[str, typer.Option(metavar="NORM", help="With --rate-lambdas: the runs' norm.")] = D.norm,
     model: Annotated[
-        str, typer.Option(help=f"With --rate-lambdas: the runs' model ({', '.join(MODELS)}).")
+        str, typer.Option(metavar="MODEL", help=f"With --rate-lambdas: the runs' model ({', '.join(MODELS)}).")
     ] = "hyperprior",
-    epochs: Annotated[int, typer.Option(min=1, help="With --rate-lambdas: epochs per run.")] = D.epochs,
+    epochs: Annotated[int, typer.Option(metavar="N", min=1, help="With --rate-lambdas: epochs per run.")] = D.epochs,
     lr: LearningRate = D.lr,
-    device: Annotated[str, typer.Option(help=f"With --rate-lambdas: training device: {DEVICE_FORMS}.")] = D.device,
-    limit: Annotated[int | None, typer.Option(min=1, help="With --rate-lambdas: train on the first N images.")] = None,
+    device: Annotated[
+        str, typer.Option(metavar="DEVICE", help=f"With --rate-lambdas: training device: {DEVICE_FORMS}.")
+    ] = D.device,
+    limit: Annotated[
+        int | None, typer.Option(metavar="N", min=1, help="With --rate-lambdas: train on the first N images.")
+    ] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the first run's (cifar10 for runs trained here)."),
+        typer.Option(
+            metavar="DATASET",
+            help=f"Images: {', '.join(DATASETS)}; default: the first run's (cifar10 for runs trained here).",
+        ),
     ] = None,
-    images: Annotated[int | None, typer.Option(min=1, help="Use this many test images (evenly spaced).")] = None,
+    images: Annotated[
+        int | None, typer.Option(metavar="N", min=1, help="Use this many test images (evenly spaced).")
+    ] = None,
     data_dir: DataDir = Path(D.data_dir),
     figure_format: FigureFormat = FigureKind.png,
     dpi: Dpi = DEFAULT_DPI,

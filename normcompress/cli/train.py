@@ -47,16 +47,18 @@ D = DEFAULTS
 @app.command()
 def train(
     ctx: typer.Context,
-    norm: Annotated[str, typer.Option(help=f"Loss norm: {VALID_FORMS}.")] = D.norm,
+    norm: Annotated[str, typer.Option(metavar="NORM", help=f"Loss norm: {VALID_FORMS}.")] = D.norm,
     epochs: Epochs = D.epochs,
     batch_size: BatchSize = D.batch_size,
     lr: LearningRate = D.lr,
     optimizer: Optimizer = D.optimizer,
     schedule: Schedule = D.schedule,
-    device: Annotated[str, typer.Option(help=f"Training device: {DEVICE_FORMS}.")] = D.device,
+    device: Annotated[str, typer.Option(metavar="DEVICE", help=f"Training device: {DEVICE_FORMS}.")] = D.device,
     dataset: Dataset = D.dataset,
     data_dir: DataDir = Path(D.data_dir),
-    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed for the weights and the batch order.")] = D.seed,
+    seed: Annotated[
+        int, typer.Option(metavar="N", min=0, max=2**32 - 1, help="Seed for the weights and the batch order.")
+    ] = D.seed,
     limit: Limit = D.limit,
     model: Model = D.model,
     image_size: ImageSize = D.image_size,
@@ -68,8 +70,9 @@ def train(
     resume: Annotated[
         str | None,
         typer.Option(
+            metavar="RUN",
             help="Continue an interrupted run (id, or a unique prefix or suffix) with its own settings; "
-            "--device may move it."
+            "--device may move it.",
         ),
     ] = None,
     runs_dir: RunsDir = None,
@@ -153,7 +156,9 @@ def _given(ctx: typer.Context, name: str) -> bool:
 @app.command("eval", short_help="Evaluate a run's checkpoint on a dataset's test images.")
 def eval_(
     run_id: RunRef,
-    dataset: Annotated[str | None, typer.Option(help=f"Images: {', '.join(DATASETS)}; default: the run's own.")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(metavar="DATASET", help=f"Images: {', '.join(DATASETS)}; default: the run's own.")
+    ] = None,
     data_dir: DataDir = Path(D.data_dir),
     device: Device = D.device,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
