@@ -12,8 +12,9 @@ from .. import api
 from ..console import err, notice, out
 from ..errors import NormcompressError, StoreError, UsageError
 from ..metrics import ALL_METRICS, epoch_table
-from ..runs import MAX_NAME, MAX_NOTE, RunInfo
+from ..runs import RunInfo
 from ..text import count, figures, one_line, printable
+from . import annotations
 from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, store
 from .tables import side_by_side, terminal_table
 from .terminal_chart import chart_text
@@ -311,71 +312,10 @@ def runs_export(
     err.print(f"exported {count(runs, 'run')} ({count(rows, what)}) to {one_line(path)}")
 
 
-@app.command("tag", short_help="Tag a run with words of your own, to filter by.")
-def runs_tag(
-    run_id: RunRef,
-    tags: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="TAG", help="Words to add (letters, digits, . : + = @ - _; 32 characters at most)."),
-    ] = None,
-    remove: Annotated[bool, typer.Option("--remove", "-r", help="Remove the given tags instead.")] = False,
-    replace: Annotated[bool, typer.Option("--replace", help="Make the given tags the run's only ones.")] = False,
-    clear: Annotated[bool, typer.Option("--clear", help="Remove every tag of the run.")] = False,
-    runs_dir: RunsDir = None,
-) -> None:
-    """Tag a run with words of your own (`baseline`, `lr-sweep`), to find it again: the app's `/` filter
-    searches them, `runs list` and `runs show` print them. The app's `t` edits the same tags.
-
-    Tagging from several shells at once keeps every word. --replace and --clear also repair a damaged
-    tags.json."""
-    if sum((remove, replace, clear)) > 1:
-        raise UsageError("give one of --remove, --replace and --clear")
-    run = store(runs_dir).get(run_id)
-    words = tags or []
-    if clear or replace:
-        new, dropped = api.tag_run(run, replace=[] if clear else words)
-    else:
-        new, dropped = api.tag_run(run, remove=words) if remove else api.tag_run(run, add=words)
-    if dropped:
-        notice(f"{run.id}: {one_line(dropped)}")
-    err.print(f"{run.id}: {' '.join(new) or 'no tags'}")
-
-
-@app.command("name", short_help="Name a run: legends and tables show the name.")
-def runs_name(
-    run_id: RunRef,
-    text: Annotated[
-        str, typer.Argument(metavar="TEXT", help=f'The name: one line, at most {MAX_NAME} characters; "" removes it.')
-    ],
-    runs_dir: RunsDir = None,
-) -> None:
-    """Name a run: legends, tables and exports show the name instead of its norm, beside the end of its id.
-    The app's `n` edits the same name."""
-    run, annotations = _annotate(run_id, runs_dir, name=text)
-    err.print(f"{run.id}: " + (f"named {one_line(annotations.name)}" if annotations.name else "no name"))
-
-
-@app.command("note", short_help="Keep a note with a run: what you tried, what you saw.")
-def runs_note(
-    run_id: RunRef,
-    text: Annotated[
-        str, typer.Argument(metavar="TEXT", help=f'The note, at most {MAX_NOTE} characters; "" removes it.')
-    ],
-    runs_dir: RunsDir = None,
-) -> None:
-    """Keep a note with a run (what you tried, what you saw): runs show, the app's details and exports show
-    it. The app's `N` edits the same note."""
-    run, annotations = _annotate(run_id, runs_dir, note=text)
-    err.print(f"{run.id}: " + ("note kept" if annotations.note else "no note"))
-
-
-def _annotate(run_id: str, runs_dir: Path | None, **text: str):
-    """Set a run's name or note; the run and its annotations. A damaged tags.json it replaced is said."""
-    run = store(runs_dir).get(run_id)
-    annotations, dropped = api.annotate_run(run, **text)
-    if dropped:
-        notice(f"{run.id}: {one_line(dropped)}")
-    return run, annotations
+# Tags, a name and a note: the user's own words about a run (annotations.py), listed here in the order of the help.
+app.command("tag", short_help="Tag a run with words of your own, to filter by.")(annotations.runs_tag)
+app.command("name", short_help="Name a run: legends and tables show the name.")(annotations.runs_name)
+app.command("note", short_help="Keep a note with a run: what you tried, what you saw.")(annotations.runs_note)
 
 
 @app.command("rm")
