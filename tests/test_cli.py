@@ -66,6 +66,16 @@ def test_runs_list_on_a_narrow_terminal_is_in_blocks_that_fit_and_whole_in_a_pip
     assert code == 0 and max(map(len, table)) <= 80 and "max|e| worst" in shown
 
 
+def test_runs_list_sorts_by_a_metric_largest_first_with_a_minus(run_cli, two_runs):
+    listed = {r["id"]: r["final_psnr"] for r in json.loads(run_cli("runs", "list", "--json")[1])}
+    best_first = sorted(listed, key=listed.get, reverse=True)
+    code, out, _ = run_cli("runs", "list", "--sort", "-psnr")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == best_first
+    sorted_json = [r["id"] for r in json.loads(run_cli("runs", "list", "--sort", "psnr", "--json")[1])]
+    assert sorted_json == best_first[::-1]
+    assert_one_line_error(*run_cli("runs", "list", "--sort", "speed")[::2], 2, "unknown key 'speed'")
+
+
 def shown_fact(out: str, key: str) -> str:
     """The value `runs show` gives a key."""
     (line,) = [line for line in out.splitlines() if line.startswith(f"  {key}  ")]

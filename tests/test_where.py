@@ -75,3 +75,30 @@ def test_a_bad_term_is_one_line_naming_it(text, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")) as error:
         RunFilter.parse(text)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "order, expected",
+    [
+        ("psnr", ["a", "b", "c", "d", "e"]),  # 24.0, 25.5, 26.0; d has no PSNR yet, e is damaged: last
+        ("-psnr", ["c", "b", "a", "d", "e"]),  # the largest first, the runs without a value still last
+        ("lr", ["a", "d", "b", "c", "e"]),  # 1e-3 twice (in the order given), 3e-3, 0.01: numbers, not text
+        ("-lr", ["c", "b", "a", "d", "e"]),
+        ("norm", ["b", "a", "c", "d", "e"]),  # L1, L2, L2, Linf: words
+        ("-NORM", ["d", "a", "c", "b", "e"]),  # the key in any case
+        ("tag", ["b", "a", "c", "d", "e"]),  # only b has a tag; no tags is no value
+        ("seed", ["a", "b", "d", "c", "e"]),  # 0, 0, 0, 2
+    ],
+)
+def test_runs_sort_by_any_key_with_the_runs_without_it_last(order, expected):
+    """`runs list --sort KEY` (-KEY for the largest first): a tracker's list sorted by a metric."""
+    from normcompress.runs.where import sorted_runs
+
+    assert [i.id for i in sorted_runs(RUNS, order)] == expected
+
+
+def test_a_sort_by_a_key_no_filter_takes_names_the_keys():
+    from normcompress.runs.where import sorted_runs
+
+    with pytest.raises(UsageError, match="unknown key 'speed'; keys: amp"):
+        sorted_runs(RUNS, "-speed")

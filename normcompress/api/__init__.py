@@ -18,7 +18,7 @@ from ..config import TrainConfig
 from ..events import Event, StudyProgress
 from ..runs import Run, RunStore
 from ..runs.diff import DiffRow, diff_runs
-from ..runs.where import RunFilter, check_key, group_of
+from ..runs.where import RunFilter, check_key, group_of, sorted_runs
 from ..study_config import StudyConfig
 from .images import Compressed, Decompressed, Reconstructed, compress_files, decompress_files, reconstruct_files
 
@@ -51,6 +51,7 @@ __all__ = [
     "remove_runs",
     "run_baseline",
     "run_study",
+    "sorted_runs",
     "summary_text",
     "tag_run",
     "train_run",

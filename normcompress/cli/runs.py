@@ -43,6 +43,16 @@ def runs_list(
             "(Looking at runs). The app's / filter reads the same terms.",
         ),
     ] = None,
+    order: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            "-s",
+            metavar="KEY",
+            help="Order by a setting or final metric (any key --where takes), -KEY for the largest first "
+            "(--sort -psnr); runs without the value come last. Default: oldest first.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     runs_dir: RunsDir = None,
 ) -> None:
@@ -51,6 +61,8 @@ def runs_list(
     chosen = api.RunFilter.parse(where or "")
     every = runs.infos()
     infos = [i for i in every if chosen.matches(i)]
+    if order is not None:
+        infos = api.sorted_runs(infos, order)
     if as_json:
         rows = [_listed(i) for i in infos]
         out.print_json(json.dumps(rows), ensure_ascii=True)  # control codes as \u escapes, never raw

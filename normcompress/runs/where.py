@@ -147,3 +147,25 @@ def search_text(info: RunInfo) -> str:
     # fields(), not asdict(): asdict deep-copies every value, and this runs for every run of the store
     settings = " ".join(f"{f.name}={getattr(info.config, f.name)}" for f in fields(info.config)) if info.config else ""
     return " ".join([info.id, info.norm, str(info.status), *info.tags, info.data_source, settings]).lower()
+
+
+def sorted_runs(infos: list[RunInfo], order: str) -> list[RunInfo]:
+    """The runs ordered by a filter key (`psnr`; `-psnr` for the largest first), numbers as numbers and
+    words without case; runs without the value (a metric they never had, a damaged run) last either way,
+    ties in the order given. A key a filter does not take is a UsageError naming the keys."""
+    key = check_key(order.removeprefix("-"))
+    numbers: list[tuple[float, RunInfo]] = []
+    words: list[tuple[str, RunInfo]] = []
+    missing: list[RunInfo] = []
+    for info in infos:
+        value = (" ".join(info.tags) or None) if key == "tag" else value_of(info, key)
+        if value is None:
+            missing.append(info)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            numbers.append((float(value), info))
+        else:
+            words.append((str(value).lower(), info))
+    descending = order.startswith("-")
+    numbers.sort(key=lambda pair: pair[0], reverse=descending)
+    words.sort(key=lambda pair: pair[0], reverse=descending)
+    return [i for _, i in numbers] + [i for _, i in words] + missing
