@@ -8,13 +8,10 @@ Four formats (FORMATS):
   interpolated within its epoch;
 - `tensorboard`: a folder of one TensorBoard event-file folder per run: every epoch scalar (train/ and
   val/), every step's loss, the settings as hyperparameters, the reconstructions as an image.
-Damaged runs are in `table` and `json`, with the reason, and left out of the others. In the CSV files a
-name, note, tag list or reason that a spreadsheet would take for a formula starts with a ' (JSON keeps it
-as it is).
+Damaged runs are in `table` and `json`, with the reason, and left out of the others. In the CSV files text
+that a spreadsheet would take for a formula starts with a ' (files.csv_bytes; JSON keeps it as it is).
 """
 
-import csv
-import io
 import json
 import math
 import os
@@ -25,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import NormcompressError, UsageError
-from .files import atomic_write
+from .files import atomic_write, atomic_write_csv, csv_bytes
 from .metrics import SYSTEM_METRICS
 from .runs import Run, RunInfo, RunStore, Status
 from .text import printable
@@ -34,8 +31,6 @@ FORMATS = ("table", "json", "csv", "tensorboard")
 BY_SUFFIX = {".csv": "table", ".json": "json"}
 LONG_COLUMNS = ["run", "name", "step", "epoch", "time_s", "metric", "value"]
 NOT_SCALARS = ("epoch", "step_losses", "epoch_time_s")
-FREE_TEXT = ("name", "note", "tags", "problem")  # a user's (or a damaged file's) words, in the CSV files
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TRAIN_SCALARS = ("loss", "lr", "images_per_s")  # then what the machine did (system/), the rest is validation
 
 
@@ -106,7 +101,7 @@ def export_runs(
         if fmt == "tensorboard":
             return len(usable), sum(_tensorboard(run, info, path, force) for run, info in usable)
         rows = [row for run, info in usable for row in long_rows(info, _records(run))]
-        atomic_write(path, _csv(rows, LONG_COLUMNS))
+        atomic_write_csv(path, rows, LONG_COLUMNS)
         return len(usable), len(rows)
     rows, runs = [], []
     for run in chosen:
@@ -145,7 +140,7 @@ def export_runs(
     if fmt == "json":
         data = json.dumps(runs, indent=2).encode()
     else:
-        data = _csv(rows, list(dict.fromkeys(k for r in rows for k in r)) or ["run"])
+        data = csv_bytes(rows, list(dict.fromkeys(k for r in rows for k in r)) or ["run"])
     atomic_write(path, data)
     return len(runs), len(rows)
 
@@ -155,20 +150,6 @@ def _records(run: Run) -> list[dict]:
         return run.metrics()
     except NormcompressError:
         return []
-
-
-def _csv(rows: list[dict], fields: list[str]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows({k: _inert(v) if k in FREE_TEXT else v for k, v in row.items()} for row in rows)
-    return buffer.getvalue().encode()
-
-
-def _inert(value: object) -> object:
-    """A user's words that a spreadsheet would run as a formula (=HYPERLINK(...), +cmd|...) as text: a
-    leading ' (OWASP's advice for CSV injection), which a spreadsheet does not show."""
-    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def _tensorboard(run: Run, info: RunInfo, folder: Path, force: bool) -> int:

@@ -17,6 +17,8 @@ from typing import Any
 
 from .errors import NormcompressError
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads a cell as a formula by
+
 
 class FileError(NormcompressError):
     pass
@@ -147,9 +149,26 @@ def output_paths(sources: list[Path], out_dir: Path, suffix: str, force: bool) -
 
 
 def atomic_write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """Rows as CSV with a header line, written atomically."""
+    """Rows as CSV with a header line (csv_bytes), written atomically."""
+    atomic_write(path, csv_bytes(rows, columns))
+
+
+def csv_bytes(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+    """Rows as CSV with a header line. Text a spreadsheet would run as a formula (a run named
+    =HYPERLINK(...), a note +cmd|...) starts with a ' there, OWASP's advice on CSV injection, which a
+    spreadsheet does not show; numbers, negative ones too, stay as they are."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, buffer.getvalue().encode())
+    writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows)
+    return buffer.getvalue().encode()
+
+
+def _inert(value: object) -> object:
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS) or value == "-":
+        return value
+    try:
+        float(value)  # -0.5 is a number, not a formula
+    except ValueError:
+        return f"'{value}"
+    return value

@@ -91,3 +91,14 @@ def test_words_a_spreadsheet_would_run_as_a_formula_are_exported_as_text(store_c
     assert run_cli("runs", "export", str(tmp_path / "all.json"), completed.id)[0] == 0
     (exported,) = json.loads((tmp_path / "all.json").read_text())
     assert exported["name"] == '=HYPERLINK("http://x","click")' and exported["tags"] == ["@risky", "-minus", "plain"]
+
+
+def test_every_csv_the_project_writes_keeps_formulas_as_text_and_numbers_as_numbers():
+    """The study's metrics.csv and rd.csv carry run labels, and a label carries a run's name: the one
+    writer they share with the exports guards them too."""
+    from normcompress.files import csv_bytes
+
+    row = {"label": '=HYPERLINK("http://x") 2eb768', "negative": "-0.5", "none": "-", "number": -3.0}
+    row |= {"at": "@SUM(A1)", "tab": "\tx", "plain": "L1 2eb768"}
+    text = csv_bytes([row], list(row)).decode().splitlines()[1]
+    assert text == '"\'=HYPERLINK(""http://x"") 2eb768",-0.5,-,-3.0,\'@SUM(A1),\'\tx,L1 2eb768'
