@@ -175,6 +175,12 @@ def test_runs_compare_groups_runs_by_a_setting(store_copy, run_cli, monkeypatch)
         "runs", "compare", interrupted.id, completed.id, "--no-baseline", "-g", "epochs", "--band", "sd"
     )
     assert code == 0 and "epochs=2 (n=1, band ±1 sd)" in out and "epochs=1 (n=1, band ±1 sd)" in out
+    code, out, err = run_cli("runs", "compare", "--where", "norm=L2", "--no-baseline", "-g", "epochs", "--band", "sd")
+    assert code == 0 and "epochs=2 (n=1, band ±1 sd)" in out and "epochs=1 (n=1, band ±1 sd)" in out  # the same two
+    code, out, err = run_cli("runs", "compare", "-w", "epochs=1", "--no-baseline")  # the completed run alone
+    assert code == 0 and completed.id[-6:] in out.splitlines()[2] and interrupted.id[-6:] not in out
+    code, _, err = run_cli("runs", "compare", "--where", "norm=L1")
+    assert code == 1 and "none of the 2 runs in" in err and "holds norm=L1" in err
     code, _, err = run_cli("runs", "compare", interrupted.id, completed.id, "--group-by", "colour")
     assert code == 2 and "unknown key 'colour'" in err
     code, _, err = run_cli("runs", "compare", interrupted.id, completed.id, "--band", "iqr")

@@ -243,7 +243,9 @@ def test_eval_on_another_dataset(run_cli, two_runs):
         (["train", "--resume", "nope"], 1, "no run 'nope'"),
         (["eval", "nope"], 1, "no run 'nope'"),
         (["runs", "show", "nope"], 1, "no run 'nope'"),
-        (["runs", "compare"], 2, "Missing argument"),
+        (["runs", "compare"], 2, "name the runs to compare (ids, or unique prefixes or suffixes), or give --where"),
+        (["runs", "compare", "abc", "--where", "norm=L1"], 2, "or give --where TERMS, not both"),
+        (["runs", "compare", "--where", "psnr>"], 2, "the filter term 'psnr>' has no value after >"),
         (["runs", "export", "out.txt"], 2, "name a .csv or .json file, or give --format"),
     ],
 )

@@ -26,6 +26,17 @@ RunsDir = Annotated[
 ]
 RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")]
 RunRefs = Annotated[list[str], typer.Argument(metavar="RUN", help="Run ids, or unique prefixes or suffixes.")]
+Where = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        "-w",
+        metavar="TERMS",
+        help="The runs that hold every term: comparisons of a setting or final metric "
+        "(psnr>25 lr<0.01 model=pca-refine tag=sweep) or words to find; the grammar is in the docs "
+        "(Looking at runs). The app's / filter reads the same terms.",
+    ),
+]
 DataDir = Annotated[Path, typer.Option(metavar="DIR", help="Where CIFAR-10 is kept or downloaded to.")]
 FigureKind = Enum("FigureKind", {f: f for f in FORMATS}, type=str)
 FigureFormat = Annotated[

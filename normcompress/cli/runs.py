@@ -12,10 +12,10 @@ from .. import api
 from ..console import err, notice, out
 from ..errors import NormcompressError, StoreError, UsageError
 from ..metrics import ALL_METRICS, epoch_table
-from ..runs import RunInfo
+from ..runs import RunInfo, RunStore
 from ..text import count, figures, one_line, printable
 from . import annotations
-from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, store
+from .options import ChartMetric, DataDir, Force, MetricKey, RunRef, RunRefs, RunsDir, Where, store
 from .tables import side_by_side, terminal_table
 from .terminal_chart import chart_text
 
@@ -32,17 +32,7 @@ def _runs(ctx: typer.Context) -> None:
 
 @app.command("list", short_help="Every run in the store: settings, status, PSNR, tags.")
 def runs_list(
-    where: Annotated[
-        str | None,
-        typer.Option(
-            "--where",
-            "-w",
-            metavar="TERMS",
-            help="Keep the runs that hold every term: comparisons of a setting or final metric "
-            "(psnr>25 lr<0.01 model=pca-refine tag=sweep) or words to find; the grammar is in the docs "
-            "(Looking at runs). The app's / filter reads the same terms.",
-        ),
-    ] = None,
+    where: Where = None,
     order: Annotated[
         str | None,
         typer.Option(
@@ -163,7 +153,11 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
 
 @app.command("compare", short_help="Final metrics side by side, and a chart of one metric.")
 def runs_compare(
-    run_ids: RunRefs,
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="RUN", help="Run ids, or unique prefixes or suffixes; or --where instead."),
+    ] = None,
+    where: Where = None,
     metric: ChartMetric = MetricKey("psnr"),
     log: Annotated[bool, typer.Option("--log", help="Log-scale y axis.")] = False,
     smoothing: Annotated[
@@ -219,7 +213,8 @@ def runs_compare(
     the table may come from any of them.
     """
     grouping = api.grouping(group_by, band)  # checked before anything is read
-    result = api.compare_runs(store(runs_dir), run_ids, baseline, paired, str(data_dir), notice)
+    runs_store = store(runs_dir)
+    result = api.compare_runs(runs_store, _chosen(runs_store, run_ids, where), baseline, paired, str(data_dir), notice)
     for info in result.damaged:
         err.print(f"{info.id} is damaged ({one_line(info.problem)}); it is left out of the table and the chart")
     if not result.infos:
@@ -254,6 +249,24 @@ def runs_compare(
     )
     runs = list(zip(result.runs, result.infos, strict=True))
     out.print(chart_text(runs, metric.value, log, width, height, smoothing, line, grouping))
+
+
+def _chosen(runs_store: RunStore, run_ids: list[str] | None, where: str | None) -> list[str]:
+    """The runs named, or (--where) every run of the store that holds the terms, oldest first."""
+    if run_ids and where is not None:
+        raise UsageError("name the runs to compare or give --where TERMS, not both")
+    if not run_ids and where is None:
+        raise UsageError("name the runs to compare (ids, or unique prefixes or suffixes), or give --where TERMS")
+    if run_ids:
+        return run_ids
+    every = runs_store.infos()
+    chosen = api.RunFilter.parse(where or "")
+    matching = [i.id for i in every if chosen.matches(i)]
+    if not matching:
+        raise StoreError(
+            f"none of the {count(len(every), 'run')} in {one_line(runs_store.root)} holds {one_line(where)}"
+        )
+    return matching
 
 
 @app.command("diff", short_help="Two runs side by side: where they differ (--all: all).")
