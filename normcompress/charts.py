@@ -310,7 +310,9 @@ def _axes(plt, xs: list[float], ys: list[float], log: bool, x_axis: str) -> None
     """Ticks on both axes (whole epochs on an epoch axis, round numbers elsewhere) and padded y limits."""
     if xs and x_axis == "epoch":
         ticks = epoch_ticks(min(xs), max(xs))
-        if len(ticks) < 2:  # within the first epoch (0.03 ... 0.06): frame it by the whole epochs around it
+        if min(xs) == max(xs) and float(min(xs)).is_integer():  # one epoch's point: centred over its tick
+            plt.xlim(min(xs) - 0.5, min(xs) + 0.5)
+        elif len(ticks) < 2:  # within the first epoch (0.03 ... 0.06): frame it by the whole epochs around it
             low, high = math.floor(min(xs)), max(math.ceil(max(xs)), math.floor(min(xs)) + 1)
             plt.xlim(low, high)
             ticks = [low, high]

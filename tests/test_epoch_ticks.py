@@ -45,3 +45,10 @@ def test_the_live_chart_in_its_first_epoch_is_framed_by_whole_epochs():
     later = Recorder()
     _axes(later, [0.5, 1.0, 2.0, 3.0], [0.3, 0.2, 0.1, 0.1], log=False, x_axis="epoch")
     assert "xlim" not in later.calls and later.calls["xticks"] == ([1, 2, 3],)
+
+
+def test_a_chart_of_one_epoch_centres_its_point_over_the_epoch():
+    """Runs of one epoch drew their point on the left edge of an axis from 1 to 2, an epoch never run."""
+    chart = Recorder()
+    _axes(chart, [1, 1, 1], [11.9, 11.9, 11.8], log=False, x_axis="epoch")
+    assert chart.calls["xlim"] == (0.5, 1.5) and chart.calls["xticks"] == ([1],)
