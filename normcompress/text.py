@@ -1,4 +1,5 @@
-"""Showing strings that come from users and files: never as markup, never as raw control codes.
+"""Showing strings that come from users and files (never as markup, never as raw control codes), and
+numbers set in columns whose digits line up.
 
 A file name, a norm, a run's stored message or a .ncz id may hold `[/x]` (Rich/Textual markup) or an
 ESC sequence. Drivers print such strings as plain text, and pass them through `printable` first so a
