@@ -1,6 +1,7 @@
 """Names, notes, `runs diff` and `runs list --where`, from the CLI (in-process) and the app (Pilot), on
 copies of the template store (two real runs: one interrupted after epoch 1, one completed)."""
 
+import csv
 import json
 import os
 import subprocess
@@ -181,6 +182,17 @@ def test_runs_compare_groups_runs_by_a_setting(store_copy, run_cli, monkeypatch)
     assert code == 0 and completed.id[-6:] in out.splitlines()[2] and interrupted.id[-6:] not in out
     code, _, err = run_cli("runs", "compare", "--where", "norm=L1")
     assert code == 1 and "none of the 2 runs in" in err and "holds norm=L1" in err
+
+
+def test_runs_export_where_exports_the_runs_the_filter_keeps(store_copy, run_cli, tmp_path):
+    interrupted, completed = store_copy.runs()
+    code, _, err = run_cli("runs", "export", str(tmp_path / "one.csv"), "--where", "epochs=1")
+    assert code == 0 and "exported 1 run" in err, err
+    assert {row["run"] for row in csv.DictReader(open(tmp_path / "one.csv"))} == {completed.id}
+    code, _, err = run_cli("runs", "export", str(tmp_path / "two.csv"), interrupted.id, "-w", "epochs=1")
+    assert code == 2 and "name the runs to export or give --where TERMS, not both" in err
+    code, _, err = run_cli("runs", "export", str(tmp_path / "none.csv"), "--where", "norm=L1")
+    assert code == 1 and "holds norm=L1" in err and not (tmp_path / "none.csv").exists()
     code, _, err = run_cli("runs", "compare", interrupted.id, completed.id, "--group-by", "colour")
     assert code == 2 and "unknown key 'colour'" in err
     code, _, err = run_cli("runs", "compare", interrupted.id, completed.id, "--band", "iqr")

@@ -214,7 +214,10 @@ def runs_compare(
     """
     grouping = api.grouping(group_by, band)  # checked before anything is read
     runs_store = store(runs_dir)
-    result = api.compare_runs(runs_store, _chosen(runs_store, run_ids, where), baseline, paired, str(data_dir), notice)
+    refs = _chosen(runs_store, run_ids, where, "compare")
+    if refs is None:
+        raise UsageError("name the runs to compare (ids, or unique prefixes or suffixes), or give --where TERMS")
+    result = api.compare_runs(runs_store, refs, baseline, paired, str(data_dir), notice)
     for info in result.damaged:
         err.print(f"{info.id} is damaged ({one_line(info.problem)}); it is left out of the table and the chart")
     if not result.infos:
@@ -251,16 +254,15 @@ def runs_compare(
     out.print(chart_text(runs, metric.value, log, width, height, smoothing, line, grouping))
 
 
-def _chosen(runs_store: RunStore, run_ids: list[str] | None, where: str | None) -> list[str]:
-    """The runs named, or (--where) every run of the store that holds the terms, oldest first."""
+def _chosen(runs_store: RunStore, run_ids: list[str] | None, where: str | None, verb: str) -> list[str] | None:
+    """The runs named, or (--where) every run of the store that holds the terms, oldest first; None for
+    neither."""
     if run_ids and where is not None:
-        raise UsageError("name the runs to compare or give --where TERMS, not both")
-    if not run_ids and where is None:
-        raise UsageError("name the runs to compare (ids, or unique prefixes or suffixes), or give --where TERMS")
-    if run_ids:
-        return run_ids
+        raise UsageError(f"name the runs to {verb} or give --where TERMS, not both")
+    if where is None:
+        return run_ids or None
     every = runs_store.infos()
-    chosen = api.RunFilter.parse(where or "")
+    chosen = api.RunFilter.parse(where)
     matching = [i.id for i in every if chosen.matches(i)]
     if not matching:
         raise StoreError(
@@ -307,8 +309,10 @@ def runs_export(
         ),
     ],
     run_ids: Annotated[
-        list[str] | None, typer.Argument(metavar="RUN", help="The runs to export (default: every run).")
+        list[str] | None,
+        typer.Argument(metavar="RUN", help="The runs to export (default: every run, or those --where keeps)."),
     ] = None,
+    where: Where = None,
     fmt: Annotated[
         str | None,
         typer.Option(
@@ -332,7 +336,8 @@ def runs_export(
             f"{one_line(path)} names a run of the store, but the first argument is the output: "
             f"runs export OUTPUT [RUN]..., e.g. runs export runs.csv {one_line(path)}"
         )
-    runs, rows = api.export_runs(runs_store, path, force, fmt=fmt, refs=run_ids)
+    refs = _chosen(runs_store, run_ids, where, "export")
+    runs, rows = api.export_runs(runs_store, path, force, fmt=fmt, refs=refs)
     what = "epoch row" if fmt in (None, "table", "json") else "scalar"
     err.print(f"exported {count(runs, 'run')} ({count(rows, what)}) to {one_line(path)}")
 
