@@ -327,18 +327,14 @@ def _axes(plt, xs: list[float], ys: list[float], log: bool, x_axis: str) -> None
 
 def legend_text(entries: list[LegendEntry], width: int, rows: int | None = None) -> Text:
     """One entry per series, in its colour (or with its marker), packed into lines of `width` cells:
-    a line breaks between entries, never inside one (an entry wider than the line is cut with …).
+    a line breaks between entries, never inside one. An entry wider than the line puts its note (how its
+    points were thinned) on a line under its name where the rows allow, else is cut with ….
     Within `rows` lines, the entries that fit and then `+N more`: none is left out without a word."""
-    parts = []
-    for entry in entries:
-        label = printable(entry.label, keep_newlines=False)
-        if len(entry.symbol) + 1 + len(label) > width:
-            label = label[: max(width - len(entry.symbol) - 2, 1)] + "…"
-        style = "rgb({},{},{})".format(*entry.colour) if entry.colour else ""
-        parts.append(Text.assemble((entry.symbol, style), " " + label))
-    packed = pack_lines(parts, width, "   ")
-    if rows is None or _lines(packed) <= rows:
-        return packed
+    for split in (True, False):
+        parts = [_legend_part(entry, width, split) for entry in entries]
+        packed = pack_lines(parts, width, "   ")
+        if rows is None or _lines(packed) <= rows:
+            return packed
     shown = 0
     while (
         shown < len(parts)
@@ -346,6 +342,23 @@ def legend_text(entries: list[LegendEntry], width: int, rows: int | None = None)
     ):
         shown += 1
     return pack_lines([*parts[:shown], _more(len(parts) - shown)], width, "   ")
+
+
+def _legend_part(entry: LegendEntry, width: int, split: bool) -> Text:
+    """An entry's swatch and label within `width`: as it is, its note under its name (`split`), or cut."""
+    label = printable(entry.label, keep_newlines=False)
+    name, bracket, note = label.rpartition(" [")  # "L2 18fff2 [410 points as min–max per column]"
+    if len(entry.symbol) + 1 + len(label) > width:
+        if split and bracket and len(entry.symbol) + 1 + len(name) <= width:
+            label = f"{name}\n{_cut(' ' * len(entry.symbol) + ' [' + note, width)}"
+        else:
+            label = label[: max(width - len(entry.symbol) - 2, 1)] + "…"
+    style = "rgb({},{},{})".format(*entry.colour) if entry.colour else ""
+    return Text.assemble((entry.symbol, style), " " + label)
+
+
+def _cut(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: max(width - 1, 1)] + "…"
 
 
 def _more(hidden: int) -> Text:

@@ -187,3 +187,19 @@ def test_a_legend_with_more_entries_than_its_rows_says_how_many_it_leaves_unname
     assert lines[1] == "⢕⢕ run 03   ⢕⢕ run 04   +5 more"  # a third entry and "+4 more" would take 43 cells
     assert legend_text(entries[:6], 40, rows=2).plain.count("more") == 0  # six fit in two lines: all named
     assert legend_text(entries, 5, rows=1).plain == "+10 more"  # not even one fits beside the count
+
+
+def test_a_legend_entry_too_wide_for_its_line_puts_its_thinning_note_under_its_name():
+    """At 80x24 the app's chart legend cut "[410 points as min–max per column]" to "[410 points as min–max
+    per…": the one place that says the curve is thinned lost its end."""
+    thinned = LegendEntry("L2 18fff2 [410 points as min–max per column]", (200, 0, 0), "braille")
+    other = LegendEntry("L1 abc123", (0, 0, 200), "braille")
+    lines = legend_text([thinned, other], 40).plain.split("\n")
+    assert lines == ["⢕⢕ L2 18fff2", "   [410 points as min–max per column]", "⢕⢕ L1 abc123"]
+    assert legend_text([thinned, other], 80).plain == "⢕⢕ L2 18fff2 [410 points as min–max per column]   ⢕⢕ L1 abc123"
+    narrow = legend_text([thinned], 20).plain.split("\n")
+    assert narrow == ["⢕⢕ L2 18fff2", "   [410 points as m…"] and all(len(line) <= 20 for line in narrow)
+    assert legend_text([thinned, other], 40, rows=2).plain.split("\n") == [  # no room for it: cut, as before
+        "⢕⢕ L2 18fff2 [410 points as min–max per…",
+        "⢕⢕ L1 abc123",
+    ]
