@@ -222,6 +222,18 @@ def test_runs_rm_asks_first(run_cli, two_runs, runs_dir, monkeypatch):
     assert code == 0 and f"removed {two_runs[1]}" in err and not any(runs_dir.iterdir())
 
 
+def test_runs_rm_where_removes_the_runs_the_filter_keeps_after_naming_them(run_cli, two_runs, runs_dir, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    code, out, _ = run_cli("runs", "rm", "--where", "norm=L1")
+    assert code == 1 and f"remove 1 run: {two_runs[0]}?" in out and (runs_dir / two_runs[0]).exists()
+    code, _, err = run_cli("runs", "rm", "--where", "norm=L1", "--yes")
+    assert code == 0 and f"removed {two_runs[0]}" in err
+    assert sorted(p.name for p in runs_dir.iterdir()) == [two_runs[1]]  # the hybrid norm's run is kept
+    assert_one_line_error(*run_cli("runs", "rm", "--yes")[::2], 2, "name the runs to remove")
+    code, _, err = run_cli("runs", "rm", "--where", "norm=L1", "--yes")  # none left: nothing removed
+    assert code == 1 and "holds norm=L1" in err and (runs_dir / two_runs[1]).exists()
+
+
 def test_eval_on_another_dataset(run_cli, two_runs):
     code, out, _ = run_cli("eval", two_runs[0], "--dataset", "synthetic", "--json")
     result = json.loads(out)

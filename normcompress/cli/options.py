@@ -25,7 +25,10 @@ RunsDir = Annotated[
     typer.Option("--runs-dir", envvar=RUNS_DIR_ENV, metavar="DIR", help="Run store directory.", show_default="runs"),
 ]
 RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or suffix of it.")]
-RunRefs = Annotated[list[str], typer.Argument(metavar="RUN", help="Run ids, or unique prefixes or suffixes.")]
+RunRefs = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="RUN", help="Run ids, or unique prefixes or suffixes; or --where instead."),
+]
 Where = Annotated[
     str | None,
     typer.Option(

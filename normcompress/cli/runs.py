@@ -153,10 +153,7 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
 
 @app.command("compare", short_help="Final metrics side by side, and a chart of one metric.")
 def runs_compare(
-    run_ids: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="RUN", help="Run ids, or unique prefixes or suffixes; or --where instead."),
-    ] = None,
+    run_ids: RunRefs = None,
     where: Where = None,
     metric: ChartMetric = MetricKey("psnr"),
     log: Annotated[bool, typer.Option("--log", help="Log-scale y axis.")] = False,
@@ -350,13 +347,18 @@ app.command("note", short_help="Keep a note with a run: what you tried, what you
 
 @app.command("rm")
 def runs_rm(
-    run_ids: RunRefs,
+    run_ids: RunRefs = None,
+    where: Where = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Remove runs from the store (asks first). Only runs inside the store can be named; never a path."""
+    """Remove runs from the store (asks first, naming each). Only runs inside the store can be named; never
+    a path. --where status=failed removes every failed run."""
     runs_store = store(runs_dir)
-    runs = [runs_store.get(r) for r in run_ids]
+    refs = _chosen(runs_store, run_ids, where, "remove")
+    if refs is None:
+        raise UsageError("name the runs to remove (ids, or unique prefixes or suffixes), or give --where TERMS")
+    runs = [runs_store.get(r) for r in refs]
     if not yes and not typer.confirm(f"remove {count(len(runs), 'run')}: {', '.join(r.id for r in runs)}?"):
         raise typer.Exit(1)
     api.remove_runs(runs_store, runs, lambda run: err.print(f"removed {run.id}"))
