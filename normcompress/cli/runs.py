@@ -135,9 +135,9 @@ def runs_show(run_id: RunRef, runs_dir: RunsDir = None) -> None:
         facts += [("notice", notice) for notice in s.notices]  # a fallback, skipped files, a stack it trained in
     note = None
     try:
-        annotations = run.annotations()
-        facts += [("tags", " ".join(annotations.tags) or "-"), ("name", annotations.name or "-")]
-        note = annotations.note
+        own = run.annotations()  # not `annotations`: that is the module of the tag, name and note commands
+        facts += [("tags", " ".join(own.tags) or "-"), ("name", own.name or "-")]
+        note = own.note
     except NormcompressError as exc:
         err.print(f"tags: {one_line(exc)}")
     width = max((len(key) for key, _ in facts), default=0)
@@ -211,9 +211,7 @@ def runs_compare(
     """
     grouping = api.grouping(group_by, band)  # checked before anything is read
     runs_store = store(runs_dir)
-    refs = _chosen(runs_store, run_ids, where, "compare")
-    if refs is None:
-        raise UsageError("name the runs to compare (ids, or unique prefixes or suffixes), or give --where TERMS")
+    refs = _chosen(runs_store, run_ids, where, "compare") or []
     result = api.compare_runs(runs_store, refs, baseline, paired, str(data_dir), notice)
     for info in result.damaged:
         err.print(f"{info.id} is damaged ({one_line(info.problem)}); it is left out of the table and the chart")
@@ -251,12 +249,16 @@ def runs_compare(
     out.print(chart_text(runs, metric.value, log, width, height, smoothing, line, grouping))
 
 
-def _chosen(runs_store: RunStore, run_ids: list[str] | None, where: str | None, verb: str) -> list[str] | None:
-    """The runs named, or (--where) every run of the store that holds the terms, oldest first; None for
-    neither."""
+def _chosen(
+    runs_store: RunStore, run_ids: list[str] | None, where: str | None, verb: str, required: bool = True
+) -> list[str] | None:
+    """The runs named, or (--where) every run of the store that holds the terms, oldest first; for neither,
+    a usage error where the command needs runs (`required`), else None."""
     if run_ids and where is not None:
         raise UsageError(f"name the runs to {verb} or give --where TERMS, not both")
     if where is None:
+        if not run_ids and required:
+            raise UsageError(f"name the runs to {verb} (ids, or unique prefixes or suffixes), or give --where TERMS")
         return run_ids or None
     every = runs_store.infos()
     chosen = api.RunFilter.parse(where)
@@ -333,7 +335,7 @@ def runs_export(
             f"{one_line(path)} names a run of the store, but the first argument is the output: "
             f"runs export OUTPUT [RUN]..., e.g. runs export runs.csv {one_line(path)}"
         )
-    refs = _chosen(runs_store, run_ids, where, "export")
+    refs = _chosen(runs_store, run_ids, where, "export", required=False)
     runs, rows = api.export_runs(runs_store, path, force, fmt=fmt, refs=refs)
     what = "epoch row" if fmt in (None, "table", "json") else "scalar"
     err.print(f"exported {count(runs, 'run')} ({count(rows, what)}) to {one_line(path)}")
@@ -355,9 +357,7 @@ def runs_rm(
     """Remove runs from the store (asks first, naming each). Only runs inside the store can be named; never
     a path. --where status=failed removes every failed run."""
     runs_store = store(runs_dir)
-    refs = _chosen(runs_store, run_ids, where, "remove")
-    if refs is None:
-        raise UsageError("name the runs to remove (ids, or unique prefixes or suffixes), or give --where TERMS")
+    refs = _chosen(runs_store, run_ids, where, "remove") or []
     runs = [runs_store.get(r) for r in refs]
     if not yes and not typer.confirm(f"remove {count(len(runs), 'run')}: {', '.join(r.id for r in runs)}?"):
         raise typer.Exit(1)
