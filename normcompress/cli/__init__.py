@@ -1,9 +1,10 @@
 """`normcompress`: train, evaluate, study, reconstruct, compress and decompress, and manage the run store.
 
 One module per command group (train.py: train, eval; study.py: study, rd; codec.py: reconstruct,
-compress, decompress; runs.py: runs ..., with annotations.py for runs tag, name and note), each command a thin reader of options that calls the facade
-(normcompress.api) and prints. Every failure is one line on stderr and an exit code; every string that
-comes from a user or a file is printed as plain text with its control characters made visible.
+compress, decompress; runs.py: runs ..., with annotations.py for runs tag, name and note), each command
+a thin reader of options that calls the facade (normcompress.api) and prints. Every failure is one line
+on stderr and an exit code; every string that comes from a user or a file is printed as plain text with
+its control characters made visible.
 """
 
 import signal

@@ -24,7 +24,7 @@ class Column:
     when_any: bool = False  # shown only when a listed run has a value (a name)
     brief: Callable[[RunInfo], str] | None = None  # a narrower text for narrow tables
     brief_header: str | None = None
-    words: bool = False  # never right-aligned as figures are: a hex id such as 123456 or 61e272 only looks like one
+    words: bool = False  # never right-aligned as figures are (a hex id such as 61e272 only looks like one)
 
     def cell(self, info: RunInfo, compact: bool) -> str:
         return (self.brief if compact and self.brief else self.text)(info)
